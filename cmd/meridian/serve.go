@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront"
+	"github.com/meridian-gslb/meridian/zones"
+)
+
+// serve runs the DNS server until ctx ends (SIGTERM, SIGINT). SIGHUP reloads
+// the configuration and zones; a reload that fails keeps the old data.
+func serve(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default: the embedded quickstart)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	// SIGHUP is caught before anything is bound, so a reload sent the
+	// moment the server is up never kills it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	cfg, set, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "meridian: %v\n", err)
+		return 1
+	}
+	level := new(slog.LevelVar)
+	level.Set(parseLevel(cfg.Log.Level))
+	log := newLogger(stderr, cfg.Log.Format, level)
+	source := cfg.Path
+	if cfg.FS != nil {
+		source += " (embedded quickstart)"
+	}
+
+	handler := dnsfront.NewHandler(dnsState(cfg, set), log)
+	srv := dnsfront.NewServer(listenConfig(cfg), handler, log)
+	if err := srv.Start(); err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	log.Info("serving", "version", version(), "config", source,
+		"udp", addrStrings(srv.UDPAddrs()), "tcp", addrStrings(srv.TCPAddrs()),
+		"zones", zoneSummary(set))
+
+	for {
+		select {
+		case <-hup:
+			cfg = reload(*path, cfg, handler, level, log)
+		case err := <-srv.Done():
+			log.Error("listener stopped", "err", err)
+			shutdown(srv, cfg, log)
+			return 1
+		case <-ctx.Done():
+			log.Info("shutting down", "grace", cfg.Server.ShutdownTimeout.String())
+			if err := shutdown(srv, cfg, log); err != nil {
+				return 1
+			}
+			log.Info("stopped")
+			return 0
+		}
+	}
+}
+
+// reload loads the configuration again and publishes it, or logs why not
+// and keeps serving the old one. It returns the configuration in force.
+func reload(path string, old *config.Config, h *dnsfront.Handler, level *slog.LevelVar, log *slog.Logger) *config.Config {
+	cfg, set, err := loadConfig(path)
+	if err != nil {
+		log.Error("reload failed; still serving the previous configuration", "err", err)
+		return old
+	}
+	h.Store(dnsState(cfg, set))
+	level.Set(parseLevel(cfg.Log.Level))
+	if listenConfigChanged(old, cfg) {
+		log.Warn("reload: listener settings (server.listen, udp_sockets, tcp_*) changed; they apply at the next restart")
+	}
+	if cfg.Log.Format != old.Log.Format {
+		log.Warn("reload: log.format changed; it applies at the next restart")
+	}
+	log.Info("reloaded", "zones", zoneSummary(set))
+	return cfg
+}
+
+func shutdown(srv *dnsfront.Server, cfg *config.Config, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.Duration)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Error("shutdown", "err", err)
+		return err
+	}
+	return nil
+}
+
+func listenConfig(cfg *config.Config) dnsfront.Listen {
+	n := cfg.Server.UDPSockets
+	if n == 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	return dnsfront.Listen{
+		Addrs:             cfg.Server.Listen,
+		UDPSockets:        n,
+		TCPIdleTimeout:    cfg.Server.TCPIdleTimeout.Duration,
+		TCPMaxConnections: cfg.Server.TCPMaxConnections,
+		TCPMaxQueries:     cfg.Server.TCPMaxQueries,
+	}
+}
+
+func listenConfigChanged(a, b *config.Config) bool {
+	x, y := a.Server, b.Server
+	return !slices.Equal(x.Listen, y.Listen) || x.UDPSockets != y.UDPSockets ||
+		x.TCPIdleTimeout != y.TCPIdleTimeout || x.TCPMaxConnections != y.TCPMaxConnections ||
+		x.TCPMaxQueries != y.TCPMaxQueries
+}
+
+func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func zoneSummary(set *zones.Set) string {
+	var parts []string
+	for _, z := range set.Zones() {
+		parts = append(parts, fmt.Sprintf("%s@%d", z.Origin(), z.Serial()))
+	}
+	return strings.Join(parts, ",")
+}
+
+func addrStrings[T fmt.Stringer](addrs []T) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}

@@ -1,0 +1,276 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Defaults, each named so the reference in README.md can point at it.
+const (
+	DefaultListen            = "127.0.0.1:53" // server.listen when absent
+	DefaultEDNSUDPSize       = 1232           // server.edns_udp_size, the DNS Flag Day 2020 value
+	DefaultTCPIdleTimeout    = 10 * time.Second
+	DefaultTCPMaxConnections = 1024 // server.tcp_max_connections, per listen address
+	DefaultTCPMaxQueries     = 1000 // server.tcp_max_queries, per connection
+	DefaultShutdownTimeout   = 5 * time.Second
+	DefaultZoneTTL           = 3600 // zone.default_ttl for records that name no TTL
+	DefaultLogLevel          = "info"
+	DefaultLogFormat         = "text"
+)
+
+// Config is the whole of a meridian.toml.
+type Config struct {
+	// Path is the file the configuration was read from ("" when embedded);
+	// zone files are resolved relative to its folder.
+	Path string `toml:"-"`
+	// FS, when set, holds the zone files instead of the operating system
+	// (the quickstart embedded in the binary).
+	FS     fs.FS  `toml:"-"`
+	Server Server `toml:"server"`
+	Log    Log    `toml:"log"`
+	Zones  []Zone `toml:"zone"`
+}
+
+// Server configures the DNS listeners and protocol limits.
+type Server struct {
+	Listen            []string `toml:"listen"`              // host:port, each served over UDP and TCP
+	UDPSockets        int      `toml:"udp_sockets"`         // SO_REUSEPORT sockets per UDP address; 0 = one per CPU
+	EDNSUDPSize       int      `toml:"edns_udp_size"`       // largest UDP answer we send and advertise
+	TCPIdleTimeout    Duration `toml:"tcp_idle_timeout"`    // idle time before a TCP connection is closed
+	TCPMaxConnections int      `toml:"tcp_max_connections"` // concurrent TCP connections per address
+	TCPMaxQueries     int      `toml:"tcp_max_queries"`     // queries per TCP connection before it is closed
+	ShutdownTimeout   Duration `toml:"shutdown_timeout"`    // grace for in-flight answers on SIGTERM
+	Chaos             bool     `toml:"chaos"`               // answer CHAOS TXT id.server, hostname.bind, version.bind
+	Identity          string   `toml:"identity"`            // id.server and hostname.bind; default the host name
+	Version           string   `toml:"version"`             // version.bind; default "meridian <version>"
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Zone is one authoritative zone: a master file, inline records, or both.
+type Zone struct {
+	Name       string   `toml:"name"`
+	File       string   `toml:"file"`        // RFC 1035 master file, relative to the config file
+	DefaultTTL *uint32  `toml:"default_ttl"` // TTL for records that give none
+	Records    []string `toml:"records"`     // master-file lines, names relative to the zone
+
+	// Line is where the zone's table starts in the config file, for errors
+	// found later (while loading its data).
+	Line int `toml:"-"`
+}
+
+// TTL returns the zone's default TTL.
+func (z Zone) TTL() uint32 {
+	if z.DefaultTTL == nil {
+		return DefaultZoneTTL
+	}
+	return *z.DefaultTTL
+}
+
+// Duration is a time.Duration written as a Go duration string ("10s").
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration (want e.g. \"10s\"): %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Load reads, decodes, defaults and validates the file at path.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, src)
+}
+
+// LoadFS reads the configuration at path inside fsys; zone files are read
+// from fsys too.
+func LoadFS(fsys fs.FS, path string) (*Config, error) {
+	src, err := fs.ReadFile(fsys, path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(path, src)
+	if err != nil {
+		return nil, err
+	}
+	cfg.FS = fsys
+	return cfg, nil
+}
+
+// Parse decodes src as if read from path, which errors name and zone files
+// are resolved against.
+func Parse(path string, src []byte) (*Config, error) {
+	cfg := defaults()
+	cfg.Path = path
+	name := path
+	lines := keyLines(string(src))
+	md, err := toml.Decode(string(src), cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			if pe.LastKey != "" {
+				return nil, fmt.Errorf("%s:%d: %s: %s", name, pe.Position.Line, pe.LastKey, pe.Message)
+			}
+			return nil, fmt.Errorf("%s:%d: %s", name, pe.Position.Line, pe.Message)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var errs []error
+	undecoded := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		undecoded[k.String()] = true
+	}
+	for _, k := range md.Undecoded() {
+		if len(k) > 1 && undecoded[k[:len(k)-1].String()] {
+			continue // the unknown table is reported, not each key in it
+		}
+		for _, at := range lines.find(k.String()) {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: unknown key", name, at.line, at.path))
+		}
+	}
+	for i := range cfg.Zones {
+		cfg.Zones[i].Line = lines.line(fmt.Sprintf("zone[%d]", i))
+	}
+	v := validator{file: name, lines: lines}
+	cfg.validate(&v)
+	errs = append(errs, v.errs...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+func defaults() *Config {
+	host, _ := os.Hostname()
+	return &Config{
+		Server: Server{
+			EDNSUDPSize:       DefaultEDNSUDPSize,
+			TCPIdleTimeout:    Duration{DefaultTCPIdleTimeout},
+			TCPMaxConnections: DefaultTCPMaxConnections,
+			TCPMaxQueries:     DefaultTCPMaxQueries,
+			ShutdownTimeout:   Duration{DefaultShutdownTimeout},
+			Chaos:             true,
+			Identity:          host,
+		},
+		Log: Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+	}
+}
+
+// ZonePath resolves a zone's file against the config file's folder.
+func (c *Config) ZonePath(z Zone) string {
+	if c.FS != nil {
+		return path.Join(path.Dir(c.Path), z.File)
+	}
+	if z.File == "" || filepath.IsAbs(z.File) {
+		return z.File
+	}
+	return filepath.Join(filepath.Dir(c.Path), z.File)
+}
+
+// Errorf formats an error about key, located in the config file.
+func (c *Config) Errorf(line int, key, format string, args ...any) error {
+	return fmt.Errorf("%s:%d: %s: %s", c.Path, line, key, fmt.Sprintf(format, args...))
+}
+
+type validator struct {
+	file  string
+	lines keyIndex
+	errs  []error
+}
+
+func (v *validator) fail(key, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s:%d: %s: %s", v.file, v.lines.line(key), key, fmt.Sprintf(format, args...)))
+}
+
+func (c *Config) validate(v *validator) {
+	s := &c.Server
+	if len(s.Listen) == 0 {
+		s.Listen = []string{DefaultListen}
+	}
+	seen := map[string]bool{}
+	for _, addr := range s.Listen {
+		host, port, err := net.SplitHostPort(addr)
+		switch {
+		case err != nil:
+			v.fail("server.listen", "%q is not host:port (write IPv6 as \"[::1]:53\")", addr)
+			continue
+		case host != "" && net.ParseIP(host) == nil:
+			v.fail("server.listen", "%q: host must be an IP address, not a name", addr)
+		case port == "":
+			v.fail("server.listen", "%q: missing port", addr)
+		}
+		if seen[addr] {
+			v.fail("server.listen", "%q is listed twice", addr)
+		}
+		seen[addr] = true
+	}
+	if s.UDPSockets < 0 || s.UDPSockets > 256 {
+		v.fail("server.udp_sockets", "must be 0 (one per CPU) to 256, got %d", s.UDPSockets)
+	}
+	if s.EDNSUDPSize < 512 || s.EDNSUDPSize > 65535 {
+		v.fail("server.edns_udp_size", "must be between 512 and 65535 bytes, got %d", s.EDNSUDPSize)
+	}
+	if s.TCPIdleTimeout.Duration <= 0 {
+		v.fail("server.tcp_idle_timeout", "must be positive, got %s", s.TCPIdleTimeout)
+	}
+	if s.TCPMaxConnections < 1 {
+		v.fail("server.tcp_max_connections", "must be at least 1, got %d", s.TCPMaxConnections)
+	}
+	if s.TCPMaxQueries < 1 {
+		v.fail("server.tcp_max_queries", "must be at least 1, got %d", s.TCPMaxQueries)
+	}
+	if s.ShutdownTimeout.Duration < 0 {
+		v.fail("server.shutdown_timeout", "must not be negative, got %s", s.ShutdownTimeout)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		v.fail("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		v.fail("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if len(c.Zones) == 0 {
+		v.errs = append(v.errs, fmt.Errorf("%s: no [[zone]] configured: a nameserver needs at least one zone", v.file))
+	}
+	names := map[string]bool{}
+	for i, z := range c.Zones {
+		key := fmt.Sprintf("zone[%d]", i)
+		name := strings.ToLower(strings.TrimSuffix(z.Name, "."))
+		switch {
+		case z.Name == "":
+			v.fail(key+".name", "missing: every zone needs a name")
+		case names[name]:
+			v.fail(key+".name", "zone %q is configured twice", z.Name)
+		}
+		names[name] = true
+		if z.File == "" && len(z.Records) == 0 {
+			v.fail(key, "zone %q has neither file nor records", z.Name)
+		}
+	}
+}

@@ -1,0 +1,88 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// keyIndex maps each key path in a TOML file ("server.listen",
+// "zone[1].file") to the line it is written on. The toml decoder keeps key
+// positions to itself, so a line scan recovers them: enough for the flat
+// tables and arrays of tables Meridian's configuration uses.
+type keyIndex []keyAt
+
+type keyAt struct {
+	path string
+	line int
+}
+
+var (
+	tableRe = regexp.MustCompile(`^\[\s*([A-Za-z0-9_.-]+)\s*\]`)
+	arrayRe = regexp.MustCompile(`^\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]`)
+	keyRe   = regexp.MustCompile(`^([A-Za-z0-9_-]+)\s*=`)
+)
+
+func keyLines(src string) keyIndex {
+	var idx keyIndex
+	table := ""
+	counts := map[string]int{}
+	for i, raw := range strings.Split(src, "\n") {
+		line := strings.TrimSpace(raw)
+		if m := arrayRe.FindStringSubmatch(line); m != nil {
+			table = fmt.Sprintf("%s[%d]", m[1], counts[m[1]])
+			counts[m[1]]++
+			idx = append(idx, keyAt{table, i + 1})
+			continue
+		}
+		if m := tableRe.FindStringSubmatch(line); m != nil {
+			table = m[1]
+			idx = append(idx, keyAt{table, i + 1})
+			continue
+		}
+		if m := keyRe.FindStringSubmatch(line); m != nil {
+			path := m[1]
+			if table != "" {
+				path = table + "." + m[1]
+			}
+			idx = append(idx, keyAt{path, i + 1})
+		}
+	}
+	return idx
+}
+
+// line returns the line of path, of the table it belongs to, or 0.
+func (k keyIndex) line(path string) int {
+	for p := path; p != ""; {
+		for _, at := range k {
+			if at.path == p {
+				return at.line
+			}
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 0
+}
+
+// find returns every written key whose path, without array indexes, is
+// dotted; the decoder reports undecoded keys that way.
+func (k keyIndex) find(dotted string) []keyAt {
+	var out []keyAt
+	for _, at := range k {
+		if stripIndexes(at.path) == dotted {
+			out = append(out, at)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, keyAt{dotted, 0})
+	}
+	return out
+}
+
+var indexRe = regexp.MustCompile(`\[\d+\]`)
+
+func stripIndexes(p string) string { return indexRe.ReplaceAllString(p, "") }

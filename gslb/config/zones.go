@@ -1,0 +1,59 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/meridian-gslb/meridian/zones"
+	"github.com/miekg/dns"
+)
+
+// LoadZones reads every configured zone's file and inline records and
+// builds the set the server answers from. All failures are reported, each
+// naming the zone and where its data came from.
+func (c *Config) LoadZones() (*zones.Set, error) {
+	var (
+		built []*zones.Zone
+		errs  []error
+	)
+	for i, zc := range c.Zones {
+		z, err := c.loadZone(i, zc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		built = append(built, z)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return zones.NewSet(built...)
+}
+
+func (c *Config) loadZone(i int, zc Zone) (*zones.Zone, error) {
+	key := fmt.Sprintf("zone[%d]", i)
+	origin := dns.Fqdn(zc.Name)
+	if _, ok := dns.IsDomainName(origin); !ok {
+		return nil, c.Errorf(zc.Line, key+".name", "%q is not a domain name", zc.Name)
+	}
+	var rrs []dns.RR
+	if zc.File != "" {
+		fileRRs, err := zones.ParseFile(c.FS, origin, c.ZonePath(zc), zc.TTL())
+		if err != nil {
+			return nil, c.Errorf(zc.Line, key+".file", "zone %s: %v", zc.Name, err)
+		}
+		rrs = fileRRs
+	}
+	for j, line := range zc.Records {
+		rr, err := zones.ParseRecord(origin, line, zc.TTL())
+		if err != nil {
+			return nil, c.Errorf(zc.Line, fmt.Sprintf("%s.records[%d]", key, j), "zone %s: %q: %v", zc.Name, line, err)
+		}
+		rrs = append(rrs, rr)
+	}
+	z, err := zones.Build(origin, rrs)
+	if err != nil {
+		return nil, c.Errorf(zc.Line, key, "zone %s: %v", zc.Name, err)
+	}
+	return z, nil
+}

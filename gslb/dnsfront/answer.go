@@ -1,0 +1,166 @@
+package dnsfront
+
+import (
+	"github.com/meridian-gslb/meridian/zones"
+	"github.com/miekg/dns"
+)
+
+// minUDPSize is the payload every DNS client accepts (RFC 1035 4.2.1), and
+// the floor for a smaller EDNS advertisement (RFC 6891 6.2.5).
+const minUDPSize = 512
+
+// query is a request parsed once: what every later step needs to know.
+type query struct {
+	name    string // as sent, case preserved
+	lower   string // lower-cased, for lookups
+	qtype   uint16
+	qclass  uint16
+	edns    bool
+	do      bool
+	limit   int // largest answer this client takes over this transport
+	version uint8
+}
+
+// answer builds the wire reply to r into s.buf, or returns nil when no reply
+// should be sent. It never panics on input that miekg/dns could unpack.
+func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool) []byte {
+	st := h.state.Load()
+	m := &s.msg
+	*m = dns.Msg{}
+	m.Id = r.Id
+	m.Response = true
+	m.Opcode = r.Opcode
+	m.RecursionDesired = r.RecursionDesired
+	m.CheckingDisabled = r.CheckingDisabled
+
+	if r.Response {
+		return nil // never answer an answer: that is how reflection loops start
+	}
+	q, rcode := parse(r, udp, st.UDPSize)
+	if len(r.Question) == 1 {
+		s.q[0] = r.Question[0]
+		m.Question = s.q[:]
+	}
+	if q.edns {
+		s.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		s.opt.SetUDPSize(uint16(min(q.limit, st.UDPSize)))
+		s.opt.SetDo(q.do)
+	}
+	if rcode != dns.RcodeSuccess {
+		return h.refuse(s, q, rcode)
+	}
+
+	var res zones.Result
+	switch q.qclass {
+	case dns.ClassINET:
+		switch q.qtype {
+		case dns.TypeAXFR, dns.TypeIXFR:
+			return h.refuse(s, q, dns.RcodeRefused) // zone transfers are not offered
+		}
+		z := st.Zones.Find(q.lower)
+		if z == nil {
+			return h.refuse(s, q, dns.RcodeRefused) // not ours, and we never recurse
+		}
+		res = z.Lookup(q.lower, q.qtype)
+	case dns.ClassCHAOS:
+		var ok bool
+		if res, ok = chaos(st, q); !ok {
+			m.Rcode = dns.RcodeRefused
+			m.Extra = s.extra
+			return h.pack(s, q, nil)
+		}
+	default:
+		return h.refuse(s, q, dns.RcodeRefused)
+	}
+
+	m.Rcode = res.Rcode
+	m.Authoritative = res.Authoritative
+	m.Answer = res.Answer
+	m.Ns = res.Ns
+	m.Extra = s.withOPT(q, res.Extra)
+	return h.pack(s, q, &res)
+}
+
+// refuse answers with rcode and nothing but the OPT record.
+func (h *Handler) refuse(s *scratch, q query, rcode int) []byte {
+	s.msg.Rcode = rcode
+	s.msg.Extra = s.withOPT(q, nil)
+	return h.pack(s, q, nil)
+}
+
+// withOPT returns extra followed by our OPT record when the query had one.
+// The zone's slices are shared, so the result is built in scratch memory.
+func (s *scratch) withOPT(q query, extra []dns.RR) []dns.RR {
+	if !q.edns {
+		return extra
+	}
+	s.extra = append(append(s.extra[:0], extra...), &s.opt)
+	return s.extra
+}
+
+// parse validates r and derives what answering needs. A non-zero rcode means
+// the query is refused with it (FORMERR, NOTIMP, BADVERS).
+func parse(r *dns.Msg, udp bool, udpSize int) (query, int) {
+	q := query{limit: dns.MaxMsgSize}
+	if udp {
+		q.limit = minUDPSize
+	}
+	if len(r.Question) != 1 {
+		return q, dns.RcodeFormatError
+	}
+	qn := r.Question[0]
+	q.name, q.lower, q.qtype, q.qclass = qn.Name, zones.Lower(qn.Name), qn.Qtype, qn.Qclass
+	if r.Opcode != dns.OpcodeQuery {
+		return q, dns.RcodeNotImplemented
+	}
+	if len(r.Answer) > 0 || len(r.Ns) > 0 || r.Truncated {
+		// A query carries a question only; anything else is malformed.
+		return q, dns.RcodeFormatError
+	}
+	var opt *dns.OPT
+	for _, rr := range r.Extra {
+		o, ok := rr.(*dns.OPT)
+		if !ok {
+			continue
+		}
+		if opt != nil || o.Hdr.Name != "." {
+			// RFC 6891 6.1.1: more than one OPT, or one not at the root, is FORMERR.
+			return q, dns.RcodeFormatError
+		}
+		opt = o
+	}
+	if opt != nil {
+		q.edns = true
+		q.do = opt.Do()
+		q.version = opt.Version()
+		if udp {
+			q.limit = min(max(int(opt.UDPSize()), minUDPSize), udpSize)
+		}
+		if q.version != 0 {
+			return q, dns.RcodeBadVers
+		}
+	}
+	if qn.Qtype == dns.TypeOPT {
+		return q, dns.RcodeFormatError
+	}
+	return q, dns.RcodeSuccess
+}
+
+// chaos answers the CHAOS-class identity queries operators use to tell
+// which server of a set answered (RFC 4892).
+func chaos(st *State, q query) (zones.Result, bool) {
+	if !st.Chaos || (q.qtype != dns.TypeTXT && q.qtype != dns.TypeANY) {
+		return zones.Result{}, false
+	}
+	var txt string
+	switch q.lower {
+	case "id.server.", "hostname.bind.":
+		txt = st.Identity
+	case "version.bind.", "version.server.":
+		txt = st.Version
+	default:
+		return zones.Result{}, false
+	}
+	rr := &dns.TXT{Hdr: dns.RR_Header{Name: q.lower, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS}, Txt: []string{txt}}
+	return zones.Result{Kind: zones.KindAnswer, Authoritative: true, Answer: []dns.RR{rr}}, true
+}

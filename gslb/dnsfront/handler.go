@@ -1,0 +1,77 @@
+package dnsfront
+
+import (
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/meridian-gslb/meridian/zones"
+	"github.com/miekg/dns"
+)
+
+// DefaultUDPSize is the EDNS payload size advertised and honoured when the
+// configuration does not say (DNS Flag Day 2020).
+const DefaultUDPSize = 1232
+
+// State is everything a query is answered from. It is never modified once
+// published; reloads publish a new one.
+type State struct {
+	Zones    *zones.Set
+	UDPSize  int    // largest UDP answer we send; 0 means DefaultUDPSize
+	Chaos    bool   // answer CHAOS TXT identity queries
+	Identity string // id.server and hostname.bind
+	Version  string // version.bind and version.server
+}
+
+// Handler answers DNS queries from the current State.
+type Handler struct {
+	state   atomic.Pointer[State]
+	log     *slog.Logger
+	scratch sync.Pool
+}
+
+var _ dns.Handler = (*Handler)(nil)
+
+// NewHandler returns a handler serving st.
+func NewHandler(st *State, log *slog.Logger) *Handler {
+	h := &Handler{log: log}
+	h.scratch.New = func() any { return new(scratch) }
+	h.Store(st)
+	return h
+}
+
+// Store publishes st; queries that start afterwards are answered from it.
+func (h *Handler) Store(st *State) {
+	if st.UDPSize == 0 {
+		st.UDPSize = DefaultUDPSize
+	}
+	h.state.Store(st)
+}
+
+// State returns the state currently served.
+func (h *Handler) State() *State { return h.state.Load() }
+
+// scratch is the per-query working memory, pooled so the common answer
+// allocates nothing on its own.
+type scratch struct {
+	msg   dns.Msg
+	opt   dns.OPT
+	extra []dns.RR
+	q     [1]dns.Question
+	buf   []byte
+}
+
+// ServeDNS implements dns.Handler.
+func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	s := h.scratch.Get().(*scratch)
+	defer h.scratch.Put(s)
+	_, udp := w.RemoteAddr().(*net.UDPAddr)
+	out := h.answer(s, r, udp)
+	if out == nil {
+		return
+	}
+	if _, err := w.Write(out); err != nil {
+		h.log.Debug("write answer", "client", w.RemoteAddr().String(), "err", err)
+	}
+}

@@ -1,0 +1,206 @@
+package dnsfront
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
+)
+
+// Listen configures the sockets of a Server.
+type Listen struct {
+	Addrs             []string // host:port, each served over UDP and TCP
+	UDPSockets        int      // SO_REUSEPORT sockets per UDP address (at least 1)
+	TCPIdleTimeout    time.Duration
+	TCPMaxConnections int // concurrent connections per address; more are closed at once
+	TCPMaxQueries     int // queries per connection before the server closes it
+}
+
+// Server owns the listening sockets and the miekg/dns servers reading them.
+type Server struct {
+	cfg     Listen
+	handler dns.Handler
+	log     *slog.Logger
+
+	servers []*dns.Server
+	udp     []net.Addr
+	tcp     []net.Addr
+	done    chan error
+	wg      sync.WaitGroup
+}
+
+// NewServer prepares a server; Start binds it.
+func NewServer(cfg Listen, h dns.Handler, log *slog.Logger) *Server {
+	if cfg.UDPSockets < 1 {
+		cfg.UDPSockets = 1
+	}
+	return &Server{cfg: cfg, handler: h, log: log, done: make(chan error, 1)}
+}
+
+// Start binds every address over UDP and TCP and starts serving. Port 0
+// picks one free port per address, the same for UDP and TCP. On error,
+// whatever was bound is closed again.
+func (s *Server) Start() error {
+	for _, addr := range s.cfg.Addrs {
+		if err := s.bind(addr); err != nil {
+			s.closeAll()
+			return err
+		}
+	}
+	for _, srv := range s.servers {
+		srv := srv
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := srv.ActivateAndServe(); err != nil {
+				select {
+				case s.done <- fmt.Errorf("serve %s: %w", srv.Net, err):
+				default:
+				}
+			}
+		}()
+		<-started
+	}
+	return nil
+}
+
+// Done reports a listener that stopped on its own (not through Shutdown).
+func (s *Server) Done() <-chan error { return s.done }
+
+// UDPAddrs and TCPAddrs return the bound addresses, one per configured address.
+func (s *Server) UDPAddrs() []net.Addr { return s.udp }
+
+// TCPAddrs returns the bound TCP addresses, one per configured address.
+func (s *Server) TCPAddrs() []net.Addr { return s.tcp }
+
+// Shutdown stops reading new queries, lets answers in flight finish until ctx
+// ends, and closes every socket.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, srv := range s.servers {
+		if err := srv.ShutdownContext(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown %s listener: %w", srv.Net, err))
+		}
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *Server) bind(addr string) error {
+	// With port 0 the kernel may hand UDP a port that TCP cannot take; a few
+	// attempts find one free for both.
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	attempts := 1
+	if port == "0" {
+		attempts = 8
+	}
+	for i := 0; ; i++ {
+		err = s.bindPair(host, port)
+		if err == nil || i+1 >= attempts {
+			return err
+		}
+	}
+}
+
+func (s *Server) bindPair(host, port string) error {
+	lc := net.ListenConfig{Control: reusePort}
+	ctx := context.Background()
+	first, err := lc.ListenPacket(ctx, "udp", net.JoinHostPort(host, port))
+	if err != nil {
+		return fmt.Errorf("listen udp %s: %w", net.JoinHostPort(host, port), err)
+	}
+	bound := net.JoinHostPort(host, strconv.Itoa(first.LocalAddr().(*net.UDPAddr).Port))
+	pcs := []net.PacketConn{first}
+	closePCs := func() {
+		for _, pc := range pcs {
+			pc.Close()
+		}
+	}
+	for i := 1; i < s.cfg.UDPSockets; i++ {
+		pc, err := lc.ListenPacket(ctx, "udp", bound)
+		if err != nil {
+			closePCs()
+			return fmt.Errorf("listen udp %s (socket %d): %w", bound, i+1, err)
+		}
+		pcs = append(pcs, pc)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", bound)
+	if err != nil {
+		closePCs()
+		return fmt.Errorf("listen tcp %s: %w", bound, err)
+	}
+	for _, pc := range pcs {
+		s.servers = append(s.servers, &dns.Server{
+			Net: "udp", PacketConn: pc, Handler: s.handler,
+			MsgAcceptFunc: acceptQuery,
+		})
+	}
+	idle := s.cfg.TCPIdleTimeout
+	s.servers = append(s.servers, &dns.Server{
+		Net: "tcp", Listener: newLimitListener(ln, s.cfg.TCPMaxConnections), Handler: s.handler,
+		MsgAcceptFunc: acceptQuery,
+		IdleTimeout:   func() time.Duration { return idle },
+		ReadTimeout:   idle,
+		WriteTimeout:  idle,
+		MaxTCPQueries: s.cfg.TCPMaxQueries,
+	})
+	s.udp = append(s.udp, first.LocalAddr())
+	s.tcp = append(s.tcp, ln.Addr())
+	return nil
+}
+
+func (s *Server) closeAll() {
+	for _, srv := range s.servers {
+		if srv.PacketConn != nil {
+			srv.PacketConn.Close()
+		}
+		if srv.Listener != nil {
+			srv.Listener.Close()
+		}
+	}
+	s.servers, s.udp, s.tcp = nil, nil, nil
+}
+
+// reusePort lets several UDP sockets share one address so the kernel spreads
+// queries over them, one reader per CPU.
+func reusePort(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// acceptQuery is the first look at a packet, before it is unpacked. Answers
+// are dropped (answering them invites loops); anything but a QUERY gets
+// NOTIMP, since Meridian takes no NOTIFY or UPDATE. The rest goes to the
+// handler, which checks the question and EDNS itself.
+func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
+	const qrBit = 1 << 15
+	if dh.Bits&qrBit != 0 {
+		return dns.MsgIgnore
+	}
+	if opcode := int(dh.Bits>>11) & 0xF; opcode != dns.OpcodeQuery {
+		return dns.MsgRejectNotImplemented
+	}
+	if dh.Qdcount != 1 {
+		return dns.MsgReject
+	}
+	return dns.MsgAccept
+}
