@@ -1,0 +1,44 @@
+# Meridian: `make run` serves the quickstart, `make test` runs every test.
+GO      ?= go
+BIN     := bin/meridian
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X main.buildVersion=$(VERSION)
+# Fuzzing in `make test` is brief and bounded; run `make fuzz FUZZTIME=10m` for longer.
+FUZZTIME ?= 15s
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: build run test fuzz bench bench-go bench-dnsperf lint clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/meridian
+
+run: build
+	./$(BIN) serve -config examples/quickstart/meridian.toml
+
+test: lint
+	$(GO) test -race -count=1 -timeout 10m ./...
+	$(MAKE) fuzz
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./gslb/dnsfront
+
+bench: bench-go bench-dnsperf
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./gslb/dnsfront ./zones
+
+# dnsperf against the quickstart for a fixed time, when dnsperf is installed.
+bench-dnsperf: build
+	@if ! command -v dnsperf >/dev/null; then echo "dnsperf not installed (apt-get install dnsperf): skipping"; exit 0; fi; \
+	./$(BIN) serve -config examples/quickstart/meridian.toml 2>/dev/null & pid=$$!; \
+	trap "kill $$pid" EXIT; sleep 1; \
+	printf 'www.example.test A\nnope.example.test A\nx.child.example.test A\nexample.test MX\n' > $(BIN).queries; \
+	dnsperf -s 127.0.0.1 -p 1053 -d $(BIN).queries -l 10 -c 4 -Q 200000 | sed -n '/Statistics/,$$p'
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,97 @@
+package dnsfront
+
+import (
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// FuzzServeDNS feeds arbitrary packets through the same steps the server
+// takes (header check, unpack, handler) and checks every reply is a
+// well-formed answer to the query within the transport's size limit.
+func FuzzServeDNS(f *testing.F) {
+	seed := func(name string, qtype uint16, edns int, mut func(*dns.Msg)) {
+		q := new(dns.Msg)
+		q.SetQuestion(name, qtype)
+		if edns > 0 {
+			q.SetEdns0(uint16(edns), true)
+		}
+		if mut != nil {
+			mut(q)
+		}
+		b, err := q.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, false)
+		f.Add(b, true)
+	}
+	seed("www.example.test.", dns.TypeA, 0, nil)
+	seed("WWW.example.TEST.", dns.TypeAAAA, 1232, nil)
+	seed("big.example.test.", dns.TypeTXT, 4096, nil)
+	seed("x.child.example.test.", dns.TypeA, 0, nil)
+	seed("a.apps.example.test.", dns.TypeANY, 512, nil)
+	seed("shop.example.test.", dns.TypeA, 1232, nil)
+	seed("nope.example.test.", dns.TypeMX, 1232, nil)
+	seed("version.bind.", dns.TypeTXT, 0, func(q *dns.Msg) { q.Question[0].Qclass = dns.ClassCHAOS })
+	seed("www.example.test.", dns.TypeA, 1232, func(q *dns.Msg) {
+		o := q.IsEdns0()
+		o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: []byte{192, 0, 2, 0}})
+	})
+	seed("www.example.test.", dns.TypeA, 1232, func(q *dns.Msg) { q.IsEdns0().SetVersion(1) })
+	seed("www.example.test.", dns.TypeA, 1232, func(q *dns.Msg) { q.Extra = append(q.Extra, q.Extra[0]) })
+	seed("example.test.", dns.TypeSOA, 0, func(q *dns.Msg) { q.Opcode = dns.OpcodeNotify })
+	f.Add([]byte{}, false)
+	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 'w', 'w'}, false)
+	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xc0, 0x0c, 0, 1, 0, 1}, true)
+
+	h := quickstartHandler(f)
+	f.Fuzz(func(t *testing.T, pkt []byte, overTCP bool) {
+		q := new(dns.Msg)
+		if err := q.Unpack(pkt); err != nil {
+			return // the server answers FORMERR or nothing before the handler runs
+		}
+		if len(pkt) >= 12 {
+			var dh dns.Header
+			dh.Bits = uint16(pkt[2])<<8 | uint16(pkt[3])
+			dh.Qdcount = uint16(len(q.Question))
+			if acceptQuery(dh) != dns.MsgAccept {
+				return
+			}
+		}
+		client := udpClient
+		limit := 65535
+		if overTCP {
+			rec := &recorder{remote: tcpClient}
+			h.ServeDNS(rec, q)
+			check(t, q, rec, limit)
+			return
+		}
+		rec := &recorder{remote: client}
+		h.ServeDNS(rec, q)
+		limit = 1232
+		if q.IsEdns0() == nil {
+			limit = 512
+		}
+		check(t, q, rec, limit)
+	})
+}
+
+func check(t *testing.T, q *dns.Msg, rec *recorder, limit int) {
+	if rec.writes == 0 {
+		if !q.Response {
+			t.Fatalf("no reply to a query:\n%v", q)
+		}
+		return
+	}
+	if len(rec.out) > limit {
+		t.Fatalf("reply of %d bytes over limit %d", len(rec.out), limit)
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(rec.out); err != nil {
+		t.Fatalf("reply does not unpack: %v\nquery:\n%v", err, q)
+	}
+	if m.Id != q.Id || !m.Response || m.RecursionAvailable {
+		t.Fatalf("bad header id=%d qr=%v ra=%v", m.Id, m.Response, m.RecursionAvailable)
+	}
+}
