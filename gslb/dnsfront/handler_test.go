@@ -283,7 +283,9 @@ func TestAnswers(t *testing.T) {
 		{name: "two questions is FORMERR", qname: "www.example.test.", qtype: dns.TypeA, rcode: dns.RcodeFormatError,
 			mutate: func(q *dns.Msg) { q.Question = append(q.Question, q.Question[0]) }},
 		{name: "answer section in a query is FORMERR", qname: "www.example.test.", qtype: dns.TypeA, rcode: dns.RcodeFormatError,
-			mutate: func(q *dns.Msg) { q.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "x.", Rrtype: dns.TypeA, Class: dns.ClassINET}, A: net.IPv4(1, 2, 3, 4)}} }},
+			mutate: func(q *dns.Msg) {
+				q.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "x.", Rrtype: dns.TypeA, Class: dns.ClassINET}, A: net.IPv4(1, 2, 3, 4)}}
+			}},
 		{name: "NOTIFY is NOTIMP", qname: "example.test.", qtype: dns.TypeSOA, rcode: dns.RcodeNotImplemented,
 			mutate: func(q *dns.Msg) { q.Opcode = dns.OpcodeNotify }},
 		{name: "UPDATE is NOTIMP", qname: "example.test.", qtype: dns.TypeSOA, rcode: dns.RcodeNotImplemented,
