@@ -27,10 +27,11 @@ type Listen struct {
 // Server owns the listening sockets and the miekg/dns servers reading them.
 type Server struct {
 	cfg     Listen
-	handler dns.Handler
+	handler *Handler
 	log     *slog.Logger
 
-	servers []*dns.Server
+	servers []*dns.Server // TCP, one per address
+	udps    []*udpServer  // UDP, UDPSockets per address
 	udp     []net.Addr
 	tcp     []net.Addr
 	done    chan error
@@ -38,7 +39,7 @@ type Server struct {
 }
 
 // NewServer prepares a server; Start binds it.
-func NewServer(cfg Listen, h dns.Handler, log *slog.Logger) *Server {
+func NewServer(cfg Listen, h *Handler, log *slog.Logger) *Server {
 	if cfg.UDPSockets < 1 {
 		cfg.UDPSockets = 1
 	}
@@ -55,8 +56,19 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
+	for _, u := range s.udps {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := u.serve(); err != nil {
+				select {
+				case s.done <- fmt.Errorf("serve udp: %w", err):
+				default:
+				}
+			}
+		}()
+	}
 	for _, srv := range s.servers {
-		srv := srv
 		started := make(chan struct{})
 		srv.NotifyStartedFunc = func() { close(started) }
 		s.wg.Add(1)
@@ -87,6 +99,15 @@ func (s *Server) TCPAddrs() []net.Addr { return s.tcp }
 // ends, and closes every socket.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
+	}
+	for _, u := range s.udps {
+		if err := u.shutdown(deadline); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown udp listener: %w", err))
+		}
+	}
 	for _, srv := range s.servers {
 		if err := srv.ShutdownContext(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown %s listener: %w", srv.Net, err))
@@ -142,12 +163,18 @@ func (s *Server) bindPair(host, port string) error {
 		closePCs()
 		return fmt.Errorf("listen tcp %s: %w", bound, err)
 	}
+	var udps []*udpServer
 	for _, pc := range pcs {
-		s.servers = append(s.servers, &dns.Server{
-			Net: "udp", PacketConn: pc, Handler: s.handler,
-			MsgAcceptFunc: acceptQuery,
-		})
+		conn := pc.(*net.UDPConn)
+		u, err := newUDPServer(conn, s.handler, isWildcard(conn))
+		if err != nil {
+			closePCs()
+			ln.Close()
+			return fmt.Errorf("listen udp %s: %w", bound, err)
+		}
+		udps = append(udps, u)
 	}
+	s.udps = append(s.udps, udps...)
 	idle := s.cfg.TCPIdleTimeout
 	s.servers = append(s.servers, &dns.Server{
 		Net: "tcp", Listener: newLimitListener(ln, s.cfg.TCPMaxConnections), Handler: s.handler,
@@ -163,15 +190,13 @@ func (s *Server) bindPair(host, port string) error {
 }
 
 func (s *Server) closeAll() {
-	for _, srv := range s.servers {
-		if srv.PacketConn != nil {
-			srv.PacketConn.Close()
-		}
-		if srv.Listener != nil {
-			srv.Listener.Close()
-		}
+	for _, u := range s.udps {
+		u.conn.Close()
 	}
-	s.servers, s.udp, s.tcp = nil, nil, nil
+	for _, srv := range s.servers {
+		srv.Listener.Close()
+	}
+	s.servers, s.udps, s.udp, s.tcp = nil, nil, nil, nil
 }
 
 // reusePort lets several UDP sockets share one address so the kernel spreads

@@ -307,3 +307,23 @@ func TestShutdownStopsServing(t *testing.T) {
 		t.Fatalf("answered after shutdown: %v", m)
 	}
 }
+
+// TestUDPSessionReplies runs the loop used for wildcard addresses, which
+// replies from the query's destination address, on a loopback socket.
+func TestUDPSessionReplies(t *testing.T) {
+	h := quickstartHandler(t)
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := newUDPServer(conn, h, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go u.serve()
+	defer u.shutdown(time.Now().Add(2 * time.Second))
+	m := ask(t, "udp", conn.LocalAddr().String(), "www.example.test.", dns.TypeA, 1232)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 2 {
+		t.Fatalf("got %v", m)
+	}
+}

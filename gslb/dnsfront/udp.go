@@ -1,0 +1,143 @@
+package dnsfront
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// udpServer reads one UDP socket and answers each query inline on the
+// reading goroutine. miekg/dns's server starts a goroutine and allocates a
+// message per packet; for the small, CPU-bound answers of an authoritative
+// server that handoff costs more than the answer, so UDP, the hot transport,
+// gets this loop, and TCP stays on dns.Server.
+type udpServer struct {
+	conn *net.UDPConn
+	h    *Handler
+	// session is set for sockets bound to a wildcard address: the reply must
+	// leave from the address the query was sent to, which only the packet's
+	// control message (IP_PKTINFO) tells.
+	session bool
+	closing atomic.Bool
+	done    chan struct{}
+}
+
+// newUDPServer serves conn; session says whether replies need the packet's
+// destination address (see udpServer.session).
+func newUDPServer(conn *net.UDPConn, h *Handler, session bool) (*udpServer, error) {
+	u := &udpServer{conn: conn, h: h, session: session, done: make(chan struct{})}
+	if session {
+		err6 := ipv6.NewPacketConn(conn).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true)
+		err4 := ipv4.NewPacketConn(conn).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
+		if err4 != nil && err6 != nil {
+			return nil, err4
+		}
+	}
+	return u, nil
+}
+
+// serve runs until shutdown closes the socket.
+func (u *udpServer) serve() error {
+	defer close(u.done)
+	buf := make([]byte, dns.MaxMsgSize)
+	s := u.h.scratch.Get().(*scratch)
+	var req dns.Msg
+	for {
+		var (
+			n       int
+			from    netip.AddrPort
+			session *dns.SessionUDP
+			err     error
+		)
+		if u.session {
+			n, session, err = dns.ReadFromSessionUDP(u.conn, buf)
+		} else {
+			n, from, err = u.conn.ReadFromUDPAddrPort(buf)
+		}
+		if err != nil {
+			if u.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			u.h.log.Warn("udp read", "addr", u.conn.LocalAddr().String(), "err", err)
+			continue
+		}
+		out := u.h.answerPacket(s, &req, buf[:n])
+		if out == nil {
+			continue
+		}
+		if u.session {
+			_, err = dns.WriteToSessionUDP(u.conn, out, session)
+		} else {
+			_, err = u.conn.WriteToUDPAddrPort(out, from)
+		}
+		if err != nil {
+			u.h.log.Debug("udp write", "err", err)
+		}
+	}
+}
+
+// shutdown stops reading; the answer being built when it is called is still
+// sent, because the loop only checks for shutdown between packets.
+func (u *udpServer) shutdown(deadline time.Time) error {
+	u.closing.Store(true)
+	u.conn.SetReadDeadline(time.Now())
+	select {
+	case <-u.done:
+	case <-time.After(time.Until(deadline)):
+	}
+	return u.conn.Close()
+}
+
+// answerPacket answers a raw UDP packet, or returns nil to stay silent. It
+// makes the header checks miekg/dns's server would (acceptQuery) before
+// unpacking into req, which is reused packet after packet.
+func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte) []byte {
+	if len(pkt) < headerLen {
+		return nil // not even a header: any reply could be used to reflect
+	}
+	var dh dns.Header
+	dh.Id = binary.BigEndian.Uint16(pkt[0:])
+	dh.Bits = binary.BigEndian.Uint16(pkt[2:])
+	dh.Qdcount = binary.BigEndian.Uint16(pkt[4:])
+	switch acceptQuery(dh) {
+	case dns.MsgIgnore:
+		return nil
+	case dns.MsgRejectNotImplemented:
+		return headerReply(s, pkt, dns.RcodeNotImplemented)
+	case dns.MsgReject:
+		return headerReply(s, pkt, dns.RcodeFormatError)
+	}
+	if err := req.Unpack(pkt); err != nil {
+		return headerReply(s, pkt, dns.RcodeFormatError)
+	}
+	return h.answer(s, req, true)
+}
+
+// headerReply answers with a bare header: the query's id, opcode and RD,
+// QR set, the given rcode and no sections, as miekg/dns's server does for a
+// packet it cannot take.
+func headerReply(s *scratch, pkt []byte, rcode int) []byte {
+	out := append(s.buf[:0], pkt[:headerLen]...)
+	const keep = 0x7900 // opcode and RD bits
+	bits := binary.BigEndian.Uint16(pkt[2:])&keep | 1<<15 | uint16(rcode&0xF)
+	binary.BigEndian.PutUint16(out[2:], bits)
+	clear(out[4:headerLen])
+	return out
+}
+
+// isWildcard reports whether conn is bound to 0.0.0.0 or ::.
+func isWildcard(conn *net.UDPConn) bool {
+	ap, ok := netip.AddrFromSlice(conn.LocalAddr().(*net.UDPAddr).IP)
+	return ok && ap.IsUnspecified()
+}
