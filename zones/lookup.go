@@ -55,8 +55,11 @@ func (z *Zone) Lookup(qname string, qtype uint16) Result {
 		return r
 	}
 	chain := append([]dns.RR(nil), r.Answer...)
+	wild := r.Wildcard
 	for hop := 1; hop < maxChase && target != ""; hop++ {
-		if !isSubdomain(target, z.origin) {
+		// A target already in the chain is a loop (a CNAME to itself
+		// included): stop before giving any record twice.
+		if !isSubdomain(target, z.origin) || chainHas(chain, target) {
 			break
 		}
 		var next Result
@@ -67,11 +70,10 @@ func (z *Zone) Lookup(qname string, qtype uint16) Result {
 		}
 		chain = append(chain, next.Answer...)
 		r = next
-		if target != "" && chainHas(chain, target) {
-			break
-		}
+		wild = wild || next.Wildcard
 	}
 	r.Answer = chain
+	r.Wildcard = wild // any synthesised link makes the answer synthesised
 	r.Authoritative = true
 	if r.Kind == KindReferral {
 		r.Kind = KindAnswer

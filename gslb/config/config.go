@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -136,14 +137,25 @@ func Parse(path string, src []byte) (*Config, error) {
 			}
 			return nil, fmt.Errorf("%s:%d: %s", name, pe.Position.Line, pe.Message)
 		}
+		// Type mismatches (listen = 5) are not ParseErrors: the decoder
+		// gives their line and key only in the text.
+		if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
+			return nil, fmt.Errorf("%s:%s: %s: %s", name, m[1], m[2], m[3])
+		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	var errs []error
+	// The decoder lists a key once per table it is in ([[zone]] twice with
+	// the same unknown key lists it twice), and find returns every line.
 	undecoded := map[string]bool{}
+	var unknown []toml.Key
 	for _, k := range md.Undecoded() {
-		undecoded[k.String()] = true
+		if !undecoded[k.String()] {
+			undecoded[k.String()] = true
+			unknown = append(unknown, k)
+		}
 	}
-	for _, k := range md.Undecoded() {
+	for _, k := range unknown {
 		if len(k) > 1 && undecoded[k[:len(k)-1].String()] {
 			continue // the unknown table is reported, not each key in it
 		}
@@ -162,6 +174,10 @@ func Parse(path string, src []byte) (*Config, error) {
 	}
 	return cfg, nil
 }
+
+// decodeErrRe matches the decoder's errors that are not toml.ParseErrors:
+// `toml: line 2 (last key "server.listen"): incompatible types: ...`.
+var decodeErrRe = regexp.MustCompile(`(?s)^toml: line (\d+) \(last key "((?:[^"\\]|\\.)*)"\): (.*)$`)
 
 func defaults() *Config {
 	host, _ := os.Hostname()

@@ -20,7 +20,7 @@ type keyAt struct {
 var (
 	tableRe = regexp.MustCompile(`^\[\s*([A-Za-z0-9_.-]+)\s*\]`)
 	arrayRe = regexp.MustCompile(`^\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]`)
-	keyRe   = regexp.MustCompile(`^([A-Za-z0-9_-]+)\s*=`)
+	keyRe   = regexp.MustCompile(`^([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*)\s*=`) // bare or dotted key
 )
 
 func keyLines(src string) keyIndex {
@@ -41,7 +41,7 @@ func keyLines(src string) keyIndex {
 			continue
 		}
 		if m := keyRe.FindStringSubmatch(line); m != nil {
-			path := m[1]
+			path := strings.Join(strings.Fields(m[1]), "") // "a . b" is "a.b"
 			if table != "" {
 				path = table + "." + m[1]
 			}
@@ -78,6 +78,13 @@ func (k keyIndex) find(dotted string) []keyAt {
 		}
 	}
 	if len(out) == 0 {
+		// A table made only by dotted keys ("bogus.x = 1") has no line of
+		// its own: give the first key written in it.
+		for _, at := range k {
+			if strings.HasPrefix(stripIndexes(at.path), dotted+".") {
+				return []keyAt{{dotted, at.line}}
+			}
+		}
 		out = append(out, keyAt{dotted, 0})
 	}
 	return out
