@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -237,6 +238,10 @@ func (c *Config) validate(v *validator) {
 			v.fail("server.listen", "%q: host must be an IP address, not a name", addr)
 		case port == "":
 			v.fail("server.listen", "%q: missing port", addr)
+		default:
+			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				v.fail("server.listen", "%q: port must be a number from 0 to 65535", addr)
+			}
 		}
 		if seen[addr] {
 			v.fail("server.listen", "%q is listed twice", addr)
@@ -261,7 +266,9 @@ func (c *Config) validate(v *validator) {
 	if s.ShutdownTimeout.Duration < 0 {
 		v.fail("server.shutdown_timeout", "must not be negative, got %s", s.ShutdownTimeout)
 	}
-	switch strings.ToLower(c.Log.Level) {
+	c.Log.Level = strings.ToLower(c.Log.Level)
+	c.Log.Format = strings.ToLower(c.Log.Format)
+	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
 		v.fail("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)

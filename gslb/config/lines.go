@@ -43,7 +43,7 @@ func keyLines(src string) keyIndex {
 		if m := keyRe.FindStringSubmatch(line); m != nil {
 			path := strings.Join(strings.Fields(m[1]), "") // "a . b" is "a.b"
 			if table != "" {
-				path = table + "." + m[1]
+				path = table + "." + path
 			}
 			idx = append(idx, keyAt{path, i + 1})
 		}
@@ -78,13 +78,6 @@ func (k keyIndex) find(dotted string) []keyAt {
 		}
 	}
 	if len(out) == 0 {
-		// A table made only by dotted keys ("bogus.x = 1") has no line of
-		// its own: give the first key written in it.
-		for _, at := range k {
-			if strings.HasPrefix(stripIndexes(at.path), dotted+".") {
-				return []keyAt{{dotted, at.line}}
-			}
-		}
 		out = append(out, keyAt{dotted, 0})
 	}
 	return out
