@@ -105,18 +105,13 @@ func parse(r *dns.Msg, udp bool, udpSize int) (query, int) {
 	if udp {
 		q.limit = minUDPSize
 	}
-	if len(r.Question) != 1 {
-		return q, dns.RcodeFormatError
+	if len(r.Question) == 1 {
+		// Known before any check, so every reply echoes the question.
+		qn := r.Question[0]
+		q.name, q.lower, q.qtype, q.qclass = qn.Name, zones.Lower(qn.Name), qn.Qtype, qn.Qclass
 	}
-	qn := r.Question[0]
-	q.name, q.lower, q.qtype, q.qclass = qn.Name, zones.Lower(qn.Name), qn.Qtype, qn.Qclass
-	if r.Opcode != dns.OpcodeQuery {
-		return q, dns.RcodeNotImplemented
-	}
-	if len(r.Answer) > 0 || len(r.Ns) > 0 || r.Truncated {
-		// A query carries a question only; anything else is malformed.
-		return q, dns.RcodeFormatError
-	}
+	// EDNS first: once the OPT is known good, every error reply carries one
+	// (RFC 6891 section 6.1.1), NOTIMP and FORMERR included.
 	var opt *dns.OPT
 	for _, rr := range r.Extra {
 		o, ok := rr.(*dns.OPT)
@@ -124,7 +119,8 @@ func parse(r *dns.Msg, udp bool, udpSize int) (query, int) {
 			continue
 		}
 		if opt != nil || o.Hdr.Name != "." {
-			// RFC 6891 6.1.1: more than one OPT, or one not at the root, is FORMERR.
+			// More than one OPT, or one not at the root: FORMERR, and no
+			// OPT in the reply since the client's cannot be trusted.
 			return q, dns.RcodeFormatError
 		}
 		opt = o
@@ -140,7 +136,12 @@ func parse(r *dns.Msg, udp bool, udpSize int) (query, int) {
 			return q, dns.RcodeBadVers
 		}
 	}
-	if qn.Qtype == dns.TypeOPT {
+	switch {
+	case r.Opcode != dns.OpcodeQuery:
+		return q, dns.RcodeNotImplemented
+	case len(r.Question) != 1, len(r.Answer) > 0, len(r.Ns) > 0, q.qtype == dns.TypeOPT:
+		// A query carries exactly one question and nothing else but EDNS
+		// and TSIG in the additional section.
 		return q, dns.RcodeFormatError
 	}
 	return q, dns.RcodeSuccess

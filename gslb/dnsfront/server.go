@@ -212,20 +212,14 @@ func reusePort(network, address string, c syscall.RawConn) error {
 	return serr
 }
 
-// acceptQuery is the first look at a packet, before it is unpacked. Answers
-// are dropped (answering them invites loops); anything but a QUERY gets
-// NOTIMP, since Meridian takes no NOTIFY or UPDATE. The rest goes to the
-// handler, which checks the question and EDNS itself.
+// acceptQuery is the first look at a packet, before it is unpacked: answers
+// are dropped (answering them invites loops); everything else goes on to
+// the handler, which judges opcode, question and EDNS itself so that its
+// NOTIMP and FORMERR replies carry the client's EDNS as RFC 6891 wants.
 func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
 	const qrBit = 1 << 15
 	if dh.Bits&qrBit != 0 {
 		return dns.MsgIgnore
-	}
-	if opcode := int(dh.Bits>>11) & 0xF; opcode != dns.OpcodeQuery {
-		return dns.MsgRejectNotImplemented
-	}
-	if dh.Qdcount != 1 {
-		return dns.MsgReject
 	}
 	return dns.MsgAccept
 }

@@ -327,3 +327,41 @@ func TestUDPSessionReplies(t *testing.T) {
 		t.Fatalf("got %v", m)
 	}
 }
+
+// TestErrorRepliesCarryOPT: NOTIMP and FORMERR answers to a query with a
+// good OPT record carry one too (RFC 6891 6.1.1), over both transports.
+func TestErrorRepliesCarryOPT(t *testing.T) {
+	srv, _ := startServer(t, Listen{})
+	tests := []struct {
+		name   string
+		mutate func(*dns.Msg)
+		rcode  int
+	}{
+		{"NOTIFY", func(q *dns.Msg) { q.Opcode = dns.OpcodeNotify }, dns.RcodeNotImplemented},
+		{"UPDATE", func(q *dns.Msg) { q.Opcode = dns.OpcodeUpdate }, dns.RcodeNotImplemented},
+		{"no question", func(q *dns.Msg) { q.Question = nil }, dns.RcodeFormatError},
+	}
+	for _, tt := range tests {
+		for _, network := range []string{"udp", "tcp"} {
+			t.Run(tt.name+" "+network, func(t *testing.T) {
+				addr := srv.UDPAddrs()[0].String()
+				if network == "tcp" {
+					addr = srv.TCPAddrs()[0].String()
+				}
+				q := new(dns.Msg)
+				q.SetQuestion("example.test.", dns.TypeSOA)
+				q.AuthenticatedData = true
+				q.SetEdns0(1232, false)
+				tt.mutate(q)
+				m, _, err := (&dns.Client{Net: network, Timeout: 2 * time.Second}).Exchange(q, addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Rcode != tt.rcode || m.IsEdns0() == nil || m.AuthenticatedData {
+					t.Fatalf("rcode %s opt %v ad %v; want %s with OPT, AD clear",
+						dns.RcodeToString[m.Rcode], m.IsEdns0() != nil, m.AuthenticatedData, dns.RcodeToString[tt.rcode])
+				}
+			})
+		}
+	}
+}
