@@ -37,9 +37,14 @@ type Result struct {
 	Rcode         int
 	Authoritative bool
 	Wildcard      bool // the answer was synthesised from a wildcard
-	Answer        []dns.RR
-	Ns            []dns.RR
-	Extra         []dns.RR
+	// Static identifies a result that is the same for every query that
+	// gets it (1 and up, unique within the zone; see Zone.Statics), so a
+	// front end can prepare its wire form once. 0 for results built per
+	// query: CNAME chains and wildcard synthesis.
+	Static int
+	Answer []dns.RR
+	Ns     []dns.RR
+	Extra  []dns.RR
 }
 
 // maxChase bounds CNAME chains inside a zone, which also ends loops.
@@ -73,6 +78,7 @@ func (z *Zone) Lookup(qname string, qtype uint16) Result {
 		wild = wild || next.Wildcard
 	}
 	r.Answer = chain
+	r.Static = 0
 	r.Wildcard = wild // any synthesised link makes the answer synthesised
 	r.Authoritative = true
 	if r.Kind == KindReferral {
@@ -123,7 +129,7 @@ func (z *Zone) lookupOne(qname string, qtype uint16) (Result, string) {
 			break
 		}
 	}
-	return Result{Kind: KindNXDomain, Rcode: dns.RcodeNameError, Authoritative: true, Ns: z.negSOA}, ""
+	return z.nxDomain(), ""
 }
 
 // cutAbove returns the topmost delegation point at or above qname (below the
@@ -165,8 +171,9 @@ func (z *Zone) fromNode(n *node, qtype uint16, owner string) (Result, string) {
 }
 
 func (z *Zone) answer(s *rrset, owner string) Result {
-	r := Result{Kind: KindAnswer, Rcode: dns.RcodeSuccess, Authoritative: true, Answer: s.rrs, Extra: s.extra}
+	r := Result{Kind: KindAnswer, Rcode: dns.RcodeSuccess, Authoritative: true, Answer: s.rrs, Extra: s.extra, Static: s.static}
 	if owner != "" {
+		r.Static = 0
 		r.Answer = make([]dns.RR, len(s.rrs))
 		for i, rr := range s.rrs {
 			c := dns.Copy(rr)
@@ -177,6 +184,37 @@ func (z *Zone) answer(s *rrset, owner string) Result {
 	return r
 }
 
+// Static result ids shared by the whole zone; rrsets and referrals take
+// the ids after these.
+const (
+	staticNXDomain = 1 + iota
+	staticNoData
+	firstStatic
+)
+
 func (z *Zone) noData() Result {
-	return Result{Kind: KindNoData, Rcode: dns.RcodeSuccess, Authoritative: true, Ns: z.negSOA}
+	return Result{Kind: KindNoData, Rcode: dns.RcodeSuccess, Authoritative: true, Ns: z.negSOA, Static: staticNoData}
 }
+
+func (z *Zone) nxDomain() Result {
+	return Result{Kind: KindNXDomain, Rcode: dns.RcodeNameError, Authoritative: true, Ns: z.negSOA, Static: staticNXDomain}
+}
+
+// Statics calls fn once for every static result the zone can give (see
+// Result.Static); the answer sections' owner names all equal the query name.
+// The number of ids is StaticCount.
+func (z *Zone) Statics(fn func(Result)) {
+	fn(z.nxDomain())
+	fn(z.noData())
+	for _, n := range z.nodes {
+		for i := range n.sets {
+			fn(z.answer(&n.sets[i], ""))
+		}
+		if n.cut {
+			fn(n.referral)
+		}
+	}
+}
+
+// StaticCount is one more than the largest static id of the zone.
+func (z *Zone) StaticCount() int { return z.statics }

@@ -26,6 +26,7 @@ type Zone struct {
 	negSOA  []dns.RR // SOA carrying the negative-caching TTL of RFC 2308 section 5
 	hasCuts bool
 	records int
+	statics int // next free static result id
 }
 
 // node is one owner name. A node without sets is an empty non-terminal: it
@@ -43,6 +44,7 @@ type rrset struct {
 	rrtype uint16
 	rrs    []dns.RR
 	extra  []dns.RR // A/AAAA of in-zone targets of NS, MX and SRV records
+	static int      // Result.Static of the answer this set gives
 }
 
 // Origin returns the zone's apex, lower-case and fully qualified.
@@ -123,6 +125,7 @@ func Build(origin string, rrs []dns.RR) (*Zone, error) {
 	neg.Hdr.Ttl = min(z.soa.Hdr.Ttl, z.soa.Minttl)
 	z.negSOA = []dns.RR{neg}
 
+	z.statics = firstStatic
 	for name, n := range z.nodes {
 		if p, ok := parent(name); ok && len(name) > 2 && name[:2] == "*." {
 			if pn := z.nodes[p]; pn != nil {
@@ -131,14 +134,18 @@ func Build(origin string, rrs []dns.RR) (*Zone, error) {
 		}
 		for i := range n.sets {
 			n.sets[i].extra = z.additional(n.sets[i].rrs)
+			n.sets[i].static = z.statics
+			z.statics++
 		}
 		if n.cut {
 			n.referral = Result{
-				Kind:  KindReferral,
-				Rcode: dns.RcodeSuccess,
-				Ns:    n.set(dns.TypeNS),
-				Extra: z.additional(n.set(dns.TypeNS)),
+				Kind:   KindReferral,
+				Rcode:  dns.RcodeSuccess,
+				Ns:     n.set(dns.TypeNS),
+				Extra:  z.additional(n.set(dns.TypeNS)),
+				Static: z.statics,
 			}
+			z.statics++
 		}
 	}
 	return z, nil

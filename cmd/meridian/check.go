@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+
+	"github.com/meridian-gslb/meridian/gslb/dnsfront"
 )
 
 // check validates a configuration and its zones without serving: exit 0
@@ -17,6 +20,10 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, set, err := loadConfig(*path)
+	if err == nil {
+		// What serve would do next: put every record in wire form.
+		_, err = dnsfront.NewHandler(dnsState(cfg, set), slog.New(slog.DiscardHandler))
+	}
 	if err != nil {
 		var joined interface{ Unwrap() []error }
 		if errors.As(err, &joined) {

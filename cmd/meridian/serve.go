@@ -46,7 +46,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		source += " (embedded quickstart)"
 	}
 
-	handler := dnsfront.NewHandler(dnsState(cfg, set), log)
+	handler, err := dnsfront.NewHandler(dnsState(cfg, set), log)
+	if err != nil {
+		log.Error("prepare zones", "err", err)
+		return 1
+	}
 	srv := dnsfront.NewServer(listenConfig(cfg), handler, log)
 	if err := srv.Start(); err != nil {
 		log.Error("start", "err", err)
@@ -83,7 +87,10 @@ func reload(path string, old *config.Config, h *dnsfront.Handler, level *slog.Le
 		log.Error("reload failed; still serving the previous configuration", "err", err)
 		return old
 	}
-	h.Store(dnsState(cfg, set))
+	if err := h.Store(dnsState(cfg, set)); err != nil {
+		log.Error("reload failed; still serving the previous configuration", "err", err)
+		return old
+	}
 	level.Set(parseLevel(cfg.Log.Level))
 	if listenConfigChanged(old, cfg) {
 		log.Warn("reload: listener settings (server.listen, udp_sockets, tcp_*) changed; they apply at the next restart")

@@ -41,6 +41,13 @@ func FuzzServeDNS(f *testing.F) {
 	seed("www.example.test.", dns.TypeA, 1232, func(q *dns.Msg) { q.IsEdns0().SetVersion(1) })
 	seed("www.example.test.", dns.TypeA, 1232, func(q *dns.Msg) { q.Extra = append(q.Extra, q.Extra[0]) })
 	seed("example.test.", dns.TypeSOA, 0, func(q *dns.Msg) { q.Opcode = dns.OpcodeNotify })
+	seed("www.example.test.", dns.TypeA, 1232, func(q *dns.Msg) {
+		o := q.IsEdns0()
+		o.Option = append(o.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
+	})
+	// An OPT whose option lengths overrun its RDATA: the full path's FORMERR,
+	// never the fast path's answer.
+	f.Add([]byte("\x30\x30\x01\x30\x00\x01\x00\x00\x00\x00\x00\x01\x07eXAmple\x04test\x00\x00\x01\x00\x01\x00\x00\x29\x30\x30\x00\x30\x30\x00\x0b00000000000"), false)
 	f.Add([]byte{}, false)
 	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 'w', 'w'}, false)
 	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xc0, 0x0c, 0, 1, 0, 1}, true)
@@ -62,7 +69,15 @@ func FuzzServeDNS(f *testing.F) {
 			check(t, pkt, rec.out, dns.MaxMsgSize)
 			return
 		}
-		// UDP is our own loop from the raw packet on.
+		// UDP is our own loop from the raw packet on. Where the fast path
+		// answers, the full path must give the same reply.
+		if fast := h.fastAnswer(h.State(), new(scratch), pkt); fast != nil {
+			q := new(dns.Msg)
+			if err := q.Unpack(pkt); err != nil {
+				t.Fatalf("fast path answered a packet that does not unpack: %x", pkt)
+			}
+			compareReplies(t, "fuzz", fast, h.answer(new(scratch), q, true))
+		}
 		var req dns.Msg
 		out := h.answerPacket(new(scratch), &req, pkt)
 		if out == nil {

@@ -22,6 +22,8 @@ type State struct {
 	Chaos    bool   // answer CHAOS TXT identity queries
 	Identity string // id.server and hostname.bind
 	Version  string // version.bind and version.server
+
+	wire wireTable // static answers in wire form, built by Store
 }
 
 // Handler answers DNS queries from the current State.
@@ -34,19 +36,29 @@ type Handler struct {
 var _ dns.Handler = (*Handler)(nil)
 
 // NewHandler returns a handler serving st.
-func NewHandler(st *State, log *slog.Logger) *Handler {
+func NewHandler(st *State, log *slog.Logger) (*Handler, error) {
 	h := &Handler{log: log}
 	h.scratch.New = func() any { return new(scratch) }
-	h.Store(st)
-	return h
+	if err := h.Store(st); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
-// Store publishes st; queries that start afterwards are answered from it.
-func (h *Handler) Store(st *State) {
+// Store prepares st and publishes it; queries that start afterwards are
+// answered from it. It fails, leaving the old state serving, when a
+// record cannot be put in wire form.
+func (h *Handler) Store(st *State) error {
 	if st.UDPSize == 0 {
 		st.UDPSize = DefaultUDPSize
 	}
+	wire, err := buildWire(st.Zones)
+	if err != nil {
+		return err
+	}
+	st.wire = wire
 	h.state.Store(st)
+	return nil
 }
 
 // State returns the state currently served.
@@ -60,6 +72,10 @@ type scratch struct {
 	extra []dns.RR
 	q     [1]dns.Question
 	buf   []byte
+
+	// fast path: the lower-cased query name, and the last one as a string
+	name, lastName []byte
+	lastStr        string
 }
 
 // ServeDNS implements dns.Handler.

@@ -67,7 +67,11 @@ func quickstartHandler(t testing.TB) *Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewHandler(&State{Zones: set, UDPSize: 1232, Chaos: true, Identity: "ns-test", Version: "meridian test"}, discard())
+	h, err := NewHandler(&State{Zones: set, UDPSize: 1232, Chaos: true, Identity: "ns-test", Version: "meridian test"}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // exchange runs q through h as if it came over the given client address and
@@ -312,7 +316,9 @@ func TestChaosSwitchedOff(t *testing.T) {
 	h := quickstartHandler(t)
 	st := *h.State()
 	st.Chaos = false
-	h.Store(&st)
+	if err := h.Store(&st); err != nil {
+		t.Fatal(err)
+	}
 	tc := testCase{qname: "version.bind.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS, rcode: dns.RcodeRefused}
 	q := tc.query()
 	checkReply(t, tc, q, exchange(t, h, q, udpClient))

@@ -274,7 +274,9 @@ func TestStoreSwapsData(t *testing.T) {
 	addr := srv.UDPAddrs()[0].String()
 	st := *h.State()
 	st.Identity = "renamed"
-	h.Store(&st)
+	if err := h.Store(&st); err != nil {
+		t.Fatal(err)
+	}
 	c := &dns.Client{Timeout: 2 * time.Second}
 	q := new(dns.Msg)
 	q.SetQuestion("id.server.", dns.TypeTXT)

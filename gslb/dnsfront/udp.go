@@ -184,6 +184,9 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte) []byte {
 	case dns.MsgReject:
 		return headerReply(s, pkt, dns.RcodeFormatError)
 	}
+	if out := h.fastAnswer(h.state.Load(), s, pkt); out != nil {
+		return out
+	}
 	if err := req.Unpack(pkt); err != nil {
 		return headerReply(s, pkt, dns.RcodeFormatError)
 	}
