@@ -89,15 +89,17 @@ func TestFastPathDeclines(t *testing.T) {
 		return b
 	}
 	tests := map[string][]byte{
-		"EDNS version 1":    base(func(q *dns.Msg) { q.SetEdns0(1232, false); q.IsEdns0().SetVersion(1) }),
-		"NOTIFY":            base(func(q *dns.Msg) { q.Opcode = dns.OpcodeNotify }),
-		"two questions":     base(func(q *dns.Msg) { q.Question = append(q.Question, q.Question[0]) }),
-		"CHAOS":             base(func(q *dns.Msg) { q.Question[0].Qclass = dns.ClassCHAOS }),
-		"escaped label":     base(func(q *dns.Msg) { q.Question[0].Name = `w\.w.example.test.` }),
-		"AXFR":              base(func(q *dns.Msg) { q.Question[0].Qtype = dns.TypeAXFR }),
-		"two OPT":           base(func(q *dns.Msg) { q.SetEdns0(1232, false); q.Extra = append(q.Extra, q.Extra[0]) }),
-		"answer in a query": base(func(q *dns.Msg) { q.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeA, Class: dns.ClassINET}}} }),
-		"too big for 512":   base(func(q *dns.Msg) { q.Question[0].Name = "big.example.test."; q.Question[0].Qtype = dns.TypeTXT }),
+		"EDNS version 1": base(func(q *dns.Msg) { q.SetEdns0(1232, false); q.IsEdns0().SetVersion(1) }),
+		"NOTIFY":         base(func(q *dns.Msg) { q.Opcode = dns.OpcodeNotify }),
+		"two questions":  base(func(q *dns.Msg) { q.Question = append(q.Question, q.Question[0]) }),
+		"CHAOS":          base(func(q *dns.Msg) { q.Question[0].Qclass = dns.ClassCHAOS }),
+		"escaped label":  base(func(q *dns.Msg) { q.Question[0].Name = `w\.w.example.test.` }),
+		"AXFR":           base(func(q *dns.Msg) { q.Question[0].Qtype = dns.TypeAXFR }),
+		"two OPT":        base(func(q *dns.Msg) { q.SetEdns0(1232, false); q.Extra = append(q.Extra, q.Extra[0]) }),
+		"answer in a query": base(func(q *dns.Msg) {
+			q.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeA, Class: dns.ClassINET}}}
+		}),
+		"too big for 512": base(func(q *dns.Msg) { q.Question[0].Name = "big.example.test."; q.Question[0].Qtype = dns.TypeTXT }),
 	}
 	tests["client subnet"] = base(func(q *dns.Msg) {
 		q.SetEdns0(1232, false)
