@@ -172,15 +172,16 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte) []byte {
 		s.lastName = append(s.lastName[:0], name...)
 		s.lastStr = string(name)
 	}
-	z := st.Zones.Find(s.lastStr)
-	if z == nil {
-		return nil
+	// Names in no served zone are REFUSED: no AA, nothing but the OPT.
+	refused := wireAnswer{bits: dns.RcodeRefused}
+	w := &refused
+	if z := st.Zones.Find(s.lastStr); z != nil {
+		res := z.Lookup(s.lastStr, qtype)
+		if res.Static == 0 {
+			return nil
+		}
+		w = &st.wire[z][res.Static]
 	}
-	res := z.Lookup(s.lastStr, qtype)
-	if res.Static == 0 {
-		return nil
-	}
-	w := &st.wire[z][res.Static]
 	size := qend + len(w.body)
 	if edns {
 		size += optFixed
