@@ -51,45 +51,35 @@ const udpBatch = 16
 // serve runs until shutdown closes the socket.
 func (u *udpServer) serve() error {
 	defer close(u.done)
-	if !u.session {
-		return u.serveBatch()
+	if u.session {
+		return u.serveSession()
 	}
+	return u.serveBatch()
+}
+
+// serveSession is serve for wildcard addresses: one packet at a time, each
+// reply sent from the address its query was sent to.
+func (u *udpServer) serveSession() error {
 	buf := make([]byte, dns.MaxMsgSize)
-	s := u.h.scratch.Get().(*scratch)
+	s := new(scratch)
 	var req dns.Msg
 	for {
-		var (
-			n       int
-			from    netip.AddrPort
-			session *dns.SessionUDP
-			err     error
-		)
-		if u.session {
-			n, session, err = dns.ReadFromSessionUDP(u.conn, buf)
-		} else {
-			n, from, err = u.conn.ReadFromUDPAddrPort(buf)
-		}
+		n, session, err := dns.ReadFromSessionUDP(u.conn, buf)
 		if err != nil {
 			if u.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				u.h.log.Warn("udp read", "addr", u.conn.LocalAddr().String(), "err", err)
 			}
-			u.h.log.Warn("udp read", "addr", u.conn.LocalAddr().String(), "err", err)
 			continue
 		}
 		out := u.h.answerPacket(s, &req, buf[:n])
 		if out == nil {
 			continue
 		}
-		if u.session {
-			_, err = dns.WriteToSessionUDP(u.conn, out, session)
-		} else {
-			_, err = u.conn.WriteToUDPAddrPort(out, from)
-		}
-		if err != nil {
+		if _, err := dns.WriteToSessionUDP(u.conn, out, session); err != nil {
 			u.h.log.Debug("udp write", "err", err)
 		}
 	}
@@ -107,24 +97,15 @@ func (u *udpServer) shutdown(deadline time.Time) error {
 	return u.conn.Close()
 }
 
-// answerPacket answers a raw UDP packet, or returns nil to stay silent. It
-// makes the header checks miekg/dns's server would (acceptQuery) before
-// unpacking into req, which is reused packet after packet.
+// answerPacket answers a raw UDP packet, or returns nil to stay silent: the
+// fast path when it can, else unpack into req (reused packet after packet)
+// and the full path. A packet that does not unpack gets FORMERR.
 func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte) []byte {
 	if len(pkt) < headerLen {
 		return nil // not even a header: any reply could be used to reflect
 	}
-	var dh dns.Header
-	dh.Id = binary.BigEndian.Uint16(pkt[0:])
-	dh.Bits = binary.BigEndian.Uint16(pkt[2:])
-	dh.Qdcount = binary.BigEndian.Uint16(pkt[4:])
-	switch acceptQuery(dh) {
-	case dns.MsgIgnore:
+	if acceptQuery(dns.Header{Bits: binary.BigEndian.Uint16(pkt[2:])}) != dns.MsgAccept {
 		return nil
-	case dns.MsgRejectNotImplemented:
-		return headerReply(s, pkt, dns.RcodeNotImplemented)
-	case dns.MsgReject:
-		return headerReply(s, pkt, dns.RcodeFormatError)
 	}
 	if out := h.fastAnswer(h.state.Load(), s, pkt); out != nil {
 		return out
@@ -137,7 +118,7 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte) []byte {
 
 // headerReply answers with a bare header: the query's id, opcode and RD,
 // QR set, the given rcode and no sections, as miekg/dns's server does for a
-// packet it cannot take.
+// packet it cannot unpack.
 func headerReply(s *scratch, pkt []byte, rcode int) []byte {
 	out := append(s.buf[:0], pkt[:headerLen]...)
 	const keep = 0x7900 // opcode and RD bits
