@@ -66,12 +66,8 @@ func (u *udpServer) serveSession() error {
 	for {
 		n, session, err := dns.ReadFromSessionUDP(u.conn, buf)
 		if err != nil {
-			if u.closing.Load() || errors.Is(err, net.ErrClosed) {
+			if u.stopped(err) {
 				return nil
-			}
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				u.h.log.Warn("udp read", "addr", u.conn.LocalAddr().String(), "err", err)
 			}
 			continue
 		}
@@ -83,6 +79,20 @@ func (u *udpServer) serveSession() error {
 			u.h.log.Debug("udp write", "err", err)
 		}
 	}
+}
+
+// stopped judges a read error: true when the socket was closed for
+// shutdown; anything else but the deadline that wakes a read at shutdown
+// is logged, and the loop reads on.
+func (u *udpServer) stopped(err error) bool {
+	if u.closing.Load() || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		u.h.log.Warn("udp read", "addr", u.conn.LocalAddr().String(), "err", err)
+	}
+	return false
 }
 
 // shutdown stops reading; the answer being built when it is called is still

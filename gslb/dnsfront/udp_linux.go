@@ -74,12 +74,8 @@ func (u *udpServer) serveBatch() error {
 			err = errno
 		}
 		if err != nil {
-			if u.closing.Load() || errors.Is(err, net.ErrClosed) {
+			if u.stopped(err) {
 				return nil
-			}
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				u.h.log.Warn("udp read", "addr", u.conn.LocalAddr().String(), "err", err)
 			}
 			continue
 		}

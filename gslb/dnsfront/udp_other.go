@@ -3,7 +3,6 @@
 package dnsfront
 
 import (
-	"errors"
 	"net"
 
 	"github.com/miekg/dns"
@@ -37,12 +36,8 @@ func (u *udpServer) serveBatch() error {
 	for {
 		n, err := bc.ReadBatch(in, 0)
 		if err != nil {
-			if u.closing.Load() || errors.Is(err, net.ErrClosed) {
+			if u.stopped(err) {
 				return nil
-			}
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				u.h.log.Warn("udp read", "addr", u.conn.LocalAddr().String(), "err", err)
 			}
 			continue
 		}
