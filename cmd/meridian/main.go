@@ -1,5 +1,3 @@
-// Command meridian is Meridian's single binary: the authoritative DNS
-// server and the tools around it.
 package main
 
 import (
