@@ -65,9 +65,7 @@ func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool) []byte {
 	case dns.ClassCHAOS:
 		var ok bool
 		if res, ok = chaos(st, q); !ok {
-			m.Rcode = dns.RcodeRefused
-			m.Extra = s.extra
-			return h.pack(s, q, nil)
+			return h.refuse(s, q, dns.RcodeRefused)
 		}
 	default:
 		return h.refuse(s, q, dns.RcodeRefused)

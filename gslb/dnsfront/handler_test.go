@@ -420,3 +420,42 @@ func TestReferralGlueTruncation(t *testing.T) {
 		}
 	}
 }
+
+// TestScratchReuse answers queries one after another with the same
+// scratch memory, as the UDP loop does: nothing of one reply may leak into
+// the next.
+func TestScratchReuse(t *testing.T) {
+	h := quickstartHandler(t)
+	s := new(scratch)
+	ask := func(name string, qtype, qclass uint16) *dns.Msg {
+		q := new(dns.Msg)
+		q.SetQuestion(name, qtype)
+		q.Question[0].Qclass = qclass
+		q.SetEdns0(1232, false)
+		m := new(dns.Msg)
+		if err := m.Unpack(h.answer(s, q, true)); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if m := ask("example.test.", dns.TypeMX, dns.ClassINET); len(m.Extra) != 2 {
+		t.Fatalf("MX: want address and OPT in additional, got %v", m.Extra)
+	}
+	for _, next := range []struct {
+		name   string
+		qclass uint16
+		rcode  int
+	}{
+		{"authors.bind.", dns.ClassCHAOS, dns.RcodeRefused},
+		{"example.org.", dns.ClassINET, dns.RcodeRefused},
+		{"www.example.test.", dns.ClassHESIOD, dns.RcodeRefused},
+		{"nope.example.test.", dns.ClassINET, dns.RcodeNameError},
+	} {
+		ask("example.test.", dns.TypeMX, dns.ClassINET)
+		m := ask(next.name, dns.TypeTXT, next.qclass)
+		if m.Rcode != next.rcode || len(m.Answer) != 0 || len(m.Extra) != 1 || m.IsEdns0() == nil {
+			t.Errorf("%s after MX: rcode %s, answer %v, additional %v; want %s and only OPT",
+				next.name, dns.RcodeToString[m.Rcode], m.Answer, m.Extra, dns.RcodeToString[next.rcode])
+		}
+	}
+}
