@@ -69,19 +69,25 @@ func (s *Server) Start() error {
 		}()
 	}
 	for _, srv := range s.servers {
-		started := make(chan struct{})
+		// Wait until the TCP server runs, so Shutdown never races its start.
+		started, failed := make(chan struct{}), make(chan error, 1)
 		srv.NotifyStartedFunc = func() { close(started) }
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			if err := srv.ActivateAndServe(); err != nil {
+				failed <- err
 				select {
-				case s.done <- fmt.Errorf("serve %s: %w", srv.Net, err):
+				case s.done <- fmt.Errorf("serve tcp: %w", err):
 				default:
 				}
 			}
 		}()
-		<-started
+		select {
+		case <-started:
+		case err := <-failed:
+			return fmt.Errorf("serve tcp %s: %w", srv.Listener.Addr(), err)
+		}
 	}
 	return nil
 }
