@@ -3,6 +3,7 @@ package dnsfront
 import (
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -83,11 +84,25 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	s := h.scratch.Get().(*scratch)
 	defer h.scratch.Put(s)
 	_, udp := w.RemoteAddr().(*net.UDPAddr)
-	out := h.answer(s, r, udp)
+	out := h.answerMsg(s, r, udp)
 	if out == nil {
 		return
 	}
 	if _, err := w.Write(out); err != nil {
 		h.log.Debug("write answer", "client", w.RemoteAddr().String(), "err", err)
 	}
+}
+
+// answerMsg is answer with the same guard against panics as the UDP path.
+func (h *Handler) answerMsg(s *scratch, r *dns.Msg, udp bool) (out []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("panic while answering; sent SERVFAIL", "panic", p, "query", r.String(), "stack", string(debug.Stack()))
+			m := new(dns.Msg)
+			m.SetRcode(r, dns.RcodeServerFailure)
+			m.Answer, m.Ns, m.Extra = nil, nil, nil
+			out, _ = m.PackBuffer(s.buf)
+		}
+	}()
+	return h.answer(s, r, udp)
 }

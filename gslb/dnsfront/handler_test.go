@@ -459,3 +459,37 @@ func TestScratchReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestPanicBecomesServfail breaks the published state on purpose (no wire
+// table) so answering panics: the query gets SERVFAIL, the panic is logged,
+// and the next query is still answered.
+func TestPanicBecomesServfail(t *testing.T) {
+	var logs strings.Builder
+	h := quickstartHandler(t)
+	h.log = slog.New(slog.NewTextHandler(&logs, nil))
+	st := *h.State()
+	st.wire = nil
+	h.state.Store(&st)
+
+	q := new(dns.Msg)
+	q.SetQuestion("www.example.test.", dns.TypeA)
+	pkt, _ := q.Pack()
+	var req dns.Msg
+	m := new(dns.Msg)
+	if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt)); err != nil {
+		t.Fatal(err)
+	}
+	if m.Rcode != dns.RcodeServerFailure || m.Id != q.Id {
+		t.Fatalf("rcode %s id %d, want SERVFAIL for id %d", dns.RcodeToString[m.Rcode], m.Id, q.Id)
+	}
+	if !strings.Contains(logs.String(), "panic while answering") {
+		t.Fatalf("panic not logged: %q", logs.String())
+	}
+	// The full path does not use the wire table: CHAOS is still answered.
+	q.SetQuestion("id.server.", dns.TypeTXT)
+	q.Question[0].Qclass = dns.ClassCHAOS
+	pkt, _ = q.Pack()
+	if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt)); err != nil || m.Rcode != dns.RcodeSuccess {
+		t.Fatalf("after a panic: %v %v", err, m)
+	}
+}

@@ -3,8 +3,10 @@ package dnsfront
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -110,13 +112,14 @@ func (u *udpServer) shutdown(deadline time.Time) error {
 // answerPacket answers a raw UDP packet, or returns nil to stay silent: the
 // fast path when it can, else unpack into req (reused packet after packet)
 // and the full path. A packet that does not unpack gets FORMERR.
-func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte) []byte {
+func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte) (out []byte) {
 	if len(pkt) < headerLen {
 		return nil // not even a header: any reply could be used to reflect
 	}
 	if acceptQuery(dns.Header{Bits: binary.BigEndian.Uint16(pkt[2:])}) != dns.MsgAccept {
 		return nil
 	}
+	defer h.recoverServfail(s, pkt, &out)
 	if out := h.fastAnswer(h.state.Load(), s, pkt); out != nil {
 		return out
 	}
@@ -124,6 +127,16 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte) []byte {
 		return headerReply(s, pkt, dns.RcodeFormatError)
 	}
 	return h.answer(s, req, true)
+}
+
+// recoverServfail turns a panic while answering into a logged SERVFAIL for
+// that one query, so that a bug hit by one packet cannot take the server,
+// and every zone on it, down.
+func (h *Handler) recoverServfail(s *scratch, pkt []byte, out *[]byte) {
+	if r := recover(); r != nil {
+		h.log.Error("panic while answering; sent SERVFAIL", "panic", r, "query", fmt.Sprintf("%x", pkt), "stack", string(debug.Stack()))
+		*out = headerReply(s, pkt, dns.RcodeServerFailure)
+	}
 }
 
 // headerReply answers with a bare header: the query's id, opcode and RD,
