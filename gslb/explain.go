@@ -1,0 +1,82 @@
+package gslb
+
+import (
+	"time"
+)
+
+// Explanation is a decision with the reasoning behind it, for `meridian
+// explain` and the admin API. Building one allocates; Decide does not.
+type Explanation struct {
+	Record       string      `json:"record"`
+	Type         uint16      `json:"type"`
+	Policy       string      `json:"policy"`
+	TargetPolicy string      `json:"target_policy"`
+	Candidates   []Candidate `json:"candidates"` // in the order the policy tried them
+	Decision     Decision    `json:"-"`
+	Outcome      string      `json:"outcome"`
+	Pool         string      `json:"pool,omitempty"`
+	Region       string      `json:"region,omitempty"`
+	Answer       []string    `json:"answer"`
+	TTL          uint32      `json:"ttl"`
+	Scope        int         `json:"scope"`
+}
+
+// Candidate is one pool as the decision saw it.
+type Candidate struct {
+	Pool       string        `json:"pool"`
+	Region     string        `json:"region"`
+	DistanceKm float64       `json:"distance_km,omitempty"` // from the client, when it has coordinates
+	RTT        time.Duration `json:"rtt,omitempty"`         // measured, when the health view has it
+	Weight     uint32        `json:"weight"`
+	Healthy    int           `json:"healthy"` // usable targets that are up
+	Usable     int           `json:"usable"`  // targets neither drained nor weighted 0
+	Total      int           `json:"total"`
+	MinHealthy int           `json:"min_healthy"`
+	Drained    bool          `json:"drained"`
+	Eligible   bool          `json:"eligible"`
+}
+
+// Explain decides like Decide and says why.
+func (e *Engine) Explain(r *Record, c *Client) Explanation {
+	ex := Explanation{Record: r.Name, Type: r.Type}
+	d := e.decide(r, c, new(Scratch), &ex)
+	ex.Decision = d
+	ex.Outcome, ex.TTL, ex.Scope = d.Outcome.String(), d.TTL, d.Scope
+	if d.Pool != nil {
+		ex.Pool, ex.Region = d.Pool.Name, d.Pool.Region.Name
+	}
+	ex.Answer = []string{}
+	for _, a := range d.Addrs {
+		ex.Answer = append(ex.Answer, a.String())
+	}
+	return ex
+}
+
+func (ex *Explanation) explainPools(e *Engine, r *Record, c *Client, order []int, pools []poolPlan) {
+	e.mu.Lock()
+	drained := e.drained
+	e.mu.Unlock()
+	for _, i := range order {
+		p := r.Pools[i]
+		cand := Candidate{
+			Pool:       p.Name,
+			Region:     p.Region.Name,
+			Weight:     p.Weight,
+			Healthy:    len(pools[i].healthy),
+			Usable:     len(pools[i].open),
+			Total:      len(p.Targets),
+			MinHealthy: p.MinHealthy,
+			Drained:    drained.regions[p.Region.Name],
+			Eligible:   pools[i].eligible,
+		}
+		if c.HasCoords {
+			cand.DistanceKm = distanceKm(c.Lat, c.Lon, p.Region.Lat, p.Region.Lon)
+		}
+		if e.health != nil {
+			if rtt, ok := e.health.RTT(p.Region.Name); ok {
+				cand.RTT = rtt
+			}
+		}
+		ex.Candidates = append(ex.Candidates, cand)
+	}
+}
