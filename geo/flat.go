@@ -1,0 +1,188 @@
+package geo
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/oschwald/maxminddb-golang/v2"
+	"github.com/oschwald/maxminddb-golang/v2/mmdbdata"
+)
+
+// Flat locates addresses with the flat MMDB files of the ip-location-db
+// project (its DB-IP lite City and Country packages, CC-BY 4.0: credit
+// DB-IP.com where the data is shown). Each record is a single map with
+// country_code, state1, state2, city, postcode, latitude, longitude and
+// timezone, which geoip2-golang does not read, so the record is decoded
+// here. IPv4 and IPv6 come in separate files; put both in a Chain.
+//
+// The files carry no continent: it is derived from the country with
+// ContinentOf. In DB-IP lite, state1 is the subdivision's name
+// ("California"), not its ISO 3166-2 code, so Subdivision is set only when state1 already looks like a
+// code (one to three upper-case letters or digits, optionally after the
+// country and a hyphen, as in "US-CA"); otherwise it stays empty rather
+// than holding a name the rest of Meridian could not match against codes.
+type Flat struct {
+	r    *maxminddb.Reader
+	info Info
+}
+
+var _ Locator = (*Flat)(nil)
+
+// OpenFlat reads an ip-location-db flat MMDB file. A file whose records have
+// no country_code (a GeoIP2-layout database, say) is ErrUnsupportedDatabase:
+// every lookup would otherwise miss without a word.
+func OpenFlat(path string) (*Flat, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err // names the file already
+	}
+	f, err := newFlat(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+func newFlat(data []byte) (*Flat, error) {
+	r, err := maxminddb.OpenBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("not a readable MaxMind DB: %w", err)
+	}
+	md := r.Metadata
+	f := &Flat{r: r, info: Info{Type: md.DatabaseType, Built: md.BuildTime().UTC(), IPVersion: md.IPVersion}}
+	// The metadata's database_type is not a reliable sign of this layout,
+	// so look at the first record instead.
+	for res := range r.Networks() {
+		var rec flatRecord
+		if err := res.Decode(&rec); err != nil {
+			return nil, fmt.Errorf("first record (%s): %w", res.Prefix(), err)
+		}
+		if !rec.hasCountry {
+			return nil, fmt.Errorf("%w %q: records have no country_code field (a GeoIP2-layout file is read with the MaxMind format)",
+				ErrUnsupportedDatabase, md.DatabaseType)
+		}
+		break
+	}
+	return f, nil
+}
+
+// Info describes the database.
+func (f *Flat) Info() Info { return f.info }
+
+// Locate returns the country, derived continent, subdivision (when state1 is
+// a code) and coordinates of addr.
+func (f *Flat) Locate(addr netip.Addr) (Location, bool) {
+	addr = normalize(addr)
+	if !addr.IsValid() || (f.info.IPVersion == 4 && addr.Is6()) {
+		// An IPv4-only file answers IPv6 lookups with an error, not a miss.
+		return Location{}, false
+	}
+	res := f.r.Lookup(addr)
+	if !res.Found() {
+		return Location{}, false
+	}
+	var rec flatRecord
+	if err := res.Decode(&rec); err != nil {
+		return Location{}, false
+	}
+	loc := Location{Network: res.Prefix()}
+	if c := strings.ToUpper(rec.country); ContinentOf(c) != "" {
+		// Unknown codes, DB-IP's "ZZ" among them, say nothing.
+		loc.Country, loc.Continent = c, ContinentOf(c)
+		loc.Subdivision = subdivisionCode(c, rec.state1)
+	}
+	if rec.hasLat && rec.hasLon && validCoords(rec.lat, rec.lon) {
+		loc.Lat, loc.Lon, loc.HasCoords = rec.lat, rec.lon, true
+	}
+	if !loc.known() {
+		return Location{}, false
+	}
+	return loc, true
+}
+
+// subdivisionCode returns state1 when it is a first-level ISO 3166-2 code
+// (with or without its "CC-" prefix) and "" when it is a name.
+func subdivisionCode(country, state string) string {
+	state = strings.TrimPrefix(state, country+"-")
+	if len(state) == 0 || len(state) > 3 {
+		return ""
+	}
+	for i := 0; i < len(state); i++ {
+		if c := state[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return ""
+		}
+	}
+	return state
+}
+
+// flatRecord is the part of an ip-location-db record Meridian uses. It
+// decodes itself from the record's map so a lookup reads only these keys
+// and allocates nothing for them (short strings come from the reader's
+// string cache).
+type flatRecord struct {
+	country, state1 string
+	lat, lon        float64
+	hasCountry      bool
+	hasLat, hasLon  bool
+}
+
+// UnmarshalMaxMindDBCursor implements mmdbdata.CursorUnmarshaler.
+func (f *flatRecord) UnmarshalMaxMindDBCursor(c mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+	entries, err := c.MapReader()
+	if err != nil {
+		return mmdbdata.Cursor{}, mmdbdata.NormalizeUnmarshalError[flatRecord](err)
+	}
+	next := entries.First()
+	for range entries.Len() {
+		key, value, err := next.ReadMapKey()
+		if err != nil {
+			return mmdbdata.Cursor{}, err
+		}
+		switch string(key) {
+		case "country_code":
+			f.country, next, err = value.ReadString()
+			f.hasCountry = err == nil
+		case "state1":
+			f.state1, next, err = value.ReadString()
+		case "latitude":
+			f.lat, f.hasLat, next, err = readCoordinate(value)
+		case "longitude":
+			f.lon, f.hasLon, next, err = readCoordinate(value)
+		default:
+			next, err = value.Skip()
+		}
+		if err != nil {
+			return mmdbdata.Cursor{}, fmt.Errorf("field %s: %w", key, mmdbdata.NormalizeUnmarshalError[flatRecord](err))
+		}
+	}
+	return entries.End(next)
+}
+
+// readCoordinate reads a latitude or longitude stored as either float kind
+// or, as CSV-derived files sometimes do, as a decimal string. A value of
+// another kind, or a string that is no number, is skipped as absent rather
+// than failing the whole record: the country is still worth having.
+func readCoordinate(c mmdbdata.Cursor) (v float64, ok bool, next mmdbdata.Cursor, err error) {
+	kind, err := c.Kind()
+	if err != nil {
+		return 0, false, mmdbdata.Cursor{}, err
+	}
+	switch kind {
+	case mmdbdata.KindFloat64, mmdbdata.KindFloat32:
+		v, next, err = c.ReadFloat()
+		return v, err == nil, next, err
+	case mmdbdata.KindString:
+		var s string
+		if s, next, err = c.ReadString(); err != nil {
+			return 0, false, mmdbdata.Cursor{}, err
+		}
+		v, perr := strconv.ParseFloat(s, 64)
+		return v, perr == nil, next, nil
+	default:
+		next, err = c.Skip()
+		return 0, false, next, err
+	}
+}

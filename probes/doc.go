@@ -1,0 +1,19 @@
+// Package probes runs active health checks against GSLB targets and keeps
+// an up/down state per target.
+//
+// It has three parts, kept apart because they are reused apart:
+//
+//   - Checkers probe a target once and return a Result: TCPChecker (a
+//     connect) and HTTPChecker (a request over HTTP or HTTPS, judged by
+//     status and body). The bundled forwarder reuses them for its backends.
+//     A DNS checker comes with the probe agents (see dns.go).
+//   - Hysteresis turns a stream of results into a State, so one lost packet
+//     does not take a target down and one lucky answer does not bring it
+//     back. It is a pure function of the previous Status and a Result, so
+//     results gossiped from other regions can go through the same rule.
+//   - Scheduler runs a checker per target on its interval, spread by
+//     jitter, applies Hysteresis and hands every Status to a Sink.
+//
+// The package decides nothing about answers: the engine turns what the Sink
+// receives into its health view, and no check ever runs on the query path.
+package probes

@@ -1,0 +1,83 @@
+package probes
+
+import (
+	"fmt"
+	"time"
+)
+
+// State is a target's health as its checks see it.
+type State uint8
+
+// Target states, in the order of gslb.State so the engine can convert.
+const (
+	Unknown State = iota // no result yet
+	Up
+	Down
+)
+
+func (s State) String() string {
+	switch s {
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	}
+	return "unknown"
+}
+
+// Status is what is known of one target after its latest result.
+type Status struct {
+	State   State
+	Result  Result    // the latest result
+	Checked time.Time // when Result came in; zero before the first
+	// Consecutive results of the same kind, the latest included; one of
+	// the two is always 0.
+	Successes, Failures int
+	Since               time.Time // when State last changed; zero if it never has
+	Reason              string    // why State last changed: "failed 3 in a row: status 503"
+	Changed             bool      // the latest result changed State
+}
+
+// Hysteresis is the rule that turns results into a State: from Unknown the
+// first result decides at once, so a restarted node is not blind for
+// Rise × interval; after that it takes Fall consecutive failures to go Down
+// and Rise consecutive successes to come Up.
+type Hysteresis struct {
+	Rise, Fall int // values below 1 count as 1
+}
+
+// Next returns s updated by the result r, which came in at now.
+func (h Hysteresis) Next(s Status, r Result, now time.Time) Status {
+	s.Result, s.Checked, s.Changed = r, now, false
+	if r.OK {
+		s.Successes, s.Failures = s.Successes+1, 0
+	} else {
+		s.Successes, s.Failures = 0, s.Failures+1
+	}
+	to, reason := s.State, ""
+	switch {
+	case s.State == Unknown:
+		to, reason = Down, "first check: "+resultReason(r)
+		if r.OK {
+			to = Up
+		}
+	case s.State == Down && r.OK && s.Successes >= max(h.Rise, 1):
+		to, reason = Up, fmt.Sprintf("passed %d in a row: %s", s.Successes, resultReason(r))
+	case s.State == Up && !r.OK && s.Failures >= max(h.Fall, 1):
+		to, reason = Down, fmt.Sprintf("failed %d in a row: %s", s.Failures, resultReason(r))
+	}
+	if to != s.State {
+		s.State, s.Since, s.Reason, s.Changed = to, now, reason, true
+	}
+	return s
+}
+
+func resultReason(r Result) string {
+	switch {
+	case r.Reason != "":
+		return r.Reason
+	case r.OK:
+		return "passed"
+	}
+	return "failed"
+}
