@@ -218,3 +218,7 @@ func (z *Zone) Statics(fn func(Result)) {
 
 // StaticCount is one more than the largest static id of the zone.
 func (z *Zone) StaticCount() int { return z.statics }
+
+// NoData is the zone's negative answer for a name that exists without the
+// type asked, for names whose data lives outside the zone (dynamic records).
+func (z *Zone) NoData() Result { return z.noData() }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront"
 )
 
@@ -21,8 +22,12 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, set, err := loadConfig(*path)
 	if err == nil {
-		// What serve would do next: put every record in wire form.
-		_, err = dnsfront.NewHandler(dnsState(cfg, set), slog.New(slog.DiscardHandler))
+		// What serve would do next: build the dynamic side and put every
+		// record in wire form.
+		var parts *gslbParts
+		if parts, err = buildGSLB(cfg, set, gslb.NewHealthMap(), slog.New(slog.DiscardHandler)); err == nil {
+			_, err = dnsfront.NewHandler(dnsState(cfg, set, parts), slog.New(slog.DiscardHandler))
+		}
 	}
 	if err != nil {
 		var joined interface{ Unwrap() []error }

@@ -29,16 +29,21 @@ func loadConfig(path string) (*config.Config, *zones.Set, error) {
 	return cfg, set, nil
 }
 
-func dnsState(cfg *config.Config, set *zones.Set) *dnsfront.State {
+func dnsState(cfg *config.Config, set *zones.Set, g *gslbParts) *dnsfront.State {
 	v := cfg.Server.Version
 	if v == "" {
 		v = "meridian " + version()
 	}
 	return &dnsfront.State{
-		Zones:    set,
-		UDPSize:  cfg.Server.EDNSUDPSize,
-		Chaos:    cfg.Server.Chaos,
-		Identity: cfg.Server.Identity,
-		Version:  v,
+		Zones:         set,
+		UDPSize:       cfg.Server.EDNSUDPSize,
+		Chaos:         cfg.Server.Chaos,
+		Identity:      cfg.Server.Identity,
+		Version:       v,
+		GSLB:          g.engine,
+		Locator:       g.locator,
+		ECS:           cfg.Server.ECS,
+		ECSMaxPrefix4: cfg.Server.ECSMaxPrefix4,
+		ECSMaxPrefix6: cfg.Server.ECSMaxPrefix6,
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront"
 	"github.com/meridian-gslb/meridian/zones"
@@ -46,31 +48,52 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		source += " (embedded quickstart)"
 	}
 
-	handler, err := dnsfront.NewHandler(dnsState(cfg, set), log)
+	n := &node{path: *path, health: gslb.NewHealthMap(), level: level, log: log}
+	n.checks = checks.New(n.health, log)
+	parts, err := buildGSLB(cfg, set, n.health, log)
+	if err != nil {
+		log.Error("configuration", "err", err)
+		return 1
+	}
+	n.handler, err = dnsfront.NewHandler(dnsState(cfg, set, parts), log)
 	if err != nil {
 		log.Error("prepare zones", "err", err)
 		return 1
 	}
-	srv := dnsfront.NewServer(listenConfig(cfg), handler, log)
+	checkCtx, stopChecks := context.WithCancel(context.Background())
+	defer stopChecks()
+	if err := n.checks.Update(parts.checks, parts.engine); err != nil {
+		log.Error("health checks", "err", err)
+		return 1
+	}
+	checksDone := make(chan error, 1)
+	go func() { checksDone <- n.checks.Run(checkCtx) }()
+	n.follow(parts)
+	defer n.stopGeo()
+
+	srv := dnsfront.NewServer(listenConfig(cfg), n.handler, log)
 	if err := srv.Start(); err != nil {
 		log.Error("start", "err", err)
 		return 1
 	}
 	log.Info("serving", "version", version(), "config", source,
 		"udp", addrStrings(srv.UDPAddrs()), "tcp", addrStrings(srv.TCPAddrs()),
-		"zones", zoneSummary(set))
+		"zones", zoneSummary(set), "dynamic_records", len(cfg.Records), "checks", len(parts.checks))
 
 	for {
 		select {
 		case <-hup:
-			cfg = reload(*path, cfg, handler, level, log)
+			cfg = n.reload(cfg)
 		case err := <-srv.Done():
 			log.Error("listener stopped", "err", err)
 			shutdown(srv, cfg, log)
 			return 1
 		case <-ctx.Done():
 			log.Info("shutting down", "grace", cfg.Server.ShutdownTimeout.String())
-			if err := shutdown(srv, cfg, log); err != nil {
+			err := shutdown(srv, cfg, log)
+			stopChecks()
+			<-checksDone
+			if err != nil {
 				return 1
 			}
 			log.Info("stopped")
@@ -79,26 +102,59 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 }
 
+// node is what serve keeps between reloads.
+type node struct {
+	path    string
+	handler *dnsfront.Handler
+	health  *gslb.HealthMap // kept across reloads: unchanged targets keep their state
+	checks  *checks.Runner
+	level   *slog.LevelVar
+	log     *slog.Logger
+	stopGeo context.CancelFunc
+}
+
+// follow starts watching the geo databases of parts, stopping the
+// previous configuration's watchers.
+func (n *node) follow(parts *gslbParts) {
+	if n.stopGeo != nil {
+		n.stopGeo()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopGeo = cancel
+	parts.watch(ctx)
+}
+
 // reload loads the configuration again and publishes it, or logs why not
 // and keeps serving the old one. It returns the configuration in force.
-func reload(path string, old *config.Config, h *dnsfront.Handler, level *slog.LevelVar, log *slog.Logger) *config.Config {
-	cfg, set, err := loadConfig(path)
+func (n *node) reload(old *config.Config) *config.Config {
+	log := n.log
+	fail := func(err error) *config.Config {
+		log.Error("reload failed; still serving the previous configuration", "err", err)
+		return old
+	}
+	cfg, set, err := loadConfig(n.path)
 	if err != nil {
-		log.Error("reload failed; still serving the previous configuration", "err", err)
-		return old
+		return fail(err)
 	}
-	if err := h.Store(dnsState(cfg, set)); err != nil {
-		log.Error("reload failed; still serving the previous configuration", "err", err)
-		return old
+	parts, err := buildGSLB(cfg, set, n.health, log)
+	if err != nil {
+		return fail(err)
 	}
-	level.Set(parseLevel(cfg.Log.Level))
+	if err := n.checks.Update(parts.checks, parts.engine); err != nil {
+		return fail(err)
+	}
+	if err := n.handler.Store(dnsState(cfg, set, parts)); err != nil {
+		return fail(err)
+	}
+	n.follow(parts)
+	n.level.Set(parseLevel(cfg.Log.Level))
 	if listenConfigChanged(old, cfg) {
 		log.Warn("reload: listener settings (server.listen, udp_sockets, tcp_*) changed; they apply at the next restart")
 	}
 	if cfg.Log.Format != old.Log.Format {
 		log.Warn("reload: log.format changed; it applies at the next restart")
 	}
-	log.Info("reloaded", "zones", zoneSummary(set))
+	log.Info("reloaded", "zones", zoneSummary(set), "dynamic_records", len(cfg.Records), "checks", len(parts.checks))
 	return cfg
 }
 

@@ -40,6 +40,27 @@ type Config struct {
 	Server Server `toml:"server"`
 	Log    Log    `toml:"log"`
 	Zones  []Zone `toml:"zone"`
+
+	// GSLB: where clients are, the regions, and the dynamic records.
+	Health  Health   `toml:"health"`
+	Geo     Geo      `toml:"geo"`
+	Regions []Region `toml:"region"`
+	Records []Record `toml:"record"`
+
+	lines keyIndex // where each key is written, for errors found after decoding
+}
+
+// LineOf returns the line key ("geo.network[3]") is written on, or its
+// table's, for errors found after decoding.
+func (c *Config) LineOf(key string) int { return c.lines.line(key) }
+
+// ResolvePath resolves a file named in the configuration against the
+// configuration file's folder.
+func (c *Config) ResolvePath(p string) string {
+	if c.FS != nil || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.Path), p)
 }
 
 // Server configures the DNS listeners and protocol limits.
@@ -54,6 +75,9 @@ type Server struct {
 	Chaos             bool     `toml:"chaos"`               // answer CHAOS TXT id.server, hostname.bind, version.bind
 	Identity          string   `toml:"identity"`            // id.server and hostname.bind; default the host name
 	Version           string   `toml:"version"`             // version.bind; default "meridian <version>"
+	ECS               bool     `toml:"ecs"`                 // use EDNS Client Subnet for dynamic records
+	ECSMaxPrefix4     int      `toml:"ecs_max_prefix4"`     // longest IPv4 source prefix used
+	ECSMaxPrefix6     int      `toml:"ecs_max_prefix6"`     // longest IPv6 source prefix used
 }
 
 // Log configures structured logging.
@@ -164,11 +188,14 @@ func Parse(path string, src []byte) (*Config, error) {
 			errs = append(errs, fmt.Errorf("%s:%d: %s: unknown key", name, at.line, at.path))
 		}
 	}
+	cfg.lines = lines
 	for i := range cfg.Zones {
 		cfg.Zones[i].Line = lines.line(fmt.Sprintf("zone[%d]", i))
 	}
 	v := validator{file: name, lines: lines}
+	cfg.applyGSLBDefaults()
 	cfg.validate(&v)
+	cfg.validateGSLB(&v)
 	errs = append(errs, v.errs...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -191,6 +218,9 @@ func defaults() *Config {
 			ShutdownTimeout:   Duration{DefaultShutdownTimeout},
 			Chaos:             true,
 			Identity:          host,
+			ECS:               true,
+			ECSMaxPrefix4:     DefaultECSMaxPrefix4,
+			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 		},
 		Log: Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 	}

@@ -81,13 +81,18 @@ records = [
 			Chaos:             false,
 			Identity:          "ns1.example.test",
 			Version:           "hidden",
+			ECS:               true,
+			ECSMaxPrefix4:     DefaultECSMaxPrefix4,
+			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 		},
+		Geo: Geo{ReloadInterval: Duration{DefaultGeoReload}},
 		Log: Log{Level: "debug", Format: "json"},
 		Zones: []Zone{
 			{Name: "example.test", File: "zones/example.test.zone", DefaultTTL: ttl(60), Line: 18},
 			{Name: "example.org.", Records: []string{"@ IN A 192.0.2.1", "www IN A 192.0.2.2"}, Line: 23},
 		},
 	}
+	cfg.lines = nil // the key index is internal; its lines are tested through errors
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", cfg, want)
 	}
@@ -117,10 +122,15 @@ func TestParseDefaults(t *testing.T) {
 			ShutdownTimeout:   Duration{DefaultShutdownTimeout},
 			Chaos:             true,
 			Identity:          host,
+			ECS:               true,
+			ECSMaxPrefix4:     DefaultECSMaxPrefix4,
+			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 		},
+		Geo:   Geo{ReloadInterval: Duration{DefaultGeoReload}},
 		Log:   Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Zones: []Zone{{Name: "example.test", Records: []string{"@ IN A 192.0.2.1"}, Line: 2}},
 	}
+	cfg.lines = nil // the key index is internal; its lines are tested through errors
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", cfg, want)
 	}

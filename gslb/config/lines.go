@@ -26,17 +26,37 @@ var (
 func keyLines(src string) keyIndex {
 	var idx keyIndex
 	table := ""
+	// open maps each array of tables seen ("record", "record.pool") to the
+	// resolved path of its current element ("record[1].pool[0]"), so a
+	// nested [[record.pool]] lands under the record it follows.
+	open := map[string]string{}
 	counts := map[string]int{}
 	for i, raw := range strings.Split(src, "\n") {
 		line := strings.TrimSpace(raw)
 		if m := arrayRe.FindStringSubmatch(line); m != nil {
-			table = fmt.Sprintf("%s[%d]", m[1], counts[m[1]])
-			counts[m[1]]++
+			parent, leaf := resolveParent(m[1], open)
+			key := parent + "." + leaf
+			if parent == "" {
+				key = leaf
+			}
+			table = fmt.Sprintf("%s[%d]", key, counts[key])
+			counts[key]++
+			open[m[1]] = table
+			// A new element closes the arrays nested in the old one.
+			for name := range open {
+				if strings.HasPrefix(name, m[1]+".") {
+					delete(open, name)
+				}
+			}
 			idx = append(idx, keyAt{table, i + 1})
 			continue
 		}
 		if m := tableRe.FindStringSubmatch(line); m != nil {
-			table = m[1]
+			parent, leaf := resolveParent(m[1], open)
+			table = leaf
+			if parent != "" {
+				table = parent + "." + leaf
+			}
 			idx = append(idx, keyAt{table, i + 1})
 			continue
 		}
@@ -49,6 +69,21 @@ func keyLines(src string) keyIndex {
 		}
 	}
 	return idx
+}
+
+// resolveParent splits a dotted table name into the resolved path of its
+// longest open array-of-tables prefix and the rest: "record.pool" with
+// record's element 1 open gives ("record[1]", "pool").
+func resolveParent(name string, open map[string]string) (string, string) {
+	for i := len(name) - 1; i > 0; i-- {
+		if name[i] != '.' {
+			continue
+		}
+		if p, ok := open[name[:i]]; ok {
+			return p, name[i+1:]
+		}
+	}
+	return "", name
 }
 
 // line returns the line of path, of the table it belongs to, or 0.

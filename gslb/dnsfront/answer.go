@@ -1,6 +1,8 @@
 package dnsfront
 
 import (
+	"net/netip"
+
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
 )
@@ -19,11 +21,12 @@ type query struct {
 	do      bool
 	limit   int // largest answer this client takes over this transport
 	version uint8
+	ecs     ecs // EDNS Client Subnet, when the query carried one
 }
 
 // answer builds the wire reply to r into s.buf, or returns nil when no reply
 // should be sent. It never panics on input that miekg/dns could unpack.
-func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool) []byte {
+func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool, client netip.Addr) []byte {
 	st := h.state.Load()
 	m := &s.msg
 	*m = dns.Msg{}
@@ -61,7 +64,11 @@ func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool) []byte {
 		if z == nil {
 			return h.refuse(s, q, dns.RcodeRefused) // not ours, and we never recurse
 		}
-		res = z.Lookup(q.lower, q.qtype)
+		if recs := st.dynamic(q.lower); recs != nil {
+			res = h.decide(st, s, z, recs, &q, client)
+		} else {
+			res = z.Lookup(q.lower, q.qtype)
+		}
 	case dns.ClassCHAOS:
 		var ok bool
 		if res, ok = chaos(st, q); !ok {
@@ -75,6 +82,15 @@ func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool) []byte {
 	m.Authoritative = res.Authoritative
 	m.Answer = res.Answer
 	m.Ns = res.Ns
+	if q.ecs.present && st.ECS {
+		// RFC 7871 7.2.1: echo family, source prefix and address; the scope
+		// says how widely the resolver may share the answer.
+		s.ecsOpt = dns.EDNS0_SUBNET{
+			Code: dns.EDNS0SUBNET, Family: q.ecs.family, SourceNetmask: q.ecs.source,
+			SourceScope: q.ecs.scope, Address: q.ecs.raw,
+		}
+		s.opt.Option = append(s.opt.Option[:0], &s.ecsOpt)
+	}
 	m.Extra = s.withOPT(q, res.Extra)
 	return h.pack(s, q, &res)
 }
@@ -132,6 +148,13 @@ func parse(r *dns.Msg, udp bool, udpSize int) (query, int) {
 		}
 		if q.version != 0 {
 			return q, dns.RcodeBadVers
+		}
+		for _, o := range opt.Option {
+			if sub, ok := o.(*dns.EDNS0_SUBNET); ok {
+				if !q.ecs.parse(sub) {
+					return q, dns.RcodeFormatError // RFC 7871 7.1.2
+				}
+			}
 		}
 	}
 	switch {

@@ -40,7 +40,7 @@ func BenchmarkUDPPacket(b *testing.B) {
 			var req dns.Msg
 			b.ReportAllocs()
 			for b.Loop() {
-				if h.answerPacket(s, &req, pkt) == nil {
+				if h.answerPacket(s, &req, pkt, testClient) == nil {
 					b.Fatal("no answer")
 				}
 			}

@@ -172,6 +172,9 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte) []byte {
 		s.lastName = append(s.lastName[:0], name...)
 		s.lastStr = string(name)
 	}
+	if st.dynamic(s.lastStr) != nil {
+		return nil // decided per query, by the full path
+	}
 	// Names in no served zone are REFUSED: no AA, nothing but the OPT.
 	refused := wireAnswer{bits: dns.RcodeRefused}
 	w := &refused

@@ -53,7 +53,7 @@ func TestFastPathMatchesFull(t *testing.T) {
 						continue
 					}
 					taken[name+" "+dns.TypeToString[qt]]++
-					full := h.answer(new(scratch), q, true)
+					full := h.answer(new(scratch), q, true, testClient)
 					compareReplies(t, fmt.Sprintf("%s %s edns=%d do=%v", q.Question[0].Name, dns.TypeToString[qt], size, do), fast, full)
 				}
 			}

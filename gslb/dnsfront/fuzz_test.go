@@ -76,10 +76,10 @@ func FuzzServeDNS(f *testing.F) {
 			if err := q.Unpack(pkt); err != nil {
 				t.Fatalf("fast path answered a packet that does not unpack: %x", pkt)
 			}
-			compareReplies(t, "fuzz", fast, h.answer(new(scratch), q, true))
+			compareReplies(t, "fuzz", fast, h.answer(new(scratch), q, true, testClient))
 		}
 		var req dns.Msg
-		out := h.answerPacket(new(scratch), &req, pkt)
+		out := h.answerPacket(new(scratch), &req, pkt, testClient)
 		if out == nil {
 			if len(pkt) >= 12 && pkt[2]&0x80 == 0 {
 				t.Fatalf("no reply to a packet with a header and QR clear: %x", pkt)

@@ -3,10 +3,13 @@ package dnsfront
 import (
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
+	"github.com/meridian-gslb/meridian/geo"
+	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
 )
@@ -23,6 +26,14 @@ type State struct {
 	Chaos    bool   // answer CHAOS TXT identity queries
 	Identity string // id.server and hostname.bind
 	Version  string // version.bind and version.server
+
+	// Dynamic records: the engine deciding them, where clients are, and
+	// whether and how far EDNS Client Subnet is used.
+	GSLB          *gslb.Engine
+	Locator       geo.Locator
+	ECS           bool
+	ECSMaxPrefix4 int
+	ECSMaxPrefix6 int
 
 	wire wireTable // static answers in wire form, built by Store
 }
@@ -77,14 +88,29 @@ type scratch struct {
 	// fast path: the lower-cased query name, and the last one as a string
 	name, lastName []byte
 	lastStr        string
+
+	// dynamic answers
+	ecsOpt  dns.EDNS0_SUBNET
+	gslb    gslb.Scratch
+	client  gslb.Client
+	dynRRs  []dns.RR
+	dynA    []dns.A
+	dynAAAA []dns.AAAA
 }
 
 // ServeDNS implements dns.Handler.
 func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	s := h.scratch.Get().(*scratch)
 	defer h.scratch.Put(s)
-	_, udp := w.RemoteAddr().(*net.UDPAddr)
-	out := h.answerMsg(s, r, udp)
+	var client netip.Addr
+	udp := false
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		udp, client = true, a.AddrPort().Addr().Unmap()
+	case *net.TCPAddr:
+		client = a.AddrPort().Addr().Unmap()
+	}
+	out := h.answerMsg(s, r, udp, client)
 	if out == nil {
 		return
 	}
@@ -94,7 +120,7 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 }
 
 // answerMsg is answer with the same guard against panics as the UDP path.
-func (h *Handler) answerMsg(s *scratch, r *dns.Msg, udp bool) (out []byte) {
+func (h *Handler) answerMsg(s *scratch, r *dns.Msg, udp bool, client netip.Addr) (out []byte) {
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.Error("panic while answering; sent SERVFAIL", "panic", p, "query", r.String(), "stack", string(debug.Stack()))
@@ -104,5 +130,5 @@ func (h *Handler) answerMsg(s *scratch, r *dns.Msg, udp bool) (out []byte) {
 			out, _ = m.PackBuffer(s.buf)
 		}
 	}()
-	return h.answer(s, r, udp)
+	return h.answer(s, r, udp, client)
 }

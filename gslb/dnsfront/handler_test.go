@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -50,8 +51,9 @@ func (r *recorder) Network() string {
 }
 
 var (
-	udpClient = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40000}
-	tcpClient = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40000}
+	testClient = netip.MustParseAddr("127.0.0.9")
+	udpClient  = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40000}
+	tcpClient  = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40000}
 )
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -433,7 +435,7 @@ func TestScratchReuse(t *testing.T) {
 		q.Question[0].Qclass = qclass
 		q.SetEdns0(1232, false)
 		m := new(dns.Msg)
-		if err := m.Unpack(h.answer(s, q, true)); err != nil {
+		if err := m.Unpack(h.answer(s, q, true, testClient)); err != nil {
 			t.Fatal(err)
 		}
 		return m
@@ -476,7 +478,7 @@ func TestPanicBecomesServfail(t *testing.T) {
 	pkt, _ := q.Pack()
 	var req dns.Msg
 	m := new(dns.Msg)
-	if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt)); err != nil {
+	if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt, testClient)); err != nil {
 		t.Fatal(err)
 	}
 	if m.Rcode != dns.RcodeServerFailure || m.Id != q.Id {
@@ -489,7 +491,7 @@ func TestPanicBecomesServfail(t *testing.T) {
 	q.SetQuestion("id.server.", dns.TypeTXT)
 	q.Question[0].Qclass = dns.ClassCHAOS
 	pkt, _ = q.Pack()
-	if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt)); err != nil || m.Rcode != dns.RcodeSuccess {
+	if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt, testClient)); err != nil || m.Rcode != dns.RcodeSuccess {
 		t.Fatalf("after a panic: %v %v", err, m)
 	}
 }

@@ -73,7 +73,7 @@ func (u *udpServer) serveSession() error {
 			}
 			continue
 		}
-		out := u.h.answerPacket(s, &req, buf[:n])
+		out := u.h.answerPacket(s, &req, buf[:n], session.RemoteAddr().(*net.UDPAddr).AddrPort().Addr())
 		if out == nil {
 			continue
 		}
@@ -112,7 +112,7 @@ func (u *udpServer) shutdown(deadline time.Time) error {
 // answerPacket answers a raw UDP packet, or returns nil to stay silent: the
 // fast path when it can, else unpack into req (reused packet after packet)
 // and the full path. A packet that does not unpack gets FORMERR.
-func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte) (out []byte) {
+func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client netip.Addr) (out []byte) {
 	if len(pkt) < headerLen {
 		return nil // not even a header: any reply could be used to reflect
 	}
@@ -126,7 +126,7 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte) (out []byte
 	if err := req.Unpack(pkt); err != nil {
 		return headerReply(s, pkt, dns.RcodeFormatError)
 	}
-	return h.answer(s, req, true)
+	return h.answer(s, req, true, client)
 }
 
 // recoverServfail turns a panic while answering into a logged SERVFAIL for

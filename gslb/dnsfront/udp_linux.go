@@ -5,6 +5,7 @@ package dnsfront
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"syscall"
 	"unsafe"
 
@@ -85,7 +86,7 @@ func (u *udpServer) serveBatch() error {
 			if in[i].hdr.Flags&unix.MSG_TRUNC != 0 {
 				continue // larger than any DNS message: not one
 			}
-			ans := u.h.answerPacket(scr[i], &req, bufs[i][:in[i].len])
+			ans := u.h.answerPacket(scr[i], &req, bufs[i][:in[i].len], sockaddrAddr(&names[i]))
 			if ans == nil {
 				continue
 			}
@@ -122,4 +123,17 @@ func (u *udpServer) serveBatch() error {
 			sent += k
 		}
 	}
+}
+
+// sockaddrAddr reads the source address the kernel wrote into a
+// sockaddr_in or sockaddr_in6, without going through net.UDPAddr.
+func sockaddrAddr(sa *unix.RawSockaddrInet6) netip.Addr {
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrFrom4(sa4.Addr)
+	case unix.AF_INET6:
+		return netip.AddrFrom16(sa.Addr).Unmap()
+	}
+	return netip.Addr{}
 }

@@ -4,6 +4,7 @@ package dnsfront
 
 import (
 	"net"
+	"net/netip"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
@@ -43,7 +44,11 @@ func (u *udpServer) serveBatch() error {
 		}
 		replies := 0
 		for i := range n {
-			ans := u.h.answerPacket(scratches[i], &req, in[i].Buffers[0][:in[i].N])
+			var client netip.Addr
+			if ua, ok := in[i].Addr.(*net.UDPAddr); ok {
+				client = ua.AddrPort().Addr()
+			}
+			ans := u.h.answerPacket(scratches[i], &req, in[i].Buffers[0][:in[i].N], client)
 			if ans == nil {
 				continue
 			}

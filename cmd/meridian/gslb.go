@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/meridian-gslb/meridian/geo"
+	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/zones"
+)
+
+// gslbParts is one configuration's dynamic side, built before anything
+// is swapped in, so a bad reload changes nothing.
+type gslbParts struct {
+	engine   *gslb.Engine // nil without [[record]]
+	locator  geo.Locator  // nil without [geo]
+	watchers []*geo.Watcher
+	checks   []config.CheckSpec
+}
+
+// buildGSLB builds the engine over health, the geo locator and the
+// checks of cfg, and holds the dynamic names to the zones.
+func buildGSLB(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *slog.Logger) (*gslbParts, error) {
+	g, err := cfg.BuildGSLB()
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.CheckDynamicNames(set, g); err != nil {
+		return nil, err
+	}
+	p := &gslbParts{checks: g.Checks}
+	if len(g.Records) > 0 {
+		if p.engine, err = gslb.New(g.Records, health, gslb.Options{UnknownIsUp: cfg.Health.UnknownUp()}); err != nil {
+			return nil, err
+		}
+	}
+	var chain geo.Chain
+	if rows := cfg.GeoRows(); len(rows) > 0 {
+		table, err := geo.NewTable(rows)
+		if err != nil {
+			var re *geo.RowError
+			if errors.As(err, &re) {
+				key := fmt.Sprintf("geo.network[%d]", re.Index)
+				return nil, cfg.Errorf(cfg.LineOf(key), key, "%v", re.Err)
+			}
+			return nil, err
+		}
+		chain = append(chain, table)
+	}
+	for i, db := range cfg.Geo.Databases {
+		w, err := geo.NewWatcher(cfg.ResolvePath(db.Path), geo.Format(db.Format).Open, geo.WatcherOptions{
+			Interval: cfg.Geo.ReloadInterval.Duration, Logger: log,
+		})
+		if err != nil {
+			key := fmt.Sprintf("geo.database[%d].path", i)
+			return nil, cfg.Errorf(cfg.LineOf(key), key, "%v", err)
+		}
+		p.watchers = append(p.watchers, w)
+		chain = append(chain, w)
+	}
+	if len(chain) > 0 {
+		p.locator = chain
+	}
+	return p, nil
+}
+
+// watch follows the geo database files until ctx ends.
+func (p *gslbParts) watch(ctx context.Context) {
+	for _, w := range p.watchers {
+		go w.Run(ctx)
+	}
+}

@@ -1,0 +1,191 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meridian-gslb/meridian/geo"
+	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/zones"
+	"github.com/miekg/dns"
+)
+
+// CheckSpec is one health check to run, for the target whose ID it carries.
+type CheckSpec struct {
+	Target   string // gslb.Target.ID
+	Type     string // tcp, http, https
+	Addr     string // host:port probed
+	Path     string
+	Host     string
+	Expect   []int
+	Interval time.Duration
+	Timeout  time.Duration
+	Rise     int
+	Fall     int
+}
+
+// GSLB is the configuration's dynamic part, built into the engine's types.
+type GSLB struct {
+	Records []*gslb.Record
+	Regions map[string]*gslb.Region
+	Checks  []CheckSpec
+}
+
+// TargetID names a target for health and drains: its region and address.
+// Two records answering the same address in the same region share it.
+func TargetID(region string, addr netip.Addr) string { return region + "/" + addr.String() }
+
+// BuildGSLB turns the validated [[region]] and [[record]] tables into the
+// engine's records and the checks that feed it.
+func (c *Config) BuildGSLB() (*GSLB, error) {
+	g := &GSLB{Regions: map[string]*gslb.Region{}}
+	for _, r := range c.Regions {
+		g.Regions[r.Name] = &gslb.Region{
+			Name: r.Name, Lat: *r.Lat, Lon: *r.Lon, Continent: r.Continent,
+			Countries: r.Countries, Bias: r.Bias,
+		}
+	}
+	checks := map[string]CheckSpec{} // by target ID: one check per target
+	for i, rc := range c.Records {
+		rec := &gslb.Record{
+			Name:        strings.ToLower(dns.Fqdn(rc.Name)),
+			Type:        dns.StringToType[rc.Type],
+			TTL:         DefaultRecordTTL,
+			FallbackTTL: rc.FallbackTTL,
+		}
+		if rc.TTL != nil {
+			rec.TTL = *rc.TTL
+		}
+		switch rc.Policy {
+		case "failover":
+			rec.Regions = gslb.Failover{}
+		case "geo":
+			rec.Regions = &gslb.Geo{
+				Subdivisions: upperKeys(rc.Geo.Subdivisions),
+				Countries:    upperKeys(rc.Geo.Countries),
+				Continents:   upperKeys(rc.Geo.Continents),
+				Default:      rc.Geo.Default,
+			}
+		case "proximity":
+			rec.Regions = gslb.Proximity{}
+		case "latency":
+			rec.Regions = gslb.Latency{}
+		case "weighted":
+			rec.Regions = gslb.WeightedPools{}
+		case "weighted-stable":
+			rec.Regions = gslb.WeightedPools{Stable: true, StableBits4: c.Server.ECSMaxPrefix4, StableBits6: c.Server.ECSMaxPrefix6}
+		}
+		switch rc.Select {
+		case "all":
+			rec.Targets = gslb.All{Max: rc.MaxAnswers}
+		case "weighted":
+			rec.Targets = gslb.WeightedTargets{Count: rc.MaxAnswers}
+		case "weighted-stable":
+			rec.Targets = gslb.WeightedTargets{Count: rc.MaxAnswers, Stable: true, StableBits4: c.Server.ECSMaxPrefix4, StableBits6: c.Server.ECSMaxPrefix6}
+		}
+		switch rc.Fail {
+		case "servfail":
+			rec.Fail = gslb.FailServfail
+		case "nodata":
+			rec.Fail = gslb.FailNoData
+		}
+		for j, pc := range rc.Pools {
+			pool := &gslb.Pool{Name: pc.Name, Region: g.Regions[pc.Region], Weight: 1, MinHealthy: 1}
+			if pc.Weight != nil {
+				pool.Weight = *pc.Weight
+			}
+			if pc.MinHealthy != nil {
+				pool.MinHealthy = *pc.MinHealthy
+			}
+			for k, tc := range pc.Targets {
+				addr := netip.MustParseAddr(tc.Address) // validated
+				t := gslb.Target{ID: TargetID(pc.Region, addr), Addr: addr, Weight: 1}
+				if tc.Weight != nil {
+					t.Weight = *tc.Weight
+				}
+				pool.Targets = append(pool.Targets, t)
+				if pc.Check.Type == "none" {
+					continue
+				}
+				spec := CheckSpec{
+					Target: t.ID, Type: pc.Check.Type, Path: pc.Check.Path, Host: pc.Check.Host,
+					Expect: pc.Check.Expect, Interval: pc.Check.Interval.Duration, Timeout: pc.Check.Timeout.Duration,
+					Rise: pc.Check.Rise, Fall: pc.Check.Fall,
+					Addr: tc.CheckAddress,
+				}
+				if spec.Addr == "" {
+					spec.Addr = net.JoinHostPort(addr.String(), strconv.Itoa(pc.Check.Port))
+				}
+				if old, ok := checks[t.ID]; ok && !sameCheck(old, spec) {
+					key := fmt.Sprintf("record[%d].pool[%d].target[%d]", i, j, k)
+					return nil, c.Errorf(0, key, "target %s is checked one way here and another way elsewhere; one address in one region has one health", t.ID)
+				}
+				if _, ok := checks[t.ID]; !ok {
+					g.Checks = append(g.Checks, spec)
+				}
+				checks[t.ID] = spec
+			}
+			rec.Pools = append(rec.Pools, pool)
+		}
+		g.Records = append(g.Records, rec)
+	}
+	return g, nil
+}
+
+func sameCheck(a, b CheckSpec) bool {
+	return a.Type == b.Type && a.Addr == b.Addr && a.Path == b.Path && a.Host == b.Host &&
+		fmt.Sprint(a.Expect) == fmt.Sprint(b.Expect) && a.Interval == b.Interval &&
+		a.Timeout == b.Timeout && a.Rise == b.Rise && a.Fall == b.Fall
+}
+
+func upperKeys(m map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		out[strings.ToUpper(k)] = v
+	}
+	return out
+}
+
+// CheckDynamicNames holds each dynamic record to the zones it must live in:
+// inside a served zone, not below a delegation, and at a name with no
+// static records (the record is the only data there).
+func (c *Config) CheckDynamicNames(set *zones.Set, g *GSLB) error {
+	var errs []error
+	for i, r := range g.Records {
+		key := fmt.Sprintf("record[%d].name", i)
+		line := c.LineOf(key)
+		z := set.Find(r.Name)
+		if z == nil {
+			errs = append(errs, c.Errorf(line, key, "%s is in no [[zone]] this server serves", r.Name))
+			continue
+		}
+		switch res := z.Lookup(r.Name, dns.TypeANY); {
+		case res.Kind == zones.KindReferral:
+			errs = append(errs, c.Errorf(line, key, "%s is below a delegation in zone %s", r.Name, z.Origin()))
+		case res.Kind == zones.KindAnswer && !res.Wildcard:
+			errs = append(errs, c.Errorf(line, key, "%s also has static records in zone %s; a dynamic name holds no other data", r.Name, z.Origin()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// GeoRows returns the CIDR table's rows for geo.NewTable.
+func (c *Config) GeoRows() []geo.Row {
+	rows := make([]geo.Row, 0, len(c.Geo.Networks))
+	for _, n := range c.Geo.Networks {
+		loc := geo.Location{
+			Region: n.Region, Country: strings.ToUpper(n.Country),
+			Continent: strings.ToUpper(n.Continent), Subdivision: strings.ToUpper(n.Subdivision),
+		}
+		if n.Lat != nil && n.Lon != nil {
+			loc.Lat, loc.Lon, loc.HasCoords = *n.Lat, *n.Lon, true
+		}
+		rows = append(rows, geo.Row{Prefix: netip.MustParsePrefix(n.Prefix), Location: loc})
+	}
+	return rows
+}

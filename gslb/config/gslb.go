@@ -1,0 +1,350 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults of the GSLB sections.
+const (
+	DefaultECSMaxPrefix4  = 24 // server.ecs_max_prefix4: RFC 7871 section 11.1's recommendation
+	DefaultECSMaxPrefix6  = 56 // server.ecs_max_prefix6
+	DefaultRecordTTL      = 30 // record.ttl: short, so clients follow health changes
+	DefaultCheckInterval  = 5 * time.Second
+	DefaultCheckTimeout   = 2 * time.Second
+	DefaultCheckRise      = 2
+	DefaultCheckFall      = 3
+	DefaultGeoReload      = time.Minute // geo.reload_interval: how often database files are looked at
+	maxAnswersPerDecision = 8
+)
+
+// Health configures how check results count.
+type Health struct {
+	// UnknownIsUp counts a target with no result yet as up, so a server
+	// that has just started answers as it will once checks come in,
+	// never blind or empty. Default true.
+	UnknownIsUp *bool `toml:"unknown_is_up"`
+}
+
+// UnknownUp reports the effective UnknownIsUp.
+func (h Health) UnknownUp() bool { return h.UnknownIsUp == nil || *h.UnknownIsUp }
+
+// Geo configures where clients are: an operator's CIDR table, consulted
+// first, and MMDB databases.
+type Geo struct {
+	Databases      []GeoDatabase `toml:"database"`
+	ReloadInterval Duration      `toml:"reload_interval"` // how often the files are checked for replacement
+	Networks       []GeoNetwork  `toml:"network"`
+}
+
+// GeoDatabase is an MMDB file: GeoIP2/GeoLite2 City or Country as
+// geoipupdate installs them ("maxmind"), or an ip-location-db DB-IP lite
+// flat file ("ip-location-db"; IPv4 and IPv6 come as two files).
+type GeoDatabase struct {
+	Path   string `toml:"path"`
+	Format string `toml:"format"`
+}
+
+// GeoNetwork is one row of the CIDR table: a prefix mapped to a region
+// outright, or to a location.
+type GeoNetwork struct {
+	Prefix      string   `toml:"prefix"`
+	Region      string   `toml:"region"`
+	Country     string   `toml:"country"`
+	Continent   string   `toml:"continent"`
+	Subdivision string   `toml:"subdivision"`
+	Lat         *float64 `toml:"lat"`
+	Lon         *float64 `toml:"lon"`
+}
+
+// Region is a place pools live in.
+type Region struct {
+	Name      string   `toml:"name"`
+	Lat       *float64 `toml:"lat"`
+	Lon       *float64 `toml:"lon"`
+	Continent string   `toml:"continent"`
+	Countries []string `toml:"countries"`
+	Bias      float64  `toml:"bias"` // proximity bias, -99 to 99 (Route 53 geoproximity)
+}
+
+// Record is a dynamic A or AAAA record.
+type Record struct {
+	Name        string    `toml:"name"` // relative to zone when it has no final dot? no: always a full name
+	Type        string    `toml:"type"` // A or AAAA
+	TTL         *uint32   `toml:"ttl"`
+	FallbackTTL uint32    `toml:"fallback_ttl"`
+	Policy      string    `toml:"policy"`      // failover, geo, proximity, latency, weighted, weighted-stable
+	Select      string    `toml:"select"`      // all, weighted, weighted-stable
+	MaxAnswers  int       `toml:"max_answers"` // all: at most this many (0 = every one); weighted: how many (default 1)
+	Fail        string    `toml:"fail"`        // open, servfail, nodata
+	Geo         RecordGeo `toml:"geo"`
+	Pools       []Pool    `toml:"pool"`
+}
+
+// RecordGeo is the geo policy's map from where the client is to regions.
+type RecordGeo struct {
+	Subdivisions map[string][]string `toml:"subdivisions"` // "US-CA" = ["us-west", "us-east"]
+	Countries    map[string][]string `toml:"countries"`    // "DE" = ["eu-west"]
+	Continents   map[string][]string `toml:"continents"`   // "EU" = ["eu-west"]
+	Default      []string            `toml:"default"`
+}
+
+// Pool is a record's targets in one region.
+type Pool struct {
+	Name       string   `toml:"name"` // default: the region's name
+	Region     string   `toml:"region"`
+	Weight     *uint32  `toml:"weight"`
+	MinHealthy *int     `toml:"min_healthy"`
+	Check      Check    `toml:"check"` // how the pool's targets are checked
+	Targets    []Target `toml:"target"`
+}
+
+// Target is one address of a pool.
+type Target struct {
+	Address string  `toml:"address"`
+	Weight  *uint32 `toml:"weight"`
+	// CheckAddress checks this host:port instead of the answered address
+	// on the pool's check port (NAT, a separate health port).
+	CheckAddress string `toml:"check_address"`
+}
+
+// Check is how targets are probed.
+type Check struct {
+	Type     string   `toml:"type"` // tcp, http, https, none
+	Port     int      `toml:"port"` // on the target's address
+	Path     string   `toml:"path"`
+	Host     string   `toml:"host"`
+	Expect   []int    `toml:"expect"` // HTTP status codes counted as up; default 200-399
+	Interval Duration `toml:"interval"`
+	Timeout  Duration `toml:"timeout"`
+	Rise     int      `toml:"rise"`
+	Fall     int      `toml:"fall"`
+}
+
+var (
+	regionPolicies = []string{"failover", "geo", "proximity", "latency", "weighted", "weighted-stable"}
+	targetPolicies = []string{"all", "weighted", "weighted-stable"}
+	failModes      = []string{"open", "servfail", "nodata"}
+	checkTypes     = []string{"tcp", "http", "https", "none"}
+	continents     = []string{"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
+)
+
+// applyGSLBDefaults fills what the operator left out; validate runs after.
+func (c *Config) applyGSLBDefaults() {
+	if c.Geo.ReloadInterval.Duration == 0 {
+		c.Geo.ReloadInterval.Duration = DefaultGeoReload
+	}
+	for i := range c.Geo.Databases {
+		c.Geo.Databases[i].Format = strings.ToLower(cmpOr(c.Geo.Databases[i].Format, "maxmind"))
+	}
+	for i := range c.Records {
+		r := &c.Records[i]
+		r.Type = strings.ToUpper(cmpOr(r.Type, "A"))
+		r.Select = strings.ToLower(cmpOr(r.Select, "all"))
+		r.Fail = strings.ToLower(cmpOr(r.Fail, "open"))
+		r.Policy = strings.ToLower(r.Policy)
+		for j := range r.Pools {
+			p := &r.Pools[j]
+			p.Name = cmpOr(p.Name, p.Region)
+			ck := &p.Check
+			ck.Type = strings.ToLower(cmpOr(ck.Type, "tcp"))
+			if ck.Interval.Duration == 0 {
+				ck.Interval.Duration = DefaultCheckInterval
+			}
+			if ck.Timeout.Duration == 0 {
+				ck.Timeout.Duration = min(DefaultCheckTimeout, ck.Interval.Duration)
+			}
+			if ck.Rise == 0 {
+				ck.Rise = DefaultCheckRise
+			}
+			if ck.Fall == 0 {
+				ck.Fall = DefaultCheckFall
+			}
+			if ck.Path == "" && ck.Type != "tcp" {
+				ck.Path = "/"
+			}
+		}
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (c *Config) validateGSLB(v *validator) {
+	s := c.Server
+	if s.ECSMaxPrefix4 < 0 || s.ECSMaxPrefix4 > 32 {
+		v.fail("server.ecs_max_prefix4", "must be 0 to 32, got %d", s.ECSMaxPrefix4)
+	}
+	if s.ECSMaxPrefix6 < 0 || s.ECSMaxPrefix6 > 128 {
+		v.fail("server.ecs_max_prefix6", "must be 0 to 128, got %d", s.ECSMaxPrefix6)
+	}
+	if c.Geo.ReloadInterval.Duration < time.Second {
+		v.fail("geo.reload_interval", "must be at least 1s, got %s", c.Geo.ReloadInterval)
+	}
+	regions := map[string]bool{}
+	for i, r := range c.Regions {
+		key := fmt.Sprintf("region[%d]", i)
+		switch {
+		case r.Name == "":
+			v.fail(key+".name", "missing: every region needs a name")
+		case regions[r.Name]:
+			v.fail(key+".name", "region %q is defined twice", r.Name)
+		}
+		regions[r.Name] = true
+		if r.Lat == nil || r.Lon == nil {
+			v.fail(key, "region %q needs lat and lon (its location, for proximity and explain)", r.Name)
+		} else if *r.Lat < -90 || *r.Lat > 90 || *r.Lon < -180 || *r.Lon > 180 {
+			v.fail(key+".lat", "lat must be -90 to 90 and lon -180 to 180")
+		}
+		if r.Continent != "" && !slices.Contains(continents, r.Continent) {
+			v.fail(key+".continent", "must be one of %s, got %q", strings.Join(continents, " "), r.Continent)
+		}
+		if r.Bias <= -100 || r.Bias >= 100 {
+			v.fail(key+".bias", "must be between -99 and 99, got %g", r.Bias)
+		}
+	}
+	for i, n := range c.Geo.Networks {
+		key := fmt.Sprintf("geo.network[%d]", i)
+		p, err := netip.ParsePrefix(n.Prefix)
+		switch {
+		case err != nil:
+			v.fail(key+".prefix", "%q is not a CIDR prefix (\"192.0.2.0/24\")", n.Prefix)
+		case p.Masked() != p:
+			v.fail(key+".prefix", "%q has bits set past /%d (write %s)", n.Prefix, p.Bits(), p.Masked())
+		}
+		if n.Region != "" && !regions[n.Region] {
+			v.fail(key+".region", "no [[region]] is named %q", n.Region)
+		}
+		if n.Region == "" && n.Country == "" && n.Continent == "" && n.Lat == nil {
+			v.fail(key, "maps %s to nothing: give region, or country/continent/subdivision/lat+lon", n.Prefix)
+		}
+		if (n.Lat == nil) != (n.Lon == nil) {
+			v.fail(key, "give both lat and lon, or neither")
+		}
+	}
+	for i, db := range c.Geo.Databases {
+		key := fmt.Sprintf("geo.database[%d]", i)
+		if db.Path == "" {
+			v.fail(key+".path", "missing: the MMDB file to read")
+		}
+		if db.Format != "maxmind" && db.Format != "ip-location-db" {
+			v.fail(key+".format", "must be maxmind or ip-location-db, got %q", db.Format)
+		}
+	}
+	names := map[string]bool{}
+	for i, r := range c.Records {
+		key := fmt.Sprintf("record[%d]", i)
+		if r.Name == "" {
+			v.fail(key+".name", "missing: every record needs a name")
+		}
+		nt := strings.ToLower(strings.TrimSuffix(r.Name, ".")) + "/" + r.Type
+		if names[nt] {
+			v.fail(key+".name", "record %s %s is defined twice", r.Name, r.Type)
+		}
+		names[nt] = true
+		if r.Type != "A" && r.Type != "AAAA" {
+			v.fail(key+".type", "must be A or AAAA, got %q", r.Type)
+		}
+		if !slices.Contains(regionPolicies, r.Policy) {
+			v.fail(key+".policy", "must be one of %s, got %q", strings.Join(regionPolicies, ", "), r.Policy)
+		}
+		if !slices.Contains(targetPolicies, r.Select) {
+			v.fail(key+".select", "must be one of %s, got %q", strings.Join(targetPolicies, ", "), r.Select)
+		}
+		if !slices.Contains(failModes, r.Fail) {
+			v.fail(key+".fail", "must be one of %s, got %q", strings.Join(failModes, ", "), r.Fail)
+		}
+		if r.MaxAnswers < 0 || r.MaxAnswers > maxAnswersPerDecision {
+			v.fail(key+".max_answers", "must be 0 to %d, got %d", maxAnswersPerDecision, r.MaxAnswers)
+		}
+		for _, list := range [][]string{r.Geo.Default} {
+			for _, reg := range list {
+				if !regions[reg] {
+					v.fail(key+".geo.default", "no [[region]] is named %q", reg)
+				}
+			}
+		}
+		for _, m := range []struct {
+			name string
+			m    map[string][]string
+		}{{"subdivisions", r.Geo.Subdivisions}, {"countries", r.Geo.Countries}, {"continents", r.Geo.Continents}} {
+			for code, list := range m.m {
+				for _, reg := range list {
+					if !regions[reg] {
+						v.fail(key+".geo."+m.name, "%s maps to %q, and no [[region]] has that name", code, reg)
+					}
+				}
+			}
+		}
+		if len(r.Pools) == 0 {
+			v.fail(key, "record %s has no [[record.pool]]", r.Name)
+		}
+		pools := map[string]bool{}
+		for j, p := range r.Pools {
+			pkey := fmt.Sprintf("%s.pool[%d]", key, j)
+			switch {
+			case p.Region == "":
+				v.fail(pkey+".region", "missing: every pool lives in a region")
+			case !regions[p.Region]:
+				v.fail(pkey+".region", "no [[region]] is named %q", p.Region)
+			}
+			if pools[p.Name] {
+				v.fail(pkey+".name", "pool %q appears twice in record %s", p.Name, r.Name)
+			}
+			pools[p.Name] = true
+			if p.MinHealthy != nil && (*p.MinHealthy < 1 || *p.MinHealthy > len(p.Targets)) {
+				v.fail(pkey+".min_healthy", "must be 1 to the number of targets (%d), got %d", len(p.Targets), *p.MinHealthy)
+			}
+			if len(p.Targets) == 0 {
+				v.fail(pkey, "pool %q has no [[record.pool.target]]", p.Name)
+			}
+			c.validateCheck(v, pkey+".check", p.Check)
+			for k, t := range p.Targets {
+				tkey := fmt.Sprintf("%s.target[%d]", pkey, k)
+				a, err := netip.ParseAddr(t.Address)
+				switch {
+				case err != nil:
+					v.fail(tkey+".address", "%q is not an IP address", t.Address)
+				case r.Type == "A" && !a.Is4():
+					v.fail(tkey+".address", "%s is not an IPv4 address, and the record is type A", t.Address)
+				case r.Type == "AAAA" && (a.Is4() || a.Is4In6()):
+					v.fail(tkey+".address", "%s is not an IPv6 address, and the record is type AAAA", t.Address)
+				}
+				if t.CheckAddress != "" {
+					if _, err := netip.ParseAddrPort(t.CheckAddress); err != nil {
+						v.fail(tkey+".check_address", "%q is not ip:port", t.CheckAddress)
+					}
+				} else if p.Check.Type != "none" && (p.Check.Port < 1 || p.Check.Port > 65535) {
+					v.fail(pkey+".check.port", "needed (1-65535) to check %s, or give the target a check_address", t.Address)
+				}
+			}
+		}
+	}
+}
+
+func (c *Config) validateCheck(v *validator, key string, ck Check) {
+	if !slices.Contains(checkTypes, ck.Type) {
+		v.fail(key+".type", "must be one of %s, got %q", strings.Join(checkTypes, ", "), ck.Type)
+	}
+	if ck.Interval.Duration < 10*time.Millisecond {
+		v.fail(key+".interval", "must be at least 10ms, got %s", ck.Interval)
+	}
+	if ck.Timeout.Duration <= 0 || ck.Timeout.Duration > ck.Interval.Duration {
+		v.fail(key+".timeout", "must be positive and at most the interval (%s), got %s", ck.Interval, ck.Timeout)
+	}
+	if ck.Rise < 1 || ck.Fall < 1 {
+		v.fail(key, "rise and fall must be at least 1")
+	}
+	for _, code := range ck.Expect {
+		if code < 100 || code > 599 {
+			v.fail(key+".expect", "%d is not an HTTP status code", code)
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package dnsfront
+
+import (
+	"net/netip"
+
+	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/zones"
+	"github.com/miekg/dns"
+)
+
+// ecs is a query's EDNS Client Subnet option (RFC 7871), validated.
+type ecs struct {
+	present bool
+	family  uint16
+	source  uint8 // SOURCE PREFIX-LENGTH as sent
+	scope   uint8 // SCOPE PREFIX-LENGTH of our answer
+	addr    netip.Addr
+	raw     []byte // the address as sent, echoed back
+}
+
+// parse validates the option: a known family, a source prefix within the
+// address, and no bits set past it (RFC 7871 section 6). It reports false
+// for an option that must be answered with FORMERR.
+func (e *ecs) parse(o *dns.EDNS0_SUBNET) bool {
+	*e = ecs{present: true, family: o.Family, source: o.SourceNetmask}
+	var addr netip.Addr
+	switch o.Family {
+	case 0:
+		// dig sends family 0 with source 0 to ask for no tailoring.
+		if o.SourceNetmask != 0 {
+			return false
+		}
+		e.raw = nil
+		return true
+	case 1:
+		ip := o.Address.To4()
+		if ip == nil || o.SourceNetmask > 32 {
+			return false
+		}
+		addr = netip.AddrFrom4([4]byte(ip))
+	case 2:
+		ip := o.Address.To16()
+		if ip == nil || o.SourceNetmask > 128 {
+			return false
+		}
+		addr = netip.AddrFrom16([16]byte(ip))
+	default:
+		return false
+	}
+	p, err := addr.Prefix(int(o.SourceNetmask))
+	if err != nil || p.Addr() != addr {
+		return false // bits set past the source prefix
+	}
+	e.addr = addr
+	e.raw = o.Address
+	if o.Family == 1 {
+		e.raw = o.Address.To4()
+	}
+	return true
+}
+
+// dynamic returns the dynamic records of name, or nil.
+func (st *State) dynamic(name string) []*gslb.Record {
+	if st.GSLB == nil {
+		return nil
+	}
+	return st.GSLB.Records(name)
+}
+
+// decide answers a name that has dynamic records: the record of the type
+// asked, decided for the client, or NODATA for another type (RFC 2308).
+// It sets q.ecs.scope for the reply.
+func (h *Handler) decide(st *State, s *scratch, z *zones.Zone, recs []*gslb.Record, q *query, src netip.Addr) zones.Result {
+	var rec *gslb.Record
+	for _, r := range recs {
+		if r.Type == q.qtype || q.qtype == dns.TypeANY {
+			rec = r
+			break
+		}
+	}
+	if rec == nil {
+		return z.NoData()
+	}
+	c := &s.client
+	st.locate(c, q, src)
+	d := st.GSLB.Decide(rec, c, &s.gslb)
+	if q.ecs.present {
+		q.ecs.scope = uint8(min(d.Scope, int(q.ecs.source)))
+	}
+	switch d.Outcome {
+	case gslb.Servfail:
+		q.ecs.scope = 0
+		return zones.Result{Kind: zones.KindAnswer, Rcode: dns.RcodeServerFailure}
+	case gslb.NoData:
+		return z.NoData()
+	}
+	s.dynRRs = s.dynRRs[:0]
+	hdr := dns.RR_Header{Name: q.lower, Rrtype: rec.Type, Class: dns.ClassINET, Ttl: d.TTL}
+	if rec.Type == dns.TypeA {
+		s.dynA = s.dynA[:0]
+		for _, a := range d.Addrs {
+			b := a.As4()
+			s.dynA = append(s.dynA, dns.A{Hdr: hdr, A: b[:]})
+		}
+		for i := range s.dynA {
+			s.dynRRs = append(s.dynRRs, &s.dynA[i])
+		}
+	} else {
+		s.dynAAAA = s.dynAAAA[:0]
+		for _, a := range d.Addrs {
+			b := a.As16()
+			s.dynAAAA = append(s.dynAAAA, dns.AAAA{Hdr: hdr, AAAA: b[:]})
+		}
+		for i := range s.dynAAAA {
+			s.dynRRs = append(s.dynRRs, &s.dynAAAA[i])
+		}
+	}
+	return zones.Result{Kind: zones.KindAnswer, Rcode: dns.RcodeSuccess, Authoritative: true, Answer: s.dynRRs}
+}
+
+// locate fills c for the query: the ECS subnet when the query has one and
+// ECS is on (its prefix capped), else the address the query came from.
+func (st *State) locate(c *gslb.Client, q *query, src netip.Addr) {
+	*c = gslb.Client{Addr: src.Unmap(), Prefix: src.BitLen()}
+	if q.ecs.present && st.ECS {
+		if q.ecs.source == 0 {
+			// RFC 7871 7.1.2: the resolver asks for an answer that does
+			// not depend on where its client is.
+			*c = gslb.Client{}
+			return
+		}
+		limit := st.ECSMaxPrefix4
+		if q.ecs.family == 2 {
+			limit = st.ECSMaxPrefix6
+		}
+		bits := min(int(q.ecs.source), limit)
+		p, _ := q.ecs.addr.Prefix(bits)
+		*c = gslb.Client{Addr: p.Addr(), Prefix: bits}
+	}
+	if st.Locator == nil || !c.Addr.IsValid() {
+		return
+	}
+	loc, ok := st.Locator.Locate(c.Addr)
+	if !ok {
+		return
+	}
+	c.Located = true
+	c.Country, c.Continent, c.Subdivision = loc.Country, loc.Continent, loc.Subdivision
+	c.Lat, c.Lon, c.HasCoords = loc.Lat, loc.Lon, loc.HasCoords
+	c.Region = loc.Region
+	c.NetworkBits = loc.Network.Bits()
+}
