@@ -40,6 +40,9 @@ func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool, client netip.Addr) []
 		return nil // never answer an answer: that is how reflection loops start
 	}
 	q, rcode := parse(r, udp, st.UDPSize)
+	if !st.ECS {
+		q.ecs = ecs{} // not ours to use, nor to echo
+	}
 	if len(r.Question) == 1 {
 		s.q[0] = r.Question[0]
 		m.Question = s.q[:]
@@ -82,15 +85,6 @@ func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool, client netip.Addr) []
 	m.Authoritative = res.Authoritative
 	m.Answer = res.Answer
 	m.Ns = res.Ns
-	if q.ecs.present && st.ECS {
-		// RFC 7871 7.2.1: echo family, source prefix and address; the scope
-		// says how widely the resolver may share the answer.
-		s.ecsOpt = dns.EDNS0_SUBNET{
-			Code: dns.EDNS0SUBNET, Family: q.ecs.family, SourceNetmask: q.ecs.source,
-			SourceScope: q.ecs.scope, Address: q.ecs.raw,
-		}
-		s.opt.Option = append(s.opt.Option[:0], &s.ecsOpt)
-	}
 	m.Extra = s.withOPT(q, res.Extra)
 	return h.pack(s, q, &res)
 }
@@ -107,6 +101,16 @@ func (h *Handler) refuse(s *scratch, q query, rcode int) []byte {
 func (s *scratch) withOPT(q query, extra []dns.RR) []dns.RR {
 	if !q.edns {
 		return extra
+	}
+	if q.ecs.present && q.ecs.family != 0 {
+		// RFC 7871 7.2.1: echo family, source prefix and address; the
+		// scope says how widely the resolver may share the answer (0 but
+		// for dynamic answers).
+		s.ecsOpt = dns.EDNS0_SUBNET{
+			Code: dns.EDNS0SUBNET, Family: q.ecs.family, SourceNetmask: q.ecs.source,
+			SourceScope: q.ecs.scope, Address: q.ecs.raw,
+		}
+		s.opt.Option = append(s.opt.Option[:0], &s.ecsOpt)
 	}
 	s.extra = append(append(s.extra[:0], extra...), &s.opt)
 	return s.extra

@@ -1,7 +1,10 @@
 package dnsfront
 
 import (
+	"net/netip"
 	"testing"
+
+	"github.com/meridian-gslb/meridian/gslb"
 
 	"github.com/miekg/dns"
 )
@@ -61,6 +64,39 @@ func BenchmarkFullPath(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				h.ServeDNS(rec, q)
+			}
+		})
+	}
+}
+
+// BenchmarkUDPPacketDynamic measures a geo-decided answer for the
+// quickstart's app.example.test per packet, with and without ECS, against
+// the static answer of the same shape.
+func BenchmarkUDPPacketDynamic(b *testing.B) {
+	health := gslb.NewHealthMap()
+	h, e := gslbHandler(b, health)
+	for _, id := range []string{"us-east/192.0.2.100", "us-east/192.0.2.101", "eu-west/198.51.100.100", "ap-northeast/203.0.113.100"} {
+		health.Set(id, gslb.Up)
+	}
+	e.Refresh()
+	for _, bc := range []struct{ name, qname, subnet string }{
+		{"static_A", "www.example.test.", ""},
+		{"geo_ecs", "app.example.test.", "198.51.100.0/24"},
+		{"geo_source_address", "app.example.test.", ""},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			pkt, err := withECS(bc.qname, dns.TypeA, bc.subnet).Pack()
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := new(scratch)
+			var req dns.Msg
+			src := netip.MustParseAddr("203.0.113.53")
+			b.ReportAllocs()
+			for b.Loop() {
+				if h.answerPacket(s, &req, pkt, src) == nil {
+					b.Fatal("no answer")
+				}
 			}
 		})
 	}

@@ -22,7 +22,7 @@ type ecs struct {
 // address, and no bits set past it (RFC 7871 section 6). It reports false
 // for an option that must be answered with FORMERR.
 func (e *ecs) parse(o *dns.EDNS0_SUBNET) bool {
-	*e = ecs{present: true, family: o.Family, source: o.SourceNetmask}
+	*e = ecs{}
 	var addr netip.Addr
 	switch o.Family {
 	case 0:
@@ -30,7 +30,7 @@ func (e *ecs) parse(o *dns.EDNS0_SUBNET) bool {
 		if o.SourceNetmask != 0 {
 			return false
 		}
-		e.raw = nil
+		*e = ecs{present: true}
 		return true
 	case 1:
 		ip := o.Address.To4()
@@ -51,8 +51,7 @@ func (e *ecs) parse(o *dns.EDNS0_SUBNET) bool {
 	if err != nil || p.Addr() != addr {
 		return false // bits set past the source prefix
 	}
-	e.addr = addr
-	e.raw = o.Address
+	*e = ecs{present: true, family: o.Family, source: o.SourceNetmask, addr: addr, raw: o.Address}
 	if o.Family == 1 {
 		e.raw = o.Address.To4()
 	}

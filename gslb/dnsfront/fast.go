@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 
+	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
 )
@@ -95,7 +97,7 @@ const (
 
 // fastAnswer answers pkt from prepared wire data, or returns nil when the
 // full path must take it.
-func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte) []byte {
+func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr) []byte {
 	if len(pkt) < headerLen+5 {
 		return nil
 	}
@@ -150,6 +152,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte) []byte {
 	}
 
 	limit, edns, do := minUDPSize, false, false
+	s.fecs = ecs{}
 	if ar == 1 {
 		o := qend
 		if len(pkt) < o+optFixed || pkt[o] != 0 || be.Uint16(pkt[o+1:]) != dns.TypeOPT {
@@ -158,8 +161,11 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte) []byte {
 		if pkt[o+6] != 0 { // EDNS version: BADVERS is the full path's
 			return nil
 		}
-		if o+optFixed+int(be.Uint16(pkt[o+9:])) != len(pkt) || !plainOptions(pkt[o+optFixed:]) {
+		if o+optFixed+int(be.Uint16(pkt[o+9:])) != len(pkt) || !fastOptions(pkt[o+optFixed:], &s.fecs) {
 			return nil
+		}
+		if !st.ECS {
+			s.fecs.present = false // not ours to use, nor to echo
 		}
 		edns, do = true, be.Uint16(pkt[o+7:])&optDO != 0
 		limit = min(max(int(be.Uint16(pkt[o+3:])), minUDPSize), st.UDPSize)
@@ -172,8 +178,8 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte) []byte {
 		s.lastName = append(s.lastName[:0], name...)
 		s.lastStr = string(name)
 	}
-	if st.dynamic(s.lastStr) != nil {
-		return nil // decided per query, by the full path
+	if recs := st.dynamic(s.lastStr); recs != nil {
+		return h.fastDynamic(st, s, pkt, qend, recs, qtype, limit, edns, do, src)
 	}
 	// Names in no served zone are REFUSED: no AA, nothing but the OPT.
 	refused := wireAnswer{bits: dns.RcodeRefused}
@@ -187,50 +193,180 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte) []byte {
 	}
 	size := qend + len(w.body)
 	if edns {
-		size += optFixed
+		size += optLen(&s.fecs)
 	}
 	if size > limit {
 		return nil // truncation is the full path's
 	}
-
-	if cap(s.buf) < dns.MaxMsgSize {
-		s.buf = make([]byte, dns.MaxMsgSize)
-	}
-	out := s.buf[:qend]
-	copy(out, pkt[:qend])
-	be.PutUint16(out[2:], flagQR|bits&(flagRD|flagCD)|w.bits)
-	be.PutUint16(out[6:], w.an)
-	be.PutUint16(out[8:], w.ns)
-	arOut := w.ar
-	if edns {
-		arOut++
-	}
-	be.PutUint16(out[10:], arOut)
+	out := startReply(s, pkt, qend, bits, w.bits, w.an, w.ns, w.ar, edns)
 	out = append(out, w.body...)
 	if edns {
-		var flags byte
-		if do {
-			flags = optDO >> 8
-		}
-		out = append(out, 0, byte(dns.TypeOPT>>8), byte(dns.TypeOPT), byte(limit>>8), byte(limit), 0, 0, flags, 0, 0, 0)
+		out = appendOPT(out, limit, do, &s.fecs)
 	}
 	return out
 }
 
-// plainOptions reports whether the EDNS options are well framed and all of
-// kinds that need no answer: COOKIE, which Meridian does not implement and
-// so ignores (RFC 7873 section 5.2), and PADDING. Anything else (Client
-// Subnet above all) goes to the full path, which validates it.
-func plainOptions(b []byte) bool {
+// startReply copies the query's header and question into s.buf as the
+// reply's, with the given flags and counts (one more additional record
+// for the OPT when edns).
+func startReply(s *scratch, pkt []byte, qend int, qbits, bits, an, ns, ar uint16, edns bool) []byte {
+	if cap(s.buf) < dns.MaxMsgSize {
+		s.buf = make([]byte, dns.MaxMsgSize)
+	}
+	be := binary.BigEndian
+	out := s.buf[:qend]
+	copy(out, pkt[:qend])
+	be.PutUint16(out[2:], flagQR|qbits&(flagRD|flagCD)|bits)
+	be.PutUint16(out[6:], an)
+	be.PutUint16(out[8:], ns)
+	if edns {
+		ar++
+	}
+	be.PutUint16(out[10:], ar)
+	return out
+}
+
+// optLen is the size of our OPT record, with the ECS echo when there is one.
+func optLen(e *ecs) int {
+	if !e.present {
+		return optFixed
+	}
+	return optFixed + 8 + len(e.raw)
+}
+
+// appendOPT appends our OPT record: the payload size, DO copied, and the
+// query's Client Subnet echoed with our scope (RFC 7871 7.2.1).
+func appendOPT(out []byte, size int, do bool, e *ecs) []byte {
+	var flags byte
+	if do {
+		flags = optDO >> 8
+	}
+	rdlen := 0
+	if e.present {
+		rdlen = 8 + len(e.raw)
+	}
+	out = append(out, 0, byte(dns.TypeOPT>>8), byte(dns.TypeOPT), byte(size>>8), byte(size), 0, 0, flags, 0, byte(rdlen>>8), byte(rdlen))
+	if e.present {
+		n := 4 + len(e.raw)
+		out = append(out, 0, dns.EDNS0SUBNET, byte(n>>8), byte(n), byte(e.family>>8), byte(e.family), e.source, e.scope)
+		out = append(out, e.raw...)
+	}
+	return out
+}
+
+// fastDynamic answers a dynamic record from the packet: locate, decide,
+// and write the addresses straight into the reply. NODATA, fail-closed
+// outcomes and ANY go to the full path.
+func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs []*gslb.Record, qtype uint16, limit int, edns, do bool, src netip.Addr) []byte {
+	var rec *gslb.Record
+	for _, r := range recs {
+		if r.Type == qtype {
+			rec = r
+			break
+		}
+	}
+	if rec == nil {
+		return nil
+	}
+	q := query{ecs: s.fecs}
+	c := &s.client
+	st.locate(c, &q, src)
+	d := st.GSLB.Decide(rec, c, &s.gslb)
+	if d.Outcome == gslb.Servfail || d.Outcome == gslb.NoData || len(d.Addrs) == 0 {
+		return nil
+	}
+	if s.fecs.present {
+		s.fecs.scope = uint8(min(d.Scope, int(s.fecs.source)))
+	}
+	rdlen := 4
+	if rec.Type == dns.TypeAAAA {
+		rdlen = 16
+	}
+	size := qend + len(d.Addrs)*(12+rdlen)
+	if edns {
+		size += optLen(&s.fecs)
+	}
+	if size > limit {
+		return nil
+	}
+	be := binary.BigEndian
+	bits := binary.BigEndian.Uint16(pkt[2:])
+	out := startReply(s, pkt, qend, bits, flagAA, uint16(len(d.Addrs)), 0, 0, edns)
+	for _, a := range d.Addrs {
+		out = append(out, 0xC0, headerLen, byte(rec.Type>>8), byte(rec.Type), 0, dns.ClassINET, 0, 0, 0, 0, 0, byte(rdlen))
+		be.PutUint32(out[len(out)-6:], d.TTL)
+		if rdlen == 4 {
+			b := a.As4()
+			out = append(out, b[:]...)
+		} else {
+			b := a.As16()
+			out = append(out, b[:]...)
+		}
+	}
+	if edns {
+		out = appendOPT(out, limit, do, &s.fecs)
+	}
+	return out
+}
+
+// fastOptions reports whether the EDNS options are well framed and all of
+// kinds the fast path handles: COOKIE, which Meridian does not implement
+// and so ignores (RFC 7873 section 5.2), PADDING, and one valid Client
+// Subnet, parsed into e. Anything else, an invalid Client Subnet above
+// all (FORMERR), goes to the full path.
+func fastOptions(b []byte, e *ecs) bool {
 	for len(b) > 0 {
 		if len(b) < 4 {
 			return false
 		}
 		code, n := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
-		if len(b) < 4+n || (code != dns.EDNS0COOKIE && code != dns.EDNS0PADDING) {
+		if len(b) < 4+n {
+			return false
+		}
+		switch code {
+		case dns.EDNS0COOKIE, dns.EDNS0PADDING:
+		case dns.EDNS0SUBNET:
+			if e.present || !parseECS(b[4:4+n], e) {
+				return false
+			}
+		default:
 			return false
 		}
 		b = b[4+n:]
 	}
+	return true
+}
+
+// parseECS validates a Client Subnet option's data the way ecs.parse
+// does for the full path, and keeps the address bytes as sent.
+func parseECS(b []byte, e *ecs) bool {
+	if len(b) < 4 {
+		return false
+	}
+	family, source, scope := binary.BigEndian.Uint16(b), b[2], b[3]
+	addr := b[4:]
+	var a netip.Addr
+	switch family {
+	case 1:
+		if source > 32 || scope > 32 || len(addr) != (int(source)+7)/8 {
+			return false
+		}
+		var v [4]byte
+		copy(v[:], addr)
+		a = netip.AddrFrom4(v)
+	case 2:
+		if source > 128 || scope > 128 || len(addr) != (int(source)+7)/8 {
+			return false
+		}
+		var v [16]byte
+		copy(v[:], addr)
+		a = netip.AddrFrom16(v)
+	default:
+		return false // family 0 (dig's "no tailoring") is the full path's
+	}
+	if p, err := a.Prefix(int(source)); err != nil || p.Addr() != a {
+		return false
+	}
+	*e = ecs{present: true, family: family, source: source, addr: a, raw: addr}
 	return true
 }

@@ -1,7 +1,10 @@
 package dnsfront
 
 import (
+	"net/netip"
+
 	"fmt"
+	"github.com/meridian-gslb/meridian/gslb"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -48,7 +51,7 @@ func TestFastPathMatchesFull(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					fast := h.fastAnswer(h.State(), new(scratch), pkt)
+					fast := h.fastAnswer(h.State(), new(scratch), pkt, testClient)
 					if fast == nil {
 						continue
 					}
@@ -101,11 +104,6 @@ func TestFastPathDeclines(t *testing.T) {
 		}),
 		"too big for 512": base(func(q *dns.Msg) { q.Question[0].Name = "big.example.test."; q.Question[0].Qtype = dns.TypeTXT }),
 	}
-	tests["client subnet"] = base(func(q *dns.Msg) {
-		q.SetEdns0(1232, false)
-		o := q.IsEdns0()
-		o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: []byte{192, 0, 2, 0}})
-	})
 	tests["unknown option"] = base(func(q *dns.Msg) {
 		q.SetEdns0(1232, false)
 		o := q.IsEdns0()
@@ -114,7 +112,7 @@ func TestFastPathDeclines(t *testing.T) {
 	pkt := base(func(*dns.Msg) {})
 	tests["trailing garbage"] = append(pkt[:len(pkt):len(pkt)], 0xFF)
 	for name, pkt := range tests {
-		if out := h.fastAnswer(h.State(), new(scratch), pkt); out != nil {
+		if out := h.fastAnswer(h.State(), new(scratch), pkt, testClient); out != nil {
 			t.Errorf("%s: fast path answered", name)
 		}
 	}
@@ -170,4 +168,84 @@ func rrLines(rrs []dns.RR) string {
 		out = append(out, rr.String())
 	}
 	return strings.Join(out, " | ")
+}
+
+// TestFastDynamicMatchesFull holds the fast path's dynamic answers and ECS
+// handling to the full path's, for many clients and health states.
+func TestFastDynamicMatchesFull(t *testing.T) {
+	health := gslb.NewHealthMap()
+	h, e := gslbHandler(t, health)
+	all := []string{"us-east/192.0.2.100", "us-east/192.0.2.101", "eu-west/198.51.100.100", "ap-northeast/203.0.113.100"}
+	healthStates := map[string][]string{"all up": all, "eu-west down": {all[0], all[1], all[3]}, "all down": nil}
+	subnets := []string{"", "198.51.100.0/24", "203.0.113.128/25", "192.0.2.0/24", "10.0.0.0/8", "2001:db8::/56", "198.51.100.7/32"}
+	sources := []string{"127.0.0.1", "198.51.100.53", "2001:db8::1"}
+	taken := 0
+	for hname, up := range healthStates {
+		for _, id := range all {
+			health.Set(id, gslb.Down)
+		}
+		for _, id := range up {
+			health.Set(id, gslb.Up)
+		}
+		e.Refresh()
+		for _, name := range []string{"app.example.test.", "APP.example.test.", "www.example.test."} {
+			for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX} {
+				for _, subnet := range subnets {
+					for _, src := range sources {
+						q := withECS(name, qt, subnet)
+						pkt, err := q.Pack()
+						if err != nil {
+							t.Fatal(err)
+						}
+						client := netip.MustParseAddr(src)
+						fast := h.fastAnswer(h.State(), new(scratch), pkt, client)
+						if fast == nil {
+							continue
+						}
+						taken++
+						full := h.answer(new(scratch), q, true, client)
+						what := hname + " " + name + " " + dns.TypeToString[qt] + " ecs=" + subnet + " src=" + src
+						compareReplies(t, what, fast, full)
+						fm, fu := new(dns.Msg), new(dns.Msg)
+						fm.Unpack(fast)
+						fu.Unpack(full)
+						a, b := replyECS(fm), replyECS(fu)
+						if (a == nil) != (b == nil) || (a != nil && (a.String() != b.String() || a.SourceScope != b.SourceScope)) {
+							t.Errorf("%s: ECS fast %v full %v", what, a, b)
+						}
+					}
+				}
+			}
+		}
+	}
+	if taken < 100 {
+		t.Fatalf("fast path took only %d of the queries", taken)
+	}
+}
+
+// TestFastPathDeclinesBadECS: an invalid Client Subnet is the full path's
+// FORMERR, never a fast answer.
+func TestFastPathDeclinesBadECS(t *testing.T) {
+	h, _ := gslbHandler(t, gslb.NewHealthMap())
+	// Raw option data (EDNS0_LOCAL with the ECS code), since miekg/dns
+	// would not pack most of these.
+	for name, data := range map[string][]byte{
+		"bits past prefix":        {0, 1, 20, 0, 192, 0, 2},
+		"family 3":                {0, 3, 8, 0, 192},
+		"family 0 (no tailoring)": {0, 0, 0, 0},
+		"address longer than /8":  {0, 1, 8, 0, 192, 0},
+		"source longer than IPv4": {0, 1, 33, 0, 192, 0, 2, 0, 0},
+		"truncated option":        {0, 1},
+	} {
+		opt := &dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: data}
+		q := withECS("app.example.test.", dns.TypeA, "")
+		q.IsEdns0().Option = append(q.IsEdns0().Option, opt)
+		pkt, err := q.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := h.fastAnswer(h.State(), new(scratch), pkt, testClient); out != nil {
+			t.Errorf("%s: fast path answered", name)
+		}
+	}
 }

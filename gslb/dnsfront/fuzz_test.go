@@ -1,6 +1,9 @@
 package dnsfront
 
 import (
+	"net"
+
+	"github.com/meridian-gslb/meridian/gslb"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -52,7 +55,25 @@ func FuzzServeDNS(f *testing.F) {
 	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 'w', 'w'}, false)
 	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xc0, 0x0c, 0, 1, 0, 1}, true)
 
-	h := quickstartHandler(f)
+	seed("app.example.test.", dns.TypeA, 1232, func(q *dns.Msg) {
+		o := q.IsEdns0()
+		o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: []byte{198, 51, 100, 0}})
+	})
+	seed("App.Example.Test.", dns.TypeAAAA, 1232, func(q *dns.Msg) {
+		o := q.IsEdns0()
+		o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 2, SourceNetmask: 56, Address: net.ParseIP("2001:db8::")})
+	})
+	seed("app.example.test.", dns.TypeA, 0, nil)
+	// ECS with a scope the option's family cannot have.
+	f.Add([]byte("\x30\x30\x01\x30\x00\x01\x00\x00\x00\x00\x00\x01\x07eXAmple\x04test\x00\x30\x30\x00\x01\x00\x00\x29\x30\x30\x00\x30\x30\x00\x00\x0b\x00\x08\x00\x07\x00\x01\x18\x30000"), false)
+
+	// The quickstart with its dynamic record, ECS on and every target up.
+	health := gslb.NewHealthMap()
+	h, e := gslbHandler(f, health)
+	for _, id := range []string{"us-east/192.0.2.100", "us-east/192.0.2.101", "eu-west/198.51.100.100", "ap-northeast/203.0.113.100"} {
+		health.Set(id, gslb.Up)
+	}
+	e.Refresh()
 	f.Fuzz(func(t *testing.T, pkt []byte, overTCP bool) {
 		if overTCP {
 			// TCP goes through dns.Server: its header check, its unpack,
@@ -71,7 +92,7 @@ func FuzzServeDNS(f *testing.F) {
 		}
 		// UDP is our own loop from the raw packet on. Where the fast path
 		// answers, the full path must give the same reply.
-		if fast := h.fastAnswer(h.State(), new(scratch), pkt); fast != nil {
+		if fast := h.fastAnswer(h.State(), new(scratch), pkt, testClient); fast != nil {
 			q := new(dns.Msg)
 			if err := q.Unpack(pkt); err != nil {
 				t.Fatalf("fast path answered a packet that does not unpack: %x", pkt)

@@ -90,6 +90,7 @@ type scratch struct {
 	lastStr        string
 
 	// dynamic answers
+	fecs    ecs // the fast path's parse of the query's Client Subnet
 	ecsOpt  dns.EDNS0_SUBNET
 	gslb    gslb.Scratch
 	client  gslb.Client

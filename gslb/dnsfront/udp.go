@@ -120,7 +120,7 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 		return nil
 	}
 	defer h.recoverServfail(s, pkt, &out)
-	if out := h.fastAnswer(h.state.Load(), s, pkt); out != nil {
+	if out := h.fastAnswer(h.state.Load(), s, pkt, client); out != nil {
 		return out
 	}
 	if err := req.Unpack(pkt); err != nil {
