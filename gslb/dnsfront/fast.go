@@ -161,8 +161,18 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr) 
 		if pkt[o+6] != 0 { // EDNS version: BADVERS is the full path's
 			return nil
 		}
-		if o+optFixed+int(be.Uint16(pkt[o+9:])) != len(pkt) || !fastOptions(pkt[o+optFixed:], &s.fecs) {
+		if o+optFixed+int(be.Uint16(pkt[o+9:])) != len(pkt) {
 			return nil
+		}
+		switch fastOptions(pkt[o+optFixed:], &s.fecs) {
+		case optionsOther:
+			return nil
+		case optionsBadECS:
+			// RFC 7871 7.1.2. Only here are the address's octets still
+			// countable: miekg/dns pads them when it unpacks.
+			size := min(max(int(be.Uint16(pkt[o+3:])), minUDPSize), st.UDPSize)
+			out := startReply(s, pkt, qend, bits, dns.RcodeFormatError, 0, 0, 0, true)
+			return appendOPT(out, size, be.Uint16(pkt[o+7:])&optDO != 0, &ecs{})
 		}
 		if !st.ECS {
 			s.fecs.present = false // not ours to use, nor to echo
@@ -309,64 +319,79 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 	return out
 }
 
-// fastOptions reports whether the EDNS options are well framed and all of
+// What fastOptions found.
+const (
+	optionsOK     = iota // nothing the fast path cannot answer
+	optionsOther         // something for the full path
+	optionsBadECS        // a Client Subnet whose address has the wrong number of octets
+)
+
+// fastOptions checks that the EDNS options are well framed and all of
 // kinds the fast path handles: COOKIE, which Meridian does not implement
 // and so ignores (RFC 7873 section 5.2), PADDING, and one valid Client
-// Subnet, parsed into e. Anything else, an invalid Client Subnet above
-// all (FORMERR), goes to the full path.
-func fastOptions(b []byte, e *ecs) bool {
+// Subnet, parsed into e. Anything else goes to the full path, which
+// validates it.
+func fastOptions(b []byte, e *ecs) int {
 	for len(b) > 0 {
 		if len(b) < 4 {
-			return false
+			return optionsOther
 		}
 		code, n := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
 		if len(b) < 4+n {
-			return false
+			return optionsOther
 		}
 		switch code {
 		case dns.EDNS0COOKIE, dns.EDNS0PADDING:
 		case dns.EDNS0SUBNET:
-			if e.present || !parseECS(b[4:4+n], e) {
-				return false
+			if e.present {
+				return optionsOther
+			}
+			if r := parseECS(b[4:4+n], e); r != optionsOK {
+				return r
 			}
 		default:
-			return false
+			return optionsOther
 		}
 		b = b[4+n:]
 	}
-	return true
+	return optionsOK
 }
 
 // parseECS validates a Client Subnet option's data the way ecs.parse
-// does for the full path, and keeps the address bytes as sent.
-func parseECS(b []byte, e *ecs) bool {
+// does for the full path, and keeps the address bytes as sent. An address
+// of the wrong length is reported as optionsBadECS: the full path could
+// not tell, since miekg/dns pads the address when it unpacks.
+func parseECS(b []byte, e *ecs) int {
 	if len(b) < 4 {
-		return false
+		return optionsOther
 	}
 	family, source, scope := binary.BigEndian.Uint16(b), b[2], b[3]
 	addr := b[4:]
 	var a netip.Addr
 	switch family {
 	case 1:
-		if source > 32 || scope > 32 || len(addr) != (int(source)+7)/8 {
-			return false
+		if source > 32 || scope > 32 {
+			return optionsOther
 		}
 		var v [4]byte
 		copy(v[:], addr)
 		a = netip.AddrFrom4(v)
 	case 2:
-		if source > 128 || scope > 128 || len(addr) != (int(source)+7)/8 {
-			return false
+		if source > 128 || scope > 128 {
+			return optionsOther
 		}
 		var v [16]byte
 		copy(v[:], addr)
 		a = netip.AddrFrom16(v)
 	default:
-		return false // family 0 (dig's "no tailoring") is the full path's
+		return optionsOther // family 0 (dig's "no tailoring") is the full path's
+	}
+	if len(addr) != (int(source)+7)/8 {
+		return optionsBadECS
 	}
 	if p, err := a.Prefix(int(source)); err != nil || p.Addr() != a {
-		return false
+		return optionsOther
 	}
 	*e = ecs{present: true, family: family, source: source, addr: a, raw: addr}
-	return true
+	return optionsOK
 }

@@ -223,8 +223,8 @@ func TestFastDynamicMatchesFull(t *testing.T) {
 	}
 }
 
-// TestFastPathDeclinesBadECS: an invalid Client Subnet is the full path's
-// FORMERR, never a fast answer.
+// TestFastPathDeclinesBadECS: an invalid Client Subnet is never answered
+// by the fast path (the full path gives FORMERR).
 func TestFastPathDeclinesBadECS(t *testing.T) {
 	h, _ := gslbHandler(t, gslb.NewHealthMap())
 	// Raw option data (EDNS0_LOCAL with the ECS code), since miekg/dns
@@ -233,7 +233,6 @@ func TestFastPathDeclinesBadECS(t *testing.T) {
 		"bits past prefix":        {0, 1, 20, 0, 192, 0, 2},
 		"family 3":                {0, 3, 8, 0, 192},
 		"family 0 (no tailoring)": {0, 0, 0, 0},
-		"address longer than /8":  {0, 1, 8, 0, 192, 0},
 		"source longer than IPv4": {0, 1, 33, 0, 192, 0, 2, 0, 0},
 		"truncated option":        {0, 1},
 	} {
@@ -246,6 +245,33 @@ func TestFastPathDeclinesBadECS(t *testing.T) {
 		}
 		if out := h.fastAnswer(h.State(), new(scratch), pkt, testClient); out != nil {
 			t.Errorf("%s: fast path answered", name)
+		}
+	}
+}
+
+// TestECSAddressLength: a Client Subnet address with more or fewer octets
+// than its source prefix needs is FORMERR (RFC 7871 6 and 7.1.2), with an
+// OPT and no ECS in the reply.
+func TestECSAddressLength(t *testing.T) {
+	h, _ := gslbHandler(t, gslb.NewHealthMap())
+	for name, data := range map[string][]byte{
+		"/24 with two octets": {0, 1, 24, 0, 198, 51},
+		"/8 with two octets":  {0, 1, 8, 0, 198, 0},
+		"/56 with six octets": {0, 2, 56, 0, 0x20, 0x01, 0x0d, 0xb8, 0, 0},
+	} {
+		q := withECS("app.example.test.", dns.TypeA, "")
+		q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: data})
+		pkt, err := q.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var req dns.Msg
+		m := new(dns.Msg)
+		if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt, testClient)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if m.Rcode != dns.RcodeFormatError || m.Id != q.Id || m.IsEdns0() == nil || replyECS(m) != nil || len(m.Answer) != 0 {
+			t.Errorf("%s: got %v", name, m)
 		}
 	}
 }

@@ -92,7 +92,9 @@ func FuzzServeDNS(f *testing.F) {
 		}
 		// UDP is our own loop from the raw packet on. Where the fast path
 		// answers, the full path must give the same reply.
-		if fast := h.fastAnswer(h.State(), new(scratch), pkt, testClient); fast != nil {
+		// Except FORMERR for a Client Subnet address of the wrong length,
+		// which only the raw packet shows.
+		if fast := h.fastAnswer(h.State(), new(scratch), pkt, testClient); fast != nil && fast[3]&0xF != dns.RcodeFormatError {
 			q := new(dns.Msg)
 			if err := q.Unpack(pkt); err != nil {
 				t.Fatalf("fast path answered a packet that does not unpack: %x", pkt)
