@@ -14,6 +14,7 @@ const usage = `usage: meridian <command> [flags]
 commands:
   serve    serve DNS (-config FILE; without it, the embedded quickstart)
   check    validate a configuration and its zone files (-config FILE)
+  explain  show how a dynamic record is decided for a client (-client IP[/PREFIX] NAME [TYPE])
   version  print the version
 
 Run "meridian <command> -h" for a command's flags.
@@ -35,6 +36,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "explain":
+		return explain(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "meridian", version())
 		return 0

@@ -41,7 +41,7 @@ func New(health *gslb.HealthMap, log *slog.Logger) *Runner {
 func (r *Runner) Update(specs []config.CheckSpec, e *gslb.Engine) error {
 	targets := make([]probes.Target, 0, len(specs))
 	for _, s := range specs {
-		ck, err := checker(s)
+		ck, err := Checker(s)
 		if err != nil {
 			return fmt.Errorf("check of %s: %w", s.Target, err)
 		}
@@ -66,7 +66,8 @@ func (r *Runner) Run(ctx context.Context) error { return r.sched.Run(ctx) }
 // Snapshot returns every target's status, for explanations.
 func (r *Runner) Snapshot() map[string]probes.Status { return r.sched.Snapshot() }
 
-func checker(s config.CheckSpec) (probes.Checker, error) {
+// Checker builds the probe for one check.
+func Checker(s config.CheckSpec) (probes.Checker, error) {
 	switch s.Type {
 	case "tcp":
 		return probes.NewTCPChecker(probes.TCPConfig{Addr: s.Addr})

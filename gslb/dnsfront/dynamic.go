@@ -120,7 +120,6 @@ func (h *Handler) decide(st *State, s *scratch, z *zones.Zone, recs []*gslb.Reco
 // locate fills c for the query: the ECS subnet when the query has one and
 // ECS is on (its prefix capped), else the address the query came from.
 func (st *State) locate(c *gslb.Client, q *query, src netip.Addr) {
-	*c = gslb.Client{Addr: src.Unmap(), Prefix: src.BitLen()}
 	if q.ecs.present && st.ECS {
 		if q.ecs.source == 0 {
 			// RFC 7871 7.1.2: the resolver asks for an answer that does
@@ -128,14 +127,37 @@ func (st *State) locate(c *gslb.Client, q *query, src netip.Addr) {
 			*c = gslb.Client{}
 			return
 		}
-		limit := st.ECSMaxPrefix4
-		if q.ecs.family == 2 {
-			limit = st.ECSMaxPrefix6
-		}
-		bits := min(int(q.ecs.source), limit)
-		p, _ := q.ecs.addr.Prefix(bits)
-		*c = gslb.Client{Addr: p.Addr(), Prefix: bits}
+		p, _ := q.ecs.addr.Prefix(int(q.ecs.source))
+		st.clientFor(c, st.CapECS(p))
+		return
 	}
+	src = src.Unmap()
+	st.clientFor(c, netip.PrefixFrom(src, src.BitLen()))
+}
+
+// CapECS shortens a client subnet to the configured ECS limits, as a
+// query carrying it would be.
+func (st *State) CapECS(p netip.Prefix) netip.Prefix {
+	limit := st.ECSMaxPrefix4
+	if p.Addr().Is6() {
+		limit = st.ECSMaxPrefix6
+	}
+	if p.Bits() > limit {
+		p, _ = p.Addr().Prefix(limit)
+	}
+	return p
+}
+
+// ClientFor is the client the engine sees for a query from subnet p:
+// located, with p's length as the client's prefix.
+func (st *State) ClientFor(p netip.Prefix) gslb.Client {
+	var c gslb.Client
+	st.clientFor(&c, p)
+	return c
+}
+
+func (st *State) clientFor(c *gslb.Client, p netip.Prefix) {
+	*c = gslb.Client{Addr: p.Addr(), Prefix: p.Bits()}
 	if st.Locator == nil || !c.Addr.IsValid() {
 		return
 	}

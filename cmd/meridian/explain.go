@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/checks"
+	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/probes"
+	"github.com/miekg/dns"
+)
+
+// explain prints how a dynamic record is decided for a client: where the
+// client is, the pools in the order tried with their health, and the
+// answer. Health comes from running each check once, now.
+func explain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default: the embedded quickstart)")
+	clientArg := fs.String("client", "", "the client: IP (a resolver's address) or IP/PREFIX (an EDNS Client Subnet)")
+	asJSON := fs.Bool("json", false, "print the decision as JSON")
+	noChecks := fs.Bool("no-checks", false, "do not run the health checks; every target counts as unknown")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: meridian explain [-config FILE] -client IP[/PREFIX] [-json] [-no-checks] NAME [TYPE]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 || *clientArg == "" {
+		fs.Usage()
+		return 2
+	}
+	name := strings.ToLower(dns.Fqdn(fs.Arg(0)))
+	qtype := dns.TypeA
+	if fs.NArg() == 2 {
+		t, ok := dns.StringToType[strings.ToUpper(fs.Arg(1))]
+		if !ok {
+			fmt.Fprintf(stderr, "meridian: %q is not a record type\n", fs.Arg(1))
+			return 2
+		}
+		qtype = t
+	}
+	subnet, ecs, err := parseClient(*clientArg)
+	if err != nil {
+		fmt.Fprintf(stderr, "meridian: -client: %v\n", err)
+		return 2
+	}
+
+	cfg, set, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "meridian: %v\n", err)
+		return 1
+	}
+	health := gslb.NewHealthMap()
+	parts, err := buildGSLB(cfg, set, health, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintf(stderr, "meridian: %v\n", err)
+		return 1
+	}
+	var rec *gslb.Record
+	if parts.engine != nil {
+		for _, r := range parts.engine.Records(name) {
+			if r.Type == qtype {
+				rec = r
+			}
+		}
+	}
+	if rec == nil {
+		fmt.Fprintf(stderr, "meridian: %s %s is not a dynamic record of %s (static data is answered as written; dig shows it)\n",
+			name, dns.TypeToString[qtype], cfg.Path)
+		return 1
+	}
+	statuses := map[string]probes.Status{}
+	if !*noChecks {
+		statuses = checkOnce(parts.checks, health)
+		parts.engine.Refresh()
+	}
+	st := dnsState(cfg, set, parts)
+	if ecs {
+		subnet = st.CapECS(subnet)
+	}
+	client := st.ClientFor(subnet)
+	ex := parts.engine.Explain(rec, &client)
+	if *asJSON {
+		out := struct {
+			Client  string            `json:"client"`
+			ECS     bool              `json:"ecs"`
+			Geo     gslb.Client       `json:"geo"`
+			Checks  map[string]string `json:"checks"`
+			Explain gslb.Explanation  `json:"decision"`
+		}{subnet.String(), ecs, client, map[string]string{}, ex}
+		for id, s := range statuses {
+			out.Checks[id] = s.State.String() + ": " + s.Result.Reason
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			fmt.Fprintln(stderr, "meridian:", err)
+			return 1
+		}
+		return 0
+	}
+	printExplanation(stdout, subnet, ecs, client, rec, ex, statuses)
+	return 0
+}
+
+func parseClient(s string) (netip.Prefix, bool, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, false, err
+		}
+		return p.Masked(), true, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, false, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), false, nil
+}
+
+// checkOnce runs every check once, concurrently, and records the results.
+func checkOnce(specs []config.CheckSpec, health *gslb.HealthMap) map[string]probes.Status {
+	out := map[string]probes.Status{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, spec := range specs {
+		ck, err := checks.Checker(spec)
+		if err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), spec.Timeout)
+			defer cancel()
+			res := ck.Check(ctx)
+			st := probes.Status{State: probes.Down, Result: res, Checked: time.Now()}
+			if res.OK {
+				st.State = probes.Up
+			}
+			health.Set(spec.Target, gslb.State(st.State))
+			mu.Lock()
+			out[spec.Target] = st
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func printExplanation(w io.Writer, subnet netip.Prefix, ecs bool, c gslb.Client, rec *gslb.Record, ex gslb.Explanation, statuses map[string]probes.Status) {
+	how := "the address the query came from"
+	if ecs {
+		how = "an EDNS Client Subnet, after the server's ECS limits"
+	}
+	fmt.Fprintf(w, "client    %s (%s)\n", subnet, how)
+	switch {
+	case !c.Located:
+		fmt.Fprintf(w, "geo       not found in the CIDR table or the GeoIP databases\n")
+	default:
+		var parts []string
+		if c.Region != "" {
+			parts = append(parts, "region "+c.Region)
+		}
+		for _, kv := range [][2]string{{"country", c.Country}, {"subdivision", c.Subdivision}, {"continent", c.Continent}} {
+			if kv[1] != "" {
+				parts = append(parts, kv[0]+" "+kv[1])
+			}
+		}
+		if c.HasCoords {
+			parts = append(parts, fmt.Sprintf("at %.2f,%.2f", c.Lat, c.Lon))
+		}
+		network, _ := c.Addr.Prefix(c.NetworkBits)
+		fmt.Fprintf(w, "geo       %s (matched %s)\n", strings.Join(parts, ", "), network)
+	}
+	fmt.Fprintf(w, "record    %s %s, policy %s, select %s, ttl %d\n", rec.Name, dns.TypeToString[rec.Type], ex.Policy, ex.TargetPolicy, rec.TTL)
+	fmt.Fprintf(w, "pools     in the order the policy tried them:\n")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  #\tpool\tregion\tdistance\tweight\thealthy\tmin\teligible\ttargets")
+	for i, cand := range ex.Candidates {
+		dist := "-"
+		if c.HasCoords {
+			dist = fmt.Sprintf("%.0f km", cand.DistanceKm)
+		}
+		eligible := "yes"
+		switch {
+		case cand.Drained:
+			eligible = "no: drained"
+		case !cand.Eligible:
+			eligible = "no: too few healthy"
+		}
+		var targets []string
+		for _, p := range rec.Pools {
+			if p.Name != cand.Pool {
+				continue
+			}
+			for _, t := range p.Targets {
+				state := "unknown"
+				if s, ok := statuses[t.ID]; ok {
+					state = s.State.String()
+					if !s.Result.OK {
+						state += " (" + s.Result.Reason + ")"
+					}
+				}
+				targets = append(targets, t.Addr.String()+" "+state)
+			}
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%d\t%d/%d\t%d\t%s\t%s\n", i+1, cand.Pool, cand.Region, dist, cand.Weight,
+			cand.Healthy, cand.Total, cand.MinHealthy, eligible, strings.Join(targets, ", "))
+	}
+	tw.Flush()
+	answer := strings.Join(ex.Answer, " ")
+	if answer == "" {
+		answer = "(none)"
+	}
+	fmt.Fprintf(w, "answer    %s\n", answer)
+	fmt.Fprintf(w, "          %s from %s, ttl %d, ECS scope /%d\n", ex.Outcome, cmpOr(ex.Pool, "no pool"), ex.TTL, ex.Scope)
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
