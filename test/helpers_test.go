@@ -191,12 +191,23 @@ func freePort(t *testing.T) int {
 // server answers queries.
 func startQuickstart(t *testing.T) *instance {
 	t.Helper()
+	return startQuickstartWith(t, nil)
+}
+
+// startQuickstartWith is startQuickstart with the configuration passed
+// through edit (when not nil) before it is written.
+func startQuickstartWith(t *testing.T, edit func(config string) string) *instance {
+	t.Helper()
 	dir, configFor := copyQuickstart(t)
 	config := filepath.Join(dir, "meridian.toml")
 	const attempts = 5
 	for i := 1; ; i++ {
 		port := freePort(t)
-		writeFile(t, config, configFor(port))
+		text := configFor(port)
+		if edit != nil {
+			text = edit(text)
+		}
+		writeFile(t, config, text)
 		inst := &instance{dir: dir, config: config, port: port}
 		err := inst.start(t)
 		if err == nil {
