@@ -43,7 +43,7 @@ func BenchmarkUDPPacket(b *testing.B) {
 			var req dns.Msg
 			b.ReportAllocs()
 			for b.Loop() {
-				if h.answerPacket(s, &req, pkt, testClient) == nil {
+				if h.answerPacket(s, &req, pkt, testClient, true) == nil {
 					b.Fatal("no answer")
 				}
 			}
@@ -94,7 +94,7 @@ func BenchmarkUDPPacketDynamic(b *testing.B) {
 			src := netip.MustParseAddr("203.0.113.53")
 			b.ReportAllocs()
 			for b.Loop() {
-				if h.answerPacket(s, &req, pkt, src) == nil {
+				if h.answerPacket(s, &req, pkt, src, true) == nil {
 					b.Fatal("no answer")
 				}
 			}

@@ -97,7 +97,7 @@ const (
 
 // fastAnswer answers pkt from prepared wire data, or returns nil when the
 // full path must take it.
-func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr) []byte {
+func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, udp bool) []byte {
 	if len(pkt) < headerLen+5 {
 		return nil
 	}
@@ -151,7 +151,13 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr) 
 		return nil
 	}
 
+	// limit is the largest reply the transport takes; adv the payload size
+	// our OPT advertises (the full path's min(limit, edns_udp_size)).
 	limit, edns, do := minUDPSize, false, false
+	if !udp {
+		limit = dns.MaxMsgSize
+	}
+	adv := st.UDPSize
 	s.fecs = ecs{}
 	if ar == 1 {
 		o := qend
@@ -170,15 +176,20 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr) 
 		case optionsBadECS:
 			// RFC 7871 7.1.2. Only here are the address's octets still
 			// countable: miekg/dns pads them when it unpacks.
-			size := min(max(int(be.Uint16(pkt[o+3:])), minUDPSize), st.UDPSize)
+			if udp {
+				adv = min(max(int(be.Uint16(pkt[o+3:])), minUDPSize), st.UDPSize)
+			}
 			out := startReply(s, pkt, qend, bits, dns.RcodeFormatError, 0, 0, 0, true)
-			return appendOPT(out, size, be.Uint16(pkt[o+7:])&optDO != 0, &ecs{})
+			return appendOPT(out, adv, be.Uint16(pkt[o+7:])&optDO != 0, &ecs{})
 		}
 		if !st.ECS {
 			s.fecs.present = false // not ours to use, nor to echo
 		}
 		edns, do = true, be.Uint16(pkt[o+7:])&optDO != 0
-		limit = min(max(int(be.Uint16(pkt[o+3:])), minUDPSize), st.UDPSize)
+		if udp {
+			limit = min(max(int(be.Uint16(pkt[o+3:])), minUDPSize), st.UDPSize)
+			adv = limit
+		}
 	} else if qend != len(pkt) {
 		return nil
 	}
@@ -189,7 +200,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr) 
 		s.lastStr = string(name)
 	}
 	if recs := st.dynamic(s.lastStr); recs != nil {
-		return h.fastDynamic(st, s, pkt, qend, recs, qtype, limit, edns, do, src)
+		return h.fastDynamic(st, s, pkt, qend, recs, qtype, limit, adv, edns, do, src)
 	}
 	// Names in no served zone are REFUSED: no AA, nothing but the OPT.
 	refused := wireAnswer{bits: dns.RcodeRefused}
@@ -211,7 +222,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr) 
 	out := startReply(s, pkt, qend, bits, w.bits, w.an, w.ns, w.ar, edns)
 	out = append(out, w.body...)
 	if edns {
-		out = appendOPT(out, limit, do, &s.fecs)
+		out = appendOPT(out, adv, do, &s.fecs)
 	}
 	return out
 }
@@ -267,7 +278,7 @@ func appendOPT(out []byte, size int, do bool, e *ecs) []byte {
 // fastDynamic answers a dynamic record from the packet: locate, decide,
 // and write the addresses straight into the reply. NODATA, fail-closed
 // outcomes and ANY go to the full path.
-func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs []*gslb.Record, qtype uint16, limit int, edns, do bool, src netip.Addr) []byte {
+func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs []*gslb.Record, qtype uint16, limit, adv int, edns, do bool, src netip.Addr) []byte {
 	var rec *gslb.Record
 	for _, r := range recs {
 		if r.Type == qtype {
@@ -314,7 +325,7 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 		}
 	}
 	if edns {
-		out = appendOPT(out, limit, do, &s.fecs)
+		out = appendOPT(out, adv, do, &s.fecs)
 	}
 	return out
 }
@@ -332,6 +343,7 @@ const (
 // Subnet, parsed into e. Anything else goes to the full path, which
 // validates it.
 func fastOptions(b []byte, e *ecs) int {
+	result := optionsOK
 	for len(b) > 0 {
 		if len(b) < 4 {
 			return optionsOther
@@ -344,17 +356,23 @@ func fastOptions(b []byte, e *ecs) int {
 		case dns.EDNS0COOKIE, dns.EDNS0PADDING:
 		case dns.EDNS0SUBNET:
 			if e.present {
-				return optionsOther
+				result = optionsOther
+				break
 			}
-			if r := parseECS(b[4:4+n], e); r != optionsOK {
-				return r
+			switch parseECS(b[4:4+n], e) {
+			case optionsBadECS:
+				return optionsBadECS // whatever else the query carries
+			case optionsOther:
+				result = optionsOther
 			}
 		default:
-			return optionsOther
+			// Keep reading: a Client Subnet of the wrong length later on
+			// is still FORMERR.
+			result = optionsOther
 		}
 		b = b[4+n:]
 	}
-	return optionsOK
+	return result
 }
 
 // parseECS validates a Client Subnet option's data the way ecs.parse

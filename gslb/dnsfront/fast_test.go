@@ -51,7 +51,7 @@ func TestFastPathMatchesFull(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					fast := h.fastAnswer(h.State(), new(scratch), pkt, testClient)
+					fast := h.fastAnswer(h.State(), new(scratch), pkt, testClient, true)
 					if fast == nil {
 						continue
 					}
@@ -112,7 +112,7 @@ func TestFastPathDeclines(t *testing.T) {
 	pkt := base(func(*dns.Msg) {})
 	tests["trailing garbage"] = append(pkt[:len(pkt):len(pkt)], 0xFF)
 	for name, pkt := range tests {
-		if out := h.fastAnswer(h.State(), new(scratch), pkt, testClient); out != nil {
+		if out := h.fastAnswer(h.State(), new(scratch), pkt, testClient, true); out != nil {
 			t.Errorf("%s: fast path answered", name)
 		}
 	}
@@ -198,7 +198,7 @@ func TestFastDynamicMatchesFull(t *testing.T) {
 							t.Fatal(err)
 						}
 						client := netip.MustParseAddr(src)
-						fast := h.fastAnswer(h.State(), new(scratch), pkt, client)
+						fast := h.fastAnswer(h.State(), new(scratch), pkt, client, true)
 						if fast == nil {
 							continue
 						}
@@ -243,7 +243,7 @@ func TestFastPathDeclinesBadECS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out := h.fastAnswer(h.State(), new(scratch), pkt, testClient); out != nil {
+		if out := h.fastAnswer(h.State(), new(scratch), pkt, testClient, true); out != nil {
 			t.Errorf("%s: fast path answered", name)
 		}
 	}
@@ -267,7 +267,7 @@ func TestECSAddressLength(t *testing.T) {
 		}
 		var req dns.Msg
 		m := new(dns.Msg)
-		if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt, testClient)); err != nil {
+		if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt, testClient, true)); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if m.Rcode != dns.RcodeFormatError || m.Id != q.Id || m.IsEdns0() == nil || replyECS(m) != nil || len(m.Answer) != 0 {

@@ -75,43 +75,32 @@ func FuzzServeDNS(f *testing.F) {
 	}
 	e.Refresh()
 	f.Fuzz(func(t *testing.T, pkt []byte, overTCP bool) {
-		if overTCP {
-			// TCP goes through dns.Server: its header check, its unpack,
-			// then our handler.
-			q := new(dns.Msg)
-			if len(pkt) < 12 || q.Unpack(pkt) != nil || acceptQuery(dns.Header{Bits: uint16(pkt[2])<<8 | uint16(pkt[3]), Qdcount: uint16(len(q.Question))}) != dns.MsgAccept {
-				return
-			}
-			rec := &recorder{remote: tcpClient}
-			h.ServeDNS(rec, q)
-			if rec.writes == 0 {
-				t.Fatalf("no reply to a query:\n%v", q)
-			}
-			check(t, pkt, rec.out, dns.MaxMsgSize)
-			return
-		}
-		// UDP is our own loop from the raw packet on. Where the fast path
-		// answers, the full path must give the same reply.
-		// Except FORMERR for a Client Subnet address of the wrong length,
-		// which only the raw packet shows.
-		if fast := h.fastAnswer(h.State(), new(scratch), pkt, testClient); fast != nil && fast[3]&0xF != dns.RcodeFormatError {
+		udp := !overTCP
+		// Both transports take the raw packet. Where the fast path
+		// answers, the full path must give the same reply, except FORMERR
+		// for a Client Subnet address of the wrong length, which only the
+		// raw packet shows.
+		if fast := h.fastAnswer(h.State(), new(scratch), pkt, testClient, udp); fast != nil && fast[3]&0xF != dns.RcodeFormatError {
 			q := new(dns.Msg)
 			if err := q.Unpack(pkt); err != nil {
 				t.Fatalf("fast path answered a packet that does not unpack: %x", pkt)
 			}
-			compareReplies(t, "fuzz", fast, h.answer(new(scratch), q, true, testClient))
+			compareReplies(t, "fuzz", fast, h.answer(new(scratch), q, udp, testClient))
 		}
 		var req dns.Msg
-		out := h.answerPacket(new(scratch), &req, pkt, testClient)
+		out := h.answerPacket(new(scratch), &req, pkt, testClient, udp)
 		if out == nil {
 			if len(pkt) >= 12 && pkt[2]&0x80 == 0 {
 				t.Fatalf("no reply to a packet with a header and QR clear: %x", pkt)
 			}
 			return
 		}
-		limit := 512
-		if opt := req.IsEdns0(); opt != nil {
-			limit = min(max(int(opt.UDPSize()), 512), 1232)
+		limit := dns.MaxMsgSize
+		if udp {
+			limit = 512
+			if opt := req.IsEdns0(); opt != nil {
+				limit = min(max(int(opt.UDPSize()), 512), 1232)
+			}
 		}
 		check(t, pkt, out, limit)
 	})

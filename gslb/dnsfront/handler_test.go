@@ -478,7 +478,7 @@ func TestPanicBecomesServfail(t *testing.T) {
 	pkt, _ := q.Pack()
 	var req dns.Msg
 	m := new(dns.Msg)
-	if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt, testClient)); err != nil {
+	if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt, testClient, true)); err != nil {
 		t.Fatal(err)
 	}
 	if m.Rcode != dns.RcodeServerFailure || m.Id != q.Id {
@@ -491,7 +491,7 @@ func TestPanicBecomesServfail(t *testing.T) {
 	q.SetQuestion("id.server.", dns.TypeTXT)
 	q.Question[0].Qclass = dns.ClassCHAOS
 	pkt, _ = q.Pack()
-	if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt, testClient)); err != nil || m.Rcode != dns.RcodeSuccess {
+	if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt, testClient, true)); err != nil || m.Rcode != dns.RcodeSuccess {
 		t.Fatalf("after a panic: %v %v", err, m)
 	}
 }

@@ -30,12 +30,12 @@ type Server struct {
 	handler *Handler
 	log     *slog.Logger
 
-	servers []*dns.Server // TCP, one per address
-	udps    []*udpServer  // UDP, UDPSockets per address
-	udp     []net.Addr
-	tcp     []net.Addr
-	done    chan error
-	wg      sync.WaitGroup
+	tcps []*tcpServer // one per address
+	udps []*udpServer // UDPSockets per address
+	udp  []net.Addr
+	tcp  []net.Addr
+	done chan error
+	wg   sync.WaitGroup
 }
 
 // NewServer prepares a server; Start binds it.
@@ -68,26 +68,17 @@ func (s *Server) Start() error {
 			}
 		}()
 	}
-	for _, srv := range s.servers {
-		// Wait until the TCP server runs, so Shutdown never races its start.
-		started, failed := make(chan struct{}), make(chan error, 1)
-		srv.NotifyStartedFunc = func() { close(started) }
+	for _, t := range s.tcps {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if err := srv.ActivateAndServe(); err != nil {
-				failed <- err
+			if err := t.serve(); err != nil {
 				select {
 				case s.done <- fmt.Errorf("serve tcp: %w", err):
 				default:
 				}
 			}
 		}()
-		select {
-		case <-started:
-		case err := <-failed:
-			return fmt.Errorf("serve tcp %s: %w", srv.Listener.Addr(), err)
-		}
 	}
 	return nil
 }
@@ -114,9 +105,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("shutdown udp listener: %w", err))
 		}
 	}
-	for _, srv := range s.servers {
-		if err := srv.ShutdownContext(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown %s listener: %w", srv.Net, err))
+	for _, t := range s.tcps {
+		if err := t.shutdown(deadline); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown tcp listener: %w", err))
 		}
 	}
 	s.wg.Wait()
@@ -181,15 +172,7 @@ func (s *Server) bindPair(host, port string) error {
 		udps = append(udps, u)
 	}
 	s.udps = append(s.udps, udps...)
-	idle := s.cfg.TCPIdleTimeout
-	s.servers = append(s.servers, &dns.Server{
-		Net: "tcp", Listener: newLimitListener(ln, s.cfg.TCPMaxConnections), Handler: s.handler,
-		MsgAcceptFunc: acceptQuery,
-		IdleTimeout:   func() time.Duration { return idle },
-		ReadTimeout:   idle,
-		WriteTimeout:  idle,
-		MaxTCPQueries: s.cfg.TCPMaxQueries,
-	})
+	s.tcps = append(s.tcps, newTCPServer(newLimitListener(ln, s.cfg.TCPMaxConnections), s.handler, s.cfg.TCPIdleTimeout, s.cfg.TCPMaxQueries))
 	s.udp = append(s.udp, first.LocalAddr())
 	s.tcp = append(s.tcp, ln.Addr())
 	return nil
@@ -199,10 +182,10 @@ func (s *Server) closeAll() {
 	for _, u := range s.udps {
 		u.conn.Close()
 	}
-	for _, srv := range s.servers {
-		srv.Listener.Close()
+	for _, t := range s.tcps {
+		t.ln.Close()
 	}
-	s.servers, s.udps, s.udp, s.tcp = nil, nil, nil, nil
+	s.tcps, s.udps, s.udp, s.tcp = nil, nil, nil, nil
 }
 
 // reusePort lets several UDP sockets share one address so the kernel spreads

@@ -73,7 +73,7 @@ func (u *udpServer) serveSession() error {
 			}
 			continue
 		}
-		out := u.h.answerPacket(s, &req, buf[:n], session.RemoteAddr().(*net.UDPAddr).AddrPort().Addr())
+		out := u.h.answerPacket(s, &req, buf[:n], session.RemoteAddr().(*net.UDPAddr).AddrPort().Addr(), true)
 		if out == nil {
 			continue
 		}
@@ -109,10 +109,10 @@ func (u *udpServer) shutdown(deadline time.Time) error {
 	return u.conn.Close()
 }
 
-// answerPacket answers a raw UDP packet, or returns nil to stay silent: the
+// answerPacket answers a raw packet from either transport, or returns nil to stay silent: the
 // fast path when it can, else unpack into req (reused packet after packet)
 // and the full path. A packet that does not unpack gets FORMERR.
-func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client netip.Addr) (out []byte) {
+func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client netip.Addr, udp bool) (out []byte) {
 	if len(pkt) < headerLen {
 		return nil // not even a header: any reply could be used to reflect
 	}
@@ -120,13 +120,13 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 		return nil
 	}
 	defer h.recoverServfail(s, pkt, &out)
-	if out := h.fastAnswer(h.state.Load(), s, pkt, client); out != nil {
+	if out := h.fastAnswer(h.state.Load(), s, pkt, client, udp); out != nil {
 		return out
 	}
 	if err := req.Unpack(pkt); err != nil {
 		return headerReply(s, pkt, dns.RcodeFormatError)
 	}
-	return h.answer(s, req, true, client)
+	return h.answer(s, req, udp, client)
 }
 
 // recoverServfail turns a panic while answering into a logged SERVFAIL for

@@ -86,7 +86,7 @@ func (u *udpServer) serveBatch() error {
 			if in[i].hdr.Flags&unix.MSG_TRUNC != 0 {
 				continue // larger than any DNS message: not one
 			}
-			ans := u.h.answerPacket(scr[i], &req, bufs[i][:in[i].len], sockaddrAddr(&names[i]))
+			ans := u.h.answerPacket(scr[i], &req, bufs[i][:in[i].len], sockaddrAddr(&names[i]), true)
 			if ans == nil {
 				continue
 			}

@@ -48,7 +48,7 @@ func (u *udpServer) serveBatch() error {
 			if ua, ok := in[i].Addr.(*net.UDPAddr); ok {
 				client = ua.AddrPort().Addr()
 			}
-			ans := u.h.answerPacket(scratches[i], &req, in[i].Buffers[0][:in[i].N], client)
+			ans := u.h.answerPacket(scratches[i], &req, in[i].Buffers[0][:in[i].N], client, true)
 			if ans == nil {
 				continue
 			}
