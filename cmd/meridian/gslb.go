@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/meridian-gslb/meridian/geo"
 	"github.com/meridian-gslb/meridian/gslb"
@@ -38,11 +39,22 @@ func buildGSLB(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *
 		}
 	}
 	var chain geo.Chain
-	if rows := cfg.GeoRows(); len(rows) > 0 {
+	rows := cfg.GeoRows()
+	if cfg.Geo.NetworksFile != "" {
+		fileRows, err := readNetworksFile(cfg)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, fileRows...)
+	}
+	if len(rows) > 0 {
 		table, err := geo.NewTable(rows)
 		if err != nil {
 			var re *geo.RowError
 			if errors.As(err, &re) {
+				if n := len(cfg.Geo.Networks); re.Index >= n {
+					return nil, fmt.Errorf("%s: data row %d (%s): %v", cfg.ResolvePath(cfg.Geo.NetworksFile), re.Index-n+1, re.Prefix, re.Err)
+				}
 				key := fmt.Sprintf("geo.network[%d]", re.Index)
 				return nil, cfg.Errorf(cfg.LineOf(key), key, "%v", re.Err)
 			}
@@ -72,4 +84,29 @@ func (p *gslbParts) watch(ctx context.Context) {
 	for _, w := range p.watchers {
 		go w.Run(ctx)
 	}
+}
+
+// readNetworksFile reads geo.networks_file and holds its regions to the
+// configuration's.
+func readNetworksFile(cfg *config.Config) ([]geo.Row, error) {
+	path := cfg.ResolvePath(cfg.Geo.NetworksFile)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, cfg.Errorf(cfg.LineOf("geo.networks_file"), "geo.networks_file", "%v", err)
+	}
+	defer f.Close()
+	rows, err := geo.ReadRows(f, path)
+	if err != nil {
+		return nil, err
+	}
+	regions := map[string]bool{}
+	for _, r := range cfg.Regions {
+		regions[r.Name] = true
+	}
+	for i, r := range rows {
+		if r.Location.Region != "" && !regions[r.Location.Region] {
+			return nil, fmt.Errorf("%s: row %d (%s): no [[region]] is named %q", path, i+1, r.Prefix, r.Location.Region)
+		}
+	}
+	return rows, nil
 }

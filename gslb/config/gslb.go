@@ -38,6 +38,10 @@ type Geo struct {
 	Databases      []GeoDatabase `toml:"database"`
 	ReloadInterval Duration      `toml:"reload_interval"` // how often the files are checked for replacement
 	Networks       []GeoNetwork  `toml:"network"`
+	// NetworksFile is a CSV CIDR table (header: prefix, region, country,
+	// continent, subdivision, lat, lon), for tables too long for TOML;
+	// read at start and on reload, its rows after the [[geo.network]] ones.
+	NetworksFile string `toml:"networks_file"`
 }
 
 // GeoDatabase is an MMDB file: GeoIP2/GeoLite2 City or Country as
