@@ -196,9 +196,12 @@ func startQuickstart(t *testing.T) *instance {
 
 // startQuickstartWith is startQuickstart with the configuration passed
 // through edit (when not nil) before it is written.
-func startQuickstartWith(t *testing.T, edit func(config string) string) *instance {
+func startQuickstartWith(t *testing.T, edit func(config string) string, prepare ...func(dir string)) *instance {
 	t.Helper()
 	dir, configFor := copyQuickstart(t)
+	for _, p := range prepare {
+		p(dir) // files the edited configuration names, written before it starts
+	}
 	config := filepath.Join(dir, "meridian.toml")
 	const attempts = 5
 	for i := 1; ; i++ {
