@@ -20,6 +20,13 @@ func gslbHandler(t testing.TB, health gslb.HealthView) (*Handler, *gslb.Engine) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return handlerFor(t, cfg, health)
+}
+
+// handlerFor builds what serve builds from cfg: zones, the engine over
+// health (unknown targets up), the CIDR table and the handler, ECS on.
+func handlerFor(t testing.TB, cfg *config.Config, health gslb.HealthView) (*Handler, *gslb.Engine) {
+	t.Helper()
 	set, err := cfg.LoadZones()
 	if err != nil {
 		t.Fatal(err)

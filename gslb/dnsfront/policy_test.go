@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian-gslb/meridian/geo"
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/miekg/dns"
@@ -71,26 +70,7 @@ func policyServer(t *testing.T, record string, health gslb.HealthView) (string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := cfg.LoadZones()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := cfg.BuildGSLB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := gslb.New(g.Records, health, gslb.Options{UnknownIsUp: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := geo.NewTable(cfg.GeoRows())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := NewHandler(&State{Zones: set, GSLB: e, Locator: table, ECS: true, ECSMaxPrefix4: 24, ECSMaxPrefix6: 56}, discard())
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, e := handlerFor(t, cfg, health)
 	srv := NewServer(Listen{Addrs: []string{"127.0.0.1:0"}, TCPIdleTimeout: time.Second, TCPMaxConnections: 4, TCPMaxQueries: 10}, h, discard())
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
