@@ -190,6 +190,26 @@ func TestGeo(t *testing.T) {
 	}
 }
 
+// TestGeoFallsBackToNearest: with no list naming them, the remaining
+// regions are tried nearest first.
+func TestGeoFallsBackToNearest(t *testing.T) {
+	g := &Geo{Countries: map[string][]string{"FR": {"eu-west"}}}
+	h := NewHealthMap()
+	h.Set("euw/198.51.100.1", Down)
+	h.Set("euw/198.51.100.2", Down)
+	r := world(g, All{})
+	// Configured order puts us-east before ap-northeast; from Tokyo's
+	// coordinates the nearest is ap-northeast.
+	e := newEngine(t, h, r)
+	frInTokyo := located("198.51.100.9", 24, "FR", "EU", 35.6, 139.7, 16)
+	if d := e.Decide(r, frInTokyo, nil); d.Pool.Region.Name != "ap-northeast" || d.Outcome != Fallback {
+		t.Fatalf("%s from %s, want fallback to the nearest, ap-northeast", d.Outcome, d.Pool.Region.Name)
+	}
+	if d := e.Decide(r, paris, nil); d.Pool.Region.Name != "us-east" {
+		t.Fatalf("from Paris: %s, want us-east (nearer than Tokyo)", d.Pool.Region.Name)
+	}
+}
+
 func TestProximity(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -68,7 +68,7 @@ func (Failover) Order(_ *Client, r *Record, _ HealthView, dst []int) ([]int, int
 // Geo maps where the client is to an ordered list of regions: the most
 // specific match wins (a CIDR row naming a region, then subdivision,
 // country, continent), then the default list; pools in no list come last,
-// in configured order.
+// nearest first (in configured order for clients without coordinates).
 type Geo struct {
 	Subdivisions map[string][]string // "US-CA"
 	Countries    map[string][]string // "DE"
@@ -99,10 +99,20 @@ func (g *Geo) Order(c *Client, r *Record, _ HealthView, dst []int) ([]int, int) 
 	for _, name := range g.Default {
 		dst = appendRegion(dst, r, name)
 	}
+	// Pools in no list follow, nearest first when the client has
+	// coordinates: the next best region is the next nearest.
+	rest := len(dst)
 	for i := range r.Pools {
-		if !slices.Contains(dst, i) {
+		if !slices.Contains(dst[:rest], i) {
 			dst = append(dst, i)
 		}
+	}
+	if c.HasCoords && len(dst)-rest > 1 && len(r.Pools) <= maxSortPools {
+		var km [maxSortPools]float64
+		for _, i := range dst[rest:] {
+			km[i] = biasedKm(c, r.Pools[i].Region)
+		}
+		sortByKey(dst[rest:], km[:len(r.Pools)])
 	}
 	return dst, clientScope(c)
 }
