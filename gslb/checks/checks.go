@@ -74,6 +74,7 @@ func Checker(s config.CheckSpec) (probes.Checker, error) {
 	case "http", "https":
 		return probes.NewHTTPChecker(probes.HTTPConfig{
 			Addr: s.Addr, TLS: s.Type == "https", Path: s.Path, Host: s.Host, Status: s.Expect,
+			CAFile: s.CAFile, ServerName: s.ServerName, BodyContains: s.Body,
 		})
 	}
 	return nil, fmt.Errorf("unknown check type %q", s.Type)

@@ -2,8 +2,11 @@ package checks
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"testing"
 	"time"
@@ -83,5 +86,40 @@ func TestChecksMoveAnswers(t *testing.T) {
 	waitFor(gslb.Opened, "home")
 	if got := health.State("home/192.0.2.1"); got != gslb.Down {
 		t.Fatalf("home target %s after its listener closed", got)
+	}
+}
+
+// TestHTTPCheckFromSpec builds an HTTP check from a configuration's spec
+// and runs it against a real server: status and body decide.
+func TestHTTPCheckFromSpec(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" || r.Host != "app.example.test" {
+			http.Error(w, "wrong request", http.StatusNotFound)
+			return
+		}
+		io.WriteString(w, "status: ready")
+	}))
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	for _, tt := range []struct {
+		name string
+		spec config.CheckSpec
+		ok   bool
+	}{
+		{"path, host and body match", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Body: "ready"}, true},
+		{"body does not match", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Body: "draining"}, false},
+		{"wrong path is a 404", config.CheckSpec{Type: "http", Addr: addr, Path: "/", Host: "app.example.test"}, false},
+		{"404 accepted when expected", config.CheckSpec{Type: "http", Addr: addr, Path: "/", Host: "app.example.test", Expect: []int{404}}, true},
+	} {
+		ck, err := Checker(tt.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		res := ck.Check(ctx)
+		cancel()
+		if res.OK != tt.ok {
+			t.Errorf("%s: ok=%v (%s), want %v", tt.name, res.OK, res.Reason, tt.ok)
+		}
 	}
 }

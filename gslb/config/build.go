@@ -17,16 +17,19 @@ import (
 
 // CheckSpec is one health check to run, for the target whose ID it carries.
 type CheckSpec struct {
-	Target   string // gslb.Target.ID
-	Type     string // tcp, http, https
-	Addr     string // host:port probed
-	Path     string
-	Host     string
-	Expect   []int
-	Interval time.Duration
-	Timeout  time.Duration
-	Rise     int
-	Fall     int
+	Target     string // gslb.Target.ID
+	Type       string // tcp, http, https
+	Addr       string // host:port probed
+	Path       string
+	Host       string
+	Expect     []int
+	CAFile     string
+	ServerName string
+	Body       string
+	Interval   time.Duration
+	Timeout    time.Duration
+	Rise       int
+	Fall       int
 }
 
 // GSLB is the configuration's dynamic part, built into the engine's types.
@@ -115,6 +118,7 @@ func (c *Config) BuildGSLB() (*GSLB, error) {
 				spec := CheckSpec{
 					Target: t.ID, Type: pc.Check.Type, Path: pc.Check.Path, Host: pc.Check.Host,
 					Expect: pc.Check.Expect, Interval: pc.Check.Interval.Duration, Timeout: pc.Check.Timeout.Duration,
+					CAFile: c.ResolvePath(pc.Check.CAFile), ServerName: pc.Check.ServerName, Body: pc.Check.Body,
 					Rise: pc.Check.Rise, Fall: pc.Check.Fall,
 					Addr: tc.CheckAddress,
 				}
@@ -139,6 +143,7 @@ func (c *Config) BuildGSLB() (*GSLB, error) {
 
 func sameCheck(a, b CheckSpec) bool {
 	return a.Type == b.Type && a.Addr == b.Addr && a.Path == b.Path && a.Host == b.Host &&
+		a.CAFile == b.CAFile && a.ServerName == b.ServerName && a.Body == b.Body &&
 		fmt.Sprint(a.Expect) == fmt.Sprint(b.Expect) && a.Interval == b.Interval &&
 		a.Timeout == b.Timeout && a.Rise == b.Rise && a.Fall == b.Fall
 }

@@ -57,7 +57,7 @@ func (c *Config) LineOf(key string) int { return c.lines.line(key) }
 // ResolvePath resolves a file named in the configuration against the
 // configuration file's folder.
 func (c *Config) ResolvePath(p string) string {
-	if c.FS != nil || filepath.IsAbs(p) {
+	if p == "" || c.FS != nil || filepath.IsAbs(p) {
 		return p
 	}
 	return filepath.Join(filepath.Dir(c.Path), p)

@@ -117,15 +117,20 @@ type Target struct {
 
 // Check is how targets are probed.
 type Check struct {
-	Type     string   `toml:"type"` // tcp, http, https, none
-	Port     int      `toml:"port"` // on the target's address
-	Path     string   `toml:"path"`
-	Host     string   `toml:"host"`
-	Expect   []int    `toml:"expect"` // HTTP status codes counted as up; default 200-399
-	Interval Duration `toml:"interval"`
-	Timeout  Duration `toml:"timeout"`
-	Rise     int      `toml:"rise"`
-	Fall     int      `toml:"fall"`
+	Type   string `toml:"type"` // tcp, http, https, none
+	Port   int    `toml:"port"` // on the target's address
+	Path   string `toml:"path"`
+	Host   string `toml:"host"`
+	Expect []int  `toml:"expect"` // HTTP status codes counted as up; default 200-399
+	// HTTPS: certificates are verified (SNI from host, else server_name);
+	// ca_file replaces the system roots for a private CA.
+	CAFile     string   `toml:"ca_file"`
+	ServerName string   `toml:"server_name"`
+	Body       string   `toml:"body"` // the response body must contain this
+	Interval   Duration `toml:"interval"`
+	Timeout    Duration `toml:"timeout"`
+	Rise       int      `toml:"rise"`
+	Fall       int      `toml:"fall"`
 }
 
 var (
