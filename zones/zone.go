@@ -219,3 +219,17 @@ func (z *Zone) additional(rrs []dns.RR) []dns.RR {
 	}
 	return extra
 }
+
+// Reserve makes name (lower-case, fully qualified, inside the zone) exist
+// without data, with the empty non-terminals above it: the name of a
+// dynamic record answered elsewhere. Its parents are then NODATA, not
+// NXDOMAIN, and a wildcard no longer stands in for it (RFC 4592 2.2.2).
+// Call it only while building, before the zone is published: zones are
+// immutable once served.
+func (z *Zone) Reserve(name string) {
+	name = Lower(name)
+	if !isSubdomain(name, z.origin) {
+		return
+	}
+	z.ensure(name)
+}

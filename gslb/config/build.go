@@ -156,9 +156,10 @@ func upperKeys(m map[string][]string) map[string][]string {
 	return out
 }
 
-// CheckDynamicNames holds each dynamic record to the zones it must live in:
-// inside a served zone, not below a delegation, and at a name with no
-// static records (the record is the only data there).
+// CheckDynamicNames holds each dynamic record to the zones it must live in
+// (inside a served zone, not below a delegation, at a name with no static
+// records) and then reserves the names in their zones, which must not be
+// serving yet.
 func (c *Config) CheckDynamicNames(set *zones.Set, g *GSLB) error {
 	var errs []error
 	for i, r := range g.Records {
@@ -176,7 +177,15 @@ func (c *Config) CheckDynamicNames(set *zones.Set, g *GSLB) error {
 			errs = append(errs, c.Errorf(line, key, "%s also has static records in zone %s; a dynamic name holds no other data", r.Name, z.Origin()))
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// The names exist now: their parents answer NODATA, and wildcards
+	// above them no longer apply to them.
+	for _, r := range g.Records {
+		set.Find(r.Name).Reserve(r.Name)
+	}
+	return nil
 }
 
 // GeoRows returns the CIDR table's rows for geo.NewTable.

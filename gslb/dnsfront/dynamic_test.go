@@ -213,3 +213,85 @@ func TestECSValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestDynamicNameExists: the parent of a dynamic name is an empty
+// non-terminal (NODATA, not NXDOMAIN), and a wildcard above a dynamic name
+// does not answer for it, on both paths.
+func TestDynamicNameExists(t *testing.T) {
+	cfg, err := config.Parse("ent.toml", []byte(`
+[[zone]]
+name = "example.test"
+records = ["@ SOA ns1 h 1 2 3 4 60", "@ NS ns1", "ns1 A 192.0.2.53", "*.edge A 192.0.2.99"]
+[[region]]
+name = "r"
+lat = 1
+lon = 1
+[[record]]
+name = "app.edge.example.test"
+policy = "failover"
+[[record.pool]]
+region = "r"
+check = { type = "none" }
+[[record.pool.target]]
+address = "192.0.2.100"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := cfg.LoadZones()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := cfg.BuildGSLB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.CheckDynamicNames(set, g); err != nil {
+		t.Fatal(err)
+	}
+	e, err := gslb.New(g.Records, gslb.NewHealthMap(), gslb.Options{UnknownIsUp: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHandler(&State{Zones: set, GSLB: e}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		qtype  uint16
+		rcode  int
+		answer string
+	}{
+		{"edge.example.test.", dns.TypeA, dns.RcodeSuccess, ""},                // ENT above the dynamic name
+		{"app.edge.example.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.100"}, // the record, not the wildcard
+		{"app.edge.example.test.", dns.TypeTXT, dns.RcodeSuccess, ""},          // NODATA, not the wildcard's
+		{"other.edge.example.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.99"},
+	} {
+		q := new(dns.Msg)
+		q.SetQuestion(tt.name, tt.qtype)
+		pkt, _ := q.Pack()
+		for _, path := range []string{"fast", "full"} {
+			var out []byte
+			if path == "fast" {
+				if out = h.fastAnswer(h.State(), new(scratch), pkt, testClient, true); out == nil {
+					continue // the full path's alone
+				}
+			} else {
+				out = h.answer(new(scratch), q, true, testClient)
+			}
+			m := new(dns.Msg)
+			if err := m.Unpack(out); err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if len(m.Answer) == 1 {
+				got = m.Answer[0].(*dns.A).A.String()
+			}
+			if m.Rcode != tt.rcode || got != tt.answer || len(m.Answer) > 1 {
+				t.Errorf("%s %s (%s path): rcode %s answer %v, want %s %q", tt.name, dns.TypeToString[tt.qtype], path,
+					dns.RcodeToString[m.Rcode], m.Answer, dns.RcodeToString[tt.rcode], tt.answer)
+			}
+		}
+	}
+}
