@@ -234,6 +234,14 @@ region = "r"
 check = { type = "none" }
 [[record.pool.target]]
 address = "192.0.2.100"
+[[record]]
+name = "api.svc.example.test"
+policy = "failover"
+[[record.pool]]
+region = "r"
+check = { type = "none" }
+[[record.pool.target]]
+address = "192.0.2.101"
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +271,8 @@ address = "192.0.2.100"
 		rcode  int
 		answer string
 	}{
-		{"edge.example.test.", dns.TypeA, dns.RcodeSuccess, ""},                // ENT above the dynamic name
+		{"svc.example.test.", dns.TypeA, dns.RcodeSuccess, ""},                 // ENT above a dynamic name
+		{"x.app.edge.example.test.", dns.TypeA, dns.RcodeNameError, ""},        // below it: no wildcard from *.edge
 		{"app.edge.example.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.100"}, // the record, not the wildcard
 		{"app.edge.example.test.", dns.TypeTXT, dns.RcodeSuccess, ""},          // NODATA, not the wildcard's
 		{"other.edge.example.test.", dns.TypeA, dns.RcodeSuccess, "192.0.2.99"},
