@@ -250,3 +250,31 @@ func (e *Engine) decide(r *Record, c *Client, sc *Scratch, ex *Explanation) Deci
 	d.Outcome, d.Scope = NoData, 0 // everything drained
 	return d
 }
+
+// AllRecords returns the engine's records in configuration order.
+func (e *Engine) AllRecords() []*Record { return e.records }
+
+// Regions returns the regions the records' pools live in.
+func (e *Engine) Regions() map[string]*Region { return e.regions }
+
+// HasTarget reports whether a target ID belongs to some pool.
+func (e *Engine) HasTarget(id string) bool { return e.targets[id] }
+
+// Drains returns what is drained now.
+func (e *Engine) Drains() (regions, targets map[string]bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.drained.regions, e.drained.targets
+}
+
+// Pools returns each pool of r as the current plan sees it, in
+// configuration order (no client: no distance).
+func (e *Engine) Pools(r *Record) []Candidate {
+	order := make([]int, len(r.Pools))
+	for i := range order {
+		order[i] = i
+	}
+	var ex Explanation
+	ex.explainPools(e, r, &Client{}, order, e.plan.Load().records[r.idx])
+	return ex.Candidates
+}

@@ -133,6 +133,8 @@ func copyQuickstart(t *testing.T) (dir string, configFor func(port int) string) 
 	base = replaceOnce(t, base, `format = "text"`, `format = "json"`)
 	// A short grace keeps a broken shutdown from outliving exitTimeout.
 	base = replaceOnce(t, base, "[server]\n", "[server]\nshutdown_timeout = \"2s\"\n")
+	// Tests run side by side: the admin API takes any free port.
+	base = replaceOnce(t, base, `listen = "127.0.0.1:8053"`, `listen = "127.0.0.1:0"`)
 	return dir, func(port int) string {
 		return replaceOnce(t, base, `listen = ["127.0.0.1:1053"]`, fmt.Sprintf(`listen = ["127.0.0.1:%d"]`, port))
 	}

@@ -26,7 +26,9 @@ func check(args []string, stdout, stderr io.Writer) int {
 		// record in wire form.
 		var parts *gslbParts
 		if parts, err = buildGSLB(cfg, set, gslb.NewHealthMap(), slog.New(slog.DiscardHandler)); err == nil {
-			_, err = dnsfront.NewHandler(dnsState(cfg, set, parts), slog.New(slog.DiscardHandler))
+			if _, err = dnsfront.NewHandler(dnsState(cfg, set, parts), slog.New(slog.DiscardHandler)); err == nil {
+				_, err = newAdmin(cfg, nil, slog.New(slog.DiscardHandler))
+			}
 		}
 	}
 	if err != nil {

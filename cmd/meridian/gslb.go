@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/geo"
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/admin"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/zones"
 )
@@ -109,4 +111,23 @@ func readNetworksFile(cfg *config.Config) ([]geo.Row, error) {
 		}
 	}
 	return rows, nil
+}
+
+// newAdmin prepares the admin API from cfg, or returns nil when it is off.
+func newAdmin(cfg *config.Config, src admin.Source, log *slog.Logger) (*admin.Server, error) {
+	a := cfg.Admin
+	if a.Listen == "off" {
+		return nil, nil
+	}
+	opts := admin.Options{Listen: a.Listen, OpenReads: a.ReadsOpen(), StateFile: cfg.ResolvePath(a.StateFile), Log: log}
+	if a.TokenFile != "" {
+		b, err := os.ReadFile(cfg.ResolvePath(a.TokenFile))
+		if err != nil {
+			return nil, cfg.Errorf(cfg.LineOf("admin.token_file"), "admin.token_file", "%v", err)
+		}
+		if opts.Token = bytes.TrimSpace(b); len(opts.Token) < 16 {
+			return nil, cfg.Errorf(cfg.LineOf("admin.token_file"), "admin.token_file", "the token must be at least 16 characters")
+		}
+	}
+	return admin.New(src, opts)
 }

@@ -6,17 +6,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/admin"
 	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront"
+	"github.com/meridian-gslb/meridian/probes"
 	"github.com/meridian-gslb/meridian/zones"
 )
 
@@ -55,6 +59,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("configuration", "err", err)
 		return 1
 	}
+	if n.admin, err = newAdmin(cfg, n, log); err != nil {
+		log.Error("admin", "err", err)
+		return 1
+	}
+	n.applyOverrides(parts)
 	n.handler, err = dnsfront.NewHandler(dnsState(cfg, set, parts), log)
 	if err != nil {
 		log.Error("prepare zones", "err", err)
@@ -76,6 +85,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("start", "err", err)
 		return 1
 	}
+	if n.admin != nil {
+		if err := n.admin.Start(); err != nil {
+			log.Error("start", "err", err)
+			shutdown(srv, cfg, log)
+			return 1
+		}
+		defer n.admin.Shutdown(context.Background())
+		log.Info("admin API", "addr", n.admin.Addr().String(), "changes", cfg.Admin.TokenFile != "", "state_file", cfg.Admin.StateFile)
+	}
+	n.ready.Store(true)
 	log.Info("serving", "version", version(), "config", source,
 		"udp", addrStrings(srv.UDPAddrs()), "tcp", addrStrings(srv.TCPAddrs()),
 		"zones", zoneSummary(set), "dynamic_records", len(cfg.Records), "checks", len(parts.checks))
@@ -111,6 +130,29 @@ type node struct {
 	level   *slog.LevelVar
 	log     *slog.Logger
 	stopGeo context.CancelFunc
+	admin   *admin.Server // nil when admin.listen is "off"
+	ready   atomic.Bool   // listeners up: /readyz
+}
+
+// applyOverrides puts the operator's persisted drains on a new engine
+// before it serves.
+func (n *node) applyOverrides(parts *gslbParts) {
+	if n.admin != nil {
+		n.admin.Apply(parts.engine)
+	}
+}
+
+// The admin API reads the running server through these (admin.Source).
+func (n *node) Engine() *gslb.Engine             { return n.handler.State().GSLB }
+func (n *node) Zones() *zones.Set                { return n.handler.State().Zones }
+func (n *node) Checks() map[string]probes.Status { return n.checks.Snapshot() }
+func (n *node) Ready() bool                      { return n.ready.Load() }
+func (n *node) Client(p netip.Prefix, ecs bool) gslb.Client {
+	st := n.handler.State()
+	if ecs {
+		p = st.CapECS(p)
+	}
+	return st.ClientFor(p)
 }
 
 // follow starts watching the geo databases of parts, stopping the
@@ -143,8 +185,12 @@ func (n *node) reload(old *config.Config) *config.Config {
 	if err := n.checks.Update(parts.checks, parts.engine); err != nil {
 		return fail(err)
 	}
+	n.applyOverrides(parts)
 	if err := n.handler.Store(dnsState(cfg, set, parts)); err != nil {
 		return fail(err)
+	}
+	if cfg.Admin != old.Admin {
+		log.Warn("reload: admin settings changed; they apply at the next restart")
 	}
 	n.follow(parts)
 	n.level.Set(parseLevel(cfg.Log.Level))

@@ -27,7 +27,19 @@ const (
 	DefaultZoneTTL           = 3600 // zone.default_ttl for records that name no TTL
 	DefaultLogLevel          = "info"
 	DefaultLogFormat         = "text"
+	DefaultAdminListen       = "127.0.0.1:8053" // admin.listen
 )
+
+// Admin configures the admin HTTP API.
+type Admin struct {
+	Listen    string `toml:"listen"`     // host:port; "off" disables the API
+	TokenFile string `toml:"token_file"` // bearer token for changes; without it changes are refused
+	OpenReads *bool  `toml:"open_reads"` // reads without the token; default true
+	StateFile string `toml:"state_file"` // where drains persist across restarts; "" keeps them in memory
+}
+
+// ReadsOpen reports the effective OpenReads.
+func (a Admin) ReadsOpen() bool { return a.OpenReads == nil || *a.OpenReads }
 
 // Config is the whole of a meridian.toml.
 type Config struct {
@@ -42,6 +54,7 @@ type Config struct {
 	Zones  []Zone `toml:"zone"`
 
 	// GSLB: where clients are, the regions, and the dynamic records.
+	Admin   Admin    `toml:"admin"`
 	Health  Health   `toml:"health"`
 	Geo     Geo      `toml:"geo"`
 	Regions []Region `toml:"region"`
@@ -222,7 +235,8 @@ func defaults() *Config {
 			ECSMaxPrefix4:     DefaultECSMaxPrefix4,
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 		},
-		Log: Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Log:   Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Admin: Admin{Listen: DefaultAdminListen},
 	}
 }
 
@@ -307,6 +321,11 @@ func (c *Config) validate(v *validator) {
 	case "text", "json":
 	default:
 		v.fail("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if c.Admin.Listen != "off" {
+		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+			v.fail("admin.listen", "%q is not host:port (or \"off\")", c.Admin.Listen)
+		}
 	}
 	if len(c.Zones) == 0 {
 		v.errs = append(v.errs, fmt.Errorf("%s: no [[zone]] configured: a nameserver needs at least one zone", v.file))

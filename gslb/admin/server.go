@@ -1,0 +1,403 @@
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/probes"
+	"github.com/meridian-gslb/meridian/zones"
+	"github.com/miekg/dns"
+)
+
+// Source is what the API reads of the running server.
+type Source interface {
+	Engine() *gslb.Engine // nil without dynamic records
+	Zones() *zones.Set
+	Checks() map[string]probes.Status
+	// Client is the engine's client for a subnet: capped like a query's
+	// Client Subnet when ecs, located.
+	Client(p netip.Prefix, ecs bool) gslb.Client
+	Ready() bool
+}
+
+// Options configure the server.
+type Options struct {
+	Listen    string
+	Token     []byte // bearer token for changes (and reads unless OpenReads); nil refuses changes
+	OpenReads bool
+	StateFile string // where overrides persist; "" keeps them in memory
+	Log       *slog.Logger
+}
+
+// Server is the admin HTTP server.
+type Server struct {
+	src  Source
+	opts Options
+	log  *slog.Logger
+	http *http.Server
+	ln   net.Listener
+
+	mu        sync.Mutex // serialises changes and the state file
+	overrides Overrides
+}
+
+const maxBody = 64 << 10
+
+// New loads the state file and prepares the server; Start listens.
+func New(src Source, opts Options) (*Server, error) {
+	o, err := loadState(opts.StateFile)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{src: src, opts: opts, log: opts.Log, overrides: o}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /api/v1/regions", s.read(s.regions))
+	mux.HandleFunc("GET /api/v1/targets", s.read(s.targets))
+	mux.HandleFunc("GET /api/v1/records", s.read(s.records))
+	mux.HandleFunc("GET /api/v1/zones", s.read(s.zones))
+	mux.HandleFunc("GET /api/v1/explain", s.read(s.explain))
+	mux.HandleFunc("POST /api/v1/regions/{name}/drain", s.change(s.drainRegion))
+	mux.HandleFunc("DELETE /api/v1/regions/{name}/drain", s.change(s.drainRegion))
+	mux.HandleFunc("POST /api/v1/targets/{region}/{addr}/drain", s.change(s.drainTarget))
+	mux.HandleFunc("DELETE /api/v1/targets/{region}/{addr}/drain", s.change(s.drainTarget))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	})
+	s.http = &http.Server{
+		Handler:           http.MaxBytesHandler(mux, maxBody),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	return s, nil
+}
+
+// Start listens and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("admin listen %s: %w", s.opts.Listen, err)
+	}
+	s.ln = ln
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is where the server listens.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Shutdown stops the server, letting requests in flight finish until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+// Apply puts the persisted overrides on e, a newly built engine; names it
+// does not know (removed by a reload) are kept for when they come back.
+func (s *Server) Apply(e *gslb.Engine) {
+	if e == nil {
+		return
+	}
+	s.mu.Lock()
+	o := s.overrides
+	s.mu.Unlock()
+	for _, name := range o.Regions {
+		if err := e.DrainRegion(name, true); err != nil {
+			s.log.Warn("drained region not in the configuration", "region", name)
+		}
+	}
+	for _, id := range o.Targets {
+		if err := e.DrainTarget(id, true); err != nil {
+			s.log.Warn("drained target not in the configuration", "target", id)
+		}
+	}
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !s.src.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// authorized compares the bearer token in constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && len(s.opts.Token) > 0 && subtle.ConstantTimeCompare([]byte(got), s.opts.Token) == 1
+}
+
+func (s *Server) read(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.opts.OpenReads && !s.authorized(r) {
+			fail(w, http.StatusUnauthorized, "reads need the bearer token (admin.open_reads is false)")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) change(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(s.opts.Token) == 0 {
+			fail(w, http.StatusForbidden, "changes are disabled: set admin.token_file")
+			return
+		}
+		if !s.authorized(r) {
+			s.log.Warn("audit: change refused", "method", r.Method, "path", r.URL.Path, "from", r.RemoteAddr, "reason", "missing or wrong bearer token")
+			fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func fail(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// Region is a region as the API shows it.
+type Region struct {
+	Name      string  `json:"name"`
+	Lat       float64 `json:"lat"`
+	Lon       float64 `json:"lon"`
+	Continent string  `json:"continent,omitempty"`
+	Drained   bool    `json:"drained"`
+	Up        int     `json:"targets_up"`
+	Down      int     `json:"targets_down"`
+	Unknown   int     `json:"targets_unknown"`
+}
+
+func (s *Server) regions(w http.ResponseWriter, _ *http.Request) {
+	e := s.src.Engine()
+	out := []Region{}
+	if e == nil {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	drained, _ := e.Drains()
+	states := s.targetStates(e)
+	for name, reg := range e.Regions() {
+		r := Region{Name: name, Lat: reg.Lat, Lon: reg.Lon, Continent: reg.Continent, Drained: drained[name]}
+		for _, t := range states {
+			if t.Region != name {
+				continue
+			}
+			switch t.State {
+			case "up":
+				r.Up++
+			case "down":
+				r.Down++
+			default:
+				r.Unknown++
+			}
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Region) int { return strings.Compare(a.Name, b.Name) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Target is a target as the API shows it.
+type Target struct {
+	ID        string    `json:"id"`
+	Region    string    `json:"region"`
+	Address   string    `json:"address"`
+	State     string    `json:"state"`
+	Drained   bool      `json:"drained"`
+	Reason    string    `json:"reason,omitempty"`     // why the state last changed
+	Since     time.Time `json:"since,omitzero"`       // when it last changed
+	Checked   time.Time `json:"checked,omitzero"`     // the latest result
+	RTTMillis float64   `json:"rtt_ms,omitempty"`     // of the latest successful check
+	LastCheck string    `json:"last_check,omitempty"` // the latest result's reason
+}
+
+func (s *Server) targetStates(e *gslb.Engine) []Target {
+	checks := s.src.Checks()
+	_, drained := e.Drains()
+	seen := map[string]bool{}
+	var out []Target
+	for _, r := range e.AllRecords() {
+		for _, p := range r.Pools {
+			for _, t := range p.Targets {
+				if seen[t.ID] {
+					continue
+				}
+				seen[t.ID] = true
+				tv := Target{ID: t.ID, Region: p.Region.Name, Address: t.Addr.String(), State: "unknown", Drained: drained[t.ID]}
+				if st, ok := checks[t.ID]; ok {
+					tv.State, tv.Reason, tv.Since, tv.Checked = st.State.String(), st.Reason, st.Since, st.Checked
+					tv.LastCheck = st.Result.Reason
+					if st.Result.OK {
+						tv.RTTMillis = float64(st.Result.RTT.Microseconds()) / 1000
+					}
+				}
+				out = append(out, tv)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Target) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+func (s *Server) targets(w http.ResponseWriter, _ *http.Request) {
+	out := []Target{}
+	if e := s.src.Engine(); e != nil {
+		out = append(out, s.targetStates(e)...)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Record is a dynamic record as the API shows it.
+type Record struct {
+	Name   string           `json:"name"`
+	Type   string           `json:"type"`
+	TTL    uint32           `json:"ttl"`
+	Policy string           `json:"policy"`
+	Select string           `json:"select"`
+	Pools  []gslb.Candidate `json:"pools"`
+}
+
+func (s *Server) records(w http.ResponseWriter, _ *http.Request) {
+	out := []Record{}
+	if e := s.src.Engine(); e != nil {
+		for _, r := range e.AllRecords() {
+			out = append(out, Record{Name: r.Name, Type: dns.TypeToString[r.Type], TTL: r.TTL,
+				Policy: r.Regions.Name(), Select: r.Targets.Name(), Pools: e.Pools(r)})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) zones(w http.ResponseWriter, _ *http.Request) {
+	type zone struct {
+		Name    string `json:"name"`
+		Serial  uint32 `json:"serial"`
+		Records int    `json:"records"`
+	}
+	out := []zone{}
+	for _, z := range s.src.Zones().Zones() {
+		out = append(out, zone{z.Origin(), z.Serial(), z.Records()})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	name, client := q.Get("name"), q.Get("client")
+	if name == "" || client == "" {
+		fail(w, http.StatusBadRequest, "explain needs name and client (IP or IP/PREFIX); type defaults to A")
+		return
+	}
+	qtype := dns.TypeA
+	if t := q.Get("type"); t != "" {
+		var ok bool
+		if qtype, ok = dns.StringToType[strings.ToUpper(t)]; !ok {
+			fail(w, http.StatusBadRequest, "type %q is not a record type", t)
+			return
+		}
+	}
+	var p netip.Prefix
+	ecs := strings.Contains(client, "/")
+	var err error
+	if ecs {
+		p, err = netip.ParsePrefix(client)
+		p = p.Masked()
+	} else {
+		var a netip.Addr
+		if a, err = netip.ParseAddr(client); err == nil {
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+	}
+	if err != nil {
+		fail(w, http.StatusBadRequest, "client: %v", err)
+		return
+	}
+	e := s.src.Engine()
+	if e != nil {
+		for _, rec := range e.Records(strings.ToLower(dns.Fqdn(name))) {
+			if rec.Type == qtype {
+				c := s.src.Client(p, ecs)
+				writeJSON(w, http.StatusOK, e.Explain(rec, &c))
+				return
+			}
+		}
+	}
+	fail(w, http.StatusNotFound, "%s %s is not a dynamic record", name, dns.TypeToString[qtype])
+}
+
+func (s *Server) drainRegion(w http.ResponseWriter, r *http.Request) {
+	s.drain(w, r, "region", r.PathValue("name"))
+}
+
+func (s *Server) drainTarget(w http.ResponseWriter, r *http.Request) {
+	s.drain(w, r, "target", r.PathValue("region")+"/"+r.PathValue("addr"))
+}
+
+// drain sets (POST) or clears (DELETE) a drain: persisted first, then
+// applied, then audited.
+func (s *Server) drain(w http.ResponseWriter, r *http.Request, kind, name string) {
+	on := r.Method == http.MethodPost
+	e := s.src.Engine()
+	known := e != nil && ((kind == "region" && e.Regions()[name] != nil) || (kind == "target" && e.HasTarget(name)))
+	if !known {
+		fail(w, http.StatusNotFound, "no %s %q", kind, name)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.overrides
+	var changed bool
+	if kind == "region" {
+		next.Regions, changed = setIn(next.Regions, name, on)
+	} else {
+		next.Targets, changed = setIn(next.Targets, name, on)
+	}
+	if changed {
+		if err := saveState(s.opts.StateFile, next); err != nil {
+			s.log.Error("audit: change not saved", "err", err)
+			fail(w, http.StatusInternalServerError, "could not save the change: %v", err)
+			return
+		}
+		s.overrides = next
+	}
+	var err error
+	if kind == "region" {
+		err = e.DrainRegion(name, on)
+	} else {
+		err = e.DrainTarget(name, on)
+	}
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	s.log.Info("audit: change", kind, name, "drained", on, "was_drained", on != changed, "from", r.RemoteAddr, "method", r.Method)
+	writeJSON(w, http.StatusOK, map[string]any{kind: name, "drained": on, "changed": changed})
+}
