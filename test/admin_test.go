@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -103,5 +104,68 @@ func TestAdminDrain(t *testing.T) {
 	}
 	if got := euClient(); !onlyEU(got) {
 		t.Fatalf("restored, eu-west's client got %v", got)
+	}
+}
+
+// metric returns the value of one sample in a /metrics page, or -1.
+func metric(page, sample string) float64 {
+	for _, line := range strings.Split(page, "\n") {
+		if name, value, ok := strings.Cut(line, " "); ok && name == sample {
+			var v float64
+			if _, err := fmt.Sscan(value, &v); err == nil {
+				return v
+			}
+		}
+	}
+	return -1
+}
+
+// TestMetricsMove scrapes /metrics around queries, a truncation, a
+// health transition and a reload, and checks each moved.
+func TestMetricsMove(t *testing.T) {
+	s := startQuickstart(t)
+	base := "http://" + s.waitLog(t, "admin API", 0).str("addr")
+	scrape := func() string {
+		code, body := adminCall(t, "GET", base+"/metrics", "")
+		if code != 200 {
+			t.Fatalf("/metrics: %d", code)
+		}
+		return body
+	}
+	// Every target of the quickstart copy is down (nothing listens on its
+	// check port): four transitions from unknown.
+	deadline := time.Now().Add(10 * time.Second)
+	for metric(scrape(), `meridian_targets{region="us-east",state="down"}`) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("targets never reported down:\n%s", scrape())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	before := scrape()
+	s.dig(t, "www.example.test", "A", "+norec")
+	s.dig(t, "nope.example.test", "A", "+norec", "+tcp")
+	s.dig(t, "big.example.test", "TXT", "+norec", "+ignore")
+	s.dig(t, "app.example.test", "A", "+norec", "+subnet=198.51.100.7/24")
+	writeFile(t, s.config, readFile(t, s.config)) // same config: a successful reload
+	s.signal(t, syscall.SIGHUP)
+	s.waitLog(t, "reloaded", 0)
+	after := scrape()
+	for _, tt := range []struct {
+		sample string
+		delta  float64
+	}{
+		{`meridian_dns_responses_total{rcode="NOERROR",transport="udp"}`, 3},
+		{`meridian_dns_responses_total{rcode="NXDOMAIN",transport="tcp"}`, 1},
+		{`meridian_dns_truncated_total`, 1},
+		{`meridian_dns_ecs_queries_total`, 1},
+		{`meridian_reloads_total{result="success"}`, 1},
+	} {
+		b, a := max(metric(before, tt.sample), 0), metric(after, tt.sample)
+		if a-b != tt.delta {
+			t.Errorf("%s went from %v to %v, want +%v", tt.sample, b, a, tt.delta)
+		}
+	}
+	if metric(after, `meridian_health_transitions_total{state="down",target="eu-west/198.51.100.100"}`) != 1 {
+		t.Errorf("no down transition for eu-west's target:\n%s", after)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/admin"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/zones"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // gslbParts is one configuration's dynamic side, built before anything
@@ -114,12 +115,12 @@ func readNetworksFile(cfg *config.Config) ([]geo.Row, error) {
 }
 
 // newAdmin prepares the admin API from cfg, or returns nil when it is off.
-func newAdmin(cfg *config.Config, src admin.Source, log *slog.Logger) (*admin.Server, error) {
+func newAdmin(cfg *config.Config, src admin.Source, log *slog.Logger, metrics prometheus.Gatherer) (*admin.Server, error) {
 	a := cfg.Admin
 	if a.Listen == "off" {
 		return nil, nil
 	}
-	opts := admin.Options{Listen: a.Listen, OpenReads: a.ReadsOpen(), StateFile: cfg.ResolvePath(a.StateFile), Log: log}
+	opts := admin.Options{Listen: a.Listen, OpenReads: a.ReadsOpen(), StateFile: cfg.ResolvePath(a.StateFile), Log: log, Metrics: metrics}
 	if a.TokenFile != "" {
 		b, err := os.ReadFile(cfg.ResolvePath(a.TokenFile))
 		if err != nil {

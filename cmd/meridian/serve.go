@@ -22,6 +22,8 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/dnsfront"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/meridian-gslb/meridian/zones"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // serve runs the DNS server until ctx ends (SIGTERM, SIGINT). SIGHUP reloads
@@ -59,7 +61,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("configuration", "err", err)
 		return 1
 	}
-	if n.admin, err = newAdmin(cfg, n, log); err != nil {
+	registry := prometheus.NewRegistry()
+	n.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_reloads_total", Help: "Configuration reloads, by result.",
+	}, []string{"result"})
+	if n.admin, err = newAdmin(cfg, n, log, registry); err != nil {
 		log.Error("admin", "err", err)
 		return 1
 	}
@@ -68,6 +74,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		log.Error("prepare zones", "err", err)
 		return 1
+	}
+	registry.MustRegister(n.handler, n.checks, n.reloads,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "meridian_build_info", Help: "Always 1; the version is a label.",
+			ConstLabels: prometheus.Labels{"version": version()},
+		}, func() float64 { return 1 }))
+	if n.admin != nil {
+		registry.MustRegister(n.admin.Collector())
 	}
 	checkCtx, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
@@ -132,6 +147,7 @@ type node struct {
 	stopGeo context.CancelFunc
 	admin   *admin.Server // nil when admin.listen is "off"
 	ready   atomic.Bool   // listeners up: /readyz
+	reloads *prometheus.CounterVec
 }
 
 // applyOverrides puts the operator's persisted drains on a new engine
@@ -171,6 +187,7 @@ func (n *node) follow(parts *gslbParts) {
 func (n *node) reload(old *config.Config) *config.Config {
 	log := n.log
 	fail := func(err error) *config.Config {
+		n.reloads.WithLabelValues("failure").Inc()
 		log.Error("reload failed; still serving the previous configuration", "err", err)
 		return old
 	}
@@ -200,6 +217,7 @@ func (n *node) reload(old *config.Config) *config.Config {
 	if cfg.Log.Format != old.Log.Format {
 		log.Warn("reload: log.format changed; it applies at the next restart")
 	}
+	n.reloads.WithLabelValues("success").Inc()
 	log.Info("reloaded", "zones", zoneSummary(set), "dynamic_records", len(cfg.Records), "checks", len(parts.checks))
 	return cfg
 }

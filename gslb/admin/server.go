@@ -19,6 +19,8 @@ import (
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Source is what the API reads of the running server.
@@ -39,6 +41,7 @@ type Options struct {
 	OpenReads bool
 	StateFile string // where overrides persist; "" keeps them in memory
 	Log       *slog.Logger
+	Metrics   prometheus.Gatherer // served at /metrics; nil serves none
 }
 
 // Server is the admin HTTP server.
@@ -51,6 +54,7 @@ type Server struct {
 
 	mu        sync.Mutex // serialises changes and the state file
 	overrides Overrides
+	changes   *prometheus.CounterVec
 }
 
 const maxBody = 64 << 10
@@ -61,8 +65,15 @@ func New(src Source, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{src: src, opts: opts, log: opts.Log, overrides: o}
+	s := &Server{src: src, opts: opts, log: opts.Log, overrides: o,
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meridian_admin_changes_total", Help: "Changes made through the admin API, and refused attempts.",
+		}, []string{"kind", "action", "result"}),
+	}
 	mux := http.NewServeMux()
+	if opts.Metrics != nil {
+		mux.Handle("GET /metrics", s.read(promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}).ServeHTTP))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -163,6 +174,7 @@ func (s *Server) change(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if !s.authorized(r) {
+			s.changes.WithLabelValues("unknown", r.Method, "unauthorized").Inc()
 			s.log.Warn("audit: change refused", "method", r.Method, "path", r.URL.Path, "from", r.RemoteAddr, "reason", "missing or wrong bearer token")
 			fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
@@ -398,6 +410,10 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request, kind, name string
 		fail(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
+	s.changes.WithLabelValues(kind, r.Method, "ok").Inc()
 	s.log.Info("audit: change", kind, name, "drained", on, "was_drained", on != changed, "from", r.RemoteAddr, "method", r.Method)
 	writeJSON(w, http.StatusOK, map[string]any{kind: name, "drained": on, "changed": changed})
 }
+
+// Collector returns the API's own metrics, for the registry /metrics serves.
+func (s *Server) Collector() prometheus.Collector { return s.changes }

@@ -25,13 +25,14 @@ type Runner struct {
 	engine atomic.Pointer[gslb.Engine]
 	log    *slog.Logger
 
-	mu  sync.Mutex
-	rtt map[string]float64 // region -> smoothed RTT in ns
+	mu          sync.Mutex
+	rtt         map[string]float64   // region -> smoothed RTT in ns
+	transitions map[[2]string]uint64 // (target, new state) -> count, for metrics
 }
 
 // New returns a runner writing into health; Run starts it.
 func New(health *gslb.HealthMap, log *slog.Logger) *Runner {
-	r := &Runner{health: health, log: log, rtt: map[string]float64{}}
+	r := &Runner{health: health, log: log, rtt: map[string]float64{}, transitions: map[[2]string]uint64{}}
 	r.sched = probes.NewScheduler(probes.Options{Sink: probes.SinkFunc(r.observe), Logger: log})
 	return r
 }
@@ -99,6 +100,9 @@ func (r *Runner) observe(id string, st probes.Status) {
 		}
 	}
 	if changed {
+		r.mu.Lock()
+		r.transitions[[2]string{id, state.String()}]++
+		r.mu.Unlock()
 		level := slog.LevelInfo
 		if state == gslb.Down {
 			level = slog.LevelWarn

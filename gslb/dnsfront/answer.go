@@ -43,6 +43,7 @@ func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool, client netip.Addr) []
 	if !st.ECS {
 		q.ecs = ecs{} // not ours to use, nor to echo
 	}
+	s.lastECS = q.ecs.present && q.ecs.family != 0
 	if len(r.Question) == 1 {
 		s.q[0] = r.Question[0]
 		m.Question = s.q[:]

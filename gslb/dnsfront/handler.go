@@ -41,6 +41,7 @@ type State struct {
 // Handler answers DNS queries from the current State.
 type Handler struct {
 	state   atomic.Pointer[State]
+	stats   stats
 	log     *slog.Logger
 	scratch sync.Pool
 }
@@ -90,7 +91,8 @@ type scratch struct {
 	lastStr        string
 
 	// dynamic answers
-	fecs    ecs // the fast path's parse of the query's Client Subnet
+	fecs    ecs  // the fast path's parse of the query's Client Subnet
+	lastECS bool // the full path's query carried a valid Client Subnet
 	ecsOpt  dns.EDNS0_SUBNET
 	gslb    gslb.Scratch
 	client  gslb.Client

@@ -121,12 +121,17 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 	}
 	defer h.recoverServfail(s, pkt, &out)
 	if out := h.fastAnswer(h.state.Load(), s, pkt, client, udp); out != nil {
+		h.stats.count(out, udp, s.fecs.present)
 		return out
 	}
 	if err := req.Unpack(pkt); err != nil {
-		return headerReply(s, pkt, dns.RcodeFormatError)
+		out = headerReply(s, pkt, dns.RcodeFormatError)
+		h.stats.count(out, udp, false)
+		return out
 	}
-	return h.answer(s, req, udp, client)
+	out = h.answer(s, req, udp, client)
+	h.stats.count(out, udp, s.lastECS)
+	return out
 }
 
 // recoverServfail turns a panic while answering into a logged SERVFAIL for
