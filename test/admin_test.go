@@ -169,3 +169,41 @@ func TestMetricsMove(t *testing.T) {
 		t.Errorf("no down transition for eu-west's target:\n%s", after)
 	}
 }
+
+// TestStatus reads a running server through `meridian status`.
+func TestStatus(t *testing.T) {
+	s := startQuickstart(t)
+	base := "http://" + s.waitLog(t, "admin API", 0).str("addr")
+	// Wait for the first checks, so the states are settled.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := adminCall(t, "GET", base+"/api/v1/targets", "")
+		if !strings.Contains(body, `"unknown"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("targets still unknown: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, errOut, code := runMeridian(t, "status", "-admin", base)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"REGION", "us-east", "TARGET", "eu-west/198.51.100.100", "down", "connection refused"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, code = runMeridian(t, "status", "-admin", base, "-json")
+	var got struct {
+		Regions []struct{ Name string }
+		Targets []struct{ ID, State string }
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != 0 || len(got.Regions) != 3 || len(got.Targets) != 4 {
+		t.Fatalf("status -json: exit %d, %v, %+v", code, err, got)
+	}
+	if _, _, code := runMeridian(t, "status", "-admin", "http://127.0.0.1:1"); code != 1 {
+		t.Errorf("unreachable admin API: exit %d, want 1", code)
+	}
+}

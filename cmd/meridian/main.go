@@ -15,6 +15,7 @@ commands:
   serve    serve DNS (-config FILE; without it, the embedded quickstart)
   check    validate a configuration and its zone files (-config FILE)
   explain  show how a dynamic record is decided for a client (-client IP[/PREFIX] NAME [TYPE])
+  status   show regions and targets of a running server (-admin URL, -json)
   version  print the version
 
 Run "meridian <command> -h" for a command's flags.
@@ -38,6 +39,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return check(args[1:], stdout, stderr)
 	case "explain":
 		return explain(args[1:], stdout, stderr)
+	case "status":
+		return status(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "meridian", version())
 		return 0

@@ -170,6 +170,7 @@ func (s *Server) read(h http.HandlerFunc) http.HandlerFunc {
 func (s *Server) change(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(s.opts.Token) == 0 {
+			s.changes.WithLabelValues("unknown", r.Method, "disabled").Inc()
 			fail(w, http.StatusForbidden, "changes are disabled: set admin.token_file")
 			return
 		}
@@ -415,5 +416,48 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request, kind, name string
 	writeJSON(w, http.StatusOK, map[string]any{kind: name, "drained": on, "changed": changed})
 }
 
-// Collector returns the API's own metrics, for the registry /metrics serves.
-func (s *Server) Collector() prometheus.Collector { return s.changes }
+// Collector returns the API's own metrics and the records' state, for the
+// registry /metrics serves.
+func (s *Server) Collector() prometheus.Collector { return (*collector)(s) }
+
+type collector Server
+
+var (
+	eligibleDesc = prometheus.NewDesc("meridian_record_pools_eligible",
+		"Pools of a dynamic record that can answer now (0: the record fails open or closed).", []string{"record", "type"}, nil)
+	drainedDesc = prometheus.NewDesc("meridian_region_drained",
+		"1 while an operator has drained the region.", []string{"region"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	c.changes.Describe(ch)
+	ch <- eligibleDesc
+	ch <- drainedDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	c.changes.Collect(ch)
+	e := c.src.Engine()
+	if e == nil {
+		return
+	}
+	for _, r := range e.AllRecords() {
+		n := 0
+		for _, p := range e.Pools(r) {
+			if p.Eligible {
+				n++
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(eligibleDesc, prometheus.GaugeValue, float64(n), r.Name, dns.TypeToString[r.Type])
+	}
+	drained, _ := e.Drains()
+	for name := range e.Regions() {
+		v := 0.0
+		if drained[name] {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(drainedDesc, prometheus.GaugeValue, v, name)
+	}
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/admin"
+)
+
+// status prints the regions and targets a running server reports through
+// its admin API.
+func status(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base := fs.String("admin", "http://127.0.0.1:8053", "the admin API's URL")
+	tokenFile := fs.String("token-file", "", "bearer token, when the server's reads are closed")
+	asJSON := fs.Bool("json", false, "print JSON for scripts")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var token string
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "meridian: %v\n", err)
+			return 2
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	var regions []admin.Region
+	var targets []admin.Target
+	for path, into := range map[string]any{"/api/v1/regions": &regions, "/api/v1/targets": &targets} {
+		if err := getJSON(strings.TrimSuffix(*base, "/")+path, token, into); err != nil {
+			fmt.Fprintf(stderr, "meridian: %v\n", err)
+			return 1
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"regions": regions, "targets": targets}); err != nil {
+			return 1
+		}
+		return 0
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REGION\tUP\tDOWN\tUNKNOWN\tDRAINED")
+	for _, r := range regions {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", r.Name, r.Up, r.Down, r.Unknown, yesNo(r.Drained))
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tSTATE\tSINCE\tRTT\tDRAINED\tREASON")
+	for _, t := range targets {
+		since, rtt := "-", "-"
+		if !t.Since.IsZero() {
+			since = time.Since(t.Since).Round(time.Second).String() + " ago"
+		}
+		if t.RTTMillis > 0 {
+			rtt = fmt.Sprintf("%.1fms", t.RTTMillis)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.State, since, rtt, yesNo(t.Drained), t.Reason)
+	}
+	tw.Flush()
+	return 0
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func getJSON(url, token string, into any) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if err := json.Unmarshal(body, into); err != nil {
+		return fmt.Errorf("%s: %w", url, err)
+	}
+	return nil
+}

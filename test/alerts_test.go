@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"go.yaml.in/yaml/v2"
+)
+
+// TestAlertsAndDashboard holds examples/prometheus and examples/grafana to
+// the metrics a running server exports: every meridian_ metric an alert or
+// panel names must exist.
+func TestAlertsAndDashboard(t *testing.T) {
+	// One target up, so the region RTT gauge has a value.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	s := startQuickstartWith(t, func(config string) string {
+		return replaceOnce(t, config, `"127.0.0.1:18081"`, `"`+ln.Addr().String()+`"`)
+	})
+	base := "http://" + s.waitLog(t, "admin API", 0).str("addr")
+	// Metrics with labels appear once something happened: a reload and a
+	// refused change make the last two show.
+	s.signal(t, syscall.SIGHUP)
+	s.waitLog(t, "reloaded", 0)
+	adminCall(t, "POST", base+"/api/v1/regions/eu-west/drain", "")
+	s.waitLog(t, "target down", 2)
+	s.waitLog(t, "target up", 0)
+	_, page := adminCall(t, "GET", base+"/metrics", "")
+	var raw []byte
+	exported := map[string]bool{}
+	for _, line := range strings.Split(page, "\n") {
+		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			exported[strings.Fields(rest)[0]] = true
+		}
+	}
+	metricName := regexp.MustCompile(`meridian_[a-z_]+`)
+	check := func(source, expr string) {
+		t.Helper()
+		names := metricName.FindAllString(expr, -1)
+		if len(names) == 0 && !strings.Contains(expr, "up{") {
+			t.Errorf("%s: %q names no Meridian metric", source, expr)
+		}
+		for _, n := range names {
+			if !exported[n] {
+				t.Errorf("%s: %s is not exported (expr %q)", source, n, expr)
+			}
+		}
+	}
+
+	raw, err = os.ReadFile(filepath.Join("..", "examples", "prometheus", "meridian-alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Name  string
+			Rules []struct {
+				Alert, Expr, For    string
+				Labels, Annotations map[string]string
+			}
+		}
+	}
+	if err := yaml.UnmarshalStrict(raw, &rules); err != nil {
+		t.Fatalf("alert rules do not parse as Prometheus rule groups: %v", err)
+	}
+	alerts := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			alerts++
+			check("alert "+r.Alert, r.Expr)
+		}
+	}
+	if alerts < 6 {
+		t.Errorf("only %d alert rules", alerts)
+	}
+
+	raw, err = os.ReadFile(filepath.Join("..", "examples", "grafana", "meridian-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("dashboard does not parse: %v", err)
+	}
+	for _, p := range dash.Panels {
+		for _, q := range p.Targets {
+			check("panel "+p.Title, q.Expr)
+		}
+	}
+	if len(dash.Panels) < 6 {
+		t.Errorf("only %d panels", len(dash.Panels))
+	}
+}
