@@ -207,3 +207,35 @@ func TestStatus(t *testing.T) {
 		t.Errorf("unreachable admin API: exit %d, want 1", code)
 	}
 }
+
+// TestAdminReloadAndQueryLog: reload through the API (good, then a broken
+// file that keeps the old configuration), and the sampled query log.
+func TestAdminReloadAndQueryLog(t *testing.T) {
+	s := startQuickstartWith(t, func(config string) string {
+		config = replaceOnce(t, config, `listen = "127.0.0.1:0"`, "listen = \"127.0.0.1:0\"\ntoken_file = \"token\"")
+		return replaceOnce(t, config, `format = "json"`, "format = \"json\"\nquery_sample = 1.0")
+	}, func(dir string) {
+		writeFile(t, filepath.Join(dir, "token"), adminToken)
+	})
+	base := "http://" + s.waitLog(t, "admin API", 0).str("addr")
+
+	s.dig(t, "app.example.test", "A", "+norec", "+subnet=198.51.100.7/24")
+	q := s.waitLog(t, "query", 0)
+	if q.str("region") != "eu-west" || q.str("ecs") != "198.51.100.0/24" || q.str("outcome") == "" {
+		t.Errorf("query log entry %v", q)
+	}
+
+	if code, body := adminCall(t, "POST", base+"/api/v1/reload", adminToken); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	s.waitLog(t, "reloaded", 0)
+	good := readFile(t, s.config)
+	writeFile(t, s.config, good+"\n[bogus]\nkey = 1\n")
+	code, body := adminCall(t, "POST", base+"/api/v1/reload", adminToken)
+	if code != 422 || !strings.Contains(body, "bogus") {
+		t.Fatalf("broken reload: %d %s, want 422 naming the bad table", code, body)
+	}
+	if got := s.dig(t, "www.example.test", "A", "+norec").sections["ANSWER"]; len(got) != 2 {
+		t.Fatalf("after a failed reload: %v", got)
+	}
+}

@@ -45,5 +45,6 @@ func dnsState(cfg *config.Config, set *zones.Set, g *gslbParts) *dnsfront.State 
 		ECS:           cfg.Server.ECS,
 		ECSMaxPrefix4: cfg.Server.ECSMaxPrefix4,
 		ECSMaxPrefix6: cfg.Server.ECSMaxPrefix6,
+		QuerySample:   cfg.Log.QuerySample,
 	}
 }

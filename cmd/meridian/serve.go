@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/admin"
@@ -54,7 +56,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		source += " (embedded quickstart)"
 	}
 
-	n := &node{path: *path, health: gslb.NewHealthMap(), level: level, log: log}
+	n := &node{path: *path, health: gslb.NewHealthMap(), level: level, log: log, reloads_: make(chan chan error)}
 	n.checks = checks.New(n.health, log)
 	parts, err := buildGSLB(cfg, set, n.health, log)
 	if err != nil {
@@ -118,6 +120,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		select {
 		case <-hup:
 			cfg = n.reload(cfg)
+		case reply := <-n.reloads_:
+			cfg = n.reload(cfg)
+			reply <- n.reloadErr
 		case err := <-srv.Done():
 			log.Error("listener stopped", "err", err)
 			shutdown(srv, cfg, log)
@@ -148,6 +153,21 @@ type node struct {
 	admin   *admin.Server // nil when admin.listen is "off"
 	ready   atomic.Bool   // listeners up: /readyz
 	reloads *prometheus.CounterVec
+
+	reloads_  chan chan error // reloads asked for through the admin API
+	reloadErr error           // the latest reload's failure, or nil
+}
+
+// Reload runs a reload on serve's loop, as SIGHUP does, and reports its
+// result (admin.Source).
+func (n *node) Reload() error {
+	reply := make(chan error, 1)
+	select {
+	case n.reloads_ <- reply:
+	case <-time.After(30 * time.Second):
+		return errors.New("the server is busy; try again")
+	}
+	return <-reply
 }
 
 // applyOverrides puts the operator's persisted drains on a new engine
@@ -187,6 +207,7 @@ func (n *node) follow(parts *gslbParts) {
 func (n *node) reload(old *config.Config) *config.Config {
 	log := n.log
 	fail := func(err error) *config.Config {
+		n.reloadErr = err
 		n.reloads.WithLabelValues("failure").Inc()
 		log.Error("reload failed; still serving the previous configuration", "err", err)
 		return old
@@ -217,6 +238,7 @@ func (n *node) reload(old *config.Config) *config.Config {
 	if cfg.Log.Format != old.Log.Format {
 		log.Warn("reload: log.format changed; it applies at the next restart")
 	}
+	n.reloadErr = nil
 	n.reloads.WithLabelValues("success").Inc()
 	log.Info("reloaded", "zones", zoneSummary(set), "dynamic_records", len(cfg.Records), "checks", len(parts.checks))
 	return cfg

@@ -32,6 +32,9 @@ type Source interface {
 	// Client Subnet when ecs, located.
 	Client(p netip.Prefix, ecs bool) gslb.Client
 	Ready() bool
+	// Reload reloads the configuration as SIGHUP does; a failure keeps
+	// the old one serving and is returned.
+	Reload() error
 }
 
 // Options configure the server.
@@ -83,6 +86,7 @@ func New(src Source, opts Options) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/records", s.read(s.records))
 	mux.HandleFunc("GET /api/v1/zones", s.read(s.zones))
 	mux.HandleFunc("GET /api/v1/explain", s.read(s.explain))
+	mux.HandleFunc("POST /api/v1/reload", s.change(s.reload))
 	mux.HandleFunc("POST /api/v1/regions/{name}/drain", s.change(s.drainRegion))
 	mux.HandleFunc("DELETE /api/v1/regions/{name}/drain", s.change(s.drainRegion))
 	mux.HandleFunc("POST /api/v1/targets/{region}/{addr}/drain", s.change(s.drainTarget))
@@ -364,6 +368,18 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	fail(w, http.StatusNotFound, "%s %s is not a dynamic record", name, dns.TypeToString[qtype])
+}
+
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	if err := s.src.Reload(); err != nil {
+		s.changes.WithLabelValues("reload", r.Method, "failed").Inc()
+		s.log.Warn("audit: reload failed", "from", r.RemoteAddr, "err", err)
+		fail(w, http.StatusUnprocessableEntity, "reload failed; the previous configuration keeps serving: %v", err)
+		return
+	}
+	s.changes.WithLabelValues("reload", r.Method, "ok").Inc()
+	s.log.Info("audit: reload", "from", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 }
 
 func (s *Server) drainRegion(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,15 +26,17 @@ const token = "0123456789abcdef-test-token"
 
 // source serves the embedded quickstart's real zones and engine.
 type source struct {
-	engine *gslb.Engine
-	zones  *zones.Set
-	ready  atomic.Bool
+	engine    *gslb.Engine
+	zones     *zones.Set
+	ready     atomic.Bool
+	reloadErr error
 }
 
 func (s *source) Engine() *gslb.Engine             { return s.engine }
 func (s *source) Zones() *zones.Set                { return s.zones }
 func (s *source) Checks() map[string]probes.Status { return map[string]probes.Status{} }
 func (s *source) Ready() bool                      { return s.ready.Load() }
+func (s *source) Reload() error                    { return s.reloadErr }
 func (s *source) Client(p netip.Prefix, _ bool) gslb.Client {
 	return gslb.Client{Addr: p.Addr(), Prefix: p.Bits()}
 }
@@ -222,5 +225,21 @@ func TestDrainPersists(t *testing.T) {
 	o, err := loadState(state)
 	if err != nil || len(o.Regions) != 0 || len(o.Targets) != 1 {
 		t.Fatalf("state after restore: %+v %v", o, err)
+	}
+}
+
+func TestReloadEndpoint(t *testing.T) {
+	src := quickstart(t)
+	_, base := start(t, src, Options{OpenReads: true, Token: []byte(token)})
+	if code, _, _ := do(t, "POST", base+"/api/v1/reload", "", nil); code != 401 {
+		t.Errorf("reload without token: %d, want 401", code)
+	}
+	if code, obj, _ := do(t, "POST", base+"/api/v1/reload", token, nil); code != 200 || obj["status"] != "reloaded" {
+		t.Errorf("reload: %d %v", code, obj)
+	}
+	src.reloadErr = errors.New("meridian.toml:3: server.listen: bad")
+	code, obj, _ := do(t, "POST", base+"/api/v1/reload", token, nil)
+	if code != 422 || !strings.Contains(obj["error"].(string), "server.listen") {
+		t.Errorf("failed reload: %d %v, want 422 naming the reason", code, obj)
 	}
 }

@@ -97,6 +97,9 @@ type Server struct {
 type Log struct {
 	Level  string `toml:"level"`  // debug, info, warn, error
 	Format string `toml:"format"` // text or json
+	// QuerySample logs this share (0 to 1) of dynamic answers with the
+	// decision behind them; 0, the default, logs none.
+	QuerySample float64 `toml:"query_sample"`
 }
 
 // Zone is one authoritative zone: a master file, inline records, or both.
@@ -316,6 +319,9 @@ func (c *Config) validate(v *validator) {
 	case "debug", "info", "warn", "error":
 	default:
 		v.fail("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.QuerySample < 0 || c.Log.QuerySample > 1 {
+		v.fail("log.query_sample", "must be between 0 and 1 (a share of queries), got %g", c.Log.QuerySample)
 	}
 	switch c.Log.Format {
 	case "text", "json":

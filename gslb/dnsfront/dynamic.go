@@ -1,6 +1,7 @@
 package dnsfront
 
 import (
+	"math/rand/v2"
 	"net/netip"
 
 	"github.com/meridian-gslb/meridian/gslb"
@@ -83,6 +84,7 @@ func (h *Handler) decide(st *State, s *scratch, z *zones.Zone, recs []*gslb.Reco
 	c := &s.client
 	st.locate(c, q, src)
 	d := st.GSLB.Decide(rec, c, &s.gslb)
+	h.logDecision(st, rec, c, &q.ecs, d)
 	if q.ecs.present {
 		q.ecs.scope = uint8(min(d.Scope, int(q.ecs.source)))
 	}
@@ -170,4 +172,28 @@ func (st *State) clientFor(c *gslb.Client, p netip.Prefix) {
 	c.Lat, c.Lon, c.HasCoords = loc.Lat, loc.Lon, loc.HasCoords
 	c.Region = loc.Region
 	c.NetworkBits = loc.Network.Bits()
+}
+
+// logDecision writes a sampled line per dynamic answer (log.query_sample
+// of them) with the decision behind it: who asked, from where, which
+// region answered and with what.
+func (h *Handler) logDecision(st *State, rec *gslb.Record, c *gslb.Client, e *ecs, d gslb.Decision) {
+	if st.QuerySample <= 0 || rand.Float64() >= st.QuerySample {
+		return
+	}
+	region := ""
+	if d.Pool != nil {
+		region = d.Pool.Region.Name
+	}
+	answer := make([]string, len(d.Addrs))
+	for i, a := range d.Addrs {
+		answer[i] = a.String()
+	}
+	subnet := ""
+	if e.present && e.family != 0 {
+		subnet = netip.PrefixFrom(e.addr, int(e.source)).String()
+	}
+	h.log.Info("query", "name", rec.Name, "type", dns.TypeToString[rec.Type], "client", c.Addr.String(),
+		"ecs", subnet, "country", c.Country, "geo_region", c.Region, "outcome", d.Outcome.String(),
+		"region", region, "answer", answer, "ttl", d.TTL, "scope", d.Scope)
 }

@@ -293,6 +293,7 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 	c := &s.client
 	st.locate(c, &q, src)
 	d := st.GSLB.Decide(rec, c, &s.gslb)
+	h.logDecision(st, rec, c, &s.fecs, d)
 	if d.Outcome == gslb.Servfail || d.Outcome == gslb.NoData || len(d.Addrs) == 0 {
 		return nil
 	}

@@ -34,6 +34,9 @@ type State struct {
 	ECS           bool
 	ECSMaxPrefix4 int
 	ECSMaxPrefix6 int
+	// QuerySample is the share of dynamic answers logged with their
+	// decision (0 to 1).
+	QuerySample float64
 
 	wire wireTable // static answers in wire form, built by Store
 }
