@@ -8,12 +8,16 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/miekg/dns"
 )
 
 // Sentinel errors of the engine's API; callers turn them into 404s and 400s.
 var (
 	ErrUnknownRegion = errors.New("no such region")
 	ErrUnknownTarget = errors.New("no such target")
+	ErrUnknownRecord = errors.New("no such dynamic record")
+	ErrUnknownPool   = errors.New("no such pool")
 )
 
 // Options tune an Engine.
@@ -41,12 +45,22 @@ type Engine struct {
 type overrides struct {
 	regions map[string]bool
 	targets map[string]bool
+	// Runtime weights: pools by PoolKey, targets by ID.
+	poolWeights   map[string]uint32
+	targetWeights map[string]uint32
+}
+
+// PoolKey names a pool of a record for weight overrides:
+// "app.example.test./A/eu-west".
+func PoolKey(r *Record, p *Pool) string {
+	return r.Name + "/" + dns.TypeToString[r.Type] + "/" + p.Name
 }
 
 // plan is health and overrides turned into what decisions read, aligned
 // with Engine.records and Record.Pools.
 type plan struct {
 	records [][]poolPlan
+	weights [][]uint32 // pool weights in force, by record and pool
 }
 
 type poolPlan struct {
@@ -63,7 +77,7 @@ func New(records []*Record, health HealthView, opts Options) (*Engine, error) {
 		targets: make(map[string]bool),
 		health:  health,
 		opts:    opts,
-		drained: overrides{regions: map[string]bool{}, targets: map[string]bool{}},
+		drained: overrides{regions: map[string]bool{}, targets: map[string]bool{}, poolWeights: map[string]uint32{}, targetWeights: map[string]uint32{}},
 	}
 	for i, r := range records {
 		if r.Regions == nil || r.Targets == nil || len(r.Pools) == 0 {
@@ -101,15 +115,23 @@ func (e *Engine) Refresh() {
 }
 
 func (e *Engine) rebuild() {
-	p := &plan{records: make([][]poolPlan, len(e.records))}
+	p := &plan{records: make([][]poolPlan, len(e.records)), weights: make([][]uint32, len(e.records))}
 	for ri, r := range e.records {
 		pools := make([]poolPlan, len(r.Pools))
+		weights := make([]uint32, len(r.Pools))
 		for pi, pool := range r.Pools {
+			weights[pi] = pool.Weight
+			if w, ok := e.drained.poolWeights[PoolKey(r, pool)]; ok {
+				weights[pi] = w
+			}
 			pp := &pools[pi]
 			if e.drained.regions[pool.Region.Name] {
 				continue // drained: not eligible, nothing usable even failing open
 			}
 			for _, t := range pool.Targets {
+				if w, ok := e.drained.targetWeights[t.ID]; ok {
+					t.Weight = w // t is a copy: the configuration stays as written
+				}
 				if t.Weight == 0 || e.drained.targets[t.ID] {
 					continue
 				}
@@ -124,6 +146,7 @@ func (e *Engine) rebuild() {
 			pp.eligible = len(pp.healthy) > 0 && len(pp.healthy) >= pool.MinHealthy
 		}
 		p.records[ri] = pools
+		p.weights[ri] = weights
 	}
 	e.plan.Store(p)
 }
@@ -187,6 +210,7 @@ func withKey(m map[string]bool, key string, set bool) map[string]bool {
 type Scratch struct {
 	order []int
 	addrs []netip.Addr
+	in    Inputs
 }
 
 // Decide answers record r for client c; s may be nil at the cost of
@@ -199,13 +223,15 @@ func (e *Engine) Decide(r *Record, c *Client, s *Scratch) Decision {
 }
 
 func (e *Engine) decide(r *Record, c *Client, sc *Scratch, ex *Explanation) Decision {
-	order, scope := r.Regions.Order(c, r, e.health, sc.order[:0])
+	pl := e.plan.Load()
+	sc.in = Inputs{Health: e.health, Weights: pl.weights[r.idx]}
+	order, scope := r.Regions.Order(c, r, &sc.in, sc.order[:0])
 	sc.order = order
 	buf := sc.addrs[:0]
-	pools := e.plan.Load().records[r.idx]
+	pools := pl.records[r.idx]
 	if ex != nil {
 		ex.Policy, ex.TargetPolicy = r.Regions.Name(), r.Targets.Name()
-		ex.explainPools(e, r, c, order, pools)
+		ex.explainPools(e, r, c, order, pools, pl.weights[r.idx])
 	}
 	d := Decision{TTL: r.TTL}
 	for rank, i := range order {
@@ -275,6 +301,79 @@ func (e *Engine) Pools(r *Record) []Candidate {
 		order[i] = i
 	}
 	var ex Explanation
-	ex.explainPools(e, r, &Client{}, order, e.plan.Load().records[r.idx])
+	pl := e.plan.Load()
+	ex.explainPools(e, r, &Client{}, order, pl.records[r.idx], pl.weights[r.idx])
 	return ex.Candidates
+}
+
+// SetPoolWeight overrides the weight of pool (its name) in record name's
+// record of type qtype, or restores the configured one when weight is nil.
+// It returns the weight in force before.
+func (e *Engine) SetPoolWeight(name string, qtype uint16, pool string, weight *uint32) (uint32, error) {
+	var rec *Record
+	for _, r := range e.byName[name] {
+		if r.Type == qtype {
+			rec = r
+		}
+	}
+	if rec == nil {
+		return 0, fmt.Errorf("%w: %s %s", ErrUnknownRecord, name, dns.TypeToString[qtype])
+	}
+	for i, p := range rec.Pools {
+		if p.Name != pool {
+			continue
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		old := e.plan.Load().weights[rec.idx][i]
+		e.drained.poolWeights = withWeight(e.drained.poolWeights, PoolKey(rec, p), weight)
+		e.rebuild()
+		return old, nil
+	}
+	return 0, fmt.Errorf("%w: %q in %s", ErrUnknownPool, pool, name)
+}
+
+// SetTargetWeight overrides a target's weight everywhere it answers, or
+// restores the configured one when weight is nil. It returns the weight
+// in force before.
+func (e *Engine) SetTargetWeight(id string, weight *uint32) (uint32, error) {
+	if !e.targets[id] {
+		return 0, fmt.Errorf("%w: %q", ErrUnknownTarget, id)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old, ok := e.drained.targetWeights[id]
+	if !ok {
+		old = e.configuredWeight(id)
+	}
+	e.drained.targetWeights = withWeight(e.drained.targetWeights, id, weight)
+	e.rebuild()
+	return old, nil
+}
+
+func (e *Engine) configuredWeight(id string) uint32 {
+	for _, r := range e.records {
+		for _, p := range r.Pools {
+			for _, t := range p.Targets {
+				if t.ID == id {
+					return t.Weight
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// withWeight returns a copy of m with key set to *w, or removed when w is nil.
+func withWeight(m map[string]uint32, key string, w *uint32) map[string]uint32 {
+	out := make(map[string]uint32, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	if w == nil {
+		delete(out, key)
+	} else {
+		out[key] = *w
+	}
+	return out
 }

@@ -312,17 +312,99 @@ func TestWeightedPoolsStable(t *testing.T) {
 			t.Errorf("pool %s: share %.3f, want %.2f±0.03", name, share, want)
 		}
 	}
-	// Taking euw's weight to 0 moves only euw's clients.
-	r.Pools[1].Weight = 0
-	moved := 0
+	// Taking euw's weight to 0 at runtime moves euw's clients, and only them.
+	zero := uint32(0)
+	if old, err := e.SetPoolWeight(r.Name, r.Type, "euw", &zero); err != nil || old != 30 {
+		t.Fatalf("SetPoolWeight: old %d, %v", old, err)
+	}
+	moved, left := 0, 0
 	for addr, was := range before {
 		now := e.Decide(r, client(addr, 32), nil).Pool.Name
-		if was != "euw" && now != was {
+		switch {
+		case was == "euw" && now != "euw":
+			left++
+		case was != "euw" && now != was:
 			moved++
 		}
 	}
-	if moved != 0 {
-		t.Fatalf("%d clients of other pools moved when euw left", moved)
+	if moved != 0 || left != got["euw"] {
+		t.Fatalf("euw at weight 0: %d of its %d clients left, %d others moved", left, got["euw"], moved)
+	}
+	// Rollback restores every client's pool.
+	if _, err := e.SetPoolWeight(r.Name, r.Type, "euw", nil); err != nil {
+		t.Fatal(err)
+	}
+	for addr, was := range before {
+		if now := e.Decide(r, client(addr, 32), nil).Pool.Name; now != was {
+			t.Fatalf("after rollback %s went to %s, was %s", addr, now, was)
+		}
+	}
+}
+
+// TestCanaryShift moves a weighted record's traffic between two pools in
+// steps at runtime, as a canary rollout does, and rolls back.
+func TestCanaryShift(t *testing.T) {
+	r := world(WeightedPools{}, All{})
+	r.Pools = r.Pools[:2] // "use" is the stable pool, "euw" the canary
+	r.Pools[0].Weight, r.Pools[1].Weight = 100, 0
+	e := newEngine(t, NewHealthMap(), r)
+	share := func() float64 {
+		n := 0
+		for range 10000 {
+			if e.Decide(r, boston, nil).Pool.Name == "euw" {
+				n++
+			}
+		}
+		return float64(n) / 10000
+	}
+	if s := share(); s != 0 {
+		t.Fatalf("canary at 0: %.3f", s)
+	}
+	for _, pct := range []uint32{5, 10, 25, 50} {
+		canary, stable := pct, 100-pct
+		if _, err := e.SetPoolWeight(r.Name, r.Type, "euw", &canary); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.SetPoolWeight(r.Name, r.Type, "use", &stable); err != nil {
+			t.Fatal(err)
+		}
+		if s := share(); math.Abs(s-float64(pct)/100) > 0.02 {
+			t.Errorf("canary at %d%%: share %.3f", pct, s)
+		}
+	}
+	for _, p := range []string{"euw", "use"} {
+		if _, err := e.SetPoolWeight(r.Name, r.Type, p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := share(); s != 0 {
+		t.Fatalf("after rollback: %.3f", s)
+	}
+	if _, err := e.SetPoolWeight(r.Name, r.Type, "nope", nil); !errors.Is(err, ErrUnknownPool) {
+		t.Errorf("unknown pool: %v", err)
+	}
+	if _, err := e.SetPoolWeight("x.", r.Type, "use", nil); !errors.Is(err, ErrUnknownRecord) {
+		t.Errorf("unknown record: %v", err)
+	}
+}
+
+func TestTargetWeightOverride(t *testing.T) {
+	r := world(Failover{}, WeightedTargets{Count: 1})
+	e := newEngine(t, NewHealthMap(), r)
+	zero := uint32(0)
+	if _, err := e.SetTargetWeight("use/192.0.2.1", &zero); err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		if got := addrs(e.Decide(r, boston, nil)); got[0] != "192.0.2.2" {
+			t.Fatalf("weight 0 target answered: %v", got)
+		}
+	}
+	if old, err := e.SetTargetWeight("use/192.0.2.1", nil); err != nil || old != 0 {
+		t.Fatalf("restore: old %d %v", old, err)
+	}
+	if _, err := e.SetTargetWeight("nope", nil); !errors.Is(err, ErrUnknownTarget) {
+		t.Errorf("unknown target: %v", err)
 	}
 }
 

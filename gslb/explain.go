@@ -52,7 +52,7 @@ func (e *Engine) Explain(r *Record, c *Client) Explanation {
 	return ex
 }
 
-func (ex *Explanation) explainPools(e *Engine, r *Record, c *Client, order []int, pools []poolPlan) {
+func (ex *Explanation) explainPools(e *Engine, r *Record, c *Client, order []int, pools []poolPlan, weights []uint32) {
 	e.mu.Lock()
 	drained := e.drained
 	e.mu.Unlock()
@@ -61,7 +61,7 @@ func (ex *Explanation) explainPools(e *Engine, r *Record, c *Client, order []int
 		cand := Candidate{
 			Pool:       p.Name,
 			Region:     p.Region.Name,
-			Weight:     p.Weight,
+			Weight:     weights[i],
 			Healthy:    len(pools[i].healthy),
 			Usable:     len(pools[i].open),
 			Total:      len(p.Targets),

@@ -16,8 +16,16 @@ import (
 type RegionPolicy interface {
 	// Order appends the indexes of r.Pools to dst in preference order and
 	// returns the ECS scope (prefix bits) the order depends on.
-	Order(c *Client, r *Record, h HealthView, dst []int) ([]int, int)
+	Order(c *Client, r *Record, in *Inputs, dst []int) ([]int, int)
 	Name() string
+}
+
+// Inputs is what a region policy may read besides the client and the
+// record: health, and the pool weights in force (configured, or set at
+// runtime through the admin API).
+type Inputs struct {
+	Health  HealthView
+	Weights []uint32 // by index in Record.Pools
 }
 
 // TargetPolicy picks the addresses to answer from a pool's usable targets
@@ -58,7 +66,7 @@ type Failover struct{}
 func (Failover) Name() string { return "failover" }
 
 // Order implements RegionPolicy.
-func (Failover) Order(_ *Client, r *Record, _ HealthView, dst []int) ([]int, int) {
+func (Failover) Order(_ *Client, r *Record, _ *Inputs, dst []int) ([]int, int) {
 	for i := range r.Pools {
 		dst = append(dst, i)
 	}
@@ -80,7 +88,7 @@ type Geo struct {
 func (*Geo) Name() string { return "geo" }
 
 // Order implements RegionPolicy.
-func (g *Geo) Order(c *Client, r *Record, _ HealthView, dst []int) ([]int, int) {
+func (g *Geo) Order(c *Client, r *Record, _ *Inputs, dst []int) ([]int, int) {
 	var regions []string
 	switch {
 	case c.Region != "":
@@ -136,7 +144,7 @@ type Proximity struct{}
 func (Proximity) Name() string { return "proximity" }
 
 // Order implements RegionPolicy.
-func (Proximity) Order(c *Client, r *Record, _ HealthView, dst []int) ([]int, int) {
+func (Proximity) Order(c *Client, r *Record, _ *Inputs, dst []int) ([]int, int) {
 	start := len(dst)
 	for i := range r.Pools {
 		dst = append(dst, i)
@@ -185,8 +193,12 @@ type Latency struct{}
 func (Latency) Name() string { return "latency" }
 
 // Order implements RegionPolicy.
-func (Latency) Order(c *Client, r *Record, h HealthView, dst []int) ([]int, int) {
-	dst, scope := Proximity{}.Order(c, r, h, dst)
+func (Latency) Order(c *Client, r *Record, in *Inputs, dst []int) ([]int, int) {
+	dst, scope := Proximity{}.Order(c, r, in, dst)
+	h := in.Health
+	if h == nil {
+		return dst, scope
+	}
 	if len(r.Pools) > maxSortPools {
 		return dst, scope
 	}
@@ -234,13 +246,19 @@ func (w WeightedPools) Name() string {
 }
 
 // Order implements RegionPolicy.
-func (w WeightedPools) Order(c *Client, r *Record, _ HealthView, dst []int) ([]int, int) {
+func (w WeightedPools) Order(c *Client, r *Record, in *Inputs, dst []int) ([]int, int) {
 	start := len(dst)
 	for i := range r.Pools {
 		dst = append(dst, i)
 	}
 	order := dst[start:]
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(r.Pools[b].Weight, r.Pools[a].Weight) })
+	weight := func(i int) uint32 {
+		if i < len(in.Weights) {
+			return in.Weights[i]
+		}
+		return r.Pools[i].Weight
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(weight(b), weight(a)) })
 	key, scope := uint64(0), 0
 	if w.Stable {
 		key, scope = subnetKey(c, w.StableBits4, w.StableBits6)
@@ -249,7 +267,7 @@ func (w WeightedPools) Order(c *Client, r *Record, _ HealthView, dst []int) ([]i
 	}
 	best, bestScore := -1, -1.0
 	for j, i := range order {
-		if wt := r.Pools[i].Weight; wt > 0 {
+		if wt := weight(i); wt > 0 {
 			if s := rendezvous(key, xxhash.Sum64String(r.Pools[i].Name), wt); s > bestScore {
 				best, bestScore = j, s
 			}

@@ -87,6 +87,10 @@ func New(src Source, opts Options) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/zones", s.read(s.zones))
 	mux.HandleFunc("GET /api/v1/explain", s.read(s.explain))
 	mux.HandleFunc("POST /api/v1/reload", s.change(s.reload))
+	mux.HandleFunc("PUT /api/v1/records/{name}/{type}/pools/{pool}/weight", s.change(s.poolWeight))
+	mux.HandleFunc("DELETE /api/v1/records/{name}/{type}/pools/{pool}/weight", s.change(s.poolWeight))
+	mux.HandleFunc("PUT /api/v1/targets/{region}/{addr}/weight", s.change(s.targetWeight))
+	mux.HandleFunc("DELETE /api/v1/targets/{region}/{addr}/weight", s.change(s.targetWeight))
 	mux.HandleFunc("POST /api/v1/regions/{name}/drain", s.change(s.drainRegion))
 	mux.HandleFunc("DELETE /api/v1/regions/{name}/drain", s.change(s.drainRegion))
 	mux.HandleFunc("POST /api/v1/targets/{region}/{addr}/drain", s.change(s.drainTarget))
@@ -145,6 +149,134 @@ func (s *Server) Apply(e *gslb.Engine) {
 			s.log.Warn("drained target not in the configuration", "target", id)
 		}
 	}
+	for key, w := range o.PoolWeights {
+		name, typ, pool := splitPoolKey(key)
+		if _, err := e.SetPoolWeight(name, dns.StringToType[typ], pool, &w); err != nil {
+			s.log.Warn("weighted pool not in the configuration", "pool", key)
+		}
+	}
+	for id, w := range o.TargetWeights {
+		if _, err := e.SetTargetWeight(id, &w); err != nil {
+			s.log.Warn("weighted target not in the configuration", "target", id)
+		}
+	}
+}
+
+func splitPoolKey(key string) (name, typ, pool string) {
+	parts := strings.SplitN(key, "/", 3)
+	for len(parts) < 3 {
+		parts = append(parts, "")
+	}
+	return parts[0], parts[1], parts[2]
+}
+
+// maxWeight bounds runtime weights; weights are shares, and a sum this
+// size is far from overflowing anything.
+const maxWeight = 1_000_000
+
+// weightBody reads {"weight": N} for PUT; DELETE has no body and means
+// "back to the configured weight" (rollback).
+func weightBody(w http.ResponseWriter, r *http.Request) (*uint32, bool) {
+	if r.Method == http.MethodDelete {
+		return nil, true
+	}
+	var body struct {
+		Weight *int64 `json:"weight"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		fail(w, http.StatusBadRequest, "body must be {\"weight\": N}: %v", err)
+		return nil, false
+	}
+	if body.Weight == nil || *body.Weight < 0 || *body.Weight > maxWeight {
+		fail(w, http.StatusBadRequest, "weight must be 0 to %d", maxWeight)
+		return nil, false
+	}
+	v := uint32(*body.Weight)
+	return &v, true
+}
+
+func (s *Server) poolWeight(w http.ResponseWriter, r *http.Request) {
+	weight, ok := weightBody(w, r)
+	if !ok {
+		return
+	}
+	e := s.src.Engine()
+	name := strings.ToLower(dns.Fqdn(r.PathValue("name")))
+	typ := strings.ToUpper(r.PathValue("type"))
+	qtype, known := dns.StringToType[typ]
+	if e == nil || !known {
+		fail(w, http.StatusNotFound, "no dynamic record %s %s", name, typ)
+		return
+	}
+	pool := r.PathValue("pool")
+	found := false
+	for _, rec := range e.Records(name) {
+		for _, p := range rec.Pools {
+			found = found || (rec.Type == qtype && p.Name == pool)
+		}
+	}
+	if !found {
+		fail(w, http.StatusNotFound, "no pool %q in dynamic record %s %s", pool, name, typ)
+		return
+	}
+	key := name + "/" + typ + "/" + pool
+	s.setWeight(w, r, "pool", key, weight, func(o *Overrides) *map[string]uint32 { return &o.PoolWeights },
+		func() (uint32, error) { return e.SetPoolWeight(name, qtype, r.PathValue("pool"), weight) })
+}
+
+func (s *Server) targetWeight(w http.ResponseWriter, r *http.Request) {
+	weight, ok := weightBody(w, r)
+	if !ok {
+		return
+	}
+	e := s.src.Engine()
+	id := r.PathValue("region") + "/" + r.PathValue("addr")
+	if e == nil || !e.HasTarget(id) {
+		fail(w, http.StatusNotFound, "no target %q", id)
+		return
+	}
+	s.setWeight(w, r, "target", id, weight, func(o *Overrides) *map[string]uint32 { return &o.TargetWeights },
+		func() (uint32, error) { return e.SetTargetWeight(id, weight) })
+}
+
+// setWeight persists a weight override (nil removes it), then applies it
+// and audits old and new values. Callers have checked the name exists, so
+// what is saved is what applies.
+func (s *Server) setWeight(w http.ResponseWriter, r *http.Request, kind, key string, weight *uint32,
+	field func(*Overrides) *map[string]uint32, apply func() (uint32, error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.overrides
+	m := map[string]uint32{}
+	for k, v := range *field(&next) {
+		m[k] = v
+	}
+	if weight == nil {
+		delete(m, key)
+	} else {
+		m[key] = *weight
+	}
+	*field(&next) = m
+	if err := saveState(s.opts.StateFile, next); err != nil {
+		s.log.Error("audit: change not saved", "err", err)
+		fail(w, http.StatusInternalServerError, "could not save the change: %v", err)
+		return
+	}
+	s.overrides = next
+	old, err := apply()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	newWeight := any("configured")
+	if weight != nil {
+		newWeight = *weight
+	}
+	s.changes.WithLabelValues(kind+"_weight", r.Method, "ok").Inc()
+	s.log.Info("audit: change", kind+"_weight", key, "old", old, "new", newWeight, "from", r.RemoteAddr, "method", r.Method)
+	writeJSON(w, http.StatusOK, map[string]any{kind: key, "old": old, "new": newWeight})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {

@@ -243,3 +243,64 @@ func TestReloadEndpoint(t *testing.T) {
 		t.Errorf("failed reload: %d %v, want 422 naming the reason", code, obj)
 	}
 }
+
+func TestWeights(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	src := quickstart(t)
+	_, base := start(t, src, Options{OpenReads: true, Token: []byte(token), StateFile: state})
+	pool := base + "/api/v1/records/app.example.test/A/pools/eu-west/weight"
+	tests := []struct {
+		method, url, body string
+		code              int
+	}{
+		{"PUT", pool, `{"weight": 25}`, 200},
+		{"PUT", pool, `{"weight": -1}`, 400},
+		{"PUT", pool, `{"weight": 2000000}`, 400},
+		{"PUT", pool, `{"wait": 5}`, 400},
+		{"PUT", pool, `not json`, 400},
+		{"PUT", base + "/api/v1/records/app.example.test/A/pools/mars/weight", `{"weight": 1}`, 404},
+		{"PUT", base + "/api/v1/records/nope.example.test/A/pools/eu-west/weight", `{"weight": 1}`, 404},
+		{"PUT", base + "/api/v1/targets/us-east/192.0.2.100/weight", `{"weight": 0}`, 200},
+		{"PUT", base + "/api/v1/targets/us-east/10.0.0.1/weight", `{"weight": 0}`, 404},
+	}
+	for _, tt := range tests {
+		code, obj, _ := do(t, tt.method, tt.url, token, strings.NewReader(tt.body))
+		if code != tt.code {
+			t.Errorf("%s %s %s: %d %v, want %d", tt.method, tt.url, tt.body, code, obj, tt.code)
+		}
+	}
+	// The weights are in the records view and the state file.
+	_, _, raw := do(t, "GET", base+"/api/v1/records", "", nil)
+	if !strings.Contains(string(raw), `"weight": 25`) {
+		t.Errorf("records do not show the new weight:\n%s", raw)
+	}
+	o, err := loadState(state)
+	if err != nil || o.PoolWeights["app.example.test./A/eu-west"] != 25 || o.TargetWeights["us-east/192.0.2.100"] != 0 {
+		t.Fatalf("state %+v %v", o, err)
+	}
+	// A restart applies them to a new engine.
+	fresh := quickstart(t)
+	s2, err := New(fresh, Options{StateFile: state, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Apply(fresh.engine)
+	rec := fresh.engine.Records("app.example.test.")[0]
+	for _, p := range fresh.engine.Pools(rec) {
+		if p.Pool == "eu-west" && p.Weight != 25 {
+			t.Errorf("after restart eu-west weight %d", p.Weight)
+		}
+		if p.Pool == "us-east" && p.Usable != 1 {
+			t.Errorf("after restart us-east has %d usable targets, want 1 (one at weight 0)", p.Usable)
+		}
+	}
+	// Rollback: DELETE restores the configured weight.
+	code, obj, _ := do(t, "DELETE", pool, token, nil)
+	if code != 200 || obj["new"] != "configured" || obj["old"] != float64(25) {
+		t.Fatalf("rollback: %d %v", code, obj)
+	}
+	if o, _ := loadState(state); len(o.PoolWeights) != 0 {
+		t.Fatalf("state after rollback %+v", o)
+	}
+}

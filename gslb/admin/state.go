@@ -14,6 +14,9 @@ type Overrides struct {
 	Version int      `json:"version"` // stateVersion: files from newer versions are refused
 	Regions []string `json:"drained_regions"`
 	Targets []string `json:"drained_targets"`
+	// Runtime weights: pools by gslb.PoolKey ("name./TYPE/pool"), targets by ID.
+	PoolWeights   map[string]uint32 `json:"pool_weights,omitempty"`
+	TargetWeights map[string]uint32 `json:"target_weights,omitempty"`
 }
 
 const stateVersion = 1
