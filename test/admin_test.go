@@ -158,6 +158,10 @@ func TestMetricsMove(t *testing.T) {
 		{`meridian_dns_responses_total{rcode="NXDOMAIN",transport="tcp"}`, 1},
 		{`meridian_dns_truncated_total`, 1},
 		{`meridian_dns_ecs_queries_total`, 1},
+		{`meridian_dns_queries_total{rcode="NOERROR",type="A",zone="example.test."}`, 2},
+		{`meridian_dns_queries_total{rcode="NOERROR",type="TXT",zone="example.test."}`, 1},
+		{`meridian_dns_queries_total{rcode="NXDOMAIN",type="A",zone="example.test."}`, 1},
+		{`meridian_dns_dynamic_answers_total{region="eu-west"}`, 1},
 		{`meridian_reloads_total{result="success"}`, 1},
 	} {
 		b, a := max(metric(before, tt.sample), 0), metric(after, tt.sample)

@@ -48,7 +48,13 @@ func TestAlertsAndDashboard(t *testing.T) {
 	exported := map[string]bool{}
 	for _, line := range strings.Split(page, "\n") {
 		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
-			exported[strings.Fields(rest)[0]] = true
+			f := strings.Fields(rest)
+			exported[f[0]] = true
+			if len(f) > 1 && f[1] == "histogram" {
+				for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+					exported[f[0]+suffix] = true
+				}
+			}
 		}
 	}
 	metricName := regexp.MustCompile(`meridian_[a-z_]+`)

@@ -43,7 +43,7 @@ func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool, client netip.Addr) []
 	if !st.ECS {
 		q.ecs = ecs{} // not ours to use, nor to echo
 	}
-	s.lastECS = q.ecs.present && q.ecs.family != 0
+	s.info = queryInfo{qtype: q.qtype, ecs: q.ecs.present && q.ecs.family != 0}
 	if len(r.Question) == 1 {
 		s.q[0] = r.Question[0]
 		m.Question = s.q[:]
@@ -68,6 +68,7 @@ func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool, client netip.Addr) []
 		if z == nil {
 			return h.refuse(s, q, dns.RcodeRefused) // not ours, and we never recurse
 		}
+		s.info.counters = st.counters(z)
 		if recs := st.dynamic(q.lower); recs != nil {
 			res = h.decide(st, s, z, recs, &q, client)
 		} else {

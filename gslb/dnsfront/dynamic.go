@@ -85,6 +85,9 @@ func (h *Handler) decide(st *State, s *scratch, z *zones.Zone, recs []*gslb.Reco
 	st.locate(c, q, src)
 	d := st.GSLB.Decide(rec, c, &s.gslb)
 	h.logDecision(st, rec, c, &q.ecs, d)
+	if d.Pool != nil {
+		s.info.region = d.Pool.Region.Name
+	}
 	if q.ecs.present {
 		q.ecs.scope = uint8(min(d.Scope, int(q.ecs.source)))
 	}

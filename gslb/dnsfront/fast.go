@@ -30,8 +30,14 @@ type wireAnswer struct {
 	body       []byte
 }
 
-// wireTable holds the prepared answers of each zone, by Result.Static.
-type wireTable map[*zones.Zone][]wireAnswer
+// wireTable holds, for each zone, its prepared answers by Result.Static and
+// its counters, so the fast path finds both with one lookup.
+type wireTable map[*zones.Zone]*zoneWire
+
+type zoneWire struct {
+	answers  []wireAnswer
+	counters *zoneCounters // set by Store
+}
 
 func buildWire(set *zones.Set) (wireTable, error) {
 	t := make(wireTable)
@@ -48,7 +54,7 @@ func buildWire(set *zones.Set) (wireTable, error) {
 		if err != nil {
 			return nil, fmt.Errorf("zone %s: %w", z.Origin(), err)
 		}
-		t[z] = answers
+		t[z] = &zoneWire{answers: answers}
 	}
 	return t, nil
 }
@@ -98,6 +104,7 @@ const (
 // fastAnswer answers pkt from prepared wire data, or returns nil when the
 // full path must take it.
 func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, udp bool) []byte {
+	s.info = queryInfo{}
 	if len(pkt) < headerLen+5 {
 		return nil
 	}
@@ -199,18 +206,22 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 		s.lastName = append(s.lastName[:0], name...)
 		s.lastStr = string(name)
 	}
+	s.info = queryInfo{qtype: qtype, ecs: s.fecs.present}
 	if recs := st.dynamic(s.lastStr); recs != nil {
+		s.info.counters = st.counters(st.Zones.Find(s.lastStr))
 		return h.fastDynamic(st, s, pkt, qend, recs, qtype, limit, adv, edns, do, src)
 	}
 	// Names in no served zone are REFUSED: no AA, nothing but the OPT.
 	refused := wireAnswer{bits: dns.RcodeRefused}
 	w := &refused
 	if z := st.Zones.Find(s.lastStr); z != nil {
+		zw := st.wire[z]
+		s.info.counters = zw.counters
 		res := z.Lookup(s.lastStr, qtype)
 		if res.Static == 0 {
 			return nil
 		}
-		w = &st.wire[z][res.Static]
+		w = &zw.answers[res.Static]
 	}
 	size := qend + len(w.body)
 	if edns {
@@ -294,6 +305,9 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 	st.locate(c, &q, src)
 	d := st.GSLB.Decide(rec, c, &s.gslb)
 	h.logDecision(st, rec, c, &s.fecs, d)
+	if d.Pool != nil {
+		s.info.region = d.Pool.Region.Name
+	}
 	if d.Outcome == gslb.Servfail || d.Outcome == gslb.NoData || len(d.Addrs) == 0 {
 		return nil
 	}

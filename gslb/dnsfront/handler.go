@@ -39,12 +39,16 @@ type State struct {
 	QuerySample float64
 
 	wire wireTable // static answers in wire form, built by Store
+
+	// counters of this configuration's regions (kept by name across
+	// reloads; the zones' are in wire)
+	regionCounters map[string]*atomic.Uint64
 }
 
 // Handler answers DNS queries from the current State.
 type Handler struct {
 	state   atomic.Pointer[State]
-	stats   stats
+	stats   *stats
 	log     *slog.Logger
 	scratch sync.Pool
 }
@@ -53,7 +57,7 @@ var _ dns.Handler = (*Handler)(nil)
 
 // NewHandler returns a handler serving st.
 func NewHandler(st *State, log *slog.Logger) (*Handler, error) {
-	h := &Handler{log: log}
+	h := &Handler{log: log, stats: newStats()}
 	h.scratch.New = func() any { return new(scratch) }
 	if err := h.Store(st); err != nil {
 		return nil, err
@@ -73,6 +77,13 @@ func (h *Handler) Store(st *State) error {
 		return err
 	}
 	st.wire = wire
+	var regions []string
+	if st.GSLB != nil {
+		for name := range st.GSLB.Regions() {
+			regions = append(regions, name)
+		}
+	}
+	st.regionCounters = h.stats.resolve(st.wire, regions)
 	h.state.Store(st)
 	return nil
 }
@@ -94,8 +105,9 @@ type scratch struct {
 	lastStr        string
 
 	// dynamic answers
-	fecs    ecs  // the fast path's parse of the query's Client Subnet
-	lastECS bool // the full path's query carried a valid Client Subnet
+	fecs    ecs       // the fast path's parse of the query's Client Subnet
+	info    queryInfo // what the query was, for the counters
+	timed   uint32    // queries seen, to time one in latencySample
 	ecsOpt  dns.EDNS0_SUBNET
 	gslb    gslb.Scratch
 	client  gslb.Client

@@ -1,21 +1,107 @@
 package dnsfront
 
 import (
+	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// stats counts answers as they leave, with atomics only: the query path
-// pays an add or two, and Prometheus reads them at scrape time.
+// The query types counted apart; the rest are "other". A small fixed set
+// keeps the counters an array indexed on the query path.
+var countedTypes = [...]uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeMX, dns.TypeNS, dns.TypeSOA,
+	dns.TypeTXT, dns.TypeSRV, dns.TypePTR, dns.TypeCAA, dns.TypeHTTPS, dns.TypeANY}
+
+const otherType = len(countedTypes)
+
+func typeIndex(t uint16) int {
+	for i, c := range countedTypes {
+		if c == t {
+			return i
+		}
+	}
+	return otherType
+}
+
+// zoneCounters counts one zone's responses by query type and rcode.
+type zoneCounters [otherType + 1][16]atomic.Uint64
+
+// stats counts answers as they leave, with atomics only, and keeps the
+// counters of each zone and region by name across reloads so Prometheus
+// sees them only grow.
 type stats struct {
 	replies   [2][16]atomic.Uint64 // [tcp][rcode's low four bits]
 	truncated atomic.Uint64
 	ecs       atomic.Uint64
+	latency   prometheus.Histogram
+
+	noZone *zoneCounters // names in no served zone
+
+	mu      sync.Mutex
+	zones   map[string]*zoneCounters  // by origin; "" is noZone
+	regions map[string]*atomic.Uint64 // dynamic answers by the region that answered
 }
 
-func (st *stats) count(out []byte, udp, ecs bool) {
+func newStats() *stats {
+	none := new(zoneCounters)
+	return &stats{
+		noZone:  none,
+		zones:   map[string]*zoneCounters{"": none},
+		regions: map[string]*atomic.Uint64{},
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "meridian_dns_answer_duration_seconds",
+			Help: "Time from a query's bytes to its reply's, in the server (kernel time excluded); one query in 64 is timed.",
+			// From the fast path's ~200 ns to a slow full path.
+			Buckets: []float64{250e-9, 500e-9, 1e-6, 2.5e-6, 5e-6, 10e-6, 25e-6, 100e-6, 1e-3},
+		}),
+	}
+}
+
+// resolve gives a new State its counters: existing ones for zones and
+// regions it shares with the previous configuration.
+func (st *stats) resolve(wire wireTable, regions []string) map[string]*atomic.Uint64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for z, zw := range wire {
+		c := st.zones[z.Origin()]
+		if c == nil {
+			c = new(zoneCounters)
+			st.zones[z.Origin()] = c
+		}
+		zw.counters = c
+	}
+	rc := make(map[string]*atomic.Uint64)
+	for _, r := range regions {
+		c := st.regions[r]
+		if c == nil {
+			c = new(atomic.Uint64)
+			st.regions[r] = c
+		}
+		rc[r] = c
+	}
+	return rc
+}
+
+// counters returns the counters of zone z, or nil.
+func (st *State) counters(z *zones.Zone) *zoneCounters {
+	if zw := st.wire[z]; zw != nil {
+		return zw.counters
+	}
+	return nil
+}
+
+// queryInfo is what the answer paths note about a query for counting.
+type queryInfo struct {
+	counters *zoneCounters // the zone's; nil: no served zone
+	qtype    uint16
+	ecs      bool
+	region   string // the region of a dynamic answer
+}
+
+func (h *Handler) count(st *State, s *scratch, out []byte, udp bool, start time.Time) {
 	if len(out) < headerLen {
 		return
 	}
@@ -23,17 +109,37 @@ func (st *stats) count(out []byte, udp, ecs bool) {
 	if !udp {
 		t = 1
 	}
-	st.replies[t][out[3]&0xF].Add(1)
+	rcode := out[3] & 0xF
+	h.stats.replies[t][rcode].Add(1)
 	if out[2]&0x02 != 0 {
-		st.truncated.Add(1)
+		h.stats.truncated.Add(1)
 	}
-	if ecs {
-		st.ecs.Add(1)
+	qi := &s.info
+	if qi.ecs {
+		h.stats.ecs.Add(1)
+	}
+	zc := qi.counters
+	if zc == nil {
+		zc = h.stats.noZone
+	}
+	zc[typeIndex(qi.qtype)][rcode].Add(1)
+	if qi.region != "" {
+		if c := st.regionCounters[qi.region]; c != nil {
+			c.Add(1)
+		}
+	}
+	if !start.IsZero() {
+		h.stats.latency.Observe(time.Since(start).Seconds())
 	}
 }
 
+// latencySample is how many queries one latency observation stands for.
+const latencySample = 64
+
 var (
 	repliesDesc   = prometheus.NewDesc("meridian_dns_responses_total", "DNS responses sent, by transport and rcode.", []string{"transport", "rcode"}, nil)
+	queriesDesc   = prometheus.NewDesc("meridian_dns_queries_total", "Queries answered, by zone (\"\" for none served), query type and rcode.", []string{"zone", "type", "rcode"}, nil)
+	regionDesc    = prometheus.NewDesc("meridian_dns_dynamic_answers_total", "Dynamic answers, by the region that answered.", []string{"region"}, nil)
 	truncatedDesc = prometheus.NewDesc("meridian_dns_truncated_total", "UDP responses sent with TC set.", nil, nil)
 	ecsDesc       = prometheus.NewDesc("meridian_dns_ecs_queries_total", "Queries answered that carried a valid EDNS Client Subnet.", nil, nil)
 )
@@ -43,8 +149,18 @@ var _ prometheus.Collector = (*Handler)(nil)
 // Describe implements prometheus.Collector.
 func (h *Handler) Describe(ch chan<- *prometheus.Desc) {
 	ch <- repliesDesc
+	ch <- queriesDesc
+	ch <- regionDesc
 	ch <- truncatedDesc
 	ch <- ecsDesc
+	h.stats.latency.Describe(ch)
+}
+
+func rcodeName(rcode int) string {
+	if name := dns.RcodeToString[rcode]; name != "" {
+		return name
+	}
+	return "RCODE" + string(rune('0'+rcode/10)) + string(rune('0'+rcode%10))
 }
 
 // Collect implements prometheus.Collector.
@@ -52,14 +168,29 @@ func (h *Handler) Collect(ch chan<- prometheus.Metric) {
 	for t, transport := range []string{"udp", "tcp"} {
 		for rcode := range h.stats.replies[t] {
 			if n := h.stats.replies[t][rcode].Load(); n > 0 {
-				name := dns.RcodeToString[rcode]
-				if name == "" {
-					name = "RCODE" + string(rune('0'+rcode/10)) + string(rune('0'+rcode%10))
-				}
-				ch <- prometheus.MustNewConstMetric(repliesDesc, prometheus.CounterValue, float64(n), transport, name)
+				ch <- prometheus.MustNewConstMetric(repliesDesc, prometheus.CounterValue, float64(n), transport, rcodeName(rcode))
 			}
 		}
 	}
+	h.stats.mu.Lock()
+	for zone, zc := range h.stats.zones {
+		for ti := range zc {
+			typ := "other"
+			if ti < otherType {
+				typ = dns.TypeToString[countedTypes[ti]]
+			}
+			for rcode := range zc[ti] {
+				if n := zc[ti][rcode].Load(); n > 0 {
+					ch <- prometheus.MustNewConstMetric(queriesDesc, prometheus.CounterValue, float64(n), zone, typ, rcodeName(rcode))
+				}
+			}
+		}
+	}
+	for region, c := range h.stats.regions {
+		ch <- prometheus.MustNewConstMetric(regionDesc, prometheus.CounterValue, float64(c.Load()), region)
+	}
+	h.stats.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(truncatedDesc, prometheus.CounterValue, float64(h.stats.truncated.Load()))
 	ch <- prometheus.MustNewConstMetric(ecsDesc, prometheus.CounterValue, float64(h.stats.ecs.Load()))
+	h.stats.latency.Collect(ch)
 }
