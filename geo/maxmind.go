@@ -3,11 +3,13 @@ package geo
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"time"
 
 	"github.com/oschwald/geoip2-golang/v2"
+	"github.com/oschwald/maxminddb-golang/v2"
 )
 
 // Info describes a loaded database file, for logs and the admin API.
@@ -21,7 +23,11 @@ type Info struct {
 // database, the layout geoipupdate installs (DB-IP's MaxMind-compatible
 // City and Country files share it).
 type MaxMind struct {
-	r    *geoip2.Reader
+	r *geoip2.Reader
+	// mm reads the same bytes for lookups: decoding only the fields
+	// Meridian uses into cityRecord costs a fraction of geoip2's full City
+	// record (names in eight languages and all).
+	mm   *maxminddb.Reader
 	info Info
 	// city selects the City record, which adds the subdivision and
 	// coordinates; a Country database has neither.
@@ -53,9 +59,14 @@ func newMaxMind(data []byte) (*MaxMind, error) {
 		}
 		return nil, fmt.Errorf("not a readable MaxMind DB: %w", err)
 	}
+	mm, err := maxminddb.OpenBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("not a readable MaxMind DB: %w", err)
+	}
 	md := r.Metadata()
 	m := &MaxMind{
 		r:    r,
+		mm:   mm,
 		info: Info{Type: md.DatabaseType, Built: md.BuildTime().UTC(), IPVersion: md.IPVersion},
 	}
 	switch md.DatabaseType {
@@ -88,32 +99,23 @@ func (m *MaxMind) Locate(addr netip.Addr) (Location, bool) {
 		// An IPv4-only file answers IPv6 lookups with an error, not a miss.
 		return Location{}, false
 	}
-	var loc Location
+	res := m.mm.Lookup(addr)
+	if !res.Found() {
+		return Location{}, false
+	}
+	rec := cityRecord{}
+	rec.Location.Latitude, rec.Location.Longitude = math.NaN(), math.NaN()
+	if err := res.Decode(&rec); err != nil {
+		return Location{}, false
+	}
+	loc := Location{Country: rec.Country.ISOCode, Continent: rec.Continent.Code, Network: res.Prefix()}
 	if m.city {
-		rec, err := m.r.City(addr)
-		if err != nil || !rec.HasData() {
-			return Location{}, false
-		}
-		loc = Location{
-			Country:   rec.Country.ISOCode,
-			Continent: rec.Continent.Code,
-			Network:   rec.Traits.Network,
-		}
 		if len(rec.Subdivisions) > 0 {
 			loc.Subdivision = rec.Subdivisions[0].ISOCode
 		}
-		if rec.Location.HasCoordinates() && validCoords(*rec.Location.Latitude, *rec.Location.Longitude) {
-			loc.Lat, loc.Lon, loc.HasCoords = *rec.Location.Latitude, *rec.Location.Longitude, true
-		}
-	} else {
-		rec, err := m.r.Country(addr)
-		if err != nil || !rec.HasData() {
-			return Location{}, false
-		}
-		loc = Location{
-			Country:   rec.Country.ISOCode,
-			Continent: rec.Continent.Code,
-			Network:   rec.Traits.Network,
+		lat, lon := rec.Location.Latitude, rec.Location.Longitude
+		if !math.IsNaN(lat) && !math.IsNaN(lon) && validCoords(lat, lon) {
+			loc.Lat, loc.Lon, loc.HasCoords = lat, lon, true
 		}
 	}
 	if loc.Continent == "" {
@@ -123,4 +125,22 @@ func (m *MaxMind) Locate(addr netip.Addr) (Location, bool) {
 		return Location{}, false
 	}
 	return loc, true
+}
+
+// cityRecord is the part of a GeoIP2 City or Country record Meridian uses;
+// the decoder skips every other field.
+type cityRecord struct {
+	Country struct {
+		ISOCode string `maxminddb:"iso_code"`
+	} `maxminddb:"country"`
+	Continent struct {
+		Code string `maxminddb:"code"`
+	} `maxminddb:"continent"`
+	Subdivisions []struct {
+		ISOCode string `maxminddb:"iso_code"`
+	} `maxminddb:"subdivisions"`
+	Location struct {
+		Latitude  float64 `maxminddb:"latitude"`
+		Longitude float64 `maxminddb:"longitude"`
+	} `maxminddb:"location"`
 }
