@@ -56,7 +56,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		source += " (embedded quickstart)"
 	}
 
-	n := &node{path: *path, health: gslb.NewHealthMap(), level: level, log: log, reloads_: make(chan chan error)}
+	n := &node{path: *path, health: gslb.NewHealthMap(), level: level, log: log, reloadReq: make(chan chan error), stopped: make(chan struct{})}
 	n.checks = checks.New(n.health, log)
 	parts, err := buildGSLB(cfg, set, n.health, log)
 	if err != nil {
@@ -65,7 +65,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	registry := prometheus.NewRegistry()
 	n.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "meridian_reloads_total", Help: "Configuration reloads, by result.",
+		Name: "meridian_reloadReqtotal", Help: "Configuration reloads, by result.",
 	}, []string{"result"})
 	if n.admin, err = newAdmin(cfg, n, log, registry); err != nil {
 		log.Error("admin", "err", err)
@@ -111,6 +111,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		defer n.admin.Shutdown(context.Background())
 		log.Info("admin API", "addr", n.admin.Addr().String(), "changes", cfg.Admin.TokenFile != "", "state_file", cfg.Admin.StateFile)
 	}
+	// Deferred after the admin server's shutdown, so it runs first: a
+	// reload asked for over HTTP as serve stops is told so at once.
+	defer close(n.stopped)
 	n.ready.Store(true)
 	log.Info("serving", "version", version(), "config", source,
 		"udp", addrStrings(srv.UDPAddrs()), "tcp", addrStrings(srv.TCPAddrs()),
@@ -120,7 +123,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		select {
 		case <-hup:
 			cfg = n.reload(cfg)
-		case reply := <-n.reloads_:
+		case reply := <-n.reloadReq:
 			cfg = n.reload(cfg)
 			reply <- n.reloadErr
 		case err := <-srv.Done():
@@ -154,8 +157,9 @@ type node struct {
 	ready   atomic.Bool   // listeners up: /readyz
 	reloads *prometheus.CounterVec
 
-	reloads_  chan chan error // reloads asked for through the admin API
+	reloadReq chan chan error // reloads asked for through the admin API
 	reloadErr error           // the latest reload's failure, or nil
+	stopped   chan struct{}   // closed when serve's loop has ended
 }
 
 // Reload runs a reload on serve's loop, as SIGHUP does, and reports its
@@ -163,7 +167,9 @@ type node struct {
 func (n *node) Reload() error {
 	reply := make(chan error, 1)
 	select {
-	case n.reloads_ <- reply:
+	case n.reloadReq <- reply:
+	case <-n.stopped:
+		return errors.New("the server is shutting down")
 	case <-time.After(30 * time.Second):
 		return errors.New("the server is busy; try again")
 	}
