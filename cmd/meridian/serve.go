@@ -65,7 +65,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	registry := prometheus.NewRegistry()
 	n.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "meridian_reloadReqtotal", Help: "Configuration reloads, by result.",
+		Name: "meridian_reloads_total", Help: "Configuration reloads, by result.",
 	}, []string{"result"})
 	if n.admin, err = newAdmin(cfg, n, log, registry); err != nil {
 		log.Error("admin", "err", err)
