@@ -23,10 +23,9 @@ type Info struct {
 // database, the layout geoipupdate installs (DB-IP's MaxMind-compatible
 // City and Country files share it).
 type MaxMind struct {
-	r *geoip2.Reader
-	// mm reads the same bytes for lookups: decoding only the fields
-	// Meridian uses into cityRecord costs a fraction of geoip2's full City
-	// record (names in eight languages and all).
+	// mm reads the database for lookups: decoding only the fields Meridian
+	// uses into cityRecord costs a fraction of geoip2's full City record
+	// (names in eight languages and all). geoip2 only vets the file.
 	mm   *maxminddb.Reader
 	info Info
 	// city selects the City record, which adds the subdivision and
@@ -65,7 +64,6 @@ func newMaxMind(data []byte) (*MaxMind, error) {
 	}
 	md := r.Metadata()
 	m := &MaxMind{
-		r:    r,
 		mm:   mm,
 		info: Info{Type: md.DatabaseType, Built: md.BuildTime().UTC(), IPVersion: md.IPVersion},
 	}

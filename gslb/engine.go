@@ -37,9 +37,9 @@ type Engine struct {
 	health  HealthView
 	opts    Options
 
-	mu      sync.Mutex // serialises plan builds and override changes
-	drained overrides
-	plan    atomic.Pointer[plan]
+	mu   sync.Mutex // serialises plan builds and override changes
+	over overrides  // drains and runtime weights
+	plan atomic.Pointer[plan]
 }
 
 type overrides struct {
@@ -77,7 +77,7 @@ func New(records []*Record, health HealthView, opts Options) (*Engine, error) {
 		targets: make(map[string]bool),
 		health:  health,
 		opts:    opts,
-		drained: overrides{regions: map[string]bool{}, targets: map[string]bool{}, poolWeights: map[string]uint32{}, targetWeights: map[string]uint32{}},
+		over:    overrides{regions: map[string]bool{}, targets: map[string]bool{}, poolWeights: map[string]uint32{}, targetWeights: map[string]uint32{}},
 	}
 	for i, r := range records {
 		if r.Regions == nil || r.Targets == nil || len(r.Pools) == 0 {
@@ -121,18 +121,18 @@ func (e *Engine) rebuild() {
 		weights := make([]uint32, len(r.Pools))
 		for pi, pool := range r.Pools {
 			weights[pi] = pool.Weight
-			if w, ok := e.drained.poolWeights[PoolKey(r, pool)]; ok {
+			if w, ok := e.over.poolWeights[PoolKey(r, pool)]; ok {
 				weights[pi] = w
 			}
 			pp := &pools[pi]
-			if e.drained.regions[pool.Region.Name] {
+			if e.over.regions[pool.Region.Name] {
 				continue // drained: not eligible, nothing usable even failing open
 			}
 			for _, t := range pool.Targets {
-				if w, ok := e.drained.targetWeights[t.ID]; ok {
+				if w, ok := e.over.targetWeights[t.ID]; ok {
 					t.Weight = w // t is a copy: the configuration stays as written
 				}
-				if t.Weight == 0 || e.drained.targets[t.ID] {
+				if t.Weight == 0 || e.over.targets[t.ID] {
 					continue
 				}
 				pp.open = append(pp.open, t)
@@ -172,7 +172,7 @@ func (e *Engine) DrainRegion(name string, drain bool) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.drained.regions = withKey(e.drained.regions, name, drain)
+	e.over.regions = withKey(e.over.regions, name, drain)
 	e.rebuild()
 	return nil
 }
@@ -184,7 +184,7 @@ func (e *Engine) DrainTarget(id string, drain bool) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.drained.targets = withKey(e.drained.targets, id, drain)
+	e.over.targets = withKey(e.over.targets, id, drain)
 	e.rebuild()
 	return nil
 }
@@ -290,7 +290,7 @@ func (e *Engine) HasTarget(id string) bool { return e.targets[id] }
 func (e *Engine) Drains() (regions, targets map[string]bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.drained.regions, e.drained.targets
+	return e.over.regions, e.over.targets
 }
 
 // Pools returns each pool of r as the current plan sees it, in
@@ -326,7 +326,7 @@ func (e *Engine) SetPoolWeight(name string, qtype uint16, pool string, weight *u
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		old := e.plan.Load().weights[rec.idx][i]
-		e.drained.poolWeights = withWeight(e.drained.poolWeights, PoolKey(rec, p), weight)
+		e.over.poolWeights = withWeight(e.over.poolWeights, PoolKey(rec, p), weight)
 		e.rebuild()
 		return old, nil
 	}
@@ -342,11 +342,11 @@ func (e *Engine) SetTargetWeight(id string, weight *uint32) (uint32, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	old, ok := e.drained.targetWeights[id]
+	old, ok := e.over.targetWeights[id]
 	if !ok {
 		old = e.configuredWeight(id)
 	}
-	e.drained.targetWeights = withWeight(e.drained.targetWeights, id, weight)
+	e.over.targetWeights = withWeight(e.over.targetWeights, id, weight)
 	e.rebuild()
 	return old, nil
 }

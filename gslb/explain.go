@@ -54,7 +54,7 @@ func (e *Engine) Explain(r *Record, c *Client) Explanation {
 
 func (ex *Explanation) explainPools(e *Engine, r *Record, c *Client, order []int, pools []poolPlan, weights []uint32) {
 	e.mu.Lock()
-	drained := e.drained
+	drained := e.over
 	e.mu.Unlock()
 	for _, i := range order {
 		p := r.Pools[i]

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,22 +17,9 @@ import (
 // panel names must exist.
 func TestAlertsAndDashboard(t *testing.T) {
 	// One target up, so the region RTT gauge has a value.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	up := newHealthPorts(t, 1)[0]
 	s := startQuickstartWith(t, func(config string) string {
-		return replaceOnce(t, config, `"127.0.0.1:18081"`, `"`+ln.Addr().String()+`"`)
+		return replaceOnce(t, config, `"127.0.0.1:18081"`, `"`+up.addr+`"`)
 	})
 	base := "http://" + s.waitLog(t, "admin API", 0).str("addr")
 	// Metrics with labels appear once something happened: a reload and a
@@ -44,7 +30,6 @@ func TestAlertsAndDashboard(t *testing.T) {
 	s.waitLog(t, "target down", 2)
 	s.waitLog(t, "target up", 0)
 	_, page := adminCall(t, "GET", base+"/metrics", "")
-	var raw []byte
 	exported := map[string]bool{}
 	for _, line := range strings.Split(page, "\n") {
 		if rest, ok := strings.CutPrefix(line, "# TYPE "); ok {
@@ -71,7 +56,7 @@ func TestAlertsAndDashboard(t *testing.T) {
 		}
 	}
 
-	raw, err = os.ReadFile(filepath.Join("..", "examples", "prometheus", "meridian-alerts.yml"))
+	raw, err := os.ReadFile(filepath.Join("..", "examples", "prometheus", "meridian-alerts.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,33 +12,17 @@ import (
 // eu-west target is checked on a port the test listens on and whose other
 // targets are checked on a port nothing listens on.
 func TestExplain(t *testing.T) {
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	go func() {
-		for {
-			c, err := up.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := closed.Addr().String()
-	closed.Close()
+	ports := newHealthPorts(t, 2)
+	up := ports[0]
+	ports[1].down(t)
+	down := ports[1].addr
 
 	dir, configFor := copyQuickstart(t)
 	config := configFor(freePort(t))
 	for _, port := range []string{"18081", "18082", "18084"} {
 		config = replaceOnce(t, config, `"127.0.0.1:`+port+`"`, fmt.Sprintf("%q", down))
 	}
-	config = replaceOnce(t, config, `"127.0.0.1:18083"`, fmt.Sprintf("%q", up.Addr().String()))
+	config = replaceOnce(t, config, `"127.0.0.1:18083"`, fmt.Sprintf("%q", up.addr))
 	path := filepath.Join(dir, "meridian.toml")
 	writeFile(t, path, config)
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -227,12 +228,5 @@ func printExplanation(w io.Writer, subnet netip.Prefix, ecs bool, c gslb.Client,
 		answer = "(none)"
 	}
 	fmt.Fprintf(w, "answer    %s\n", answer)
-	fmt.Fprintf(w, "          %s from %s, ttl %d, ECS scope /%d\n", ex.Outcome, cmpOr(ex.Pool, "no pool"), ex.TTL, ex.Scope)
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
+	fmt.Fprintf(w, "          %s from %s, ttl %d, ECS scope /%d\n", ex.Outcome, cmp.Or(ex.Pool, "no pool"), ex.TTL, ex.Scope)
 }

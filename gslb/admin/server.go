@@ -307,6 +307,7 @@ func (s *Server) change(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(s.opts.Token) == 0 {
 			s.changes.WithLabelValues("unknown", r.Method, "disabled").Inc()
+			s.log.Warn("audit: change refused", "method", r.Method, "path", r.URL.Path, "from", r.RemoteAddr, "reason", "changes are disabled (no admin.token_file)")
 			fail(w, http.StatusForbidden, "changes are disabled: set admin.token_file")
 			return
 		}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -147,19 +148,19 @@ func (c *Config) applyGSLBDefaults() {
 		c.Geo.ReloadInterval.Duration = DefaultGeoReload
 	}
 	for i := range c.Geo.Databases {
-		c.Geo.Databases[i].Format = strings.ToLower(cmpOr(c.Geo.Databases[i].Format, "maxmind"))
+		c.Geo.Databases[i].Format = strings.ToLower(cmp.Or(c.Geo.Databases[i].Format, "maxmind"))
 	}
 	for i := range c.Records {
 		r := &c.Records[i]
-		r.Type = strings.ToUpper(cmpOr(r.Type, "A"))
-		r.Select = strings.ToLower(cmpOr(r.Select, "all"))
-		r.Fail = strings.ToLower(cmpOr(r.Fail, "open"))
+		r.Type = strings.ToUpper(cmp.Or(r.Type, "A"))
+		r.Select = strings.ToLower(cmp.Or(r.Select, "all"))
+		r.Fail = strings.ToLower(cmp.Or(r.Fail, "open"))
 		r.Policy = strings.ToLower(r.Policy)
 		for j := range r.Pools {
 			p := &r.Pools[j]
-			p.Name = cmpOr(p.Name, p.Region)
+			p.Name = cmp.Or(p.Name, p.Region)
 			ck := &p.Check
-			ck.Type = strings.ToLower(cmpOr(ck.Type, "tcp"))
+			ck.Type = strings.ToLower(cmp.Or(ck.Type, "tcp"))
 			if ck.Interval.Duration == 0 {
 				ck.Interval.Duration = DefaultCheckInterval
 			}
@@ -177,13 +178,6 @@ func (c *Config) applyGSLBDefaults() {
 			}
 		}
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func (c *Config) validateGSLB(v *validator) {

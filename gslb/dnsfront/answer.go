@@ -24,10 +24,10 @@ type query struct {
 	ecs     ecs // EDNS Client Subnet, when the query carried one
 }
 
-// answer builds the wire reply to r into s.buf, or returns nil when no reply
-// should be sent. It never panics on input that miekg/dns could unpack.
-func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool, client netip.Addr) []byte {
-	st := h.state.Load()
+// answer is the full path: it builds the wire reply to r (a query, QR
+// clear: answerPacket drops the rest) into s.buf. It never panics on input
+// that miekg/dns could unpack.
+func (h *Handler) answer(st *State, s *scratch, r *dns.Msg, udp bool, client netip.Addr) []byte {
 	m := &s.msg
 	*m = dns.Msg{}
 	m.Id = r.Id
@@ -36,9 +36,6 @@ func (h *Handler) answer(s *scratch, r *dns.Msg, udp bool, client netip.Addr) []
 	m.RecursionDesired = r.RecursionDesired
 	m.CheckingDisabled = r.CheckingDisabled
 
-	if r.Response {
-		return nil // never answer an answer: that is how reflection loops start
-	}
 	q, rcode := parse(r, udp, st.UDPSize)
 	if !st.ECS {
 		q.ecs = ecs{} // not ours to use, nor to echo

@@ -105,7 +105,7 @@ func TestDynamicAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := new(dns.Msg)
-			if err := m.Unpack(h.answer(new(scratch), tt.q, true, netip.MustParseAddr(tt.src))); err != nil {
+			if err := m.Unpack(h.answer(h.State(), new(scratch), tt.q, true, netip.MustParseAddr(tt.src))); err != nil {
 				t.Fatal(err)
 			}
 			var got []string
@@ -150,7 +150,7 @@ func TestDynamicHealth(t *testing.T) {
 	h, e := gslbHandler(t, health)
 	ask := func() []string {
 		m := new(dns.Msg)
-		if err := m.Unpack(h.answer(new(scratch), withECS("app.example.test.", dns.TypeA, "198.51.100.0/24"), true, testClient)); err != nil {
+		if err := m.Unpack(h.answer(h.State(), new(scratch), withECS("app.example.test.", dns.TypeA, "198.51.100.0/24"), true, testClient)); err != nil {
 			t.Fatal(err)
 		}
 		var out []string
@@ -204,7 +204,7 @@ func TestECSValidation(t *testing.T) {
 			q := withECS("app.example.test.", dns.TypeA, "")
 			q.IsEdns0().Option = append(q.IsEdns0().Option, tt.opt)
 			m := new(dns.Msg)
-			if err := m.Unpack(h.answer(new(scratch), q, true, testClient)); err != nil {
+			if err := m.Unpack(h.answer(h.State(), new(scratch), q, true, testClient)); err != nil {
 				t.Fatal(err)
 			}
 			if m.Rcode != dns.RcodeFormatError {
@@ -287,7 +287,7 @@ address = "192.0.2.101"
 					continue // the full path's alone
 				}
 			} else {
-				out = h.answer(new(scratch), q, true, testClient)
+				out = h.answer(h.State(), new(scratch), q, true, testClient)
 			}
 			m := new(dns.Msg)
 			if err := m.Unpack(out); err != nil {

@@ -56,7 +56,7 @@ func TestFastPathMatchesFull(t *testing.T) {
 						continue
 					}
 					taken[name+" "+dns.TypeToString[qt]]++
-					full := h.answer(new(scratch), q, true, testClient)
+					full := h.answer(h.State(), new(scratch), q, true, testClient)
 					compareReplies(t, fmt.Sprintf("%s %s edns=%d do=%v", q.Question[0].Name, dns.TypeToString[qt], size, do), fast, full)
 				}
 			}
@@ -203,7 +203,7 @@ func TestFastDynamicMatchesFull(t *testing.T) {
 							continue
 						}
 						taken++
-						full := h.answer(new(scratch), q, true, client)
+						full := h.answer(h.State(), new(scratch), q, true, client)
 						what := hname + " " + name + " " + dns.TypeToString[qt] + " ecs=" + subnet + " src=" + src
 						compareReplies(t, what, fast, full)
 						fm, fu := new(dns.Msg), new(dns.Msg)

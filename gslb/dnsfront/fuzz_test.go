@@ -85,7 +85,7 @@ func FuzzServeDNS(f *testing.F) {
 			if err := q.Unpack(pkt); err != nil {
 				t.Fatalf("fast path answered a packet that does not unpack: %x", pkt)
 			}
-			compareReplies(t, "fuzz", fast, h.answer(new(scratch), q, udp, testClient))
+			compareReplies(t, "fuzz", fast, h.answer(h.State(), new(scratch), q, udp, testClient))
 		}
 		var req dns.Msg
 		out := h.answerPacket(new(scratch), &req, pkt, testClient, udp)

@@ -2,9 +2,6 @@ package dnsfront
 
 import (
 	"log/slog"
-	"net"
-	"net/netip"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -52,8 +49,6 @@ type Handler struct {
 	log     *slog.Logger
 	scratch sync.Pool
 }
-
-var _ dns.Handler = (*Handler)(nil)
 
 // NewHandler returns a handler serving st.
 func NewHandler(st *State, log *slog.Logger) (*Handler, error) {
@@ -114,39 +109,4 @@ type scratch struct {
 	dynRRs  []dns.RR
 	dynA    []dns.A
 	dynAAAA []dns.AAAA
-}
-
-// ServeDNS implements dns.Handler.
-func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
-	s := h.scratch.Get().(*scratch)
-	defer h.scratch.Put(s)
-	var client netip.Addr
-	udp := false
-	switch a := w.RemoteAddr().(type) {
-	case *net.UDPAddr:
-		udp, client = true, a.AddrPort().Addr().Unmap()
-	case *net.TCPAddr:
-		client = a.AddrPort().Addr().Unmap()
-	}
-	out := h.answerMsg(s, r, udp, client)
-	if out == nil {
-		return
-	}
-	if _, err := w.Write(out); err != nil {
-		h.log.Debug("write answer", "client", w.RemoteAddr().String(), "err", err)
-	}
-}
-
-// answerMsg is answer with the same guard against panics as the UDP path.
-func (h *Handler) answerMsg(s *scratch, r *dns.Msg, udp bool, client netip.Addr) (out []byte) {
-	defer func() {
-		if p := recover(); p != nil {
-			h.log.Error("panic while answering; sent SERVFAIL", "panic", p, "query", r.String(), "stack", string(debug.Stack()))
-			m := new(dns.Msg)
-			m.SetRcode(r, dns.RcodeServerFailure)
-			m.Answer, m.Ns, m.Extra = nil, nil, nil
-			out, _ = m.PackBuffer(s.buf)
-		}
-	}()
-	return h.answer(s, r, udp, client)
 }

@@ -14,42 +14,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-// recorder is a dns.ResponseWriter that keeps what the handler wrote; its
-// transport is chosen by the type of the remote address.
-type recorder struct {
-	remote net.Addr
-	out    []byte
-	writes int
-}
-
-func (r *recorder) LocalAddr() net.Addr {
-	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
-}
-func (r *recorder) RemoteAddr() net.Addr { return r.remote }
-func (r *recorder) WriteMsg(m *dns.Msg) error {
-	b, err := m.Pack()
-	if err != nil {
-		return err
-	}
-	_, err = r.Write(b)
-	return err
-}
-func (r *recorder) Write(b []byte) (int, error) {
-	r.out = append(r.out[:0], b...)
-	r.writes++
-	return len(b), nil
-}
-func (r *recorder) Close() error        { return nil }
-func (r *recorder) TsigStatus() error   { return nil }
-func (r *recorder) TsigTimersOnly(bool) {}
-func (r *recorder) Hijack()             {}
-func (r *recorder) Network() string {
-	if _, ok := r.remote.(*net.UDPAddr); ok {
-		return "udp"
-	}
-	return "tcp"
-}
-
 var (
 	testClient = netip.MustParseAddr("127.0.0.9")
 	udpClient  = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 9), Port: 40000}
@@ -76,17 +40,28 @@ func quickstartHandler(t testing.TB) *Handler {
 	return h
 }
 
-// exchange runs q through h as if it came over the given client address and
-// unpacks the reply; nil means no reply was written.
+// respond packs q and answers it the way the UDP and TCP loops do, as if
+// it came from client (a *net.UDPAddr or *net.TCPAddr); nil means no reply.
+func respond(t testing.TB, h *Handler, q *dns.Msg, client net.Addr) []byte {
+	t.Helper()
+	pkt, err := q.Pack()
+	if err != nil {
+		t.Fatalf("pack query: %v", err)
+	}
+	_, udp := client.(*net.UDPAddr)
+	var req dns.Msg
+	return h.answerPacket(new(scratch), &req, pkt, testClient, udp)
+}
+
+// exchange is respond with the reply unpacked.
 func exchange(t testing.TB, h *Handler, q *dns.Msg, client net.Addr) *dns.Msg {
 	t.Helper()
-	rec := &recorder{remote: client}
-	h.ServeDNS(rec, q)
-	if rec.writes == 0 {
+	out := respond(t, h, q, client)
+	if out == nil {
 		return nil
 	}
 	m := new(dns.Msg)
-	if err := m.Unpack(rec.out); err != nil {
+	if err := m.Unpack(out); err != nil {
 		t.Fatalf("reply does not unpack: %v", err)
 	}
 	return m
@@ -350,13 +325,12 @@ func TestTruncation(t *testing.T) {
 			if tt.edns != 0 {
 				q.SetEdns0(uint16(tt.edns), false)
 			}
-			rec := &recorder{remote: tt.client}
-			h.ServeDNS(rec, q)
-			if len(rec.out) > tt.maxLength {
-				t.Fatalf("reply is %d bytes, limit %d", len(rec.out), tt.maxLength)
+			out := respond(t, h, q, tt.client)
+			if len(out) > tt.maxLength {
+				t.Fatalf("reply is %d bytes, limit %d", len(out), tt.maxLength)
 			}
 			m := new(dns.Msg)
-			if err := m.Unpack(rec.out); err != nil {
+			if err := m.Unpack(out); err != nil {
 				t.Fatalf("truncated reply is broken: %v", err)
 			}
 			if m.Truncated != tt.tc || len(m.Answer) != tt.answers {
@@ -435,7 +409,7 @@ func TestScratchReuse(t *testing.T) {
 		q.Question[0].Qclass = qclass
 		q.SetEdns0(1232, false)
 		m := new(dns.Msg)
-		if err := m.Unpack(h.answer(s, q, true, testClient)); err != nil {
+		if err := m.Unpack(h.answer(h.State(), s, q, true, testClient)); err != nil {
 			t.Fatal(err)
 		}
 		return m

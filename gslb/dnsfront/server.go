@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
@@ -199,16 +198,4 @@ func reusePort(network, address string, c syscall.RawConn) error {
 		return err
 	}
 	return serr
-}
-
-// acceptQuery is the first look at a packet, before it is unpacked: answers
-// are dropped (answering them invites loops); everything else goes on to
-// the handler, which judges opcode, question and EDNS itself so that its
-// NOTIMP and FORMERR replies carry the client's EDNS as RFC 6891 wants.
-func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
-	const qrBit = 1 << 15
-	if dh.Bits&qrBit != 0 {
-		return dns.MsgIgnore
-	}
-	return dns.MsgAccept
 }

@@ -116,8 +116,8 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 	if len(pkt) < headerLen {
 		return nil // not even a header: any reply could be used to reflect
 	}
-	if acceptQuery(dns.Header{Bits: binary.BigEndian.Uint16(pkt[2:])}) != dns.MsgAccept {
-		return nil
+	if pkt[2]&0x80 != 0 {
+		return nil // QR set: never answer an answer, that is how reflection loops start
 	}
 	defer h.recoverServfail(s, pkt, &out)
 	// Reading the clock costs more than a fast answer on some machines,
@@ -137,7 +137,7 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 		h.count(st, s, out, udp, start)
 		return out
 	}
-	out = h.answer(s, req, udp, client)
+	out = h.answer(st, s, req, udp, client)
 	h.count(st, s, out, udp, start)
 	return out
 }
