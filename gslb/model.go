@@ -26,6 +26,9 @@ func (s State) String() string {
 	return "unknown"
 }
 
+// MarshalText writes the state's name, so JSON shows "up", not 1.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // HealthView is what the engine reads of health: a state per target and,
 // for the latency policy, a smoothed round-trip time per region. The local
 // checker implements it now; the gossip cluster will.

@@ -1,0 +1,737 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/meridian-gslb/meridian/gslb/quorum"
+)
+
+// Role is what a member does.
+type Role string
+
+// Roles.
+const (
+	RoleDNS   Role = "dns"   // answers queries, aggregates votes, publishes the check plan
+	RoleProbe Role = "probe" // a vantage: runs the plan's checks and reports
+)
+
+// DefaultReconnect is how often a node tries again the members it lost
+// to a failure (not those that left), so that the two sides of a healed
+// partition find each other: memberlist alone never calls a dead member
+// back.
+const DefaultReconnect = 10 * time.Second
+
+// reconnectFor is how long a failed member is tried before it is given
+// up, as Serf's reconnect_timeout.
+const reconnectFor = 24 * time.Hour
+
+// Errors.
+var (
+	ErrInsecure = errors.New("refusing to gossip on a non-loopback address without an encryption key; set a key, or insecure = true to accept the risk")
+	ErrNoSeeds  = errors.New("no seed answered")
+)
+
+// Meta is what a member tells the others of itself, in memberlist's node
+// metadata (at most 512 bytes).
+type Meta struct {
+	Role    Role    `json:"role"`
+	Vantage string  `json:"vantage,omitempty"`
+	Region  string  `json:"region,omitempty"`
+	Lat     float64 `json:"lat,omitempty"`
+	Lon     float64 `json:"lon,omitempty"`
+	Version string  `json:"version,omitempty"`
+}
+
+// Config configures a Node.
+type Config struct {
+	Name      string   // unique in the cluster
+	Bind      string   // host:port for gossip over UDP and TCP
+	Advertise string   // host:port the others reach this node at, when not Bind
+	Seeds     []string // host:port of members to join through
+	// Keys are the gossip encryption keys (16, 24 or 32 bytes): the first
+	// encrypts, all decrypt, which is how keys rotate.
+	Keys     [][]byte
+	Insecure bool // allow gossip in clear beyond loopback
+	Meta     Meta
+	Quorum   quorum.Options // for RoleDNS: how votes become verdicts
+	// Reconnect is how often failed members are tried again;
+	// DefaultReconnect when 0.
+	Reconnect time.Duration
+	Log      *slog.Logger
+	// Tune adjusts memberlist's configuration (LAN defaults) before the
+	// node starts: tests shorten its timers.
+	Tune func(*memberlist.Config)
+}
+
+// Member is one node of the cluster as this node sees it.
+type Member struct {
+	Name  string `json:"name"`
+	Addr  string `json:"addr"`
+	State string `json:"state"` // alive, suspect, dead, left
+	Meta
+}
+
+// Node is this process's membership of the cluster: memberlist with
+// Meridian's messages on top. Its delegate only merges what arrives into
+// the stores below and signals; the owners (the DNS server, the probe
+// agent) read the stores and decide.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	ml    *memberlist.Memberlist
+	trans *transport
+	meta  []byte
+	// keyring is memberlist's, shared: changes to it apply at once.
+	keyring *memberlist.Keyring
+
+	table *quorum.Table // vantages' results (every role keeps them, to pass them on)
+
+	mu        sync.Mutex
+	plans     map[string]Plan
+	overrides Overrides
+	own       func() Results // a probe's own results, for push/pull
+	failed    map[string]lost // members that failed, by name, to call back
+
+	resultsCh, plansCh, overridesCh, membersCh chan struct{}
+	sendq                                      chan send
+	joined                                     atomic.Bool
+	stop                                       chan struct{}
+	wg                                         sync.WaitGroup
+	dropped                                    atomic.Uint64 // malformed or foreign messages
+}
+
+type lost struct {
+	addr  string
+	since time.Time
+}
+
+type send struct {
+	to  *memberlist.Node
+	msg []byte
+}
+
+// New starts a node: it binds and listens, but joins nobody until Join.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Keys) == 0 && !cfg.Insecure {
+		for _, a := range append([]string{cfg.Bind, cfg.Advertise}, cfg.Seeds...) {
+			if a != "" && !loopback(a) {
+				return nil, fmt.Errorf("cluster address %s: %w", a, ErrInsecure)
+			}
+		}
+	}
+	meta, err := json.Marshal(cfg.Meta)
+	if err != nil {
+		return nil, err
+	}
+	if len(meta) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("node metadata is %d bytes, more than %d", len(meta), memberlist.MetaMaxSize)
+	}
+	n := &Node{
+		cfg: cfg, log: cfg.Log, meta: meta,
+		table:     quorum.New(cfg.Quorum),
+		plans:     map[string]Plan{},
+		failed:    map[string]lost{},
+		resultsCh: make(chan struct{}, 1), plansCh: make(chan struct{}, 1),
+		overridesCh: make(chan struct{}, 1), membersCh: make(chan struct{}, 1),
+		sendq: make(chan send, 1024),
+		stop:  make(chan struct{}),
+	}
+
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.Name
+	host, port, err := resolveBind(ctx, cfg.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("cluster bind %q: %w", cfg.Bind, err)
+	}
+	mc.BindAddr, mc.BindPort = host, port
+	if cfg.Advertise != "" {
+		if mc.AdvertiseAddr, mc.AdvertisePort, err = resolveBind(ctx, cfg.Advertise); err != nil {
+			return nil, fmt.Errorf("cluster advertise %q: %w", cfg.Advertise, err)
+		}
+	}
+	if len(cfg.Keys) > 0 {
+		if mc.Keyring, err = memberlist.NewKeyring(cfg.Keys, cfg.Keys[0]); err != nil {
+			return nil, fmt.Errorf("cluster keys: %w", err)
+		}
+		n.keyring = mc.Keyring
+	}
+	mc.Logger = log.New(&logWriter{log: cfg.Log}, "", 0)
+	mc.Delegate = (*delegate)(n)
+	mc.Events = (*events)(n)
+	if cfg.Tune != nil {
+		cfg.Tune(mc)
+	}
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+		BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster listen on %s: %w", cfg.Bind, err)
+	}
+	if mc.BindPort == 0 {
+		mc.BindPort = nt.GetAutoBindPort()
+	}
+	n.trans = newTransport(nt)
+	mc.Transport = n.trans
+	if n.ml, err = memberlist.Create(mc); err != nil {
+		n.trans.Shutdown()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if n.cfg.Reconnect <= 0 {
+		n.cfg.Reconnect = DefaultReconnect
+	}
+	n.wg.Add(2)
+	go n.sender()
+	go n.reconnect()
+	return n, nil
+}
+
+// Join joins the cluster through the seeds, trying again until one
+// answers or ctx ends. Joining exchanges full state with the seed, so when
+// Join returns the node holds the cluster's results and overrides. A node
+// whose seeds are only itself is the first of its cluster and has joined.
+func (n *Node) Join(ctx context.Context) error {
+	self := n.Addr()
+	var seeds []string
+	for _, s := range n.cfg.Seeds {
+		if s != self && s != n.cfg.Bind && s != n.cfg.Advertise {
+			seeds = append(seeds, s)
+		}
+	}
+	if len(seeds) == 0 {
+		n.joined.Store(true)
+		return nil
+	}
+	for {
+		_, err := n.ml.Join(seeds)
+		if err == nil {
+			n.joined.Store(true)
+			n.log.Info("joined the cluster", "members", n.ml.NumMembers())
+			return nil
+		}
+		n.log.Debug("join: no seed answered yet", "seeds", seeds, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("join %s: %w (%w)", strings.Join(seeds, ", "), ErrNoSeeds, err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// Joined reports whether Join has succeeded.
+func (n *Node) Joined() bool { return n.joined.Load() }
+
+// Addr is the address the others reach this node at.
+func (n *Node) Addr() string { return n.ml.LocalNode().Address() }
+
+// Name is this node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Table is the vantages' results as this node knows them.
+func (n *Node) Table() *quorum.Table { return n.table }
+
+// Signals that something was merged; each holds at most one pending
+// signal, so a burst of merges wakes the reader once.
+func (n *Node) ResultsChanged() <-chan struct{}   { return n.resultsCh }
+func (n *Node) PlansChanged() <-chan struct{}     { return n.plansCh }
+func (n *Node) OverridesChanged() <-chan struct{} { return n.overridesCh }
+func (n *Node) MembersChanged() <-chan struct{}   { return n.membersCh }
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Leave tells the others this node is going and stops it.
+func (n *Node) Leave(timeout time.Duration) error {
+	err := n.ml.Leave(timeout)
+	if serr := n.Shutdown(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// Shutdown stops the node without telling the others, as a crash would.
+func (n *Node) Shutdown() error {
+	select {
+	case <-n.stop:
+		return nil
+	default:
+	}
+	close(n.stop)
+	err := n.ml.Shutdown()
+	n.wg.Wait()
+	return err
+}
+
+// Members returns every member known, this node included, by name.
+func (n *Node) Members() []Member {
+	var out []Member
+	for _, m := range n.ml.Members() {
+		out = append(out, memberOf(m))
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func memberOf(m *memberlist.Node) Member {
+	mm := Member{Name: m.Name, Addr: m.Address(), State: stateName(m.State)}
+	_ = json.Unmarshal(m.Meta, &mm.Meta) // a member with unreadable metadata has no role
+	return mm
+}
+
+func stateName(s memberlist.NodeStateType) string {
+	switch s {
+	case memberlist.StateAlive:
+		return "alive"
+	case memberlist.StateSuspect:
+		return "suspect"
+	case memberlist.StateDead:
+		return "dead"
+	case memberlist.StateLeft:
+		return "left"
+	}
+	return "unknown"
+}
+
+// alive returns the live members of a role, this node excluded.
+func (n *Node) alive(role Role) []*memberlist.Node {
+	var out []*memberlist.Node
+	for _, m := range n.ml.Members() {
+		if m.Name == n.cfg.Name || m.State != memberlist.StateAlive {
+			continue
+		}
+		if memberOf(m).Role == role {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Bytes returns the gossip bytes this node has sent and received.
+func (n *Node) Bytes() (sent, received uint64) { return n.trans.sent.Load(), n.trans.received.Load() }
+
+// Dropped counts the messages this node could not read.
+func (n *Node) Dropped() uint64 { return n.dropped.Load() }
+
+// SetKeys replaces the gossip keys: new ones are installed, the first
+// becomes the one that encrypts, and those no longer listed are removed.
+func (n *Node) SetKeys(keys [][]byte) error {
+	kr := n.keyring
+	if kr == nil || len(keys) == 0 {
+		return errors.New("encryption cannot be turned on or off at run time; restart the node")
+	}
+	for _, k := range keys {
+		if err := kr.AddKey(k); err != nil {
+			return err
+		}
+	}
+	if err := kr.UseKey(keys[0]); err != nil {
+		return err
+	}
+	for _, k := range kr.GetKeys() {
+		if !slices.ContainsFunc(keys, func(x []byte) bool { return bytes.Equal(x, k) }) {
+			if err := kr.RemoveKey(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// SetBlock cuts this node off from the peers for which block returns true
+// (by host:port), or restores it with nil. Tests use it to partition a
+// cluster.
+func (n *Node) SetBlock(block func(addr string) bool) {
+	if block == nil {
+		n.trans.block.Store(nil)
+		return
+	}
+	n.trans.block.Store(&block)
+}
+
+// SendResults sends a vantage's reports to every live DNS node at once,
+// in UDP packets: a lost one is made good by the next periodic report.
+func (n *Node) SendResults(rs Results) {
+	msgs := encodeResults(rs, maxPacket)
+	for _, to := range n.alive(RoleDNS) {
+		for _, m := range msgs {
+			if err := n.ml.SendBestEffort(to, m); err != nil {
+				n.log.Debug("send results", "to", to.Name, "err", err)
+			}
+		}
+	}
+}
+
+// SetOwnResults gives a probe's node the function that lists its results,
+// which it passes on in full-state exchanges.
+func (n *Node) SetOwnResults(f func() Results) {
+	n.mu.Lock()
+	n.own = f
+	n.mu.Unlock()
+}
+
+// PublishPlan makes p this DNS node's check plan and sends it to every
+// live probe.
+func (n *Node) PublishPlan(p Plan) {
+	p.Origin = n.cfg.Name
+	n.mu.Lock()
+	n.plans[p.Origin] = p
+	n.mu.Unlock()
+	msg := encodePlan(p)
+	for _, to := range n.alive(RoleProbe) {
+		n.enqueue(to, msg)
+	}
+}
+
+// Plans returns the check plans known, one per DNS node, by origin.
+func (n *Node) Plans() []Plan {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]Plan, 0, len(n.plans))
+	for _, p := range n.plans {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b Plan) int { return strings.Compare(a.Origin, b.Origin) })
+	return out
+}
+
+// PublishOverrides makes o the cluster's overrides if it is newer than
+// those held, and sends it to every live DNS node.
+func (n *Node) PublishOverrides(o Overrides) {
+	if !n.mergeOverrides(o) {
+		return
+	}
+	msg := encodeOverrides(o)
+	for _, to := range n.alive(RoleDNS) {
+		n.enqueue(to, msg)
+	}
+}
+
+// Overrides returns the newest overrides known.
+func (n *Node) Overrides() Overrides {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.overrides
+}
+
+func (n *Node) mergeOverrides(o Overrides) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !o.newer(n.overrides) {
+		return false
+	}
+	n.overrides = o
+	return true
+}
+
+// enqueue hands a reliable send to the sender goroutine: memberlist's
+// callbacks must not block on a TCP connection.
+func (n *Node) enqueue(to *memberlist.Node, msg []byte) {
+	select {
+	case n.sendq <- send{to: to, msg: msg}:
+	default:
+		n.log.Warn("cluster send queue full; dropped a message", "to", to.Name)
+	}
+}
+
+func (n *Node) sender() {
+	defer n.wg.Done()
+	for {
+		select {
+		case s := <-n.sendq:
+			if err := n.ml.SendReliable(s.to, s.msg); err != nil {
+				n.log.Debug("send", "to", s.to.Name, "err", err)
+			}
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+// reconnect tries the failed members again, and the seeds when the node
+// has lost every peer, until the node stops.
+func (n *Node) reconnect() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.Reconnect)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		var addrs []string
+		n.mu.Lock()
+		for name, l := range n.failed {
+			if time.Since(l.since) > reconnectFor {
+				delete(n.failed, name)
+				continue
+			}
+			addrs = append(addrs, l.addr)
+		}
+		n.mu.Unlock()
+		if n.joined.Load() && n.ml.NumMembers() == 1 {
+			addrs = append(addrs, n.cfg.Seeds...)
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		if k, err := n.ml.Join(addrs); k > 0 {
+			n.log.Info("reconnected to lost members", "contacted", k)
+		} else {
+			n.log.Debug("reconnect", "addrs", addrs, "err", err)
+		}
+	}
+}
+
+// receive merges one message from a peer.
+func (n *Node) receive(b []byte, now time.Time) {
+	m, err := decode(b)
+	if err != nil {
+		n.dropped.Add(1)
+		n.log.Debug("dropped a cluster message", "err", err)
+		return
+	}
+	switch m.kind {
+	case kindResults:
+		if n.mergeResults(m.results, now) {
+			signal(n.resultsCh)
+		}
+	case kindPlan:
+		if n.mergePlan(m.plan) {
+			signal(n.plansCh)
+		}
+	case kindOverrides:
+		if n.mergeOverrides(m.overrides) {
+			signal(n.overridesCh)
+		}
+	case kindFull:
+		for _, part := range m.full {
+			n.receive(part, now)
+		}
+	}
+}
+
+func (n *Node) mergeResults(rs Results, now time.Time) bool {
+	if rs.Vantage == n.cfg.Meta.Vantage && n.cfg.Meta.Role == RoleProbe {
+		return false // our own, coming back through a peer
+	}
+	any := false
+	for _, r := range rs.Reports {
+		if n.table.Merge(rs.Vantage, r.Target, quorum.Result{
+			State: r.State, Seq: r.Seq, RTT: r.RTT, Reason: r.Reason, Seen: now.Add(-r.Delay),
+		}) {
+			any = true
+		}
+	}
+	return any
+}
+
+func (n *Node) mergePlan(p Plan) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p.Origin == n.cfg.Name {
+		return false
+	}
+	if old, ok := n.plans[p.Origin]; ok && old.Generation >= p.Generation {
+		return false
+	}
+	n.plans[p.Origin] = p
+	return true
+}
+
+// fullState is everything this node passes on in a push/pull.
+func (n *Node) fullState(now time.Time) []byte {
+	var msgs [][]byte
+	byV := map[string]*Results{}
+	for _, e := range n.table.Entries() {
+		rs := byV[e.Vantage]
+		if rs == nil {
+			rs = &Results{Vantage: e.Vantage}
+			byV[e.Vantage] = rs
+		}
+		rs.Reports = append(rs.Reports, Report{
+			Target: e.Target, State: e.State, Seq: e.Seq, RTT: e.RTT, Reason: e.Reason, Delay: now.Sub(e.Seen),
+		})
+	}
+	n.mu.Lock()
+	own := n.own
+	for _, p := range n.plans {
+		msgs = append(msgs, encodePlan(p))
+	}
+	if n.overrides.Version > 0 {
+		msgs = append(msgs, encodeOverrides(n.overrides))
+	}
+	n.mu.Unlock()
+	if own != nil {
+		rs := own()
+		byV[rs.Vantage] = &rs
+	}
+	for _, rs := range byV {
+		msgs = append(msgs, encodeResults(*rs, 0)...)
+	}
+	return encodeFull(msgs)
+}
+
+// delegate is memberlist's view of a Node: it merges and signals, and
+// never blocks.
+type delegate Node
+
+func (d *delegate) NodeMeta(limit int) []byte { return d.meta }
+
+func (d *delegate) NotifyMsg(b []byte) { (*Node)(d).receive(b, time.Now()) }
+
+// GetBroadcasts sends nothing by gossip: results go straight to the DNS
+// nodes, plans and overrides over TCP, and push/pull repairs any loss.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+
+func (d *delegate) LocalState(join bool) []byte { return (*Node)(d).fullState(time.Now()) }
+
+func (d *delegate) MergeRemoteState(buf []byte, join bool) { (*Node)(d).receive(buf, time.Now()) }
+
+// events follows membership: a vantage that goes stops voting, a probe
+// that comes gets the plan.
+type events Node
+
+func (e *events) NotifyJoin(m *memberlist.Node) {
+	n := (*Node)(e)
+	signal(n.membersCh)
+	n.mu.Lock()
+	delete(n.failed, m.Name)
+	n.mu.Unlock()
+	if m.Name == n.cfg.Name || n.cfg.Meta.Role != RoleDNS || memberOf(m).Role != RoleProbe {
+		return
+	}
+	n.mu.Lock()
+	p, ok := n.plans[n.cfg.Name]
+	n.mu.Unlock()
+	if ok {
+		n.enqueue(m, encodePlan(p))
+	}
+}
+
+func (e *events) NotifyLeave(m *memberlist.Node) {
+	n := (*Node)(e)
+	signal(n.membersCh)
+	if m.State == memberlist.StateDead {
+		n.mu.Lock()
+		n.failed[m.Name] = lost{addr: m.Address(), since: time.Now()}
+		n.mu.Unlock()
+	}
+	mm := memberOf(m)
+	switch mm.Role {
+	case RoleProbe:
+		if mm.Vantage != "" {
+			n.table.Forget(mm.Vantage)
+			signal(n.resultsCh)
+		}
+	case RoleDNS:
+		// The plan of a DNS node that went goes with it, unless it was
+		// the only one: probes keep checking something while every DNS
+		// node restarts.
+		n.mu.Lock()
+		if _, ok := n.plans[m.Name]; ok && len(n.plans) > 1 {
+			delete(n.plans, m.Name)
+			n.mu.Unlock()
+			signal(n.plansCh)
+			return
+		}
+		n.mu.Unlock()
+	}
+}
+
+func (e *events) NotifyUpdate(m *memberlist.Node) { signal((*Node)(e).membersCh) }
+
+// logWriter turns memberlist's "[LEVEL] memberlist: ..." lines into slog
+// records at the matching level.
+type logWriter struct{ log *slog.Logger }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelDebug
+	for prefix, l := range map[string]slog.Level{"[ERR]": slog.LevelError, "[WARN]": slog.LevelWarn, "[INFO]": slog.LevelInfo, "[DEBUG]": slog.LevelDebug} {
+		if strings.HasPrefix(line, prefix) {
+			level, line = l, strings.TrimSpace(strings.TrimPrefix(line, prefix))
+			break
+		}
+	}
+	// memberlist's INFO is chatty (every probe timeout); ours is for what
+	// an operator acts on.
+	if level == slog.LevelInfo {
+		level = slog.LevelDebug
+	}
+	w.log.Log(context.Background(), level, line, "component", "memberlist")
+	return len(p), nil
+}
+
+var _ io.Writer = (*logWriter)(nil)
+
+// loopback reports whether a host:port is on a loopback address.
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// ParseKey reads a gossip key written in base64, as
+// `openssl rand -base64 32` prints it.
+func ParseKey(s string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("key is not base64: %w", err)
+	}
+	switch len(k) {
+	case 16, 24, 32:
+		return k, nil
+	}
+	return nil, fmt.Errorf("key is %d bytes; it must be 16, 24 or 32 (AES-128, -192, -256)", len(k))
+}
+
+// ParseKeys reads a key file: one base64 key per line, the first the one
+// that encrypts; blank lines and # comments are skipped.
+func ParseKeys(src []byte) ([][]byte, error) {
+	var keys [][]byte
+	for i, line := range strings.Split(string(src), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, err := ParseKey(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %s: %w", strconv.Itoa(i+1), err)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no key in the file")
+	}
+	return keys, nil
+}

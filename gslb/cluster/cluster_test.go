@@ -1,0 +1,349 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/meridian-gslb/meridian/gslb"
+)
+
+var testKey = bytes.Repeat([]byte{7}, 32)
+
+// fast shortens memberlist's timers so that failures are detected in a
+// fraction of a second.
+func fast(c *memberlist.Config) {
+	c.ProbeInterval = 100 * time.Millisecond
+	c.ProbeTimeout = 50 * time.Millisecond
+	c.SuspicionMult = 2
+	c.GossipInterval = 20 * time.Millisecond
+	c.PushPullInterval = time.Second
+	c.TCPTimeout = time.Second
+	c.DeadNodeReclaimTime = 100 * time.Millisecond
+}
+
+const fastReconnect = 200 * time.Millisecond
+
+func testLog(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// start starts a node on a free loopback port, joined through seeds.
+func start(t *testing.T, name string, meta Meta, seeds ...string) *Node {
+	t.Helper()
+	if meta.Role == RoleProbe && meta.Vantage == "" {
+		meta.Vantage = name
+	}
+	n, err := New(context.Background(), Config{
+		Name: name, Bind: "127.0.0.1:0", Seeds: seeds, Keys: [][]byte{testKey},
+		Meta: meta, Log: testLog(t).With("node", name), Tune: fast, Reconnect: fastReconnect,
+	})
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() { n.Shutdown() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.Join(ctx); err != nil {
+		t.Fatalf("%s join: %v", name, err)
+	}
+	return n
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func verdict(n *Node, target string) string {
+	n.table.Recompute(time.Now())
+	v, ok := n.table.Verdict(target)
+	if !ok {
+		return "none"
+	}
+	return fmt.Sprintf("%s %d/%d", v.State, v.Up, v.Down)
+}
+
+func report(target string, st gslb.State, seq uint64) Report {
+	return Report{Target: target, State: st, Seq: seq, RTT: 3 * time.Millisecond, Reason: "status " + map[gslb.State]string{gslb.Up: "200", gslb.Down: "503"}[st]}
+}
+
+func TestQuorumAcrossNodes(t *testing.T) {
+	dns1 := start(t, "dns1", Meta{Role: RoleDNS})
+	dns2 := start(t, "dns2", Meta{Role: RoleDNS}, dns1.Addr())
+	var probes []*Node
+	for i := range 3 {
+		probes = append(probes, start(t, fmt.Sprintf("v%d", i), Meta{Role: RoleProbe, Region: "eu"}, dns1.Addr()))
+	}
+	eventually(t, "every node to see 5 members", func() bool {
+		return len(dns1.alive(RoleProbe)) == 3 && len(dns2.alive(RoleProbe)) == 3 && len(probes[2].alive(RoleDNS)) == 2
+	})
+
+	// Two of three vantages see the target down: it is down on both DNS
+	// nodes.
+	for i, p := range probes {
+		st := gslb.Down
+		if i == 2 {
+			st = gslb.Up
+		}
+		p.SendResults(Results{Vantage: p.cfg.Meta.Vantage, Reports: []Report{report("eu/192.0.2.1", st, 1)}})
+	}
+	for _, d := range []*Node{dns1, dns2} {
+		eventually(t, d.Name()+" to take the target down", func() bool { return verdict(d, "eu/192.0.2.1") == "down 1/2" })
+	}
+
+	// One of the two comes back up: 1 of 3 down keeps it in.
+	probes[0].SendResults(Results{Vantage: "v0", Reports: []Report{report("eu/192.0.2.1", gslb.Up, 2)}})
+	for _, d := range []*Node{dns1, dns2} {
+		eventually(t, d.Name()+" to bring the target back", func() bool { return verdict(d, "eu/192.0.2.1") == "up 2/1" })
+	}
+
+	// A vantage that dies stops voting once the cluster declares it dead.
+	probes[2].Shutdown()
+	for _, d := range []*Node{dns1, dns2} {
+		eventually(t, d.Name()+" to forget v2", func() bool { return verdict(d, "eu/192.0.2.1") == "up 1/1" })
+	}
+
+	// A DNS node that joins late holds every result when Join returns:
+	// its state came with the join's push/pull.
+	dns3 := start(t, "dns3", Meta{Role: RoleDNS}, dns2.Addr())
+	if got := verdict(dns3, "eu/192.0.2.1"); got != "up 1/1" {
+		t.Fatalf("dns3 right after joining: %s, want up 1/1", got)
+	}
+}
+
+func TestPlanReachesProbes(t *testing.T) {
+	dns1 := start(t, "dns1", Meta{Role: RoleDNS})
+	early := start(t, "early", Meta{Role: RoleProbe}, dns1.Addr())
+	eventually(t, "dns1 to see the probe", func() bool { return len(dns1.alive(RoleProbe)) == 1 })
+
+	dns1.PublishPlan(Plan{Generation: 1, Body: []byte(`["a"]`)})
+	eventually(t, "the plan to reach the early probe", func() bool {
+		p := early.Plans()
+		return len(p) == 1 && p[0].Origin == "dns1" && string(p[0].Body) == `["a"]`
+	})
+	select {
+	case <-early.PlansChanged():
+	default:
+		t.Fatal("the probe was not told of the plan")
+	}
+
+	// A probe that joins later gets the plan in the join's exchange, and
+	// a reload's new plan replaces the old one everywhere.
+	late := start(t, "late", Meta{Role: RoleProbe}, dns1.Addr())
+	if p := late.Plans(); len(p) != 1 || string(p[0].Body) != `["a"]` {
+		t.Fatalf("late probe's plans right after joining: %+v", p)
+	}
+	dns1.PublishPlan(Plan{Generation: 2, Body: []byte(`["a","b"]`)})
+	for _, p := range []*Node{early, late} {
+		eventually(t, p.Name()+" to follow the new plan", func() bool {
+			ps := p.Plans()
+			return len(ps) == 1 && ps[0].Generation == 2 && string(ps[0].Body) == `["a","b"]`
+		})
+	}
+}
+
+func TestOverridesLastWriterWins(t *testing.T) {
+	a := start(t, "a", Meta{Role: RoleDNS})
+	b := start(t, "b", Meta{Role: RoleDNS}, a.Addr())
+	c := start(t, "c", Meta{Role: RoleDNS}, a.Addr())
+	eventually(t, "three DNS nodes", func() bool { return len(c.alive(RoleDNS)) == 2 && len(b.alive(RoleDNS)) == 2 })
+
+	b.PublishOverrides(Overrides{Version: 10, Body: []byte(`{"drained_regions":["eu"]}`), Origin: "b"})
+	// An older change arriving later loses.
+	a.PublishOverrides(Overrides{Version: 5, Body: []byte(`{}`), Origin: "a"})
+	for _, n := range []*Node{a, b, c} {
+		eventually(t, n.Name()+" to hold the newest overrides", func() bool {
+			o := n.Overrides()
+			return o.Version == 10 && o.Origin == "b"
+		})
+	}
+	if got := string(a.Overrides().Body); got != `{"drained_regions":["eu"]}` {
+		t.Errorf("a holds %s", got)
+	}
+}
+
+func TestPartitionHeals(t *testing.T) {
+	left := start(t, "left", Meta{Role: RoleDNS})
+	right := start(t, "right", Meta{Role: RoleDNS}, left.Addr())
+	vl := start(t, "vl", Meta{Role: RoleProbe}, left.Addr())
+	vr := start(t, "vr", Meta{Role: RoleProbe}, left.Addr())
+	eventually(t, "four members everywhere", func() bool {
+		return len(left.ml.Members()) == 4 && len(right.ml.Members()) == 4
+	})
+	vl.SendResults(Results{Vantage: "vl", Reports: []Report{report("eu/192.0.2.1", gslb.Up, 1)}})
+	vr.SendResults(Results{Vantage: "vr", Reports: []Report{report("eu/192.0.2.1", gslb.Down, 1)}})
+	eventually(t, "both votes on both sides", func() bool {
+		return verdict(left, "eu/192.0.2.1") == "up 1/1" && verdict(right, "eu/192.0.2.1") == "up 1/1"
+	})
+
+	// Cut {left, vl} from {right, vr}: each side declares the other dead
+	// and decides with the vantages it still hears.
+	sides := map[*Node][]*Node{left: {right, vr}, vl: {right, vr}, right: {left, vl}, vr: {left, vl}}
+	for n, others := range sides {
+		var addrs []string
+		for _, o := range others {
+			addrs = append(addrs, o.Addr())
+		}
+		n.SetBlock(func(addr string) bool {
+			for _, a := range addrs {
+				if a == addr {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	eventually(t, "each side to decide alone", func() bool {
+		return verdict(left, "eu/192.0.2.1") == "up 1/0" && verdict(right, "eu/192.0.2.1") == "down 0/1"
+	})
+
+	// Healing: each node keeps trying the members it declared dead, so
+	// the two halves find each other again and the votes meet.
+	for n := range sides {
+		n.SetBlock(nil)
+	}
+	eventually(t, "one cluster again", func() bool {
+		return len(left.ml.Members()) == 4 && len(right.ml.Members()) == 4
+	})
+	vl.SendResults(Results{Vantage: "vl", Reports: []Report{report("eu/192.0.2.1", gslb.Up, 2)}})
+	vr.SendResults(Results{Vantage: "vr", Reports: []Report{report("eu/192.0.2.1", gslb.Down, 2)}})
+	eventually(t, "the two sides to agree again", func() bool {
+		return verdict(left, "eu/192.0.2.1") == "up 1/1" && verdict(right, "eu/192.0.2.1") == "up 1/1"
+	})
+}
+
+func TestSecurity(t *testing.T) {
+	t.Run("no key beyond loopback", func(t *testing.T) {
+		_, err := New(context.Background(), Config{Name: "x", Bind: "0.0.0.0:0"})
+		if !errors.Is(err, ErrInsecure) {
+			t.Fatalf("error = %v, want ErrInsecure", err)
+		}
+		_, err = New(context.Background(), Config{Name: "x", Bind: "127.0.0.1:0", Seeds: []string{"192.0.2.1:7946"}})
+		if !errors.Is(err, ErrInsecure) {
+			t.Fatalf("with a remote seed: error = %v, want ErrInsecure", err)
+		}
+	})
+	t.Run("a node with another key cannot join", func(t *testing.T) {
+		a := start(t, "a", Meta{Role: RoleDNS})
+		n, err := New(context.Background(), Config{
+			Name: "intruder", Bind: "127.0.0.1:0", Seeds: []string{a.Addr()},
+			Keys: [][]byte{bytes.Repeat([]byte{9}, 32)}, Meta: Meta{Role: RoleDNS}, Tune: fast,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Shutdown()
+		ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+		defer cancel()
+		if err := n.Join(ctx); !errors.Is(err, ErrNoSeeds) {
+			t.Fatalf("join with the wrong key: %v, want ErrNoSeeds", err)
+		}
+		if len(a.ml.Members()) != 1 {
+			t.Fatalf("the cluster let the intruder in: %d members", len(a.ml.Members()))
+		}
+	})
+	t.Run("keys rotate without a split", func(t *testing.T) {
+		newKey := bytes.Repeat([]byte{8}, 32)
+		a := start(t, "a", Meta{Role: RoleDNS})
+		b := start(t, "b", Meta{Role: RoleDNS}, a.Addr())
+		for _, step := range [][][]byte{
+			{testKey, newKey}, // install the new key everywhere
+			{newKey, testKey}, // encrypt with it
+			{newKey},          // retire the old one
+		} {
+			for _, n := range []*Node{a, b} {
+				if err := n.SetKeys(step); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		a.PublishOverrides(Overrides{Version: 1, Origin: "a", Body: []byte("{}")})
+		eventually(t, "b to hear a under the new key", func() bool { return b.Overrides().Version == 1 })
+	})
+}
+
+func TestWire(t *testing.T) {
+	rs := Results{Vantage: "tokyo", Reports: []Report{
+		{Target: "eu/192.0.2.1", State: gslb.Up, Seq: 1 << 40, RTT: 1500 * time.Microsecond, Delay: 2 * time.Second, Reason: "status 200"},
+		{Target: "us/2001:db8::1", State: gslb.Down, Seq: 3, Reason: "connect: connection refused"},
+	}}
+	msgs := encodeResults(rs, 0)
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	m, err := decode(msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(m.results) != fmt.Sprint(rs) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", m.results, rs)
+	}
+
+	// A thousand reports split into packets that each fit.
+	var many Results
+	many.Vantage = "v"
+	for i := range 1000 {
+		many.Reports = append(many.Reports, Report{Target: fmt.Sprintf("region/10.0.%d.%d", i/256, i%256), State: gslb.Up, Seq: uint64(i)})
+	}
+	total := 0
+	for _, msg := range encodeResults(many, maxPacket) {
+		if len(msg) > maxPacket {
+			t.Fatalf("a packet of %d bytes", len(msg))
+		}
+		m, err := decode(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(m.results.Reports)
+	}
+	if total != 1000 {
+		t.Fatalf("%d reports came through, want 1000", total)
+	}
+
+	bad := []struct {
+		name string
+		msg  []byte
+		want string
+	}{
+		{"empty", nil, "malformed"},
+		{"other version", []byte{2, kindResults}, "version 2"},
+		{"unknown kind", []byte{wireVersion, 99}, "unknown message kind"},
+		{"truncated", msgs[0][:len(msgs[0])-3], "malformed"},
+		{"huge count", []byte{wireVersion, kindResults, 1, 'v', 0xff, 0xff, 0x03}, "malformed"},
+		{"bad state", []byte{wireVersion, kindResults, 1, 'v', 1, 1, 't', 9, 0, 0, 0, 0}, "state 9"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := decode(tt.msg); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("decode = %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(encodeResults(Results{Vantage: "v", Reports: []Report{{Target: "t", State: gslb.Up}}}, 0)[0])
+	f.Add(encodePlan(Plan{Origin: "o", Generation: 2, Body: []byte("[]")}))
+	f.Add(encodeFull([][]byte{encodeOverrides(Overrides{Version: 1, Origin: "o"})}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		decode(b) // must not panic
+	})
+}

@@ -1,0 +1,155 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/quorum"
+)
+
+// DefaultRecheck is how often Health recomputes verdicts when nothing
+// arrives, so that results age out on time.
+const DefaultRecheck = time.Second
+
+// Health feeds a DNS node's engine from the cluster: whenever results
+// arrive it recomputes the verdicts of the node's quorum table and writes
+// them, and the vantages' round-trip times, into the HealthMap the engine
+// reads.
+type Health struct {
+	node    *Node
+	health  *gslb.HealthMap
+	log     *slog.Logger
+	recheck time.Duration
+	engine  atomic.Pointer[gslb.Engine]
+
+	mu          sync.Mutex
+	transitions map[[2]string]uint64 // (target, new state) -> count
+	applied     atomic.Int64         // unix ns of the latest recompute
+}
+
+// NewHealth returns the bridge from node's table to health.
+func NewHealth(node *Node, health *gslb.HealthMap, log *slog.Logger) *Health {
+	return &Health{node: node, health: health, log: log, recheck: DefaultRecheck, transitions: map[[2]string]uint64{}}
+}
+
+// SetEngine sets the engine to refresh on changes, after a reload.
+func (h *Health) SetEngine(e *gslb.Engine) {
+	h.engine.Store(e)
+	h.Apply(time.Now())
+	if e != nil {
+		e.Refresh()
+	}
+}
+
+// Run recomputes on every merge and every second until ctx ends.
+func (h *Health) Run(ctx context.Context) {
+	t := time.NewTicker(h.recheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.node.ResultsChanged():
+		case <-t.C:
+		}
+		h.Apply(time.Now())
+	}
+}
+
+// Apply recomputes the verdicts at now and publishes the changes.
+func (h *Health) Apply(now time.Time) {
+	changed := h.node.table.Recompute(now)
+	h.applied.Store(now.UnixNano())
+	for _, v := range changed {
+		h.health.Set(v.Target, v.State)
+		h.mu.Lock()
+		h.transitions[[2]string{v.Target, v.State.String()}]++
+		h.mu.Unlock()
+		level := slog.LevelInfo
+		if v.State == gslb.Down {
+			level = slog.LevelWarn
+		}
+		h.log.Log(context.Background(), level, "target "+v.State.String(), "target", v.Target,
+			"votes_up", v.Up, "votes_down", v.Down, "reason", v.Reason, "vantages", voteDetail(v.Votes))
+	}
+	for region, rtt := range regionRTTs(h.node.table.Entries(), now, h.node.cfg.Quorum.StaleAfter) {
+		h.health.SetRTT(region, rtt)
+	}
+	if len(changed) > 0 {
+		if e := h.engine.Load(); e != nil {
+			e.Refresh()
+		}
+	}
+}
+
+// Transitions returns the count of state changes by target and new state.
+func (h *Health) Transitions() map[[2]string]uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[[2]string]uint64, len(h.transitions))
+	for k, v := range h.transitions {
+		out[k] = v
+	}
+	return out
+}
+
+func voteDetail(votes []quorum.Vote) string {
+	parts := make([]string, 0, len(votes))
+	for _, v := range votes {
+		s := v.Vantage + "=" + v.State
+		switch {
+		case v.Suspect:
+			s += "(suspect)"
+		case !v.Fresh:
+			s += "(stale)"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " ")
+}
+
+// regionRTTs is the round-trip time to each region: per vantage the mean
+// over its fresh, up results for the region's targets (IDs are
+// "region/address"), then the median over the vantages, so that one far
+// or troubled vantage does not move it.
+func regionRTTs(entries []quorum.Entry, now time.Time, staleAfter time.Duration) map[string]time.Duration {
+	if staleAfter <= 0 {
+		staleAfter = quorum.DefaultStaleAfter
+	}
+	type acc struct {
+		sum time.Duration
+		n   int
+	}
+	per := map[[2]string]*acc{} // (region, vantage)
+	for _, e := range entries {
+		if e.State != gslb.Up || e.RTT <= 0 || now.Sub(e.Seen) > staleAfter {
+			continue
+		}
+		region, _, ok := strings.Cut(e.Target, "/")
+		if !ok {
+			continue
+		}
+		k := [2]string{region, e.Vantage}
+		if per[k] == nil {
+			per[k] = &acc{}
+		}
+		per[k].sum += e.RTT
+		per[k].n++
+	}
+	byRegion := map[string][]time.Duration{}
+	for k, a := range per {
+		byRegion[k[0]] = append(byRegion[k[0]], a.sum/time.Duration(a.n))
+	}
+	out := make(map[string]time.Duration, len(byRegion))
+	for region, rtts := range byRegion {
+		slices.Sort(rtts)
+		out[region] = rtts[len(rtts)/2]
+	}
+	return out
+}
