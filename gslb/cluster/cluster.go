@@ -74,7 +74,7 @@ type Config struct {
 	// Reconnect is how often failed members are tried again;
 	// DefaultReconnect when 0.
 	Reconnect time.Duration
-	Log      *slog.Logger
+	Log       *slog.Logger
 	// Tune adjusts memberlist's configuration (LAN defaults) before the
 	// node starts: tests shorten its timers.
 	Tune func(*memberlist.Config)
@@ -106,7 +106,7 @@ type Node struct {
 	mu        sync.Mutex
 	plans     map[string]Plan
 	overrides Overrides
-	own       func() Results // a probe's own results, for push/pull
+	own       func() Results  // a probe's own results, for push/pull
 	failed    map[string]lost // members that failed, by name, to call back
 
 	resultsCh, plansCh, overridesCh, membersCh chan struct{}

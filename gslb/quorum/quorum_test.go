@@ -203,8 +203,8 @@ func TestMergeKeepsNewest(t *testing.T) {
 		want bool
 	}{
 		{Result{State: gslb.Down, Seq: 5, Seen: now}, true},
-		{Result{State: gslb.Up, Seq: 4, Seen: now.Add(time.Second)}, false}, // older version, however recent
-		{Result{State: gslb.Down, Seq: 5, Seen: now}, false},                // a repeat
+		{Result{State: gslb.Up, Seq: 4, Seen: now.Add(time.Second)}, false},  // older version, however recent
+		{Result{State: gslb.Down, Seq: 5, Seen: now}, false},                 // a repeat
 		{Result{State: gslb.Down, Seq: 5, Seen: now.Add(time.Second)}, true}, // a refresh
 		{Result{State: gslb.Up, Seq: 6, Seen: now}, true},
 		{Result{State: gslb.Unknown, Seq: 7, Seen: now}, false}, // not a vote
