@@ -4,9 +4,9 @@
 // It has three parts, kept apart because they are reused apart:
 //
 //   - Checkers probe a target once and return a Result: TCPChecker (a
-//     connect) and HTTPChecker (a request over HTTP or HTTPS, judged by
-//     status and body). The bundled forwarder reuses them for its backends.
-//     A DNS checker comes with the probe agents (see dns.go).
+//     connect), HTTPChecker (a request over HTTP or HTTPS, judged by
+//     status and body) and DNSChecker (a query, judged by rcode and
+//     answer). The bundled forwarder reuses them for its backends.
 //   - Hysteresis turns a stream of results into a State, so one lost packet
 //     does not take a target down and one lucky answer does not bring it
 //     back. It is a pure function of the previous Status and a Result, so

@@ -2,6 +2,7 @@ package probes
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -53,14 +54,23 @@ type HTTPConfig struct {
 	CertFile   string // PEM client certificate, with KeyFile
 	KeyFile    string
 	SkipVerify bool // accept any server certificate
+
+	// CAPEM, CertPEM and KeyPEM are the contents of CAFile, CertFile and
+	// KeyFile, for a check defined on one host and run on another (a
+	// probe agent), where the paths mean nothing. Each excludes its file.
+	CAPEM   []byte
+	CertPEM []byte
+	KeyPEM  []byte
 }
 
 // HTTPChecker sends one request on a fresh connection and judges the
 // response by its status and, if configured, its body. Make one with
 // NewHTTPChecker; it is safe for concurrent use.
 type HTTPChecker struct {
-	cfg    HTTPConfig // defaults applied, as compared by Equal
-	files  [3][]byte  // CA, certificate and key contents: a rotated file is a changed check
+	cfg HTTPConfig // defaults applied, as compared by Equal; the PEM fields moved to files
+	// The CA, certificate and key contents, read from the files or given
+	// as PEM: a rotated file or new PEM is a changed check.
+	files  [3][]byte
 	url    string
 	host   string
 	body   *regexp.Regexp
@@ -73,7 +83,7 @@ var (
 )
 
 // NewHTTPChecker validates cfg, reads its CA and client certificate files
-// and returns its checker.
+// (unless given as PEM) and returns its checker.
 func NewHTTPChecker(cfg HTTPConfig) (*HTTPChecker, error) {
 	c, err := newHTTPChecker(cfg)
 	if err != nil {
@@ -131,9 +141,11 @@ func newHTTPChecker(cfg HTTPConfig) (*HTTPChecker, error) {
 		if tlsCfg, err = c.tlsConfig(); err != nil {
 			return nil, err
 		}
-	} else if cfg.ServerName != "" || cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.SkipVerify {
+	} else if cfg.ServerName != "" || cfg.CAFile != "" || cfg.CertFile != "" || cfg.KeyFile != "" || cfg.SkipVerify ||
+		len(cfg.CAPEM) > 0 || len(cfg.CertPEM) > 0 || len(cfg.KeyPEM) > 0 {
 		return nil, fmt.Errorf("%w: TLS settings on a plain HTTP check", ErrInvalidCheck)
 	}
+	c.cfg.CAPEM, c.cfg.CertPEM, c.cfg.KeyPEM = nil, nil, nil
 	c.url = scheme + "://" + cfg.Addr + cfg.Path
 	// Catch a bad method or path now rather than at every check.
 	if _, err := http.NewRequest(cfg.Method, c.url, nil); err != nil {
@@ -173,38 +185,55 @@ func (c *HTTPChecker) tlsConfig() (*tls.Config, error) {
 		name = hostOnly(name)
 	}
 	tc := &tls.Config{ServerName: name, InsecureSkipVerify: cfg.SkipVerify}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: CA file: %w", ErrInvalidCheck, err)
-		}
+	ca, err := pemOf("CA", cfg.CAFile, cfg.CAPEM)
+	if err != nil {
+		return nil, err
+	}
+	if ca != nil {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: CA file %s: no PEM certificate", ErrInvalidCheck, cfg.CAFile)
+		if !pool.AppendCertsFromPEM(ca) {
+			return nil, fmt.Errorf("%w: CA %s: no PEM certificate", ErrInvalidCheck, cmp.Or(cfg.CAFile, "PEM"))
 		}
 		tc.RootCAs = pool
-		c.files[0] = pem
 	}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
-		return nil, fmt.Errorf("%w: a client certificate needs both a certificate and a key file", ErrInvalidCheck)
+	certPEM, err := pemOf("certificate", cfg.CertFile, cfg.CertPEM)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.CertFile != "" {
-		certPEM, err := os.ReadFile(cfg.CertFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: certificate file: %w", ErrInvalidCheck, err)
-		}
-		keyPEM, err := os.ReadFile(cfg.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: key file: %w", ErrInvalidCheck, err)
-		}
+	keyPEM, err := pemOf("key", cfg.KeyFile, cfg.KeyPEM)
+	if err != nil {
+		return nil, err
+	}
+	if (certPEM == nil) != (keyPEM == nil) {
+		return nil, fmt.Errorf("%w: a client certificate needs both a certificate and a key", ErrInvalidCheck)
+	}
+	if certPEM != nil {
 		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
-			return nil, fmt.Errorf("%w: client certificate %s: %w", ErrInvalidCheck, cfg.CertFile, err)
+			return nil, fmt.Errorf("%w: client certificate %s: %w", ErrInvalidCheck, cmp.Or(cfg.CertFile, "PEM"), err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
-		c.files[1], c.files[2] = certPEM, keyPEM
 	}
+	c.files = [3][]byte{ca, certPEM, keyPEM}
 	return tc, nil
+}
+
+// pemOf returns the PEM contents of a file or given outright, or nil when
+// neither is set.
+func pemOf(what, file string, pem []byte) ([]byte, error) {
+	switch {
+	case file != "" && len(pem) > 0:
+		return nil, fmt.Errorf("%w: %s file %s and %s PEM both set", ErrInvalidCheck, what, file, what)
+	case len(pem) > 0:
+		return slices.Clone(pem), nil // the caller's slice may change later
+	case file == "":
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s file: %w", ErrInvalidCheck, what, err)
+	}
+	return b, nil
 }
 
 // hostOnly strips the port, if any, from a host or host:port.
@@ -271,7 +300,7 @@ func (c *HTTPChecker) statusOK(code int) bool {
 }
 
 // Equal reports whether other is an HTTP check of the same definition,
-// with the same CA and client certificate file contents.
+// with the same CA and client certificate contents, from files or PEM.
 func (c *HTTPChecker) Equal(other Checker) bool {
 	o, ok := other.(*HTTPChecker)
 	return ok && reflect.DeepEqual(c.cfg, o.cfg) && reflect.DeepEqual(c.files, o.files)

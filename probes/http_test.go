@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -172,10 +173,12 @@ func TestHTTPCheckerFreshConnections(t *testing.T) {
 	}
 }
 
-// pki is a throwaway CA and a client certificate it signed, as PEM files.
+// pki is a throwaway CA and a client certificate it signed, as PEM files
+// and as their contents.
 type pki struct {
 	caPool            *x509.CertPool
 	certFile, keyFile string
+	certPEM, keyPEM   []byte
 }
 
 func newPKI(t *testing.T) pki {
@@ -188,6 +191,7 @@ func newPKI(t *testing.T) pki {
 	p.caPool.AddCert(ca)
 	p.certFile = writePEM(t, dir, "client.pem", "CERTIFICATE", client.Raw)
 	p.keyFile = writeKey(t, dir, "client.key", clientKey)
+	p.certPEM, p.keyPEM = readFile(t, p.certFile), readFile(t, p.keyFile)
 	return p
 }
 
@@ -233,6 +237,15 @@ func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
 	return path
 }
 
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func writeKey(t *testing.T, dir, name string, key *ecdsa.PrivateKey) string {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(key)
@@ -252,6 +265,7 @@ func TestHTTPSChecker(t *testing.T) {
 	defer srv.Close()
 	// httptest's certificate is valid for example.com, 127.0.0.1 and ::1.
 	caFile := writePEM(t, t.TempDir(), "ca.pem", "CERTIFICATE", srv.Certificate().Raw)
+	caPEM := readFile(t, caFile)
 
 	p := newPKI(t)
 	mtls := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -264,6 +278,9 @@ func TestHTTPSChecker(t *testing.T) {
 	mtls.StartTLS()
 	defer mtls.Close()
 	mtlsCA := writePEM(t, t.TempDir(), "ca.pem", "CERTIFICATE", mtls.Certificate().Raw)
+	mtlsCAPEM := readFile(t, mtlsCA)
+	otherCA, _ := makeCert(t, "other CA", nil, nil)
+	otherCAPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherCA.Raw})
 
 	tests := []struct {
 		name       string
@@ -275,6 +292,9 @@ func TestHTTPSChecker(t *testing.T) {
 	}{
 		{"unknown CA by default", srv, HTTPConfig{Host: "example.com"}, false, "certificate signed by unknown authority", ""},
 		{"CA file", srv, HTTPConfig{Host: "example.com", CAFile: caFile}, true, "status 200", "example.com"},
+		{"CA PEM", srv, HTTPConfig{Host: "example.com", CAPEM: caPEM}, true, "status 200", "example.com"},
+		{"name not in the certificate, CA PEM", srv, HTTPConfig{Host: "www.example.test", CAPEM: caPEM}, false, "not www.example.test", ""},
+		{"CA PEM of another CA", srv, HTTPConfig{Host: "example.com", CAPEM: otherCAPEM}, false, "certificate signed by unknown authority", ""},
 		{"SNI from the Host header, port dropped", srv, HTTPConfig{Host: "example.com:443", CAFile: caFile}, true, "status 200", "example.com"},
 		{"name not in the certificate", srv, HTTPConfig{Host: "www.example.test", CAFile: caFile}, false, "not www.example.test", ""},
 		{"server name overrides the Host header", srv, HTTPConfig{Host: "www.example.test", ServerName: "example.com", CAFile: caFile}, true, "status 200", "example.com"},
@@ -282,6 +302,8 @@ func TestHTTPSChecker(t *testing.T) {
 		{"verification off", srv, HTTPConfig{Host: "www.example.test", SkipVerify: true}, true, "status 200", "www.example.test"},
 		{"client certificate missing", mtls, HTTPConfig{Host: "example.com", CAFile: mtlsCA}, false, "certificate required", ""},
 		{"client certificate supplied", mtls, HTTPConfig{Host: "example.com", CAFile: mtlsCA, CertFile: p.certFile, KeyFile: p.keyFile}, true, "status 200", ""},
+		{"client certificate missing, CA PEM", mtls, HTTPConfig{Host: "example.com", CAPEM: mtlsCAPEM}, false, "certificate required", ""},
+		{"client certificate as PEM", mtls, HTTPConfig{Host: "example.com", CAPEM: mtlsCAPEM, CertPEM: p.certPEM, KeyPEM: p.keyPEM}, true, "status 200", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,6 +328,9 @@ func TestNewHTTPCheckerInvalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newPKI(t)
+	ca, _ := makeCert(t, "CA", nil, nil)
+	caFile := writePEM(t, dir, "ca.pem", "CERTIFICATE", ca.Raw)
+	caPEM := readFile(t, caFile)
 	tests := []struct {
 		name string
 		cfg  HTTPConfig
@@ -321,6 +346,13 @@ func TestNewHTTPCheckerInvalid(t *testing.T) {
 		{"CA file without a certificate", HTTPConfig{Addr: "127.0.0.1:443", TLS: true, CAFile: notPEM}},
 		{"certificate without key", HTTPConfig{Addr: "127.0.0.1:443", TLS: true, CertFile: p.certFile}},
 		{"key that does not fit", HTTPConfig{Addr: "127.0.0.1:443", TLS: true, CertFile: p.certFile, KeyFile: notPEM}},
+		{"PEM without TLS", HTTPConfig{Addr: "127.0.0.1:80", CAPEM: p.certPEM}},
+		{"CA file and PEM", HTTPConfig{Addr: "127.0.0.1:443", TLS: true, CAFile: caFile, CAPEM: caPEM}},
+		{"CA PEM without a certificate", HTTPConfig{Addr: "127.0.0.1:443", TLS: true, CAPEM: []byte("hello")}},
+		{"certificate file and PEM", HTTPConfig{Addr: "127.0.0.1:443", TLS: true, CertFile: p.certFile, CertPEM: p.certPEM, KeyPEM: p.keyPEM}},
+		{"key file and PEM", HTTPConfig{Addr: "127.0.0.1:443", TLS: true, CertPEM: p.certPEM, KeyFile: p.keyFile, KeyPEM: p.keyPEM}},
+		{"certificate PEM without key", HTTPConfig{Addr: "127.0.0.1:443", TLS: true, CertPEM: p.certPEM}},
+		{"key PEM that does not fit", HTTPConfig{Addr: "127.0.0.1:443", TLS: true, CertPEM: p.certPEM, KeyPEM: p.certPEM}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,5 +392,40 @@ func TestHTTPCheckerEqual(t *testing.T) {
 	writePEM(t, dir, "ca.pem", "CERTIFICATE", ca2.Raw)
 	if a.Equal(mustHTTP(t, base)) {
 		t.Error("rotated CA file: equal")
+	}
+}
+
+// PEM contents count as file contents do: the same bytes are the same
+// check, new bytes a changed one, whatever slices carry them.
+func TestHTTPCheckerEqualPEM(t *testing.T) {
+	ca, _ := makeCert(t, "CA", nil, nil)
+	ca2, _ := makeCert(t, "CA 2", nil, nil)
+	p := newPKI(t)
+	pemOf := func(c *x509.Certificate) []byte {
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	caPEM := pemOf(ca)
+	base := HTTPConfig{Addr: "127.0.0.1:443", TLS: true, CAPEM: caPEM, CertPEM: p.certPEM, KeyPEM: p.keyPEM}
+	a := mustHTTP(t, base)
+
+	same := base
+	same.CAPEM = slices.Clone(caPEM)
+	if !a.Equal(mustHTTP(t, same)) {
+		t.Error("same PEM in another slice: not equal")
+	}
+	other := base
+	other.CAPEM = pemOf(ca2)
+	if a.Equal(mustHTTP(t, other)) {
+		t.Error("another CA PEM: equal")
+	}
+	noCert := base
+	noCert.CertPEM, noCert.KeyPEM = nil, nil
+	if a.Equal(mustHTTP(t, noCert)) {
+		t.Error("without the client certificate: equal")
+	}
+	// The checker keeps its own copy: the caller's buffer may be reused.
+	copy(caPEM, pemOf(ca2))
+	if !a.Equal(mustHTTP(t, same)) {
+		t.Error("the caller's PEM changed after the checker was made: not equal")
 	}
 }

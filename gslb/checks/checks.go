@@ -67,15 +67,33 @@ func (r *Runner) Run(ctx context.Context) error { return r.sched.Run(ctx) }
 // Snapshot returns every target's status, for explanations.
 func (r *Runner) Snapshot() map[string]probes.Status { return r.sched.Snapshot() }
 
-// Checker builds the probe for one check.
+// Checker builds the probe for one check. PEM contents, set when the check
+// was defined on another host, take the place of the file paths.
 func Checker(s config.CheckSpec) (probes.Checker, error) {
 	switch s.Type {
 	case "tcp":
-		return probes.NewTCPChecker(probes.TCPConfig{Addr: s.Addr})
+		return probes.NewTCPChecker(probes.TCPConfig{Addr: s.Addr, Source: s.Source})
 	case "http", "https":
-		return probes.NewHTTPChecker(probes.HTTPConfig{
-			Addr: s.Addr, TLS: s.Type == "https", Path: s.Path, Host: s.Host, Status: s.Expect,
-			CAFile: s.CAFile, ServerName: s.ServerName, BodyContains: s.Body,
+		cfg := probes.HTTPConfig{
+			Addr: s.Addr, TLS: s.Type == "https", Source: s.Source,
+			Method: s.Method, Path: s.Path, Host: s.Host, Status: s.Expect,
+			BodyContains: s.Body, BodyRegexp: s.BodyRegexp,
+			ServerName: s.ServerName, CAFile: s.CAFile, CertFile: s.CertFile, KeyFile: s.KeyFile,
+		}
+		if len(s.CAPEM) > 0 {
+			cfg.CAFile, cfg.CAPEM = "", s.CAPEM
+		}
+		if len(s.CertPEM) > 0 {
+			cfg.CertFile, cfg.CertPEM = "", s.CertPEM
+		}
+		if len(s.KeyPEM) > 0 {
+			cfg.KeyFile, cfg.KeyPEM = "", s.KeyPEM
+		}
+		return probes.NewHTTPChecker(cfg)
+	case "dns":
+		return probes.NewDNSChecker(probes.DNSConfig{
+			Addr: s.Addr, Source: s.Source,
+			Name: s.QueryName, Type: s.QueryType, Rcode: s.Rcode, Answer: s.Answer,
 		})
 	}
 	return nil, fmt.Errorf("unknown check type %q", s.Type)

@@ -2,17 +2,22 @@ package checks
 
 import (
 	"context"
+	"encoding/pem"
+	"errors"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/probes"
 	"github.com/miekg/dns"
 )
 
@@ -92,15 +97,22 @@ func TestChecksMoveAnswers(t *testing.T) {
 // TestHTTPCheckFromSpec builds an HTTP check from a configuration's spec
 // and runs it against a real server: status and body decide.
 func TestHTTPCheckFromSpec(t *testing.T) {
+	clients := make(chan string, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		clients <- r.RemoteAddr
 		if r.URL.Path != "/health" || r.Host != "app.example.test" {
 			http.Error(w, "wrong request", http.StatusNotFound)
 			return
 		}
-		io.WriteString(w, "status: ready")
+		if r.Method != http.MethodGet {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		io.WriteString(w, "status: ready, version 7")
 	}))
 	defer srv.Close()
 	addr := srv.Listener.Addr().String()
+	second := netip.MustParseAddr("127.0.0.2")
 	for _, tt := range []struct {
 		name string
 		spec config.CheckSpec
@@ -110,7 +122,18 @@ func TestHTTPCheckFromSpec(t *testing.T) {
 		{"body does not match", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Body: "draining"}, false},
 		{"wrong path is a 404", config.CheckSpec{Type: "http", Addr: addr, Path: "/", Host: "app.example.test"}, false},
 		{"404 accepted when expected", config.CheckSpec{Type: "http", Addr: addr, Path: "/", Host: "app.example.test", Expect: []int{404}}, true},
+		{"body regexp matches", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", BodyRegexp: `version \d+$`}, true},
+		{"body regexp does not match", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", BodyRegexp: `^version`}, false},
+		{"method", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Method: http.MethodHead, Expect: []int{204}}, true},
+		{"from a source address", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Source: second}, true},
 	} {
+		if tt.spec.Source.IsValid() && !canBind(tt.spec.Source) {
+			t.Logf("%s: skipped, this host has no %s", tt.name, tt.spec.Source)
+			continue
+		}
+		for len(clients) > 0 {
+			<-clients
+		}
 		ck, err := Checker(tt.spec)
 		if err != nil {
 			t.Fatal(err)
@@ -120,6 +143,110 @@ func TestHTTPCheckFromSpec(t *testing.T) {
 		cancel()
 		if res.OK != tt.ok {
 			t.Errorf("%s: ok=%v (%s), want %v", tt.name, res.OK, res.Reason, tt.ok)
+		}
+		if tt.spec.Source.IsValid() {
+			if from := netip.MustParseAddrPort(<-clients).Addr(); from != tt.spec.Source {
+				t.Errorf("%s: the server saw the check from %s, want %s", tt.name, from, tt.spec.Source)
+			}
+		}
+	}
+}
+
+// canBind reports whether the host has addr: 127.0.0.0/8 is all local on
+// Linux, only 127.0.0.1 elsewhere.
+func canBind(addr netip.Addr) bool {
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// TestHTTPSCheckFromSpecPEM: PEM contents in a spec are used in place of
+// the file paths, which need not exist on this host.
+func TestHTTPSCheckFromSpecPEM(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the failed handshakes are on purpose
+	srv.StartTLS()
+	defer srv.Close()
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	addr := srv.Listener.Addr().String()
+	missing := filepath.Join(t.TempDir(), "not-on-this-host.pem")
+	for _, tt := range []struct {
+		name string
+		spec config.CheckSpec
+		ok   bool
+	}{
+		{"system roots do not know the test CA", config.CheckSpec{Type: "https", Addr: addr, Host: "example.com"}, false},
+		{"CA PEM", config.CheckSpec{Type: "https", Addr: addr, Host: "example.com", CAPEM: caPEM}, true},
+		{"CA PEM over a path from elsewhere", config.CheckSpec{Type: "https", Addr: addr, Host: "example.com", CAFile: missing, CAPEM: caPEM}, true},
+	} {
+		ck, err := Checker(tt.spec)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		res := ck.Check(ctx)
+		cancel()
+		if res.OK != tt.ok {
+			t.Errorf("%s: ok=%v (%s), want %v", tt.name, res.OK, res.Reason, tt.ok)
+		}
+	}
+	if _, err := Checker(config.CheckSpec{Type: "https", Addr: addr, CAFile: missing}); !errors.Is(err, probes.ErrInvalidCheck) {
+		t.Errorf("a CA file that is not there, without PEM: %v, want ErrInvalidCheck", err)
+	}
+}
+
+// TestDNSCheckFromSpec builds DNS checks from a configuration's spec and
+// runs them against a real nameserver: rcode and answer decide.
+func TestDNSCheckFromSpec(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) }, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		r := new(dns.Msg)
+		r.SetReply(q)
+		if q.Question[0].Name != "app.example.test." {
+			r.Rcode = dns.RcodeNameError
+		} else if q.Question[0].Qtype == dns.TypeA {
+			rr, _ := dns.NewRR("app.example.test. 30 IN A 192.0.2.1")
+			r.Answer = append(r.Answer, rr)
+		}
+		w.WriteMsg(r)
+	})}
+	done := make(chan error, 1)
+	go func() { done <- srv.ActivateAndServe() }()
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	defer func() { srv.Shutdown(); <-done }()
+
+	addr := pc.LocalAddr().String()
+	for _, tt := range []struct {
+		name   string
+		spec   config.CheckSpec
+		ok     bool
+		reason string
+	}{
+		{"answer", config.CheckSpec{Type: "dns", Addr: addr, QueryName: "app.example.test.", QueryType: dns.TypeA, Answer: "192.0.2.1"}, true, "rcode NOERROR"},
+		{"another answer", config.CheckSpec{Type: "dns", Addr: addr, QueryName: "app.example.test.", QueryType: dns.TypeA, Answer: "192.0.2.2"}, false, "no answer 192.0.2.2 (got 192.0.2.1)"},
+		{"NXDOMAIN", config.CheckSpec{Type: "dns", Addr: addr, QueryName: "gone.example.test.", QueryType: dns.TypeA}, false, "rcode NXDOMAIN, want NOERROR"},
+		{"NXDOMAIN expected", config.CheckSpec{Type: "dns", Addr: addr, QueryName: "gone.example.test.", QueryType: dns.TypeA, Rcode: dns.RcodeNameError}, true, "rcode NXDOMAIN"},
+	} {
+		ck, err := Checker(tt.spec)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		res := ck.Check(ctx)
+		cancel()
+		if res.OK != tt.ok || res.Reason != tt.reason {
+			t.Errorf("%s: ok=%v (%s), want %v (%s)", tt.name, res.OK, res.Reason, tt.ok, tt.reason)
 		}
 	}
 }

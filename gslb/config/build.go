@@ -1,10 +1,13 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,19 +20,39 @@ import (
 
 // CheckSpec is one health check to run, for the target whose ID it carries.
 type CheckSpec struct {
-	Target     string // gslb.Target.ID
-	Type       string // tcp, http, https
-	Addr       string // host:port probed
+	Target string     // gslb.Target.ID
+	Type   string     // tcp, http, https, dns
+	Addr   string     // host:port probed
+	Source netip.Addr // address the check is sent from; zero lets the system choose
+
+	// HTTP and HTTPS.
+	Method     string
 	Path       string
 	Host       string
 	Expect     []int
-	CAFile     string
-	ServerName string
 	Body       string
-	Interval   time.Duration
-	Timeout    time.Duration
-	Rise       int
-	Fall       int
+	BodyRegexp string
+	CAFile     string // paths resolved against the config file's folder
+	ServerName string
+	CertFile   string
+	KeyFile    string
+	// CAPEM, CertPEM and KeyPEM carry the contents of the files, for a
+	// check run on another host; each replaces its file when set. The
+	// configuration leaves them empty.
+	CAPEM   []byte
+	CertPEM []byte
+	KeyPEM  []byte
+
+	// DNS.
+	QueryName string // fully qualified
+	QueryType uint16
+	Rcode     int
+	Answer    string
+
+	Interval time.Duration
+	Timeout  time.Duration
+	Rise     int
+	Fall     int
 }
 
 // GSLB is the configuration's dynamic part, built into the engine's types.
@@ -115,13 +138,8 @@ func (c *Config) BuildGSLB() (*GSLB, error) {
 				if pc.Check.Type == "none" {
 					continue
 				}
-				spec := CheckSpec{
-					Target: t.ID, Type: pc.Check.Type, Path: pc.Check.Path, Host: pc.Check.Host,
-					Expect: pc.Check.Expect, Interval: pc.Check.Interval.Duration, Timeout: pc.Check.Timeout.Duration,
-					CAFile: c.ResolvePath(pc.Check.CAFile), ServerName: pc.Check.ServerName, Body: pc.Check.Body,
-					Rise: pc.Check.Rise, Fall: pc.Check.Fall,
-					Addr: tc.CheckAddress,
-				}
+				spec := c.checkSpec(pc.Check)
+				spec.Target, spec.Addr = t.ID, tc.CheckAddress
 				if spec.Addr == "" {
 					spec.Addr = net.JoinHostPort(addr.String(), strconv.Itoa(pc.Check.Port))
 				}
@@ -141,11 +159,42 @@ func (c *Config) BuildGSLB() (*GSLB, error) {
 	return g, nil
 }
 
+// checkSpec is a validated check's spec, for any of its pool's targets.
+func (c *Config) checkSpec(ck Check) CheckSpec {
+	s := CheckSpec{
+		Type:   ck.Type,
+		Method: ck.Method, Path: ck.Path, Host: ck.Host, Expect: ck.Expect,
+		Body: ck.Body, BodyRegexp: ck.BodyRegexp,
+		CAFile: c.ResolvePath(ck.CAFile), ServerName: ck.ServerName,
+		CertFile: c.ResolvePath(ck.CertFile), KeyFile: c.ResolvePath(ck.KeyFile),
+		Interval: ck.Interval.Duration, Timeout: ck.Timeout.Duration, Rise: ck.Rise, Fall: ck.Fall,
+	}
+	if ck.Source != "" {
+		s.Source = netip.MustParseAddr(ck.Source) // validated
+	}
+	if ck.Type == "dns" {
+		s.QueryName = dns.Fqdn(ck.QueryName)
+		s.QueryType = dns.StringToType[ck.QueryType]
+		s.Rcode = dns.StringToRcode[ck.Rcode]
+		s.Answer = ck.Answer
+	}
+	return s
+}
+
+// sameCheck reports whether a and b check the same way, whatever targets
+// they are for.
 func sameCheck(a, b CheckSpec) bool {
-	return a.Type == b.Type && a.Addr == b.Addr && a.Path == b.Path && a.Host == b.Host &&
-		a.CAFile == b.CAFile && a.ServerName == b.ServerName && a.Body == b.Body &&
-		fmt.Sprint(a.Expect) == fmt.Sprint(b.Expect) && a.Interval == b.Interval &&
-		a.Timeout == b.Timeout && a.Rise == b.Rise && a.Fall == b.Fall
+	if !slices.Equal(a.Expect, b.Expect) || !bytes.Equal(a.CAPEM, b.CAPEM) ||
+		!bytes.Equal(a.CertPEM, b.CertPEM) || !bytes.Equal(a.KeyPEM, b.KeyPEM) {
+		return false
+	}
+	// The rest is compared whole, so that a field added to CheckSpec
+	// later counts without a change here.
+	a.Target, b.Target = "", ""
+	a.Expect, b.Expect = nil, nil
+	a.CAPEM, a.CertPEM, a.KeyPEM = nil, nil, nil
+	b.CAPEM, b.CertPEM, b.KeyPEM = nil, nil, nil
+	return reflect.DeepEqual(a, b)
 }
 
 func upperKeys(m map[string][]string) map[string][]string {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -679,6 +680,175 @@ func TestListenPortRange(t *testing.T) {
 		}
 		if err != nil && !strings.Contains(err.Error(), "p.toml:2: server.listen:") {
 			t.Errorf("listen %s: error %q does not name line 2 and the key", tt.listen, err)
+		}
+	}
+}
+
+// poolCheck is a configuration with one dynamic record, one pool and one
+// target, the pool's check written on line 16.
+func poolCheck(check string) string {
+	return `[[zone]]
+name = "example.test"
+records = ["@ IN A 192.0.2.1"]
+
+[[region]]
+name = "home"
+lat = 1.0
+lon = 2.0
+
+[[record]]
+name = "app.example.test"
+policy = "failover"
+
+[[record.pool]]
+region = "home"
+check = ` + check + `
+[[record.pool.target]]
+address = "192.0.2.10"
+`
+}
+
+func TestCheckSpecs(t *testing.T) {
+	defaults := CheckSpec{
+		Target: "home/192.0.2.10", Interval: DefaultCheckInterval, Timeout: DefaultCheckTimeout,
+		Rise: DefaultCheckRise, Fall: DefaultCheckFall,
+	}
+	spec := func(edit func(*CheckSpec)) CheckSpec {
+		s := defaults
+		edit(&s)
+		return s
+	}
+	tests := []struct {
+		name  string
+		check string
+		want  CheckSpec
+	}{
+		{
+			name:  "tcp from a source address",
+			check: `{ type = "tcp", port = 8080, source = "192.0.2.99" }`,
+			want: spec(func(s *CheckSpec) {
+				s.Type, s.Addr, s.Source = "tcp", "192.0.2.10:8080", netip.MustParseAddr("192.0.2.99")
+			}),
+		},
+		{
+			name:  "http defaults",
+			check: `{ type = "http", port = 80 }`,
+			want:  spec(func(s *CheckSpec) { s.Type, s.Addr, s.Method, s.Path = "http", "192.0.2.10:80", "GET", "/" }),
+		},
+		{
+			name: "https with every key",
+			check: `{ type = "https", port = 443, method = "head", path = "/health", host = "app.example.test", expect = [200, 204],
+  body = "ready", body_regexp = "version \\d+", ca_file = "ca.pem", server_name = "app.internal",
+  cert_file = "tls/client.pem", key_file = "/etc/meridian/client.key", source = "192.0.2.99" }`,
+			want: spec(func(s *CheckSpec) {
+				s.Type, s.Addr, s.Source = "https", "192.0.2.10:443", netip.MustParseAddr("192.0.2.99")
+				s.Method, s.Path, s.Host, s.Expect = "HEAD", "/health", "app.example.test", []int{200, 204}
+				s.Body, s.BodyRegexp = "ready", `version \d+`
+				s.CAFile, s.ServerName = filepath.Join("conf", "ca.pem"), "app.internal"
+				s.CertFile, s.KeyFile = filepath.Join("conf", "tls", "client.pem"), "/etc/meridian/client.key"
+			}),
+		},
+		{
+			name:  "dns defaults",
+			check: `{ type = "dns", query_name = "app.example.test" }`,
+			want: spec(func(s *CheckSpec) {
+				s.Type, s.Addr = "dns", "192.0.2.10:53"
+				s.QueryName, s.QueryType, s.Rcode = "app.example.test.", dns.TypeA, dns.RcodeSuccess
+			}),
+		},
+		{
+			name:  "dns with every key",
+			check: `{ type = "dns", port = 5353, query_name = "example.test.", query_type = "mx", rcode = "nxdomain", answer = "10 mail.example.test.", source = "192.0.2.99" }`,
+			want: spec(func(s *CheckSpec) {
+				s.Type, s.Addr, s.Source = "dns", "192.0.2.10:5353", netip.MustParseAddr("192.0.2.99")
+				s.QueryName, s.QueryType, s.Rcode, s.Answer = "example.test.", dns.TypeMX, dns.RcodeNameError, "10 mail.example.test."
+			}),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse(filepath.Join("conf", "meridian.toml"), []byte(poolCheck(tt.check)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := cfg.BuildGSLB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(g.Checks) != 1 || !reflect.DeepEqual(g.Checks[0], tt.want) {
+				t.Errorf("checks:\n got %+v\nwant %+v", g.Checks, tt.want)
+			}
+		})
+	}
+	if DefaultDNSCheckPort != 53 || DefaultDNSQueryType != "A" || DefaultDNSRcode != "NOERROR" || DefaultCheckMethod != "GET" {
+		t.Errorf("a check default differs from the value documented in gslb.go")
+	}
+}
+
+func TestCheckErrors(t *testing.T) {
+	const at = "file.toml:16: record[0].pool[0].check"
+	tests := []struct {
+		name  string
+		check string
+		want  []string // one error, with each of these
+	}{
+		{"method on tcp", `{ type = "tcp", port = 80, method = "HEAD" }`, []string{at + ".method:", `only for type = "http" or "https"`, `type = "tcp"`}},
+		{"method not a token", `{ type = "http", port = 80, method = "GE T" }`, []string{at + ".method:", `"GE T" is not an HTTP method`}},
+		{"body_regexp that does not compile", `{ type = "http", port = 80, body_regexp = "ready(" }`, []string{at + ".body_regexp:", "missing closing )"}},
+		{"body_regexp on dns", `{ type = "dns", query_name = "a.test", body_regexp = "x" }`, []string{at + ".body_regexp:", "only for"}},
+		{"cert_file without key_file", `{ type = "https", port = 443, cert_file = "c.pem" }`, []string{at + ".key_file:", "missing", "both cert_file and key_file"}},
+		{"key_file without cert_file", `{ type = "https", port = 443, key_file = "c.key" }`, []string{at + ".cert_file:", "missing"}},
+		{"client certificate on http", `{ type = "http", port = 80, cert_file = "c.pem" }`, []string{at + ".cert_file:", `only for type = "https"`}},
+		{"source not an address", `{ type = "tcp", port = 80, source = "eth0" }`, []string{at + ".source:", `"eth0" is not an IP address`}},
+		{"source of the other family", `{ type = "tcp", port = 80, source = "2001:db8::1" }`, []string{at + ".source:", "2001:db8::1 cannot reach 192.0.2.10"}},
+		{"source on a check that does not run", `{ type = "none", source = "192.0.2.99" }`, []string{at + ".source:", "only for checks that run"}},
+		{"dns without query_name", `{ type = "dns" }`, []string{at + ".query_name:", "missing"}},
+		{"dns query_name not a name", `{ type = "dns", query_name = "a..test" }`, []string{at + ".query_name:", `"a..test" is not a domain name`}},
+		{"dns query_type unknown", `{ type = "dns", query_name = "a.test", query_type = "BOGUS" }`, []string{at + ".query_type:", `"BOGUS" is not a DNS record type`}},
+		{"dns zone transfer", `{ type = "dns", query_name = "a.test", query_type = "axfr" }`, []string{at + ".query_type:", "AXFR cannot be checked"}},
+		{"dns rcode unknown", `{ type = "dns", query_name = "a.test", rcode = "FINE" }`, []string{at + ".rcode:", `"FINE" is not an rcode`}},
+		{"dns answer not of the type", `{ type = "dns", query_name = "a.test", answer = "mail.example.test." }`, []string{at + ".answer:", `"mail.example.test." is not the data of a A record`}},
+		{"query_name on tcp", `{ type = "tcp", port = 80, query_name = "a.test" }`, []string{at + ".query_name:", `only for type = "dns"`}},
+		{"answer on http", `{ type = "http", port = 80, answer = "192.0.2.1" }`, []string{at + ".answer:", `only for type = "dns"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("file.toml", []byte(poolCheck(tt.check)))
+			errs := errorsOf(err)
+			if len(errs) != 1 {
+				t.Fatalf("%d errors, want 1:\n%v", len(errs), err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errs[0].Error(), w) {
+					t.Errorf("error %q does not contain %q", errs[0], w)
+				}
+			}
+		})
+	}
+}
+
+// One target in one region has one health: two records checking it two
+// ways is an error, the new keys included.
+func TestCheckSpecsDiffer(t *testing.T) {
+	src := poolCheck(`{ type = "dns", query_name = "a.test", answer = "192.0.2.1" }`) + `
+[[record]]
+name = "other.example.test"
+policy = "failover"
+
+[[record.pool]]
+region = "home"
+check = { type = "dns", query_name = "a.test", answer = "CHECK" }
+[[record.pool.target]]
+address = "192.0.2.10"
+`
+	for answer, wantErr := range map[string]bool{"192.0.2.1": false, "192.0.2.2": true} {
+		cfg, err := Parse("file.toml", []byte(strings.Replace(src, "CHECK", answer, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cfg.BuildGSLB()
+		if gotErr := err != nil; gotErr != wantErr || (gotErr && !strings.Contains(err.Error(), "record[1].pool[0].target[0]: target home/192.0.2.10 is checked one way here and another way elsewhere")) {
+			t.Errorf("answer %s: error %v, want an error: %v", answer, err, wantErr)
 		}
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"cmp"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // Defaults of the GSLB sections.
@@ -18,6 +21,10 @@ const (
 	DefaultCheckTimeout   = 2 * time.Second
 	DefaultCheckRise      = 2
 	DefaultCheckFall      = 3
+	DefaultCheckMethod    = "GET"       // check.method of http and https checks
+	DefaultDNSCheckPort   = 53          // check.port of dns checks
+	DefaultDNSQueryType   = "A"         // check.query_type
+	DefaultDNSRcode       = "NOERROR"   // check.rcode: the rcode that passes
 	DefaultGeoReload      = time.Minute // geo.reload_interval: how often database files are looked at
 	maxAnswersPerDecision = 8
 )
@@ -118,27 +125,43 @@ type Target struct {
 
 // Check is how targets are probed.
 type Check struct {
-	Type   string `toml:"type"` // tcp, http, https, none
-	Port   int    `toml:"port"` // on the target's address
-	Path   string `toml:"path"`
-	Host   string `toml:"host"`
-	Expect []int  `toml:"expect"` // HTTP status codes counted as up; default 200-399
+	Type   string `toml:"type"`   // tcp, http, https, dns, none
+	Port   int    `toml:"port"`   // on the target's address; DefaultDNSCheckPort for dns
+	Source string `toml:"source"` // IP address the checks are sent from; default the system's choice
+
+	// HTTP and HTTPS.
+	Method     string `toml:"method"` // DefaultCheckMethod
+	Path       string `toml:"path"`
+	Host       string `toml:"host"`
+	Expect     []int  `toml:"expect"`      // HTTP status codes counted as up; default 200-399
+	Body       string `toml:"body"`        // the response body must contain this
+	BodyRegexp string `toml:"body_regexp"` // the response body must match this (RE2)
 	// HTTPS: certificates are verified (SNI from host, else server_name);
-	// ca_file replaces the system roots for a private CA.
-	CAFile     string   `toml:"ca_file"`
-	ServerName string   `toml:"server_name"`
-	Body       string   `toml:"body"` // the response body must contain this
-	Interval   Duration `toml:"interval"`
-	Timeout    Duration `toml:"timeout"`
-	Rise       int      `toml:"rise"`
-	Fall       int      `toml:"fall"`
+	// ca_file replaces the system roots for a private CA; cert_file and
+	// key_file are a client certificate. Relative to the config file.
+	CAFile     string `toml:"ca_file"`
+	ServerName string `toml:"server_name"`
+	CertFile   string `toml:"cert_file"`
+	KeyFile    string `toml:"key_file"`
+
+	// DNS: one non-recursive query to the target, passing on the rcode
+	// and, when answer is set, an answer record with that data.
+	QueryName string `toml:"query_name"` // required
+	QueryType string `toml:"query_type"` // DefaultDNSQueryType
+	Rcode     string `toml:"rcode"`      // DefaultDNSRcode
+	Answer    string `toml:"answer"`     // rdata as in a zone file: "192.0.2.1", "10 mail.example."
+
+	Interval Duration `toml:"interval"`
+	Timeout  Duration `toml:"timeout"`
+	Rise     int      `toml:"rise"`
+	Fall     int      `toml:"fall"`
 }
 
 var (
 	regionPolicies = []string{"failover", "geo", "proximity", "latency", "weighted", "weighted-stable"}
 	targetPolicies = []string{"all", "weighted", "weighted-stable"}
 	failModes      = []string{"open", "servfail", "nodata"}
-	checkTypes     = []string{"tcp", "http", "https", "none"}
+	checkTypes     = []string{"tcp", "http", "https", "dns", "none"}
 	continents     = []string{"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
 )
 
@@ -173,8 +196,14 @@ func (c *Config) applyGSLBDefaults() {
 			if ck.Fall == 0 {
 				ck.Fall = DefaultCheckFall
 			}
-			if ck.Path == "" && ck.Type != "tcp" {
-				ck.Path = "/"
+			switch ck.Type {
+			case "http", "https":
+				ck.Method = strings.ToUpper(cmp.Or(ck.Method, DefaultCheckMethod))
+				ck.Path = cmp.Or(ck.Path, "/")
+			case "dns":
+				ck.Port = cmp.Or(ck.Port, DefaultDNSCheckPort)
+				ck.QueryType = strings.ToUpper(cmp.Or(ck.QueryType, DefaultDNSQueryType))
+				ck.Rcode = strings.ToUpper(cmp.Or(ck.Rcode, DefaultDNSRcode))
 			}
 		}
 	}
@@ -320,12 +349,18 @@ func (c *Config) validateGSLB(v *validator) {
 				case r.Type == "AAAA" && (a.Is4() || a.Is4In6()):
 					v.fail(tkey+".address", "%s is not an IPv6 address, and the record is type AAAA", t.Address)
 				}
+				checked := a // the address the check goes to
 				if t.CheckAddress != "" {
-					if _, err := netip.ParseAddrPort(t.CheckAddress); err != nil {
+					ap, err := netip.ParseAddrPort(t.CheckAddress)
+					if err != nil {
 						v.fail(tkey+".check_address", "%q is not ip:port", t.CheckAddress)
 					}
+					checked = ap.Addr()
 				} else if p.Check.Type != "none" && (p.Check.Port < 1 || p.Check.Port > 65535) {
 					v.fail(pkey+".check.port", "needed (1-65535) to check %s, or give the target a check_address", t.Address)
+				}
+				if src, err := netip.ParseAddr(p.Check.Source); err == nil && checked.IsValid() && src.Unmap().Is4() != checked.Unmap().Is4() {
+					v.fail(pkey+".check.source", "%s cannot reach %s: one is IPv4, the other IPv6", src, checked)
 				}
 			}
 		}
@@ -350,4 +385,82 @@ func (c *Config) validateCheck(v *validator, key string, ck Check) {
 			v.fail(key+".expect", "%d is not an HTTP status code", code)
 		}
 	}
+	if ck.Source != "" {
+		if _, err := netip.ParseAddr(ck.Source); err != nil {
+			v.fail(key+".source", "%q is not an IP address", ck.Source)
+		}
+	}
+
+	// Keys of one type of check are mistakes on another: the operator
+	// meant something the check will not do.
+	web := ck.Type == "http" || ck.Type == "https"
+	for _, k := range []struct {
+		name string
+		set  bool
+		ok   bool
+		what string
+	}{
+		{"method", ck.Method != "", web, `type = "http" or "https"`},
+		{"body_regexp", ck.BodyRegexp != "", web, `type = "http" or "https"`},
+		{"cert_file", ck.CertFile != "", ck.Type == "https", `type = "https"`},
+		{"key_file", ck.KeyFile != "", ck.Type == "https", `type = "https"`},
+		{"query_name", ck.QueryName != "", ck.Type == "dns", `type = "dns"`},
+		{"query_type", ck.QueryType != "", ck.Type == "dns", `type = "dns"`},
+		{"rcode", ck.Rcode != "", ck.Type == "dns", `type = "dns"`},
+		{"answer", ck.Answer != "", ck.Type == "dns", `type = "dns"`},
+		{"source", ck.Source != "", ck.Type != "none", "checks that run"},
+	} {
+		if k.set && !k.ok && slices.Contains(checkTypes, ck.Type) {
+			v.fail(key+"."+k.name, "is only for %s, and this check is type = %q", k.what, ck.Type)
+		}
+	}
+	if web {
+		if !methodRe.MatchString(ck.Method) {
+			v.fail(key+".method", "%q is not an HTTP method", ck.Method)
+		}
+		if _, err := regexp.Compile(ck.BodyRegexp); err != nil {
+			v.fail(key+".body_regexp", "not a regular expression (RE2 syntax): %v", err)
+		}
+	}
+	if ck.Type == "https" && (ck.CertFile == "") != (ck.KeyFile == "") {
+		missing := "cert_file"
+		if ck.KeyFile == "" {
+			missing = "key_file"
+		}
+		v.fail(key+"."+missing, "missing: a client certificate needs both cert_file and key_file")
+	}
+	if ck.Type == "dns" {
+		c.validateDNSCheck(v, key, ck)
+	}
 }
+
+// methodRe is an HTTP method: a token (RFC 9110 section 9.1).
+var methodRe = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+func (c *Config) validateDNSCheck(v *validator, key string, ck Check) {
+	switch _, ok := dns.IsDomainName(ck.QueryName); {
+	case ck.QueryName == "":
+		v.fail(key+".query_name", "missing: a dns check needs the name to query")
+	case !ok:
+		v.fail(key+".query_name", "%q is not a domain name", ck.QueryName)
+	}
+	qtype, typeOK := dns.StringToType[ck.QueryType]
+	switch {
+	case !typeOK:
+		v.fail(key+".query_type", "%q is not a DNS record type", ck.QueryType)
+	case slices.Contains(unqueryableTypes, qtype):
+		v.fail(key+".query_type", "%s cannot be checked with one query", ck.QueryType)
+		typeOK = false
+	}
+	if _, ok := dns.StringToRcode[ck.Rcode]; !ok {
+		v.fail(key+".rcode", "%q is not an rcode (NOERROR, NXDOMAIN, SERVFAIL, REFUSED...)", ck.Rcode)
+	}
+	if ck.Answer != "" && typeOK {
+		if rr, err := dns.NewRR(". 0 IN " + ck.QueryType + " " + ck.Answer); err != nil || rr == nil {
+			v.fail(key+".answer", "%q is not the data of a %s record", ck.Answer, ck.QueryType)
+		}
+	}
+}
+
+// unqueryableTypes are the types a one-query check cannot ask for.
+var unqueryableTypes = []uint16{dns.TypeOPT, dns.TypeAXFR, dns.TypeIXFR, dns.TypeTSIG, dns.TypeTKEY}
