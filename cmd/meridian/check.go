@@ -27,7 +27,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		var parts *gslbParts
 		if parts, err = buildGSLB(cfg, set, gslb.NewHealthMap(), slog.New(slog.DiscardHandler)); err == nil {
 			if _, err = dnsfront.NewHandler(dnsState(cfg, set, parts), slog.New(slog.DiscardHandler)); err == nil {
-				_, err = newAdmin(cfg, nil, slog.New(slog.DiscardHandler), nil)
+				_, err = newAdmin(cfg, nil, slog.New(slog.DiscardHandler), nil, nil)
 			}
 		}
 	}

@@ -115,12 +115,15 @@ func readNetworksFile(cfg *config.Config) ([]geo.Row, error) {
 }
 
 // newAdmin prepares the admin API from cfg, or returns nil when it is off.
-func newAdmin(cfg *config.Config, src admin.Source, log *slog.Logger, metrics prometheus.Gatherer) (*admin.Server, error) {
+func newAdmin(cfg *config.Config, src admin.Source, log *slog.Logger, metrics prometheus.Gatherer, publish func(admin.Overrides)) (*admin.Server, error) {
 	a := cfg.Admin
 	if a.Listen == "off" {
 		return nil, nil
 	}
-	opts := admin.Options{Listen: a.Listen, OpenReads: a.ReadsOpen(), StateFile: cfg.ResolvePath(a.StateFile), Log: log, Metrics: metrics}
+	opts := admin.Options{
+		Listen: a.Listen, OpenReads: a.ReadsOpen(), StateFile: cfg.ResolvePath(a.StateFile), Log: log, Metrics: metrics,
+		Origin: cfg.Cluster.Name, Publish: publish,
+	}
 	if a.TokenFile != "" {
 		b, err := os.ReadFile(cfg.ResolvePath(a.TokenFile))
 		if err != nil {

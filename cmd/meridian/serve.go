@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -63,11 +64,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("configuration", "err", err)
 		return 1
 	}
+	if cfg.Cluster.Enabled() {
+		if n.member, err = newMember(ctx, cfg.Cluster, n.health, log); err != nil {
+			log.Error("cluster", "err", err)
+			return 1
+		}
+		defer n.member.leave()
+	}
 	registry := prometheus.NewRegistry()
 	n.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meridian_reloads_total", Help: "Configuration reloads, by result.",
 	}, []string{"result"})
-	if n.admin, err = newAdmin(cfg, n, log, registry); err != nil {
+	if n.admin, err = newAdmin(cfg, n, log, registry, n.publishOverrides); err != nil {
 		log.Error("admin", "err", err)
 		return 1
 	}
@@ -88,7 +96,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	checkCtx, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
-	if err := n.checks.Update(parts.checks, parts.engine); err != nil {
+	if err := n.updateHealth(parts); err != nil {
 		log.Error("health checks", "err", err)
 		return 1
 	}
@@ -97,6 +105,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	n.follow(parts)
 	defer n.stopGeo()
 
+	if n.member != nil {
+		// Joined before the listeners open, so that the first answers
+		// use the cluster's health and overrides.
+		n.member.join(ctx)
+		n.member.takeOverrides(n)
+		if n.admin != nil {
+			n.member.publish(n.admin.Overrides())
+		}
+		go n.member.run(checkCtx, n)
+	}
 	srv := dnsfront.NewServer(listenConfig(cfg), n.handler, log)
 	if err := srv.Start(); err != nil {
 		log.Error("start", "err", err)
@@ -156,6 +174,7 @@ type node struct {
 	admin   *admin.Server // nil when admin.listen is "off"
 	ready   atomic.Bool   // listeners up: /readyz
 	reloads *prometheus.CounterVec
+	member  *member // nil without a cluster
 
 	reloadReq chan chan error // reloads asked for through the admin API
 	reloadErr error           // the latest reload's failure, or nil
@@ -176,6 +195,22 @@ func (n *node) Reload() error {
 	return <-reply
 }
 
+// updateHealth points health at a new configuration: its checks run here,
+// or, in a cluster, its plan goes to the vantages.
+func (n *node) updateHealth(parts *gslbParts) error {
+	if n.member != nil {
+		return n.member.update(parts.checks, parts.engine)
+	}
+	return n.checks.Update(parts.checks, parts.engine)
+}
+
+// publishOverrides shares a change made through this node's admin API.
+func (n *node) publishOverrides(o admin.Overrides) {
+	if n.member != nil {
+		n.member.publish(o)
+	}
+}
+
 // applyOverrides puts the operator's persisted drains on a new engine
 // before it serves.
 func (n *node) applyOverrides(parts *gslbParts) {
@@ -188,7 +223,9 @@ func (n *node) applyOverrides(parts *gslbParts) {
 func (n *node) Engine() *gslb.Engine             { return n.handler.State().GSLB }
 func (n *node) Zones() *zones.Set                { return n.handler.State().Zones }
 func (n *node) Checks() map[string]probes.Status { return n.checks.Snapshot() }
-func (n *node) Ready() bool                      { return n.ready.Load() }
+func (n *node) Ready() bool {
+	return n.ready.Load() && (n.member == nil || n.member.node.Joined())
+}
 func (n *node) Client(p netip.Prefix, ecs bool) gslb.Client {
 	st := n.handler.State()
 	if ecs {
@@ -226,12 +263,22 @@ func (n *node) reload(old *config.Config) *config.Config {
 	if err != nil {
 		return fail(err)
 	}
-	if err := n.checks.Update(parts.checks, parts.engine); err != nil {
+	if err := n.updateHealth(parts); err != nil {
 		return fail(err)
 	}
 	n.applyOverrides(parts)
 	if err := n.handler.Store(dnsState(cfg, set, parts)); err != nil {
 		return fail(err)
+	}
+	if clusterChanged(old.Cluster, cfg.Cluster) {
+		log.Warn("reload: cluster settings other than the keys changed; they apply at the next restart")
+	}
+	if n.member != nil && len(cfg.Cluster.Keys) > 0 && !slices.EqualFunc(cfg.Cluster.Keys, old.Cluster.Keys, bytes.Equal) {
+		if err := n.member.node.SetKeys(cfg.Cluster.Keys); err != nil {
+			log.Error("reload: cluster keys not changed", "err", err)
+		} else {
+			log.Info("reload: cluster keys changed", "keys", len(cfg.Cluster.Keys))
+		}
 	}
 	if cfg.Admin != old.Admin {
 		log.Warn("reload: admin settings changed; they apply at the next restart")
@@ -272,6 +319,11 @@ func listenConfig(cfg *config.Config) dnsfront.Listen {
 		TCPMaxConnections: cfg.Server.TCPMaxConnections,
 		TCPMaxQueries:     cfg.Server.TCPMaxQueries,
 	}
+}
+
+func clusterChanged(a, b config.Cluster) bool {
+	return a.Name != b.Name || a.Bind != b.Bind || a.Advertise != b.Advertise || !slices.Equal(a.Seeds, b.Seeds) ||
+		a.Insecure != b.Insecure || a.Rule != b.Rule || a.StaleAfter != b.StaleAfter
 }
 
 func listenConfigChanged(a, b *config.Config) bool {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/cluster"
+	"github.com/meridian-gslb/meridian/gslb/quorum"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
@@ -45,6 +47,12 @@ type Options struct {
 	StateFile string // where overrides persist; "" keeps them in memory
 	Log       *slog.Logger
 	Metrics   prometheus.Gatherer // served at /metrics; nil serves none
+	// Origin names this node in the overrides it writes, to break ties
+	// between changes made at the same instant on two nodes.
+	Origin string
+	// Publish, when set, gets the overrides after every change made here,
+	// to share with the other DNS nodes. It must not block.
+	Publish func(Overrides)
 }
 
 // Server is the admin HTTP server.
@@ -83,6 +91,7 @@ func New(src Source, opts Options) (*Server, error) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /api/v1/regions", s.read(s.regions))
 	mux.HandleFunc("GET /api/v1/targets", s.read(s.targets))
+	mux.HandleFunc("GET /api/v1/cluster", s.read(s.cluster))
 	mux.HandleFunc("GET /api/v1/records", s.read(s.records))
 	mux.HandleFunc("GET /api/v1/zones", s.read(s.zones))
 	mux.HandleFunc("GET /api/v1/explain", s.read(s.explain))
@@ -139,6 +148,10 @@ func (s *Server) Apply(e *gslb.Engine) {
 	s.mu.Lock()
 	o := s.overrides
 	s.mu.Unlock()
+	s.apply(e, o)
+}
+
+func (s *Server) apply(e *gslb.Engine, o Overrides) {
 	for _, name := range o.Regions {
 		if err := e.DrainRegion(name, true); err != nil {
 			s.log.Warn("drained region not in the configuration", "region", name)
@@ -259,12 +272,10 @@ func (s *Server) setWeight(w http.ResponseWriter, r *http.Request, kind, key str
 		m[key] = *weight
 	}
 	*field(&next) = m
-	if err := saveState(s.opts.StateFile, next); err != nil {
-		s.log.Error("audit: change not saved", "err", err)
+	if err := s.commit(next); err != nil {
 		fail(w, http.StatusInternalServerError, "could not save the change: %v", err)
 		return
 	}
-	s.overrides = next
 	old, err := apply()
 	if err != nil {
 		fail(w, http.StatusInternalServerError, "%v", err)
@@ -277,6 +288,78 @@ func (s *Server) setWeight(w http.ResponseWriter, r *http.Request, kind, key str
 	s.changes.WithLabelValues(kind+"_weight", r.Method, "ok").Inc()
 	s.log.Info("audit: change", kind+"_weight", key, "old", old, "new", newWeight, "from", r.RemoteAddr, "method", r.Method)
 	writeJSON(w, http.StatusOK, map[string]any{kind: key, "old": old, "new": newWeight})
+}
+
+// commit stamps, persists and publishes next as the overrides in force;
+// s.mu is held. The caller applies the change to the engine.
+func (s *Server) commit(next Overrides) error {
+	next.Stamp = max(uint64(time.Now().UnixNano()), s.overrides.Stamp+1)
+	next.Origin = s.opts.Origin
+	if err := saveState(s.opts.StateFile, next); err != nil {
+		s.log.Error("audit: change not saved", "err", err)
+		return err
+	}
+	s.overrides = next
+	if s.opts.Publish != nil {
+		s.opts.Publish(next)
+	}
+	return nil
+}
+
+// Overrides returns the overrides in force.
+func (s *Server) Overrides() Overrides {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overrides
+}
+
+// Replace makes o, a change made on another node, the overrides in force
+// if it is newer than those held (last writer wins): persisted, then put
+// on the engine in place of the old ones. It reports whether it did.
+func (s *Server) Replace(o Overrides, e *gslb.Engine) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.overrides
+	if !o.newer(old) {
+		return false, nil
+	}
+	o.Version = stateVersion
+	if err := saveState(s.opts.StateFile, o); err != nil {
+		return false, err
+	}
+	s.overrides = o
+	if e != nil {
+		unapply(e, old, o)
+		s.apply(e, o)
+	}
+	s.log.Info("audit: overrides from the cluster", "origin", o.Origin, "drained_regions", o.Regions,
+		"drained_targets", o.Targets, "pool_weights", o.PoolWeights, "target_weights", o.TargetWeights)
+	return true, nil
+}
+
+// unapply lifts from e the overrides of old that next no longer has.
+func unapply(e *gslb.Engine, old, next Overrides) {
+	for _, name := range old.Regions {
+		if !slices.Contains(next.Regions, name) {
+			_ = e.DrainRegion(name, false) // a name the engine does not know has nothing to lift
+		}
+	}
+	for _, id := range old.Targets {
+		if !slices.Contains(next.Targets, id) {
+			_ = e.DrainTarget(id, false)
+		}
+	}
+	for key := range old.PoolWeights {
+		if _, ok := next.PoolWeights[key]; !ok {
+			name, typ, pool := splitPoolKey(key)
+			_, _ = e.SetPoolWeight(name, dns.StringToType[typ], pool, nil)
+		}
+	}
+	for id := range old.TargetWeights {
+		if _, ok := next.TargetWeights[id]; !ok {
+			_, _ = e.SetTargetWeight(id, nil)
+		}
+	}
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -387,10 +470,56 @@ type Target struct {
 	Checked   time.Time `json:"checked,omitzero"`     // the latest result
 	RTTMillis float64   `json:"rtt_ms,omitempty"`     // of the latest successful check
 	LastCheck string    `json:"last_check,omitempty"` // the latest result's reason
+	// The vantages' votes: fresh ones from vantages not suspect count.
+	// A node without a cluster is its own single vantage.
+	VotesUp     int           `json:"votes_up"`
+	VotesDown   int           `json:"votes_down"`
+	VotesNeeded int           `json:"votes_needed_down,omitempty"` // down votes that take it out
+	Stale       bool          `json:"stale,omitempty"`             // no fresh vote: the state is the last verdict
+	Vantages    []quorum.Vote `json:"vantages"`
+}
+
+// ClusterSource is implemented by a Source whose node is a member of a
+// cluster: health then comes from the vantages' votes.
+type ClusterSource interface {
+	Verdicts() map[string]quorum.Verdict
+	ClusterStatus() ClusterStatus
+}
+
+// ClusterStatus is the cluster as this node sees it.
+type ClusterStatus struct {
+	Enabled    bool             `json:"enabled"`
+	Name       string           `json:"name,omitempty"`
+	Joined     bool             `json:"joined"`
+	Quorum     string           `json:"quorum,omitempty"`
+	StaleAfter string           `json:"stale_after,omitempty"`
+	Members    []cluster.Member `json:"members"`
+	Vantages   []quorum.Vantage `json:"vantages"`
+}
+
+func (s *Server) cluster(w http.ResponseWriter, _ *http.Request) {
+	cs, ok := s.src.(ClusterSource)
+	if !ok {
+		writeJSON(w, http.StatusOK, ClusterStatus{Members: []cluster.Member{}, Vantages: []quorum.Vantage{}})
+		return
+	}
+	st := cs.ClusterStatus()
+	if st.Members == nil {
+		st.Members = []cluster.Member{}
+	}
+	if st.Vantages == nil {
+		st.Vantages = []quorum.Vantage{}
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) targetStates(e *gslb.Engine) []Target {
 	checks := s.src.Checks()
+	var verdicts map[string]quorum.Verdict
+	if cs, ok := s.src.(ClusterSource); ok {
+		verdicts = cs.Verdicts()
+	}
+	now := time.Now()
 	_, drained := e.Drains()
 	seen := map[string]bool{}
 	var out []Target
@@ -401,12 +530,28 @@ func (s *Server) targetStates(e *gslb.Engine) []Target {
 					continue
 				}
 				seen[t.ID] = true
-				tv := Target{ID: t.ID, Region: p.Region.Name, Address: t.Addr.String(), State: "unknown", Drained: drained[t.ID]}
-				if st, ok := checks[t.ID]; ok {
+				tv := Target{ID: t.ID, Region: p.Region.Name, Address: t.Addr.String(), State: "unknown", Drained: drained[t.ID], Vantages: []quorum.Vote{}}
+				if v, ok := verdicts[t.ID]; ok {
+					tv.State, tv.Reason, tv.Since = v.State.String(), v.Reason, v.Since
+					tv.VotesUp, tv.VotesDown, tv.VotesNeeded, tv.Stale, tv.Vantages = v.Up, v.Down, v.Need, v.Stale, v.Votes
+				} else if st, ok := checks[t.ID]; ok && verdicts == nil {
 					tv.State, tv.Reason, tv.Since, tv.Checked = st.State.String(), st.Reason, st.Since, st.Checked
 					tv.LastCheck = st.Result.Reason
 					if st.Result.OK {
 						tv.RTTMillis = float64(st.Result.RTT.Microseconds()) / 1000
+					}
+					if st.State != probes.Unknown {
+						vote := quorum.Vote{Vantage: "local", State: st.State.String(), Age: now.Sub(st.Checked), Reason: st.Result.Reason, Fresh: true}
+						if st.Result.OK {
+							vote.RTT = st.Result.RTT
+						}
+						tv.Vantages = append(tv.Vantages, vote)
+						tv.VotesNeeded = 1
+						if st.State == probes.Up {
+							tv.VotesUp = 1
+						} else {
+							tv.VotesDown = 1
+						}
 					}
 				}
 				out = append(out, tv)
@@ -543,12 +688,10 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request, kind, name string
 		next.Targets, changed = setIn(next.Targets, name, on)
 	}
 	if changed {
-		if err := saveState(s.opts.StateFile, next); err != nil {
-			s.log.Error("audit: change not saved", "err", err)
+		if err := s.commit(next); err != nil {
 			fail(w, http.StatusInternalServerError, "could not save the change: %v", err)
 			return
 		}
-		s.overrides = next
 	}
 	var err error
 	if kind == "region" {

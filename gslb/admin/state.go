@@ -17,6 +17,15 @@ type Overrides struct {
 	// Runtime weights: pools by gslb.PoolKey ("name./TYPE/pool"), targets by ID.
 	PoolWeights   map[string]uint32 `json:"pool_weights,omitempty"`
 	TargetWeights map[string]uint32 `json:"target_weights,omitempty"`
+	// Stamp (ns since 1970) and Origin (the node's name) order changes
+	// made on different nodes of a cluster: the newest wins everywhere.
+	Stamp  uint64 `json:"stamp,omitempty"`
+	Origin string `json:"origin,omitempty"`
+}
+
+// newer reports whether o replaces old.
+func (o Overrides) newer(old Overrides) bool {
+	return o.Stamp > old.Stamp || o.Stamp == old.Stamp && o.Origin > old.Origin
 }
 
 const stateVersion = 1

@@ -3,23 +3,20 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
-	"net"
-	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
 )
 
@@ -134,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if len(cfg.Keys) == 0 && !cfg.Insecure {
 		for _, a := range append([]string{cfg.Bind, cfg.Advertise}, cfg.Seeds...) {
-			if a != "" && !loopback(a) {
+			if a != "" && !config.Loopback(a) {
 				return nil, fmt.Errorf("cluster address %s: %w", a, ErrInsecure)
 			}
 		}
@@ -688,50 +685,4 @@ func (w *logWriter) Write(p []byte) (int, error) {
 
 var _ io.Writer = (*logWriter)(nil)
 
-// loopback reports whether a host:port is on a loopback address.
-func loopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
-	}
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
-}
 
-// ParseKey reads a gossip key written in base64, as
-// `openssl rand -base64 32` prints it.
-func ParseKey(s string) ([]byte, error) {
-	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
-	if err != nil {
-		return nil, fmt.Errorf("key is not base64: %w", err)
-	}
-	switch len(k) {
-	case 16, 24, 32:
-		return k, nil
-	}
-	return nil, fmt.Errorf("key is %d bytes; it must be 16, 24 or 32 (AES-128, -192, -256)", len(k))
-}
-
-// ParseKeys reads a key file: one base64 key per line, the first the one
-// that encrypts; blank lines and # comments are skipped.
-func ParseKeys(src []byte) ([][]byte, error) {
-	var keys [][]byte
-	for i, line := range strings.Split(string(src), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, err := ParseKey(line)
-		if err != nil {
-			return nil, fmt.Errorf("line %s: %w", strconv.Itoa(i+1), err)
-		}
-		keys = append(keys, k)
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("no key in the file")
-	}
-	return keys, nil
-}

@@ -59,6 +59,7 @@ type Config struct {
 	Geo     Geo      `toml:"geo"`
 	Regions []Region `toml:"region"`
 	Records []Record `toml:"record"`
+	Cluster Cluster  `toml:"cluster"`
 
 	lines keyIndex // where each key is written, for errors found after decoding
 }
@@ -168,22 +169,46 @@ func Parse(path string, src []byte) (*Config, error) {
 	cfg := defaults()
 	cfg.Path = path
 	name := path
+	lines, errs, err := decodeStrict(name, src, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.lines = lines
+	for i := range cfg.Zones {
+		cfg.Zones[i].Line = lines.line(fmt.Sprintf("zone[%d]", i))
+	}
+	v := validator{file: name, lines: lines}
+	cfg.applyGSLBDefaults()
+	cfg.validate(&v)
+	cfg.validateGSLB(&v)
+	errs = append(errs, v.errs...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// decodeStrict decodes src, read from name, into v. A syntax or type error
+// is returned alone, located; otherwise every key v has no field for comes
+// back as an error of its own, with the key index for the checks that
+// follow decoding.
+func decodeStrict(name string, src []byte, v any) (keyIndex, []error, error) {
 	lines := keyLines(string(src))
-	md, err := toml.Decode(string(src), cfg)
+	md, err := toml.Decode(string(src), v)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			if pe.LastKey != "" {
-				return nil, fmt.Errorf("%s:%d: %s: %s", name, pe.Position.Line, pe.LastKey, pe.Message)
+				return nil, nil, fmt.Errorf("%s:%d: %s: %s", name, pe.Position.Line, pe.LastKey, pe.Message)
 			}
-			return nil, fmt.Errorf("%s:%d: %s", name, pe.Position.Line, pe.Message)
+			return nil, nil, fmt.Errorf("%s:%d: %s", name, pe.Position.Line, pe.Message)
 		}
 		// Type mismatches (listen = 5) are not ParseErrors: the decoder
 		// gives their line and key only in the text.
 		if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
-			return nil, fmt.Errorf("%s:%s: %s: %s", name, m[1], m[2], m[3])
+			return nil, nil, fmt.Errorf("%s:%s: %s: %s", name, m[1], m[2], m[3])
 		}
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	var errs []error
 	// The decoder lists a key once per table it is in ([[zone]] twice with
@@ -204,19 +229,7 @@ func Parse(path string, src []byte) (*Config, error) {
 			errs = append(errs, fmt.Errorf("%s:%d: %s: unknown key", name, at.line, at.path))
 		}
 	}
-	cfg.lines = lines
-	for i := range cfg.Zones {
-		cfg.Zones[i].Line = lines.line(fmt.Sprintf("zone[%d]", i))
-	}
-	v := validator{file: name, lines: lines}
-	cfg.applyGSLBDefaults()
-	cfg.validate(&v)
-	cfg.validateGSLB(&v)
-	errs = append(errs, v.errs...)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return cfg, nil
+	return lines, errs, nil
 }
 
 // decodeErrRe matches the decoder's errors that are not toml.ParseErrors:
@@ -238,8 +251,9 @@ func defaults() *Config {
 			ECSMaxPrefix4:     DefaultECSMaxPrefix4,
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 		},
-		Log:   Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
-		Admin: Admin{Listen: DefaultAdminListen},
+		Log:     Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Admin:   Admin{Listen: DefaultAdminListen},
+		Cluster: Cluster{StaleAfter: Duration{DefaultStaleAfter}, JoinTimeout: Duration{DefaultJoinTimeout}},
 	}
 }
 
@@ -267,6 +281,23 @@ type validator struct {
 
 func (v *validator) fail(key, format string, args ...any) {
 	v.errs = append(v.errs, fmt.Errorf("%s:%d: %s: %s", v.file, v.lines.line(key), key, fmt.Sprintf(format, args...)))
+}
+
+// validateLog lower-cases and checks log.level and log.format, which every
+// Meridian configuration file shares.
+func validateLog(v *validator, level, format *string) {
+	*level = strings.ToLower(*level)
+	*format = strings.ToLower(*format)
+	switch *level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.fail("log.level", "must be debug, info, warn or error, got %q", *level)
+	}
+	switch *format {
+	case "text", "json":
+	default:
+		v.fail("log.format", "must be text or json, got %q", *format)
+	}
 }
 
 func (c *Config) validate(v *validator) {
@@ -313,21 +344,11 @@ func (c *Config) validate(v *validator) {
 	if s.ShutdownTimeout.Duration < 0 {
 		v.fail("server.shutdown_timeout", "must not be negative, got %s", s.ShutdownTimeout)
 	}
-	c.Log.Level = strings.ToLower(c.Log.Level)
-	c.Log.Format = strings.ToLower(c.Log.Format)
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		v.fail("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
-	}
+	validateLog(v, &c.Log.Level, &c.Log.Format)
 	if c.Log.QuerySample < 0 || c.Log.QuerySample > 1 {
 		v.fail("log.query_sample", "must be between 0 and 1 (a share of queries), got %g", c.Log.QuerySample)
 	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		v.fail("log.format", "must be text or json, got %q", c.Log.Format)
-	}
+	c.validateCluster(v)
 	if c.Admin.Listen != "off" {
 		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
 			v.fail("admin.listen", "%q is not host:port (or \"off\")", c.Admin.Listen)

@@ -86,9 +86,10 @@ records = [
 			ECSMaxPrefix4:     DefaultECSMaxPrefix4,
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 		},
-		Geo:   Geo{ReloadInterval: Duration{DefaultGeoReload}},
-		Admin: Admin{Listen: DefaultAdminListen},
-		Log:   Log{Level: "debug", Format: "json"},
+		Geo:     Geo{ReloadInterval: Duration{DefaultGeoReload}},
+		Admin:   Admin{Listen: DefaultAdminListen},
+		Cluster: Cluster{StaleAfter: Duration{DefaultStaleAfter}, JoinTimeout: Duration{DefaultJoinTimeout}},
+		Log:     Log{Level: "debug", Format: "json"},
 		Zones: []Zone{
 			{Name: "example.test", File: "zones/example.test.zone", DefaultTTL: ttl(60), Line: 18},
 			{Name: "example.org.", Records: []string{"@ IN A 192.0.2.1", "www IN A 192.0.2.2"}, Line: 23},
@@ -128,10 +129,11 @@ func TestParseDefaults(t *testing.T) {
 			ECSMaxPrefix4:     DefaultECSMaxPrefix4,
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 		},
-		Geo:   Geo{ReloadInterval: Duration{DefaultGeoReload}},
-		Admin: Admin{Listen: DefaultAdminListen},
-		Log:   Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
-		Zones: []Zone{{Name: "example.test", Records: []string{"@ IN A 192.0.2.1"}, Line: 2}},
+		Geo:     Geo{ReloadInterval: Duration{DefaultGeoReload}},
+		Admin:   Admin{Listen: DefaultAdminListen},
+		Cluster: Cluster{StaleAfter: Duration{DefaultStaleAfter}, JoinTimeout: Duration{DefaultJoinTimeout}},
+		Log:     Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Zones:   []Zone{{Name: "example.test", Records: []string{"@ IN A 192.0.2.1"}, Line: 2}},
 	}
 	cfg.lines = nil // the key index is internal; its lines are tested through errors
 	if !reflect.DeepEqual(cfg, want) {

@@ -1,0 +1,149 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/quorum"
+)
+
+// Cluster defaults.
+const (
+	DefaultStaleAfter  = 10 * time.Second
+	DefaultJoinTimeout = 10 * time.Second
+)
+
+// Cluster is [cluster]: this DNS node's membership of the gossip cluster
+// of DNS nodes and probe agents. Without bind the node runs alone and
+// checks its targets itself, as one vantage.
+type Cluster struct {
+	Name      string   `toml:"name"`      // unique in the cluster; the host name when empty
+	Bind      string   `toml:"bind"`      // host:port for gossip (UDP and TCP); empty: no cluster
+	Advertise string   `toml:"advertise"` // host:port the others reach this node at, when not bind
+	Seeds     []string `toml:"seeds"`     // host:port of members to join through
+	// KeyFile holds the gossip keys, base64, one per line; the first
+	// encrypts and all decrypt, which is how keys rotate.
+	KeyFile  string `toml:"key_file"`
+	Insecure bool   `toml:"insecure"` // allow gossip in clear beyond loopback
+	// Quorum is how many fresh vantages must see a target down: "majority"
+	// (the default), a count ("2") or a share ("60%").
+	Quorum      string   `toml:"quorum"`
+	StaleAfter  Duration `toml:"stale_after"`  // a result older than this does not vote; DefaultStaleAfter
+	JoinTimeout Duration `toml:"join_timeout"` // how long to wait for a seed before serving anyway; DefaultJoinTimeout
+
+	Keys [][]byte    `toml:"-"` // read from KeyFile by validation
+	Rule quorum.Rule `toml:"-"` // Quorum, parsed
+}
+
+// Enabled reports whether the node is a cluster member.
+func (c Cluster) Enabled() bool { return c.Bind != "" }
+
+func (c *Config) validateCluster(v *validator) {
+	cl := &c.Cluster
+	if !cl.Enabled() {
+		if len(cl.Seeds) > 0 || cl.KeyFile != "" {
+			v.fail("cluster.bind", "is needed to join a cluster (seeds or key_file are set)")
+		}
+		return
+	}
+	if cl.Name == "" {
+		cl.Name, _ = os.Hostname()
+	}
+	for key, addr := range map[string]string{"cluster.bind": cl.Bind, "cluster.advertise": cl.Advertise} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			v.fail(key, "%q is not host:port", addr)
+		}
+	}
+	for _, s := range cl.Seeds {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			v.fail("cluster.seeds", "%q is not host:port", s)
+		}
+	}
+	rule, err := quorum.ParseRule(cl.Quorum)
+	if err != nil {
+		v.fail("cluster.quorum", "%v", err)
+	}
+	cl.Rule = rule
+	if cl.StaleAfter.Duration <= 0 {
+		v.fail("cluster.stale_after", "must be positive, got %s", cl.StaleAfter)
+	}
+	if cl.JoinTimeout.Duration < 0 {
+		v.fail("cluster.join_timeout", "must not be negative, got %s", cl.JoinTimeout)
+	}
+	if cl.KeyFile == "" && !cl.Insecure {
+		for _, a := range append([]string{cl.Bind, cl.Advertise}, cl.Seeds...) {
+			if a != "" && !Loopback(a) {
+				v.fail("cluster.key_file", "gossip on %s would be in clear: set key_file, or insecure = true to accept the risk", a)
+				break
+			}
+		}
+	}
+	if cl.KeyFile != "" {
+		b, err := os.ReadFile(c.ResolvePath(cl.KeyFile))
+		if err != nil {
+			v.fail("cluster.key_file", "%v", err)
+			return
+		}
+		if cl.Keys, err = ParseKeys(b); err != nil {
+			v.fail("cluster.key_file", "%s: %v", cl.KeyFile, err)
+		}
+	}
+}
+
+// Loopback reports whether a host:port is on a loopback address.
+func Loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// ParseKey reads a gossip key written in base64, as
+// `openssl rand -base64 32` prints it.
+func ParseKey(s string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("key is not base64: %w", err)
+	}
+	switch len(k) {
+	case 16, 24, 32:
+		return k, nil
+	}
+	return nil, fmt.Errorf("key is %d bytes; it must be 16, 24 or 32 (AES-128, -192, -256)", len(k))
+}
+
+// ParseKeys reads a key file: one base64 key per line, the first the one
+// that encrypts; blank lines and # comments are skipped.
+func ParseKeys(src []byte) ([][]byte, error) {
+	var keys [][]byte
+	for i, line := range strings.Split(string(src), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, err := ParseKey(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %s: %w", strconv.Itoa(i+1), err)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no key in the file")
+	}
+	return keys, nil
+}

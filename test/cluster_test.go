@@ -1,0 +1,394 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// clusterTimeout bounds a wait for the cluster to agree on a change. The
+// checks run every 300 ms and decide on one result; the agents report a
+// change at once; a killed agent is declared dead by memberlist in about
+// five seconds.
+const clusterTimeout = 30 * time.Second
+
+// vantageAddrs are the source addresses of the five probe agents: every
+// 127.0.0.0/8 address is on the loopback interface, so each agent checks
+// from its own and the targets can tell them apart.
+var vantageAddrs = []string{"127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14", "127.0.0.15"}
+
+// target is an HTTP health endpoint that answers 503 to the source
+// addresses told to fail, and 200 to the others.
+type target struct {
+	mu      sync.Mutex
+	failFor map[string]bool
+	addr    string
+	srv     *http.Server
+}
+
+func newTarget(t *testing.T) *target {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &target{failFor: map[string]bool{}, addr: ln.Addr().String()}
+	tg.serve(ln)
+	t.Cleanup(tg.stop)
+	return tg
+}
+
+func (tg *target) serve(ln net.Listener) {
+	tg.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		tg.mu.Lock()
+		fail := tg.failFor[host]
+		tg.mu.Unlock()
+		if fail {
+			http.Error(w, "failing for "+host, http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})}
+	go tg.srv.Serve(ln)
+}
+
+// failFrom makes the target fail for exactly these sources.
+func (tg *target) failFrom(sources ...string) {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	tg.failFor = map[string]bool{}
+	for _, s := range sources {
+		tg.failFor[s] = true
+	}
+}
+
+func (tg *target) stop() {
+	if tg.srv != nil {
+		tg.srv.Close()
+		tg.srv = nil
+	}
+}
+
+func (tg *target) start(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", tg.addr)
+	if err != nil {
+		t.Fatalf("listen on %s again: %v", tg.addr, err)
+	}
+	tg.serve(ln)
+}
+
+// agent is one `meridian probe` process.
+type agent struct {
+	name   string
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan struct{}
+}
+
+func startAgent(t *testing.T, name, source, keyFile string, seeds []string) *agent {
+	t.Helper()
+	port := freePortOn(t, source)
+	a := &agent{name: name, stderr: &syncBuffer{}, done: make(chan struct{})}
+	a.cmd = exec.Command(binary, "probe", "-vantage", name, "-region", "test",
+		"-seeds", strings.Join(seeds, ","), "-bind", net.JoinHostPort(source, strconv.Itoa(port)),
+		"-source", source, "-key-file", keyFile, "-refresh", "500ms", "-log-format", "json")
+	a.cmd.Stdout, a.cmd.Stderr = a.stderr, a.stderr
+	a.cmd.WaitDelay = exitTimeout
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = a.cmd.Wait()
+		close(a.done)
+	}()
+	t.Cleanup(func() {
+		a.kill(t)
+		if t.Failed() {
+			t.Logf("agent %s stderr:\n%s", name, a.stderr.String())
+		}
+	})
+	return a
+}
+
+func (a *agent) kill(t *testing.T) {
+	t.Helper()
+	select {
+	case <-a.done:
+		return
+	default:
+	}
+	_ = a.cmd.Process.Kill()
+	select {
+	case <-a.done:
+	case <-time.After(exitTimeout):
+		t.Errorf("agent %s still running after SIGKILL", a.name)
+	}
+}
+
+// freePortOn returns a port free for UDP and TCP on ip a moment ago.
+func freePortOn(t *testing.T, ip string) int {
+	t.Helper()
+	for range 20 {
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		pc.Close()
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
+	}
+	t.Fatalf("no port free on %s", ip)
+	return 0
+}
+
+// dnsNode is one `meridian serve` of the cluster.
+type dnsNode struct {
+	*instance
+	gossip string // host:port
+}
+
+func (n *dnsNode) api(t *testing.T) string {
+	t.Helper()
+	return "http://" + n.waitLog(t, "admin API", 0).str("addr")
+}
+
+// apiTarget is the part of /api/v1/targets the test reads.
+type apiTarget struct {
+	ID        string `json:"id"`
+	State     string `json:"state"`
+	VotesUp   int    `json:"votes_up"`
+	VotesDown int    `json:"votes_down"`
+	Stale     bool   `json:"stale"`
+	Vantages  []struct {
+		Vantage string `json:"vantage"`
+		State   string `json:"state"`
+		Fresh   bool   `json:"fresh"`
+	} `json:"vantages"`
+}
+
+func (n *dnsNode) target(t *testing.T, id string) apiTarget {
+	t.Helper()
+	code, body := adminCall(t, "GET", n.api(t)+"/api/v1/targets", "")
+	if code != http.StatusOK {
+		t.Fatalf("targets: %d %s", code, body)
+	}
+	var all []apiTarget
+	if err := json.Unmarshal([]byte(body), &all); err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range all {
+		if tg.ID == id {
+			return tg
+		}
+	}
+	t.Fatalf("no target %s in %s", id, body)
+	return apiTarget{}
+}
+
+// startDNSNode serves the quickstart as a cluster member whose checks are
+// HTTP checks of targets.
+func startDNSNode(t *testing.T, name, keyFile string, seeds []string, targets []*target) *dnsNode {
+	t.Helper()
+	gossipPort := freePort(t)
+	gossip := net.JoinHostPort("127.0.0.1", strconv.Itoa(gossipPort))
+	if len(seeds) == 0 {
+		seeds = []string{gossip}
+	}
+	quoted := make([]string, len(seeds))
+	for i, s := range seeds {
+		quoted[i] = strconv.Quote(s)
+	}
+	inst := startQuickstartWith(t, func(config string) string {
+		const tcp = `check = { type = "tcp", interval = "1s", timeout = "500ms", rise = 2, fall = 2 }`
+		config = strings.ReplaceAll(config, tcp,
+			`check = { type = "http", path = "/health", interval = "300ms", timeout = "250ms", rise = 1, fall = 1 }`)
+		for i, tg := range targets {
+			config = replaceOnce(t, config, fmt.Sprintf(`check_address = "127.0.0.1:%d"`, quickstartCheckPort+i), fmt.Sprintf("check_address = %q", tg.addr))
+		}
+		config = replaceOnce(t, config, `identity = "e2e-node"`, fmt.Sprintf("identity = %q", name))
+		return config + fmt.Sprintf(`
+[cluster]
+name = %q
+bind = %q
+seeds = [%s]
+key_file = %q
+stale_after = "3s"
+`, name, gossip, strings.Join(quoted, ", "), keyFile)
+	})
+	return &dnsNode{instance: inst, gossip: gossip}
+}
+
+// vips returns the addresses a node answers for a us-east client.
+func vips(t *testing.T, n *dnsNode) []string {
+	t.Helper()
+	r := n.dig(t, "+norec", "+subnet="+usEast.subnet, "app.example.test", "A")
+	got := addresses(r)
+	slices.Sort(got)
+	return got
+}
+
+// waitVIPs polls every live node until each answers want.
+func waitVIPs(t *testing.T, what string, nodes []*dnsNode, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(clusterTimeout)
+	for _, n := range nodes {
+		for {
+			got := vips(t, n)
+			if slices.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: a node answers %v, want %v", what, got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// waitVotes polls every node's admin API until target id has these votes.
+func waitVotes(t *testing.T, what string, nodes []*dnsNode, id string, up, down int) {
+	t.Helper()
+	deadline := time.Now().Add(clusterTimeout)
+	for _, n := range nodes {
+		for {
+			tg := n.target(t, id)
+			if tg.VotesUp == up && tg.VotesDown == down {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s has votes %d up / %d down, want %d / %d: %+v", what, id, tg.VotesUp, tg.VotesDown, up, down, tg)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// TestCluster runs 3 DNS nodes and 5 probe agents as real processes on
+// loopback, in front of real HTTP targets, and moves one target through
+// the cases of the quorum.
+func TestCluster(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "cluster.key")
+	writeFile(t, keyFile, "# gossip key\n"+base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))+"\n")
+	var targets []*target
+	for range quickstartTargets {
+		targets = append(targets, newTarget(t))
+	}
+	a := targets[0] // us-east/192.0.2.100
+	const aID = "us-east/192.0.2.100"
+	both := []string{"192.0.2.100", "192.0.2.101"}
+	onlyB := []string{"192.0.2.101"}
+
+	dns1 := startDNSNode(t, "dns1", keyFile, nil, targets)
+	dns2 := startDNSNode(t, "dns2", keyFile, []string{dns1.gossip}, targets)
+	dns3 := startDNSNode(t, "dns3", keyFile, []string{dns1.gossip}, targets)
+	nodes := []*dnsNode{dns1, dns2, dns3}
+	seeds := []string{dns1.gossip, dns2.gossip, dns3.gossip}
+	var agents []*agent
+	for i, src := range vantageAddrs {
+		agents = append(agents, startAgent(t, fmt.Sprintf("v%d", i+1), src, keyFile, seeds))
+	}
+
+	waitVotes(t, "all five vantages report", nodes, aID, 5, 0)
+	waitVIPs(t, "all healthy", nodes, both...)
+
+	a.failFrom(vantageAddrs[:2]...)
+	waitVotes(t, "failing for 2 of 5", nodes, aID, 3, 2)
+	for _, n := range nodes {
+		if got := vips(t, n); !slices.Equal(got, both) {
+			t.Fatalf("failing for 2 of 5 vantages, a node answers %v, want %v", got, both)
+		}
+	}
+
+	a.failFrom(vantageAddrs[:3]...)
+	waitVIPs(t, "failing for 3 of 5", nodes, onlyB...)
+	tg := dns2.target(t, aID)
+	if tg.State != "down" || tg.VotesDown != 3 || len(tg.Vantages) != 5 {
+		t.Fatalf("dns2's view of the target: %+v", tg)
+	}
+
+	a.failFrom()
+	waitVIPs(t, "recovered", nodes, both...)
+	a.stop()
+	waitVIPs(t, "stopped entirely", nodes, onlyB...)
+	waitVotes(t, "stopped entirely", nodes, aID, 0, 5)
+	a.start(t)
+	waitVIPs(t, "started again", nodes, both...)
+
+	// Down for 3 of 5; then one of the three agents dies: 2 of 4 is not a
+	// majority, and the target comes back.
+	a.failFrom(vantageAddrs[:3]...)
+	waitVIPs(t, "failing for 3 of 5 again", nodes, onlyB...)
+	agents[0].kill(t)
+	waitVotes(t, "an agent died", nodes, aID, 2, 2)
+	waitVIPs(t, "quorum recomputed without the dead agent", nodes, both...)
+
+	// A DNS node dies: the others keep answering alike.
+	dns2.cmd.Process.Signal(syscall.SIGKILL)
+	<-dns2.done
+	a.failFrom(vantageAddrs[:4]...)
+	waitVIPs(t, "with dns2 dead", []*dnsNode{dns1, dns3}, onlyB...)
+
+	// dns2 comes back on the same addresses: it takes the cluster's state
+	// in its join, before it answers, and converges with the others.
+	if err := dns2.start(t); err != nil {
+		t.Fatalf("restart dns2: %v\n%s", err, dns2.stderr.String())
+	}
+	waitVIPs(t, "dns2 rejoined", nodes, onlyB...)
+	waitVotes(t, "dns2 rejoined", nodes, aID, 1, 3)
+	code, body := adminCall(t, "GET", dns2.api(t)+"/readyz", "")
+	if code != http.StatusOK {
+		t.Fatalf("dns2 /readyz after rejoining: %d %s", code, body)
+	}
+	// The dead agent leaves the membership once memberlist's failure
+	// detection gives up on it.
+	want := []string{"dns1/dns", "dns2/dns", "dns3/dns", "v2/probe", "v3/probe", "v4/probe", "v5/probe"}
+	deadline := time.Now().Add(clusterTimeout)
+	for {
+		code, body = adminCall(t, "GET", dns1.api(t)+"/api/v1/cluster", "")
+		var cl struct {
+			Joined  bool `json:"joined"`
+			Members []struct {
+				Name  string `json:"name"`
+				Role  string `json:"role"`
+				State string `json:"state"`
+			} `json:"members"`
+		}
+		if err := json.Unmarshal([]byte(body), &cl); code != http.StatusOK || err != nil {
+			t.Fatalf("cluster: %d %v %s", code, err, body)
+		}
+		var alive []string
+		for _, m := range cl.Members {
+			if m.State == "alive" {
+				alive = append(alive, m.Name+"/"+m.Role)
+			}
+		}
+		if cl.Joined && slices.Equal(alive, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dns1's live members: %v (joined %v), want %v", alive, cl.Joined, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, n := range nodes {
+		noErrors(t, n.instance)
+	}
+}
