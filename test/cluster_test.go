@@ -217,6 +217,8 @@ func startDNSNode(t *testing.T, name, keyFile string, seeds []string, targets []
 		quoted[i] = strconv.Quote(s)
 	}
 	inst := startQuickstartWith(t, func(config string) string {
+		config = replaceOnce(t, config, `listen = "127.0.0.1:0"`,
+			"listen = \"127.0.0.1:0\"\ntoken_file = \"token\"\nstate_file = \"admin-state.json\"")
 		const tcp = `check = { type = "tcp", interval = "1s", timeout = "500ms", rise = 2, fall = 2 }`
 		config = strings.ReplaceAll(config, tcp,
 			`check = { type = "http", path = "/health", interval = "300ms", timeout = "250ms", rise = 1, fall = 1 }`)
@@ -232,6 +234,8 @@ seeds = [%s]
 key_file = %q
 stale_after = "3s"
 `, name, gossip, strings.Join(quoted, ", "), keyFile)
+	}, func(dir string) {
+		writeFile(t, filepath.Join(dir, "token"), adminToken+"\n")
 	})
 	return &dnsNode{instance: inst, gossip: gossip}
 }
@@ -388,6 +392,35 @@ func TestCluster(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+
+	// What the operator watches: the verdict, the members, the vantages.
+	_, page := adminCall(t, "GET", dns1.api(t)+"/metrics", "")
+	for sample, want := range map[string]float64{
+		`meridian_target_up{region="us-east",target="us-east/192.0.2.100"}`: 0,
+		`meridian_target_up{region="us-east",target="us-east/192.0.2.101"}`: 1,
+		`meridian_cluster_members{role="probe",state="alive"}`:              4,
+		`meridian_cluster_members{role="dns",state="alive"}`:                3,
+		`meridian_vantage_fresh_results{vantage="v2"}`:                      quickstartTargets,
+		`meridian_vantage_suspect{vantage="v2"}`:                            0,
+	} {
+		if got := metric(page, sample); got != want {
+			t.Errorf("dns1 /metrics: %s = %v, want %v", sample, got, want)
+		}
+	}
+	if metric(page, `meridian_cluster_gossip_bytes_total{direction="received"}`) <= 0 {
+		t.Errorf("dns1 received no gossip bytes, by its metrics")
+	}
+
+	// An override made on one node reaches every node's answers, and so
+	// does its rollback made on another.
+	if code, body := adminCall(t, "POST", dns3.api(t)+"/api/v1/regions/us-east/drain", adminToken); code != http.StatusOK {
+		t.Fatalf("drain on dns3: %d %s", code, body)
+	}
+	waitVIPs(t, "us-east drained through dns3", nodes, "198.51.100.100")
+	if code, body := adminCall(t, "DELETE", dns1.api(t)+"/api/v1/regions/us-east/drain", adminToken); code != http.StatusOK {
+		t.Fatalf("undrain on dns1: %d %s", code, body)
+	}
+	waitVIPs(t, "us-east restored through dns1", nodes, onlyB...)
 	for _, n := range nodes {
 		noErrors(t, n.instance)
 	}

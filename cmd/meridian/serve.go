@@ -85,7 +85,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("prepare zones", "err", err)
 		return 1
 	}
-	registry.MustRegister(n.handler, n.checks, n.reloads,
+	// Health metrics come from this node's checks, or in a cluster from
+	// the vantages' votes, under the same names.
+	var healthMetrics prometheus.Collector = n.checks
+	if n.member != nil {
+		healthMetrics = n.member.health
+	}
+	registry.MustRegister(n.handler, healthMetrics, n.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "meridian_build_info", Help: "Always 1; the version is a label.",

@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Role is what a member does.
@@ -112,6 +114,7 @@ type Node struct {
 	stop                                       chan struct{}
 	wg                                         sync.WaitGroup
 	dropped                                    atomic.Uint64 // malformed or foreign messages
+	rtts                                       *prometheus.HistogramVec
 }
 
 type lost struct {
@@ -152,6 +155,11 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		overridesCh: make(chan struct{}, 1), membersCh: make(chan struct{}, 1),
 		sendq: make(chan send, 1024),
 		stop:  make(chan struct{}),
+		rtts: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "meridian_probe_rtt_seconds",
+			Help:    "Round-trip times vantages report (smoothed per target), by vantage and region.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5 ms to 4 s
+		}, []string{"vantage", "region"}),
 	}
 
 	mc := memberlist.DefaultLANConfig()
@@ -541,6 +549,10 @@ func (n *Node) mergeResults(rs Results, now time.Time) bool {
 			State: r.State, Seq: r.Seq, RTT: r.RTT, Reason: r.Reason, Seen: now.Add(-r.Delay),
 		}) {
 			any = true
+			if r.RTT > 0 && r.State == gslb.Up {
+				region, _, _ := strings.Cut(r.Target, "/")
+				n.rtts.WithLabelValues(rs.Vantage, region).Observe(r.RTT.Seconds())
+			}
 		}
 	}
 	return any
@@ -684,5 +696,3 @@ func (w *logWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*logWriter)(nil)
-
-

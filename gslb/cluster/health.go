@@ -30,7 +30,6 @@ type Health struct {
 
 	mu          sync.Mutex
 	transitions map[[2]string]uint64 // (target, new state) -> count
-	applied     atomic.Int64         // unix ns of the latest recompute
 }
 
 // NewHealth returns the bridge from node's table to health.
@@ -56,16 +55,25 @@ func (h *Health) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-h.node.ResultsChanged():
+			h.publish(h.node.table.RecomputeChanged(time.Now()))
 		case <-t.C:
+			h.Apply(time.Now())
 		}
-		h.Apply(time.Now())
 	}
 }
 
-// Apply recomputes the verdicts at now and publishes the changes.
+// Apply recomputes every verdict at now, suspects and ageing included,
+// and publishes the changes and the regions' round-trip times.
 func (h *Health) Apply(now time.Time) {
-	changed := h.node.table.Recompute(now)
-	h.applied.Store(now.UnixNano())
+	h.publish(h.node.table.Recompute(now))
+	for region, rtt := range regionRTTs(h.node.table.Entries(), now, h.node.cfg.Quorum.StaleAfter) {
+		h.health.SetRTT(region, rtt)
+	}
+}
+
+// publish writes changed verdicts to the health map and refreshes the
+// engine.
+func (h *Health) publish(changed []quorum.Verdict) {
 	for _, v := range changed {
 		h.health.Set(v.Target, v.State)
 		h.mu.Lock()
@@ -77,9 +85,6 @@ func (h *Health) Apply(now time.Time) {
 		}
 		h.log.Log(context.Background(), level, "target "+v.State.String(), "target", v.Target,
 			"votes_up", v.Up, "votes_down", v.Down, "reason", v.Reason, "vantages", voteDetail(v.Votes))
-	}
-	for region, rtt := range regionRTTs(h.node.table.Entries(), now, h.node.cfg.Quorum.StaleAfter) {
-		h.health.SetRTT(region, rtt)
 	}
 	if len(changed) > 0 {
 		if e := h.engine.Load(); e != nil {

@@ -159,6 +159,10 @@ type Table struct {
 	results  map[string]map[string]Result // target -> vantage -> result
 	verdicts map[string]*Verdict
 	suspects map[string]bool
+	// dirty holds the targets whose votes changed since they were last
+	// decided: a refresh that only confirms a result leaves it clean, so
+	// deciding after each message costs what changed, not the table.
+	dirty map[string]bool
 }
 
 // New returns an empty table.
@@ -169,6 +173,7 @@ func New(opts Options) *Table {
 	return &Table{
 		rule: opts.Rule, stale: opts.StaleAfter,
 		results: map[string]map[string]Result{}, verdicts: map[string]*Verdict{}, suspects: map[string]bool{},
+		dirty: map[string]bool{},
 	}
 }
 
@@ -185,8 +190,12 @@ func (t *Table) Merge(vantage, target string, r Result) bool {
 		byV = map[string]Result{}
 		t.results[target] = byV
 	}
-	if old, ok := byV[vantage]; ok && !r.newer(old) {
+	old, ok := byV[vantage]
+	if ok && !r.newer(old) {
 		return false
+	}
+	if !ok || old.State != r.State || r.Seen.Sub(old.Seen) > t.stale {
+		t.dirty[target] = true
 	}
 	byV[vantage] = r
 	return true
@@ -198,7 +207,11 @@ func (t *Table) Forget(vantage string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for target, byV := range t.results {
+		if _, ok := byV[vantage]; !ok {
+			continue
+		}
 		delete(byV, vantage)
+		t.dirty[target] = true
 		if len(byV) == 0 {
 			delete(t.results, target)
 		}
@@ -219,28 +232,48 @@ func (t *Table) Entries() []Entry {
 	return out
 }
 
-// Recompute decides every target's state at now and returns the verdicts
-// that changed state.
+// Recompute decides every target's state at now, suspects and ageing
+// included, and returns the verdicts that changed state. Call it
+// periodically, since results age without any message arriving.
 func (t *Table) Recompute(now time.Time) []Verdict {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.suspects = t.findSuspects(now)
+	clear(t.dirty)
+	return t.decideAll(now, t.results)
+}
+
+// RecomputeChanged decides only the targets whose votes changed since
+// they were last decided, with the suspects of the latest Recompute: what
+// to call after each message, cheaply.
+func (t *Table) RecomputeChanged(now time.Time) []Verdict {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.dirty) == 0 {
+		return nil
+	}
+	some := make(map[string]map[string]Result, len(t.dirty))
+	for target := range t.dirty {
+		some[target] = t.results[target] // nil for a target no vantage reports any more
+	}
+	clear(t.dirty)
+	return t.decideAll(now, some)
+}
+
+// decideAll decides the targets of results; t.mu is held.
+func (t *Table) decideAll(now time.Time, results map[string]map[string]Result) []Verdict {
 	var changed []Verdict
-	for target, byV := range t.results {
+	for target, byV := range results {
 		v := t.verdicts[target]
 		if v == nil {
+			if byV == nil {
+				continue
+			}
 			v = &Verdict{Target: target}
 			t.verdicts[target] = v
 		}
 		if t.decide(v, byV, now) {
 			changed = append(changed, t.copyOf(v))
-		}
-	}
-	// A target no vantage reports any more keeps its last verdict,
-	// marked stale, as one whose votes all aged out does.
-	for target, v := range t.verdicts {
-		if _, ok := t.results[target]; !ok {
-			v.Up, v.Down, v.Stale, v.Votes = 0, 0, true, v.Votes[:0]
 		}
 	}
 	slices.SortFunc(changed, func(a, b Verdict) int { return strings.Compare(a.Target, b.Target) })
