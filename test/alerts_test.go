@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -16,19 +17,27 @@ import (
 // the metrics a running server exports: every meridian_ metric an alert or
 // panel names must exist.
 func TestAlertsAndDashboard(t *testing.T) {
-	// One target up, so the region RTT gauge has a value.
-	up := newHealthPorts(t, 1)[0]
-	s := startQuickstartWith(t, func(config string) string {
-		return replaceOnce(t, config, `"127.0.0.1:18081"`, `"`+up.addr+`"`)
-	})
-	base := "http://" + s.waitLog(t, "admin API", 0).str("addr")
-	// Metrics with labels appear once something happened: a reload and a
-	// refused change make the last two show.
+	// A node in a cluster of its own with one vantage exports every
+	// metric: the DNS side's, and the cluster's under the same health
+	// names as a single node's checks.
+	keyFile := filepath.Join(t.TempDir(), "cluster.key")
+	writeFile(t, keyFile, base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))+"\n")
+	var targets []*target
+	for range quickstartTargets {
+		targets = append(targets, newTarget(t))
+	}
+	node := startDNSNode(t, "dns1", keyFile, nil, targets)
+	startAgent(t, "v1", vantageAddrs[0], keyFile, []string{node.gossip})
+	waitVotes(t, "the vantage reports", []*dnsNode{node}, "us-east/192.0.2.100", 1, 0)
+	s := node.instance
+	base := node.api(t)
+	// Metrics with labels appear once something happened: a reload, a
+	// refused change and a transition make the last ones show.
 	s.signal(t, syscall.SIGHUP)
 	s.waitLog(t, "reloaded", 0)
 	adminCall(t, "POST", base+"/api/v1/regions/eu-west/drain", "")
-	s.waitLog(t, "target down", 2)
-	s.waitLog(t, "target up", 0)
+	targets[2].stop() // eu-west's
+	s.waitLog(t, "target down", 0)
 	_, page := adminCall(t, "GET", base+"/metrics", "")
 	exported := map[string]bool{}
 	for _, line := range strings.Split(page, "\n") {

@@ -58,16 +58,23 @@ func status(args []string, stdout, stderr io.Writer) int {
 	tw.Flush()
 	fmt.Fprintln(stdout)
 	tw = tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tSTATE\tSINCE\tRTT\tDRAINED\tREASON")
+	fmt.Fprintln(tw, "TARGET\tSTATE\tVOTES UP/DOWN\tSINCE\tRTT\tDRAINED\tREASON")
 	for _, t := range targets {
-		since, rtt := "-", "-"
+		since, rtt, state := "-", "-", t.State
 		if !t.Since.IsZero() {
 			since = time.Since(t.Since).Round(time.Second).String() + " ago"
 		}
 		if t.RTTMillis > 0 {
 			rtt = fmt.Sprintf("%.1fms", t.RTTMillis)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.State, since, rtt, yesNo(t.Drained), t.Reason)
+		if t.Stale {
+			state += " (stale)"
+		}
+		votes := fmt.Sprintf("%d/%d", t.VotesUp, t.VotesDown)
+		if t.VotesNeeded > 0 {
+			votes += fmt.Sprintf(" (%d down to fail)", t.VotesNeeded)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, state, votes, since, rtt, yesNo(t.Drained), t.Reason)
 	}
 	tw.Flush()
 	return 0

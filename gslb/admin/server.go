@@ -479,6 +479,22 @@ type Target struct {
 	Vantages    []quorum.Vote `json:"vantages"`
 }
 
+// medianRTT is the median of the fresh, up votes' round-trip times, in
+// milliseconds, or 0 without one.
+func medianRTT(votes []quorum.Vote) float64 {
+	var rtts []time.Duration
+	for _, v := range votes {
+		if v.Fresh && v.State == "up" && v.RTT > 0 {
+			rtts = append(rtts, v.RTT)
+		}
+	}
+	if len(rtts) == 0 {
+		return 0
+	}
+	slices.Sort(rtts)
+	return float64(rtts[len(rtts)/2].Microseconds()) / 1000
+}
+
 // ClusterSource is implemented by a Source whose node is a member of a
 // cluster: health then comes from the vantages' votes.
 type ClusterSource interface {
@@ -534,6 +550,7 @@ func (s *Server) targetStates(e *gslb.Engine) []Target {
 				if v, ok := verdicts[t.ID]; ok {
 					tv.State, tv.Reason, tv.Since = v.State.String(), v.Reason, v.Since
 					tv.VotesUp, tv.VotesDown, tv.VotesNeeded, tv.Stale, tv.Vantages = v.Up, v.Down, v.Need, v.Stale, v.Votes
+					tv.RTTMillis = medianRTT(v.Votes)
 				} else if st, ok := checks[t.ID]; ok && verdicts == nil {
 					tv.State, tv.Reason, tv.Since, tv.Checked = st.State.String(), st.Reason, st.Since, st.Checked
 					tv.LastCheck = st.Result.Reason

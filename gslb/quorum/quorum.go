@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -115,13 +116,27 @@ type Options struct {
 
 // Vote is one vantage's part in a target's verdict.
 type Vote struct {
-	Vantage string        `json:"vantage"`
-	State   string        `json:"state"`
-	RTT     time.Duration `json:"rtt_ns,omitempty"`
-	Age     time.Duration `json:"age_ns"`
-	Reason  string        `json:"reason,omitempty"`
-	Fresh   bool          `json:"fresh"`   // younger than StaleAfter: it votes
-	Suspect bool          `json:"suspect"` // its vantage is suspect: it does not vote
+	Vantage string
+	State   string
+	RTT     time.Duration // smoothed, of its successful checks
+	Age     time.Duration // since the result was last known current
+	Reason  string
+	Fresh   bool // younger than StaleAfter: it votes
+	Suspect bool // its vantage is suspect: it does not vote
+}
+
+// MarshalJSON writes times in the API's units: milliseconds for round
+// trips, seconds for ages.
+func (v Vote) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Vantage string  `json:"vantage"`
+		State   string  `json:"state"`
+		RTT     float64 `json:"rtt_ms,omitempty"`
+		Age     float64 `json:"age_s"`
+		Reason  string  `json:"reason,omitempty"`
+		Fresh   bool    `json:"fresh"`
+		Suspect bool    `json:"suspect"`
+	}{v.Vantage, v.State, float64(v.RTT.Microseconds()) / 1000, v.Age.Seconds(), v.Reason, v.Fresh, v.Suspect})
 }
 
 // Verdict is a target's state as the vantages decide it.
@@ -142,11 +157,22 @@ type Verdict struct {
 
 // Vantage is what a Table knows of one vantage.
 type Vantage struct {
-	Name    string        `json:"name"`
-	Targets int           `json:"targets"` // results held
-	Fresh   int           `json:"fresh"`   // of which fresh
-	Age     time.Duration `json:"age_ns"`  // of its freshest result
-	Suspect bool          `json:"suspect"`
+	Name    string
+	Targets int           // results held
+	Fresh   int           // of which fresh
+	Age     time.Duration // of its freshest result
+	Suspect bool
+}
+
+// MarshalJSON writes the age in seconds.
+func (v Vantage) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name    string  `json:"name"`
+		Targets int     `json:"targets"`
+		Fresh   int     `json:"fresh"`
+		Age     float64 `json:"age_s"`
+		Suspect bool    `json:"suspect"`
+	}{v.Name, v.Targets, v.Fresh, v.Age.Seconds(), v.Suspect})
 }
 
 // Table holds every vantage's latest result per target and the verdicts

@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -229,5 +230,33 @@ func BenchmarkRecompute(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		tb.Recompute(now)
+	}
+}
+
+func TestRecomputeChanged(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	tb := New(Options{})
+	feed(tb, "t1", "+++++", 1, now)
+	feed(tb, "t2", "+++++", 1, now)
+	if ch := tb.RecomputeChanged(now); len(ch) != 2 {
+		t.Fatalf("first results: %d changes, want 2", len(ch))
+	}
+	// A refresh confirms: nothing to decide.
+	feed(tb, "t1", "+++++", 1, now.Add(time.Second))
+	if ch := tb.RecomputeChanged(now.Add(time.Second)); ch != nil {
+		t.Fatalf("a refresh changed %+v", ch)
+	}
+	// A quorum goes down on t2: only t2 is decided, and it changes.
+	feed(tb, "t2", "---..", 2, now.Add(2*time.Second))
+	ch := tb.RecomputeChanged(now.Add(2 * time.Second))
+	if len(ch) != 1 || ch[0].Target != "t2" || ch[0].State != gslb.Down {
+		t.Fatalf("after t2 failed: %+v", ch)
+	}
+	b, err := json.Marshal(ch[0].Votes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"vantage":"a","state":"down","rtt_ms":1,"age_s":0,"reason":"status 503","fresh":true,"suspect":false}`; string(b) != want {
+		t.Errorf("vote JSON %s, want %s", b, want)
 	}
 }
