@@ -466,6 +466,14 @@ func TestCheck(t *testing.T) {
 			stderr: []string{"zone[0]", "no SOA record"}},
 		{name: "missing config file", config: good, zone: zone, code: 1,
 			configPath: filepath.Join(dir, "absent.toml"), stderr: []string{"absent.toml"}},
+		{name: "cluster example, first node", config: good, zone: zone, code: 0,
+			configPath: filepath.Join("..", "examples", "cluster", "dns1.toml"), stdout: []string{"dns1.toml: ok"}},
+		{name: "cluster example, second node", config: good, zone: zone, code: 0,
+			configPath: filepath.Join("..", "examples", "cluster", "dns2.toml"), stdout: []string{"dns2.toml: ok"}},
+		{name: "cluster beyond loopback without a key", config: good + "\n[cluster]\nbind = \"192.0.2.1:7946\"\n", zone: zone, code: 1,
+			stderr: []string{"cluster.key_file: gossip on 192.0.2.1:7946 would be in clear"}},
+		{name: "cluster with a bad quorum", config: good + "\n[cluster]\nbind = \"127.0.0.1:7946\"\nquorum = \"most\"\n", zone: zone, code: 1,
+			stderr: []string{"cluster.quorum:", "quorum must be"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
