@@ -273,6 +273,39 @@ func TestLatency(t *testing.T) {
 	}
 }
 
+func TestLatencyFromNearestVantage(t *testing.T) {
+	h := NewHealthMap()
+	r := world(Latency{}, All{})
+	e := newEngine(t, h, r)
+	// The median says us-east for everyone; the vantage in Frankfurt sees
+	// eu-west fastest, the one in Osaka ap-northeast.
+	h.SetRTT("us-east", 10*time.Millisecond)
+	h.SetRTT("eu-west", 50*time.Millisecond)
+	h.SetRTT("ap-northeast", 90*time.Millisecond)
+	h.SetVantageRTTs([]VantageRTT{
+		{Name: "fra", Lat: 50.1, Lon: 8.7, RTT: map[string]time.Duration{"us-east": 90 * time.Millisecond, "eu-west": 5 * time.Millisecond, "ap-northeast": 240 * time.Millisecond}},
+		{Name: "osa", Lat: 34.7, Lon: 135.5, RTT: map[string]time.Duration{"us-east": 150 * time.Millisecond, "eu-west": 230 * time.Millisecond, "ap-northeast": 8 * time.Millisecond}},
+		{Name: "nowhere", RTT: map[string]time.Duration{"us-east": time.Millisecond}}, // no coordinates: never nearest
+	})
+	tests := []struct {
+		who  *Client
+		want string
+	}{
+		{paris, "eu-west"},
+		{tokyo, "ap-northeast"},
+		{client("192.0.2.1", 32), "us-east"}, // not located: the median
+	}
+	for _, tt := range tests {
+		d := e.Decide(r, tt.who, nil)
+		if d.Pool.Region.Name != tt.want {
+			t.Errorf("client %v: %s, want %s", tt.who.Addr, d.Pool.Region.Name, tt.want)
+		}
+		if tt.who.HasCoords && d.Scope == 0 {
+			t.Errorf("client %v: scope 0, but the answer depends on where the client is", tt.who.Addr)
+		}
+	}
+}
+
 func TestWeightedPoolsDistribution(t *testing.T) {
 	r := world(WeightedPools{}, All{})
 	r.Pools[0].Weight, r.Pools[1].Weight, r.Pools[2].Weight = 70, 20, 10

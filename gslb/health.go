@@ -1,6 +1,7 @@
 package gslb
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -9,10 +10,21 @@ import (
 // results into it, and the engine reads. Writers call Engine.Refresh after
 // a change so decisions see it.
 type HealthMap struct {
-	mu     sync.RWMutex
-	states map[string]State
-	rtts   map[string]time.Duration
+	mu       sync.RWMutex
+	states   map[string]State
+	rtts     map[string]time.Duration
+	vantages []VantageRTT
 }
+
+// VantageRTT is what one vantage measures: the smoothed round-trip time
+// to each region's targets, from where it is.
+type VantageRTT struct {
+	Name     string
+	Lat, Lon float64
+	RTT      map[string]time.Duration // by region
+}
+
+var _ NearRTT = (*HealthMap)(nil)
 
 var _ HealthView = (*HealthMap)(nil)
 
@@ -49,5 +61,43 @@ func (h *HealthMap) RTT(region string) (time.Duration, bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	d, ok := h.rtts[region]
+	return d, ok
+}
+
+// SetVantageRTTs replaces the vantages' measurements. Vantages without
+// coordinates (both 0) are ignored: nearness cannot be judged.
+func (h *HealthMap) SetVantageRTTs(vs []VantageRTT) {
+	kept := make([]VantageRTT, 0, len(vs))
+	for _, v := range vs {
+		if (v.Lat != 0 || v.Lon != 0) && len(v.RTT) > 0 {
+			kept = append(kept, v)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.vantages = kept
+}
+
+// Nearest implements NearRTT.
+func (h *HealthMap) Nearest(lat, lon float64) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	best, bestKm := -1, math.Inf(1)
+	for i, v := range h.vantages {
+		if d := distanceKm(lat, lon, v.Lat, v.Lon); d < bestKm {
+			best, bestKm = i, d
+		}
+	}
+	return best
+}
+
+// VantageRTT implements NearRTT.
+func (h *HealthMap) VantageRTT(vantage int, region string) (time.Duration, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if vantage < 0 || vantage >= len(h.vantages) {
+		return 0, false
+	}
+	d, ok := h.vantages[vantage].RTT[region]
 	return d, ok
 }

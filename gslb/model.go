@@ -34,9 +34,21 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // checker implements it now; the gossip cluster will.
 type HealthView interface {
 	State(target string) State
-	// RTT is the measured round-trip time to a region's targets from the
-	// vantage nearest the client; ok is false with no measurement.
+	// RTT is the measured round-trip time to a region's targets (from
+	// this node, or the median over the vantages); ok is false with no
+	// measurement.
 	RTT(region string) (rtt time.Duration, ok bool)
+}
+
+// NearRTT is implemented by health views measured from several vantages:
+// the latency policy then orders regions by the round-trip times seen
+// from the vantage nearest the client, the best stand-in for the
+// client's own.
+type NearRTT interface {
+	// Nearest returns the vantage nearest a point, or -1 with none.
+	Nearest(lat, lon float64) int
+	// VantageRTT is that vantage's round-trip time to a region.
+	VantageRTT(vantage int, region string) (time.Duration, bool)
 }
 
 // Region is a place a record's pools live in.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -206,8 +207,22 @@ func (Latency) Order(c *Client, r *Record, in *Inputs, dst []int) ([]int, int) {
 	// after them (a stable sort on a key that is +Inf for all of them).
 	var rtt [maxSortPools]float64
 	measured := 0
+	// From the vantage nearest a located client when the view has
+	// several; else the region's one RTT, the same for every client.
+	near, isNear := h.(NearRTT)
+	vantage := -1
+	if isNear && c.HasCoords {
+		vantage = near.Nearest(c.Lat, c.Lon)
+	}
 	for i, p := range r.Pools {
-		if d, ok := h.RTT(p.Region.Name); ok {
+		var d time.Duration
+		var ok bool
+		if vantage >= 0 {
+			d, ok = near.VantageRTT(vantage, p.Region.Name)
+		} else {
+			d, ok = h.RTT(p.Region.Name)
+		}
+		if ok {
 			rtt[i] = float64(d)
 			measured++
 		} else {
@@ -218,7 +233,7 @@ func (Latency) Order(c *Client, r *Record, in *Inputs, dst []int) ([]int, int) {
 		return dst, scope
 	}
 	sortByKey(dst[len(dst)-len(r.Pools):], rtt[:len(r.Pools)])
-	if measured == len(r.Pools) {
+	if measured == len(r.Pools) && vantage < 0 {
 		// One vantage measures the same for every client: the order does
 		// not depend on who asks.
 		return dst, 0

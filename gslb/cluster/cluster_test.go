@@ -347,3 +347,40 @@ func FuzzDecode(f *testing.F) {
 		decode(b) // must not panic
 	})
 }
+
+// TestHealthFeedsEngine: votes become the health map's states, and the
+// vantages' round-trip times its per-vantage and median RTTs.
+func TestHealthFeedsEngine(t *testing.T) {
+	dns := start(t, "dns", Meta{Role: RoleDNS})
+	paris := start(t, "paris", Meta{Role: RoleProbe, Lat: 48.85, Lon: 2.35}, dns.Addr())
+	tokyo := start(t, "tokyo", Meta{Role: RoleProbe, Lat: 35.68, Lon: 139.69}, dns.Addr())
+	eventually(t, "both vantages known", func() bool { return len(dns.alive(RoleProbe)) == 2 })
+	send := func(v *Node, rtt time.Duration) {
+		v.SendResults(Results{Vantage: v.Name(), Reports: []Report{{Target: "eu-west/192.0.2.1", State: gslb.Up, Seq: 1, RTT: rtt}}})
+	}
+	send(paris, 5*time.Millisecond)
+	send(tokyo, 200*time.Millisecond)
+	hm := gslb.NewHealthMap()
+	h := NewHealth(dns, hm, testLog(t))
+	eventually(t, "both results", func() bool {
+		h.Apply(time.Now())
+		v, _ := dns.table.Verdict("eu-west/192.0.2.1")
+		return v.Up == 2
+	})
+	if hm.State("eu-west/192.0.2.1") != gslb.Up {
+		t.Fatalf("state %v", hm.State("eu-west/192.0.2.1"))
+	}
+	if d, ok := hm.RTT("eu-west"); !ok || d != 200*time.Millisecond {
+		// The median of two is the upper one.
+		t.Errorf("median RTT %v %v", d, ok)
+	}
+	for _, tt := range []struct {
+		lat, lon float64
+		want     time.Duration
+	}{{51.5, -0.1, 5 * time.Millisecond}, {37.5, 127, 200 * time.Millisecond}} {
+		i := hm.Nearest(tt.lat, tt.lon)
+		if d, ok := hm.VantageRTT(i, "eu-west"); !ok || d != tt.want {
+			t.Errorf("from (%v, %v): vantage %d, RTT %v %v, want %v", tt.lat, tt.lon, i, d, ok, tt.want)
+		}
+	}
+}

@@ -66,9 +66,24 @@ func (h *Health) Run(ctx context.Context) {
 // and publishes the changes and the regions' round-trip times.
 func (h *Health) Apply(now time.Time) {
 	h.publish(h.node.table.Recompute(now))
-	for region, rtt := range regionRTTs(h.node.table.Entries(), now, h.node.cfg.Quorum.StaleAfter) {
+	perVantage := vantageRTTs(h.node.table.Entries(), now, h.node.cfg.Quorum.StaleAfter)
+	for region, rtt := range medianRTTs(perVantage) {
 		h.health.SetRTT(region, rtt)
 	}
+	where := map[string]Meta{}
+	for _, m := range h.node.Members() {
+		if m.Role == RoleProbe && m.State == "alive" {
+			where[m.Vantage] = m.Meta
+		}
+	}
+	var vs []gslb.VantageRTT
+	for name, rtts := range perVantage {
+		if m, ok := where[name]; ok {
+			vs = append(vs, gslb.VantageRTT{Name: name, Lat: m.Lat, Lon: m.Lon, RTT: rtts})
+		}
+	}
+	slices.SortFunc(vs, func(a, b gslb.VantageRTT) int { return strings.Compare(a.Name, b.Name) })
+	h.health.SetVantageRTTs(vs)
 }
 
 // publish writes changed verdicts to the health map and refreshes the
@@ -119,11 +134,10 @@ func voteDetail(votes []quorum.Vote) string {
 	return strings.Join(parts, " ")
 }
 
-// regionRTTs is the round-trip time to each region: per vantage the mean
+// vantageRTTs is each vantage's round-trip time to each region: the mean
 // over its fresh, up results for the region's targets (IDs are
-// "region/address"), then the median over the vantages, so that one far
-// or troubled vantage does not move it.
-func regionRTTs(entries []quorum.Entry, now time.Time, staleAfter time.Duration) map[string]time.Duration {
+// "region/address").
+func vantageRTTs(entries []quorum.Entry, now time.Time, staleAfter time.Duration) map[string]map[string]time.Duration {
 	if staleAfter <= 0 {
 		staleAfter = quorum.DefaultStaleAfter
 	}
@@ -131,7 +145,7 @@ func regionRTTs(entries []quorum.Entry, now time.Time, staleAfter time.Duration)
 		sum time.Duration
 		n   int
 	}
-	per := map[[2]string]*acc{} // (region, vantage)
+	per := map[[2]string]*acc{} // (vantage, region)
 	for _, e := range entries {
 		if e.State != gslb.Up || e.RTT <= 0 || now.Sub(e.Seen) > staleAfter {
 			continue
@@ -140,16 +154,31 @@ func regionRTTs(entries []quorum.Entry, now time.Time, staleAfter time.Duration)
 		if !ok {
 			continue
 		}
-		k := [2]string{region, e.Vantage}
+		k := [2]string{e.Vantage, region}
 		if per[k] == nil {
 			per[k] = &acc{}
 		}
 		per[k].sum += e.RTT
 		per[k].n++
 	}
-	byRegion := map[string][]time.Duration{}
+	out := map[string]map[string]time.Duration{}
 	for k, a := range per {
-		byRegion[k[0]] = append(byRegion[k[0]], a.sum/time.Duration(a.n))
+		if out[k[0]] == nil {
+			out[k[0]] = map[string]time.Duration{}
+		}
+		out[k[0]][k[1]] = a.sum / time.Duration(a.n)
+	}
+	return out
+}
+
+// medianRTTs is each region's round-trip time over the vantages: the
+// median, so that one far or troubled vantage does not move it.
+func medianRTTs(perVantage map[string]map[string]time.Duration) map[string]time.Duration {
+	byRegion := map[string][]time.Duration{}
+	for _, rtts := range perVantage {
+		for region, d := range rtts {
+			byRegion[region] = append(byRegion[region], d)
+		}
 	}
 	out := make(map[string]time.Duration, len(byRegion))
 	for region, rtts := range byRegion {

@@ -72,7 +72,7 @@ func (h *Health) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(n), k[0], k[1])
 	}
 	now := time.Now()
-	for region, rtt := range regionRTTs(h.node.table.Entries(), now, h.node.cfg.Quorum.StaleAfter) {
+	for region, rtt := range medianRTTs(vantageRTTs(h.node.table.Entries(), now, h.node.cfg.Quorum.StaleAfter)) {
 		ch <- prometheus.MustNewConstMetric(rttDesc, prometheus.GaugeValue, rtt.Seconds(), region)
 	}
 	members := map[[2]string]int{}
