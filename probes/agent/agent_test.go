@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/checks"
+	"github.com/meridian-gslb/meridian/gslb/cluster"
+	"github.com/meridian-gslb/meridian/gslb/config"
+)
+
+var key = bytes.Repeat([]byte{3}, 16)
+
+func fast(c *memberlist.Config) {
+	c.ProbeInterval = 100 * time.Millisecond
+	c.GossipInterval = 20 * time.Millisecond
+	c.PushPullInterval = time.Second
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestAgentFollowsPlanAndReports: an agent joins a DNS node, runs the
+// checks of the plan the node publishes, reports their results and a
+// change at once, and follows a new plan.
+func TestAgentFollowsPlanAndReports(t *testing.T) {
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dns, err := cluster.New(ctx, cluster.Config{Name: "dns", Bind: "127.0.0.1:0", Keys: [][]byte{key}, Meta: cluster.Meta{Role: cluster.RoleDNS}, Tune: fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dns.Shutdown()
+	if err := dns.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(gen uint64, specs ...config.CheckSpec) {
+		body, err := checks.EncodePlan(specs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dns.PublishPlan(cluster.Plan{Generation: gen, Body: body})
+	}
+	http1 := config.CheckSpec{Target: "eu/192.0.2.1", Type: "http", Addr: addr, Path: "/", Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond, Rise: 1, Fall: 1}
+	publish(1, http1)
+
+	a, err := New(ctx, Config{
+		Cluster: cluster.Config{Bind: "127.0.0.1:0", Seeds: []string{dns.Addr()}, Keys: [][]byte{key},
+			Meta: cluster.Meta{Vantage: "v1"}, Tune: fast},
+		Refresh: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	verdict := func(target string) (gslb.State, int) {
+		dns.Table().Recompute(time.Now())
+		v, _ := dns.Table().Verdict(target)
+		return v.State, v.Up + v.Down
+	}
+	eventually(t, "the target's first result", func() bool { st, n := verdict("eu/192.0.2.1"); return st == gslb.Up && n == 1 })
+	failing.Store(true)
+	eventually(t, "the failure reported", func() bool { st, _ := verdict("eu/192.0.2.1"); return st == gslb.Down })
+	v, _ := dns.Table().Verdict("eu/192.0.2.1")
+	if len(v.Votes) != 1 || v.Votes[0].Reason != "failed 1 in a row: status 503" {
+		t.Errorf("vote %+v", v.Votes)
+	}
+
+	// A reload's plan adds a TCP check and drops the HTTP one.
+	tcp := config.CheckSpec{Target: "us/192.0.2.2", Type: "tcp", Addr: addr, Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond, Rise: 1, Fall: 1}
+	publish(2, tcp)
+	eventually(t, "the new plan's target", func() bool { st, _ := verdict("us/192.0.2.2"); return st == gslb.Up })
+	eventually(t, "the agent to drop the old target", func() bool { _, ok := a.Status()["eu/192.0.2.1"]; return !ok })
+
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
