@@ -33,7 +33,6 @@ func BenchmarkConvergence(b *testing.B) {
 	ctx := context.Background()
 	var dns []*Node
 	var maps []*gslb.HealthMap
-	var healths []*Health
 	newNode := func(name string, meta Meta, seeds ...string) *Node {
 		n, err := New(ctx, Config{Name: name, Bind: "127.0.0.1:0", Seeds: seeds, Keys: [][]byte{testKey}, Meta: meta,
 			Quorum: quorum.Options{StaleAfter: 10 * time.Second}})
@@ -55,9 +54,8 @@ func BenchmarkConvergence(b *testing.B) {
 		}
 		n := newNode(fmt.Sprintf("dns%d", i), Meta{Role: RoleDNS}, seeds...)
 		hm := gslb.NewHealthMap()
-		h := NewHealth(n, hm, slogDiscard())
-		go h.Run(runCtx)
-		dns, maps, healths = append(dns, n), append(maps, hm), append(healths, h)
+		go NewHealth(n, hm, slogDiscard()).Run(runCtx)
+		dns, maps = append(dns, n), append(maps, hm)
 	}
 	var vantages []*Node
 	for i := range benchVantages {
