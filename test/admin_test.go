@@ -178,11 +178,12 @@ func TestMetricsMove(t *testing.T) {
 func TestStatus(t *testing.T) {
 	s := startQuickstart(t)
 	base := "http://" + s.waitLog(t, "admin API", 0).str("addr")
-	// Wait for the first checks, so the states are settled.
+	// Wait for the first checks, so the states are settled (the canary
+	// record's targets are not checked: they stay unknown).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, body := adminCall(t, "GET", base+"/api/v1/targets", "")
-		if !strings.Contains(body, `"unknown"`) {
+		if strings.Count(body, `"unknown"`) == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -204,7 +205,7 @@ func TestStatus(t *testing.T) {
 		Regions []struct{ Name string }
 		Targets []struct{ ID, State string }
 	}
-	if err := json.Unmarshal([]byte(out), &got); err != nil || code != 0 || len(got.Regions) != 3 || len(got.Targets) != 4 {
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != 0 || len(got.Regions) != 3 || len(got.Targets) != quickstartTargets+2 {
 		t.Fatalf("status -json: exit %d, %v, %+v", code, err, got)
 	}
 	if _, _, code := runMeridian(t, "status", "-admin", "http://127.0.0.1:1"); code != 1 {
@@ -241,5 +242,84 @@ func TestAdminReloadAndQueryLog(t *testing.T) {
 	}
 	if got := s.dig(t, "www.example.test", "A", "+norec").sections["ANSWER"]; len(got) != 2 {
 		t.Fatalf("after a failed reload: %v", got)
+	}
+}
+
+// TestCanarySteering follows the README's canary steps: shift the canary
+// pool's weight through the API, count the answers, roll back.
+func TestCanarySteering(t *testing.T) {
+	s := startQuickstartWith(t, func(config string) string {
+		return replaceOnce(t, config, `listen = "127.0.0.1:0"`, "listen = \"127.0.0.1:0\"\ntoken_file = \"token\"")
+	}, func(dir string) {
+		writeFile(t, filepath.Join(dir, "token"), adminToken+"\n")
+	})
+	base := "http://" + s.waitLog(t, "admin API", 0).str("addr")
+	const queries = 400
+	canaryShare := func() float64 {
+		t.Helper()
+		args := []string{"+short", "+norec"}
+		for range queries {
+			args = append(args, "canary.example.test", "A")
+		}
+		out, errOut, err := s.runDig(t, args...)
+		if err != nil {
+			t.Fatalf("dig: %v\n%s", err, errOut)
+		}
+		counts := map[string]int{}
+		for _, line := range strings.Fields(out) {
+			counts[line]++
+		}
+		if counts["192.0.2.110"]+counts["192.0.2.111"] != queries {
+			t.Fatalf("answers %v, want %d of stable and canary", counts, queries)
+		}
+		return float64(counts["192.0.2.111"]) / queries
+	}
+	weightURL := base + "/api/v1/records/canary.example.test/A/pools/canary/weight"
+	setWeight := func(pct int) {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", weightURL, strings.NewReader(fmt.Sprintf(`{"weight": %d}`, pct)))
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("PUT weight %d: %s", pct, resp.Status)
+		}
+	}
+	poolWeight := func() float64 {
+		_, page := adminCall(t, "GET", base+"/metrics", "")
+		return metric(page, `meridian_pool_weight{pool="canary",record="canary.example.test.",region="us-east",type="A"}`)
+	}
+
+	if got := canaryShare(); got != 0 {
+		t.Fatalf("before any shift the canary answers %.2f of queries", got)
+	}
+	tests := []struct {
+		weight   int
+		min, max float64 // share of canary answers
+	}{
+		{5, 0.005, 0.12}, // 5 of 105: 4.8%
+		{25, 0.10, 0.32}, // 20%
+		{100, 0.40, 0.60},
+	}
+	for _, tt := range tests {
+		setWeight(tt.weight)
+		if got := canaryShare(); got < tt.min || got > tt.max {
+			t.Errorf("canary weight %d: share %.3f, want %.2f to %.2f", tt.weight, got, tt.min, tt.max)
+		}
+		if got := poolWeight(); got != float64(tt.weight) {
+			t.Errorf("canary weight %d: meridian_pool_weight = %v", tt.weight, got)
+		}
+	}
+	if code, body := adminCall(t, "DELETE", weightURL, adminToken); code != http.StatusOK {
+		t.Fatalf("rollback: %d %s", code, body)
+	}
+	if got := canaryShare(); got != 0 {
+		t.Errorf("after the rollback the canary answers %.2f of queries", got)
+	}
+	if got := poolWeight(); got != 0 {
+		t.Errorf("after the rollback meridian_pool_weight = %v, want the configured 0", got)
 	}
 }

@@ -736,6 +736,12 @@ var (
 		"Pools of a dynamic record that can answer now (0: the record fails open or closed).", []string{"record", "type"}, nil)
 	drainedDesc = prometheus.NewDesc("meridian_region_drained",
 		"1 while an operator has drained the region.", []string{"region"}, nil)
+	poolHealthyDesc = prometheus.NewDesc("meridian_pool_healthy_targets",
+		"Targets of a pool that are up and usable (neither drained nor weighted 0).", []string{"record", "type", "pool", "region"}, nil)
+	poolTargetsDesc = prometheus.NewDesc("meridian_pool_targets",
+		"Targets of a pool.", []string{"record", "type", "pool", "region"}, nil)
+	poolWeightDesc = prometheus.NewDesc("meridian_pool_weight",
+		"A pool's weight in force, the runtime one when set (canary shifts show here).", []string{"record", "type", "pool", "region"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -743,6 +749,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	c.changes.Describe(ch)
 	ch <- eligibleDesc
 	ch <- drainedDesc
+	ch <- poolHealthyDesc
+	ch <- poolTargetsDesc
+	ch <- poolWeightDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -754,10 +763,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range e.AllRecords() {
 		n := 0
+		typ := dns.TypeToString[r.Type]
 		for _, p := range e.Pools(r) {
 			if p.Eligible {
 				n++
 			}
+			ch <- prometheus.MustNewConstMetric(poolHealthyDesc, prometheus.GaugeValue, float64(p.Healthy), r.Name, typ, p.Pool, p.Region)
+			ch <- prometheus.MustNewConstMetric(poolTargetsDesc, prometheus.GaugeValue, float64(p.Total), r.Name, typ, p.Pool, p.Region)
+			ch <- prometheus.MustNewConstMetric(poolWeightDesc, prometheus.GaugeValue, float64(p.Weight), r.Name, typ, p.Pool, p.Region)
 		}
 		ch <- prometheus.MustNewConstMetric(eligibleDesc, prometheus.GaugeValue, float64(n), r.Name, dns.TypeToString[r.Type])
 	}
