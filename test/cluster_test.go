@@ -138,27 +138,6 @@ func (a *agent) kill(t *testing.T) {
 	}
 }
 
-// freePortOn returns a port free for UDP and TCP on ip a moment ago.
-func freePortOn(t *testing.T, ip string) int {
-	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-		pc.Close()
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return port
-	}
-	t.Fatalf("no port free on %s", ip)
-	return 0
-}
-
 // dnsNode is one `meridian serve` of the cluster.
 type dnsNode struct {
 	*instance

@@ -171,13 +171,20 @@ func readFile(t *testing.T, path string) string {
 // startQuickstart handles by trying again.
 func freePort(t *testing.T) int {
 	t.Helper()
+	return freePortOn(t, "127.0.0.1")
+}
+
+// freePortOn is freePort on another address of the host (127.0.0.11 for
+// a probe agent of its own).
+func freePortOn(t *testing.T, ip string) int {
+	t.Helper()
 	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
 		pc.Close()
 		if err != nil {
 			continue
@@ -185,7 +192,7 @@ func freePort(t *testing.T) int {
 		ln.Close()
 		return port
 	}
-	t.Fatal("no port free for both UDP and TCP on 127.0.0.1")
+	t.Fatalf("no port free for both UDP and TCP on %s", ip)
 	return 0
 }
 
