@@ -1,0 +1,277 @@
+package forward
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meridian-gslb/meridian/probes"
+)
+
+// slowStartFloor is the share of its weight a backend gets the moment it
+// joins, so that slow start never starves it (Envoy's min_weight_percent).
+const slowStartFloor = 0.1
+
+// Backend is one server of a pool as the configuration in force has it:
+// address, weight and connection limit, and a pointer to the state that
+// outlives configurations. Balancers see backends only through this type
+// and ask only Request.Available whether one may take a connection.
+type Backend struct {
+	Addr     string // host:port
+	Weight   int
+	MaxConns int64 // 0: no limit
+
+	pool *Pool
+	st   *backendState
+}
+
+// backendState is what a reload keeps of a backend whose pool and address
+// are unchanged: health, drains, ejection and counters. Everything read on
+// the connection path is atomic; mu guards the rest.
+type backendState struct {
+	id   string // pool/address, the health check's target ID
+	addr string
+	ps   *poolState
+	log  *slog.Logger
+
+	health   atomic.Uint32 // a probes.State
+	ejected  atomic.Bool
+	draining atomic.Bool  // for any drainReason
+	joined   atomic.Int64 // unix ns it last (re)joined rotation, where slow start runs from; 0: at full weight
+	failures atomic.Int32 // connect failures in a row, for outlier detection
+
+	active        atomic.Int64
+	connections   atomic.Uint64
+	connectErrors atomic.Uint64
+	sent          atomic.Uint64 // bytes from clients to the backend
+	received      atomic.Uint64 // bytes from the backend to clients
+	toUp, toDown  atomic.Uint64 // health transitions
+	ejections     atomic.Uint64
+
+	mu           sync.Mutex
+	drains       drainReason
+	drainTimeout time.Duration
+	drainTimer   *time.Timer
+	drainExpired bool // the drain's timeout has passed: sessions still arriving are closed
+	ejectStreak  int  // ejections in a row, which lengthen the next one
+	ejectedUntil time.Time
+	restoredAt   time.Time
+	ejectTimer   *time.Timer
+	sessions     map[session]struct{}
+	onDrained    func() // called after the drain timeout closed the sessions of a removed backend
+}
+
+// session is one proxied connection or UDP flow, which a drain's timeout
+// or shutdown may have to close.
+type session interface{ abort() }
+
+// drainReason says why a backend takes no new connections; several may
+// hold at once, and the backend drains while any does.
+type drainReason uint8
+
+const (
+	drainConfig   drainReason = 1 << iota // drain = true in the configuration
+	drainAdmin                            // POST .../drain on the admin API
+	drainRemoved                          // gone from the configuration
+	drainShutdown                         // the forwarder is stopping
+)
+
+func (r drainReason) names() []string {
+	var out []string
+	for _, n := range []struct {
+		r    drainReason
+		name string
+	}{{drainConfig, "config"}, {drainAdmin, "admin"}, {drainRemoved, "removed"}, {drainShutdown, "shutdown"}} {
+		if r&n.r != 0 {
+			out = append(out, n.name)
+		}
+	}
+	return out
+}
+
+func newBackendState(id, addr string, ps *poolState, health probes.State, log *slog.Logger) *backendState {
+	s := &backendState{id: id, addr: addr, ps: ps, log: log, sessions: map[session]struct{}{}}
+	s.health.Store(uint32(health))
+	return s
+}
+
+// Available is the availability gate: the backend is not draining, has
+// room under its connection limit, and is healthy and not ejected, unless
+// its pool is in panic mode, where health is ignored.
+func (b *Backend) Available() bool {
+	s := b.st
+	if s.draining.Load() {
+		return false
+	}
+	if b.MaxConns > 0 && s.active.Load() >= b.MaxConns {
+		return false
+	}
+	if s.ps.panicking.Load() {
+		return true
+	}
+	return s.healthy()
+}
+
+// healthy reports whether active and passive health both pass.
+func (s *backendState) healthy() bool {
+	return probes.State(s.health.Load()) == probes.Up && !s.ejected.Load()
+}
+
+// inRotation is what the capacity count and panic mode go by: healthy and
+// taking new connections.
+func (s *backendState) inRotation() bool { return s.healthy() && !s.draining.Load() }
+
+// effectiveWeight is the weight the balancers use at time now (unix ns):
+// during slow start it ramps from slowStartFloor of the weight to all of it.
+func (b *Backend) effectiveWeight(now int64) float64 {
+	w := float64(b.Weight)
+	ramp := b.pool.slowStart
+	if ramp <= 0 {
+		return w
+	}
+	joined := b.st.joined.Load()
+	if joined == 0 || now-joined >= ramp || now < joined {
+		return w
+	}
+	return w * max(slowStartFloor, float64(now-joined)/float64(ramp))
+}
+
+// acquire counts a new connection, unless the backend is at its limit; the
+// check in Available is a hint that a race can beat, this is the rule.
+func (b *Backend) acquire() bool {
+	s := b.st
+	if b.MaxConns <= 0 {
+		s.active.Add(1)
+		return true
+	}
+	for {
+		n := s.active.Load()
+		if n >= b.MaxConns {
+			return false
+		}
+		if s.active.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (b *Backend) release() { b.st.active.Add(-1) }
+
+// track registers a session so that a drain can close it; false means the
+// backend's drain has already timed out, and the caller must close it.
+func (s *backendState) track(x session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.drainExpired {
+		return false
+	}
+	s.sessions[x] = struct{}{}
+	s.connections.Add(1)
+	return true
+}
+
+func (s *backendState) untrack(x session) {
+	s.mu.Lock()
+	delete(s.sessions, x)
+	s.mu.Unlock()
+}
+
+// setDrain turns one reason for draining on or off. When the backend
+// starts draining, its established sessions get timeout to finish before
+// they are closed; when it stops, the clock stops too. It reports whether
+// the backend's draining changed.
+func (s *backendState) setDrain(r drainReason, on bool, timeout time.Duration) bool {
+	s.mu.Lock()
+	was := s.drains != 0
+	if on {
+		s.drains |= r
+	} else {
+		s.drains &^= r
+	}
+	now := s.drains != 0
+	s.drainTimeout = timeout
+	switch {
+	case now && !was:
+		s.draining.Store(true)
+		s.drainTimer = time.AfterFunc(timeout, s.drainTimedOut)
+	case !now && was:
+		s.draining.Store(false)
+		s.drainExpired = false
+		if s.drainTimer != nil {
+			s.drainTimer.Stop()
+			s.drainTimer = nil
+		}
+	}
+	s.mu.Unlock()
+	return now != was
+}
+
+// drainTimedOut closes the sessions a drain left open.
+func (s *backendState) drainTimedOut() {
+	s.mu.Lock()
+	if s.drains == 0 {
+		s.mu.Unlock()
+		return // undrained while the timer fired
+	}
+	s.drainExpired = true
+	open := make([]session, 0, len(s.sessions))
+	for x := range s.sessions {
+		open = append(open, x)
+	}
+	done := s.onDrained
+	s.mu.Unlock()
+	if len(open) > 0 {
+		s.log.Info("drain timeout: closing established connections", "pool", s.ps.name, "backend", s.addr, "connections", len(open))
+	}
+	for _, x := range open {
+		x.abort()
+	}
+	if done != nil {
+		done()
+	}
+}
+
+// timeout returns the drain timeout of the backend's pool as last applied.
+func (s *backendState) timeout() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.drainTimeout
+}
+
+// drainReasons returns why the backend drains, if it does.
+func (s *backendState) drainReasons() drainReason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.drains
+}
+
+// abortAll closes every session at once, for a shutdown whose time is up.
+func (s *backendState) abortAll() {
+	s.mu.Lock()
+	open := make([]session, 0, len(s.sessions))
+	for x := range s.sessions {
+		open = append(open, x)
+	}
+	s.mu.Unlock()
+	for _, x := range open {
+		x.abort()
+	}
+}
+
+// setHealth records a change of the active checks' verdict and reports
+// whether there was one.
+func (s *backendState) setHealth(to probes.State, now time.Time) bool {
+	from := probes.State(s.health.Swap(uint32(to)))
+	if from == to {
+		return false
+	}
+	switch to {
+	case probes.Up:
+		s.toUp.Add(1)
+		s.joined.Store(now.UnixNano())
+	case probes.Down:
+		s.toDown.Add(1)
+	}
+	return true
+}

@@ -1,0 +1,546 @@
+package forward
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/checks"
+	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/probes"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Errors, wrapped with context.
+var (
+	ErrStarted        = errors.New("forwarder already started")
+	ErrNotStarted     = errors.New("forwarder not started")
+	ErrUnknownPool    = errors.New("no such pool")
+	ErrUnknownBackend = errors.New("no such backend")
+	ErrShuttingDown   = errors.New("forwarder is shutting down")
+)
+
+// Options configure a Forwarder.
+type Options struct {
+	Log *slog.Logger // nil discards
+	// Metrics is served at the admin API's /metrics; nil serves none.
+	// Register Collector in it.
+	Metrics prometheus.Gatherer
+	// Rand returns a uniform number in [0, n) for the p2c balancer; it must
+	// be safe for concurrent use. Nil uses math/rand/v2.
+	Rand func(n uint64) uint64
+}
+
+// Forwarder is the bundled forwarder: listeners that proxy TCP, TLS (by
+// SNI) and UDP to pools of backends, the checks of those backends, and
+// the HTTP endpoints that show them.
+//
+// All upstream state is held here, in one place: the configuration in
+// force is an immutable snapshot behind an atomic pointer, which the
+// connection path reads without locks and a reload replaces whole; what
+// must outlive a reload (health, drains, ejections, counters) sits in
+// states and poolStates, keyed by pool and address.
+type Forwarder struct {
+	log   *slog.Logger
+	opts  Options
+	sched *probes.Scheduler
+	snap  atomic.Pointer[snapshot]
+
+	// ctx ends when the forwarder has stopped: dials and checks stop.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu         sync.Mutex // serialises Start, Reload and Shutdown; guards the fields below
+	states     map[string]*backendState
+	poolStates map[string]*poolState
+	listeners  map[string]listener
+	started    bool
+	stopping   atomic.Bool
+	http       []*httpServer
+	checksDone chan struct{}
+	token      []byte
+}
+
+// snapshot is one configuration, built into what the connection path
+// reads.
+type snapshot struct {
+	cfg       *config.Forward
+	pools     map[string]*Pool
+	poolNames []string // sorted, for listings
+	listeners map[string]*listenerConfig
+}
+
+// listener is a running TCP or UDP listener.
+type listener interface {
+	addr() net.Addr
+	protocol() string
+	name() string
+	listen() string // the configured address, which decides whether a reload keeps it
+	serve()
+	// stop ends accepting; established connections carry on.
+	stop()
+	// wait returns once every connection has ended or ctx is done.
+	wait(ctx context.Context)
+	collect(ch chan<- prometheus.Metric)
+}
+
+// New returns a forwarder; Start runs it.
+func New(opts Options) *Forwarder {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	f := &Forwarder{
+		log:        opts.Log,
+		opts:       opts,
+		states:     map[string]*backendState{},
+		poolStates: map[string]*poolState{},
+		listeners:  map[string]listener{},
+	}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	f.sched = probes.NewScheduler(probes.Options{Sink: probes.SinkFunc(f.observe), Logger: opts.Log})
+	return f
+}
+
+// Start applies cfg, binds its listeners and the HTTP endpoints, and
+// starts forwarding and checking. On error nothing is left running.
+func (f *Forwarder) Start(cfg *config.Forward) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.started {
+		return ErrStarted
+	}
+	if cfg.Admin.TokenFile != "" {
+		b, err := os.ReadFile(cfg.ResolvePath(cfg.Admin.TokenFile))
+		if err != nil {
+			return cfg.Errorf("admin.token_file", "%v", err)
+		}
+		if f.token = bytes.TrimSpace(b); len(f.token) < 16 {
+			return cfg.Errorf("admin.token_file", "the token must be at least 16 characters")
+		}
+	}
+	if err := f.apply(cfg); err != nil {
+		return err
+	}
+	if err := f.startHTTP(cfg); err != nil {
+		for _, l := range f.listeners {
+			l.stop()
+		}
+		f.cancel()
+		return err
+	}
+	f.started = true
+	f.checksDone = make(chan struct{})
+	go func() {
+		defer close(f.checksDone)
+		_ = f.sched.Run(f.ctx) // only fails when run twice
+	}()
+	for _, l := range f.listeners {
+		go l.serve()
+	}
+	return nil
+}
+
+// Reload applies cfg in place of the configuration in force. Established
+// connections carry on; backends that are gone drain; unchanged backends
+// keep their health, drains and counters. On error the old configuration
+// stays in force, untouched.
+func (f *Forwarder) Reload(cfg *config.Forward) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.started {
+		return ErrNotStarted
+	}
+	if f.stopping.Load() {
+		return ErrShuttingDown
+	}
+	old := f.snap.Load().cfg
+	before := make(map[string]listener, len(f.listeners))
+	for name, l := range f.listeners {
+		before[name] = l
+	}
+	if err := f.apply(cfg); err != nil {
+		return err
+	}
+	for name, l := range f.listeners {
+		if before[name] != l {
+			go l.serve()
+		}
+	}
+	if a, b := cfg.Admin, old.Admin; a.Listen != b.Listen || a.TokenFile != b.TokenFile || a.ReadsOpen() != b.ReadsOpen() || cfg.Health != old.Health {
+		f.log.Warn("reload: admin and health settings changed; they apply at the next restart")
+	}
+	return nil
+}
+
+// apply builds cfg into a snapshot and publishes it: backends and pools
+// first, then listeners, whose new ones are bound before anything changes
+// so that an address in use fails the whole reload. f.mu is held.
+func (f *Forwarder) apply(cfg *config.Forward) error {
+	targets, err := f.checkTargets(cfg)
+	if err != nil {
+		return err
+	}
+	lcfgs := make(map[string]*listenerConfig, len(cfg.Listeners))
+	for _, lc := range cfg.Listeners {
+		lcfgs[lc.Name] = newListenerConfig(lc)
+	}
+	// Bind new listeners first: the only step here that can fail on
+	// something outside the file.
+	next := make(map[string]listener, len(cfg.Listeners))
+	var bound []listener
+	for _, lc := range cfg.Listeners {
+		if l, ok := f.listeners[lc.Name]; ok && l.protocol() == lc.Protocol && l.listen() == lc.Listen {
+			next[lc.Name] = l
+			continue
+		}
+		l, err := f.bind(lc)
+		if err != nil {
+			for _, b := range bound {
+				b.stop()
+			}
+			return err
+		}
+		bound = append(bound, l)
+		next[lc.Name] = l
+	}
+
+	now := time.Now()
+	first := f.snap.Load() == nil
+	snap := &snapshot{cfg: cfg, pools: map[string]*Pool{}, listeners: lcfgs}
+	keep := map[string]bool{}
+	for i := range cfg.Pools {
+		pc := &cfg.Pools[i]
+		p, err := f.buildPool(pc, keep, first, now)
+		if err != nil { // a bug: the configuration was validated
+			for _, b := range bound {
+				b.stop()
+			}
+			return err
+		}
+		snap.pools[p.Name] = p
+		snap.poolNames = append(snap.poolNames, p.Name)
+	}
+	slices.Sort(snap.poolNames)
+	for id, st := range f.states {
+		if keep[id] {
+			continue
+		}
+		if st.drainReasons()&drainRemoved == 0 {
+			f.log.Info("backend removed", "pool", st.ps.name, "backend", st.addr, "active", st.active.Load())
+			f.retire(id, st)
+		}
+	}
+	f.snap.Store(snap)
+	for _, p := range snap.pools {
+		p.st.mu.Lock()
+		p.st.cur = p
+		p.st.refreshLocked()
+		p.st.mu.Unlock()
+	}
+	for name, ps := range f.poolStates {
+		if snap.pools[name] != nil {
+			continue
+		}
+		ps.mu.Lock()
+		removed := ps.cur != nil
+		ps.cur = nil
+		ps.mu.Unlock()
+		if removed {
+			f.log.Info("pool removed", "pool", name)
+		}
+	}
+	if err := f.sched.Update(targets); err != nil {
+		// Targets come from a validated configuration: this is a bug,
+		// and the checks in force carry on.
+		f.log.Error("health checks not updated", "err", err)
+	}
+	for name, l := range f.listeners {
+		if next[name] != l {
+			f.log.Info("listener closed", "listener", name, "addr", l.addr().String())
+			l.stop()
+		}
+	}
+	f.listeners = next
+	for _, l := range bound {
+		f.log.Info("listening", "listener", l.name(), "protocol", l.protocol(), "addr", l.addr().String())
+	}
+	return nil
+}
+
+// buildPool builds one pool of cfg, reusing the state of backends it
+// already had; keep collects the backend IDs in use.
+func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, first bool, now time.Time) (*Pool, error) {
+	ps := f.poolStates[pc.Name]
+	if ps == nil {
+		ps = &poolState{name: pc.Name, log: f.log}
+		f.poolStates[pc.Name] = ps
+	}
+	p := &Pool{
+		Name:            pc.Name,
+		balance:         pc.Balance,
+		hashKey:         parseHashKey(pc.HashKey),
+		minHealthy:      pc.MinHealthy,
+		panicMode:       pc.AllUnhealthy == "panic",
+		slowStart:       int64(pc.SlowStart.Duration),
+		connectTimeout:  pc.ConnectTimeout.Duration,
+		connectAttempts: pc.ConnectAttempts,
+		drainTimeout:    pc.DrainTimeout.Duration,
+		outlier: outlierConfig{
+			consecutive: *pc.Outlier.ConsecutiveFailures,
+			base:        pc.Outlier.BaseEjectionTime.Duration,
+			max:         pc.Outlier.MaxEjectionTime.Duration,
+			maxPercent:  *pc.Outlier.MaxEjectionPercent,
+		},
+		st: ps,
+	}
+	switch pc.ProxyProtocol {
+	case "v1":
+		p.proxyVersion = 1
+	case "v2":
+		p.proxyVersion = 2
+	}
+	initial := initialState(pc)
+	for j := range pc.Backends {
+		bc := &pc.Backends[j]
+		id := backendID(pc.Name, bc.Address)
+		keep[id] = true
+		st := f.states[id]
+		switch {
+		case st == nil:
+			st = newBackendState(id, bc.Address, ps, initial, f.log)
+			if !first {
+				// Joining a pool that carries traffic: ramp up.
+				st.joined.Store(now.UnixNano())
+			}
+			f.states[id] = st
+			f.log.Info("backend added", "pool", pc.Name, "backend", bc.Address, "weight", *bc.Weight, "health", initial.String())
+		case st.drainReasons()&drainRemoved != 0:
+			st.mu.Lock()
+			st.onDrained = nil
+			st.mu.Unlock()
+			st.setDrain(drainRemoved, false, p.drainTimeout)
+			f.log.Info("backend added", "pool", pc.Name, "backend", bc.Address, "weight", *bc.Weight, "health", probes.State(st.health.Load()).String())
+		}
+		if pc.Check.Type == "none" {
+			// Nothing checks it: passive health alone takes it out.
+			st.health.Store(uint32(probes.Up))
+		}
+		if st.setDrain(drainConfig, bc.Drain, p.drainTimeout) {
+			f.logDrain(st, bc.Drain, "config")
+		}
+		p.backends = append(p.backends, &Backend{Addr: bc.Address, Weight: *bc.Weight, MaxConns: int64(*bc.MaxConnections), pool: p, st: st})
+	}
+	bal, err := newBalancer(pc.Balance, p.backends, f.opts.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("pool %q: %w", pc.Name, err)
+	}
+	p.balancer = bal
+	return p, nil
+}
+
+// retire drains a backend gone from the configuration and forgets it once
+// its drain timeout has closed what was left. f.mu is held.
+func (f *Forwarder) retire(id string, st *backendState) {
+	timeout := st.timeout()
+	st.mu.Lock()
+	st.onDrained = func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.states[id] == st && st.drainReasons()&drainRemoved != 0 {
+			delete(f.states, id)
+		}
+	}
+	st.mu.Unlock()
+	st.setDrain(drainRemoved, true, timeout)
+}
+
+func (f *Forwarder) logDrain(st *backendState, on bool, by string) {
+	if on {
+		f.log.Info("backend draining", "pool", st.ps.name, "backend", st.addr, "by", by, "active", st.active.Load(), "drain_timeout", st.drainTimeout)
+	} else {
+		f.log.Info("backend undrained", "pool", st.ps.name, "backend", st.addr, "by", by)
+	}
+	st.ps.refresh()
+}
+
+func backendID(pool, addr string) string { return pool + "/" + addr }
+
+func initialState(pc *config.ForwardPool) probes.State {
+	switch pc.InitialState {
+	case "down":
+		return probes.Down
+	case "unknown":
+		return probes.Unknown
+	}
+	return probes.Up
+}
+
+// checkTargets builds the active checks of cfg's backends.
+func (f *Forwarder) checkTargets(cfg *config.Forward) ([]probes.Target, error) {
+	var targets []probes.Target
+	for i := range cfg.Pools {
+		pc := &cfg.Pools[i]
+		for j := range pc.Backends {
+			bc := &pc.Backends[j]
+			spec, ok := cfg.CheckSpec(pc, bc)
+			if !ok {
+				continue
+			}
+			id := backendID(pc.Name, bc.Address)
+			ck, err := checks.Checker(spec)
+			if err != nil {
+				return nil, cfg.Errorf(fmt.Sprintf("pool[%d].check", i), "backend %s: %v", bc.Address, err)
+			}
+			targets = append(targets, probes.Target{
+				ID: id, Checker: ck, Interval: spec.Interval, Timeout: spec.Timeout,
+				Rise: spec.Rise, Fall: spec.Fall, Initial: initialState(pc),
+			})
+		}
+	}
+	return targets, nil
+}
+
+// observe takes every check result; a change of state moves the backend
+// in or out of rotation. It compares with the backend's own state rather
+// than trusting Status.Changed: a check redefined by a reload starts over
+// from initial_state, which may differ from what the backend was.
+func (f *Forwarder) observe(id string, s probes.Status) {
+	f.mu.Lock()
+	st := f.states[id]
+	f.mu.Unlock()
+	if st == nil || s.State == probes.Unknown || !st.setHealth(s.State, s.Checked) {
+		return
+	}
+	level, reason := slog.LevelInfo, s.Reason
+	if s.State == probes.Down {
+		level = slog.LevelWarn
+	}
+	if !s.Changed {
+		reason = s.Result.Reason
+	}
+	f.log.Log(context.Background(), level, "backend "+s.State.String(), "pool", st.ps.name, "backend", st.addr, "reason", reason)
+	st.ps.refresh()
+}
+
+// Drain sets or clears the admin API's drain of a backend. The configured
+// drain, if any, still holds after the admin's is cleared.
+func (f *Forwarder) Drain(pool, addr string, on bool) error {
+	snap := f.snap.Load()
+	if snap == nil {
+		return ErrNotStarted
+	}
+	p := snap.pools[pool]
+	if p == nil {
+		return fmt.Errorf("pool %q: %w", pool, ErrUnknownPool)
+	}
+	for _, b := range p.backends {
+		if b.Addr == addr {
+			if b.st.setDrain(drainAdmin, on, p.drainTimeout) {
+				f.logDrain(b.st, on, "admin")
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("pool %q: backend %q: %w", pool, addr, ErrUnknownBackend)
+}
+
+// Addr returns the address listener name is bound to, or nil.
+func (f *Forwarder) Addr(name string) net.Addr {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l := f.listeners[name]; l != nil {
+		return l.addr()
+	}
+	return nil
+}
+
+// HTTPAddrs returns the addresses of the admin and health endpoints, in
+// that order, of those configured.
+func (f *Forwarder) HTTPAddrs() []net.Addr {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []net.Addr
+	for _, s := range f.http {
+		out = append(out, s.ln.Addr())
+	}
+	return out
+}
+
+// DrainTimeout is the longest drain_timeout of the configuration in force:
+// how long Shutdown may wait for connections to finish.
+func (f *Forwarder) DrainTimeout() time.Duration {
+	var d time.Duration
+	if snap := f.snap.Load(); snap != nil {
+		for _, p := range snap.pools {
+			d = max(d, p.drainTimeout)
+		}
+	}
+	return d
+}
+
+// Shutdown stops accepting, drains every backend and waits for the
+// established connections, each up to its pool's drain_timeout, then
+// closes what is left; when ctx ends first it closes them at once. The
+// health endpoint answers 503 from the start, so GSLB probes move traffic
+// away while connections drain.
+func (f *Forwarder) Shutdown(ctx context.Context) error {
+	f.mu.Lock()
+	switch {
+	case !f.started:
+		f.mu.Unlock()
+		return ErrNotStarted
+	case f.stopping.Swap(true):
+		f.mu.Unlock()
+		return ErrShuttingDown
+	}
+	listeners := slices.Collect(maps.Values(f.listeners))
+	states := slices.Collect(maps.Values(f.states))
+	pools := slices.Collect(maps.Values(f.poolStates))
+	f.mu.Unlock()
+
+	for _, l := range listeners {
+		l.stop()
+	}
+	for _, st := range states {
+		st.setDrain(drainShutdown, true, st.timeout())
+	}
+	for _, ps := range pools {
+		ps.refresh()
+	}
+	var wg sync.WaitGroup
+	for _, l := range listeners {
+		wg.Go(func() { l.wait(ctx) })
+	}
+	wg.Wait()
+	err := ctx.Err()
+	if err != nil {
+		for _, st := range states {
+			st.abortAll()
+		}
+		waitCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		for _, l := range listeners {
+			l.wait(waitCtx)
+		}
+		cancel()
+	}
+	f.cancel()
+	<-f.checksDone
+	for _, s := range f.http {
+		shutCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = s.srv.Shutdown(shutCtx)
+		cancel()
+	}
+	if err != nil {
+		return fmt.Errorf("connections still open at the deadline were closed: %w", err)
+	}
+	return nil
+}

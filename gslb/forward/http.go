@@ -1,0 +1,328 @@
+package forward
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/probes"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// httpServer is one of the forwarder's HTTP listeners.
+type httpServer struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// startHTTP binds the admin API and, when configured, the capacity
+// endpoint's own listener. f.mu is held.
+func (f *Forwarder) startHTTP(cfg *config.Forward) error {
+	type spec struct {
+		key, addr string
+		h         http.Handler
+	}
+	var specs []spec
+	if cfg.Admin.Listen != "off" {
+		specs = append(specs, spec{"admin.listen", cfg.Admin.Listen, f.adminHandler(cfg.Admin.ReadsOpen())})
+	}
+	if cfg.Health.Listen != "" {
+		specs = append(specs, spec{"health.listen", cfg.Health.Listen, f.healthHandler()})
+	}
+	for _, s := range specs {
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			for _, h := range f.http {
+				h.ln.Close()
+			}
+			f.http = nil
+			return fmt.Errorf("%s: %w", s.key, err)
+		}
+		srv := &http.Server{
+			Handler:           http.MaxBytesHandler(s.h, 64<<10),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      10 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			MaxHeaderBytes:    16 << 10,
+		}
+		f.http = append(f.http, &httpServer{srv: srv, ln: ln})
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				f.log.Error("http server stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+		f.log.Info("http endpoints", "listen", s.key, "addr", ln.Addr().String())
+	}
+	return nil
+}
+
+// healthHandler serves the capacity endpoint alone: what GSLB probes ask.
+func (f *Forwarder) healthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", f.poolsHealth)
+	mux.HandleFunc("GET /health/{pool}", f.poolHealth)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	})
+	return mux
+}
+
+// adminHandler serves the capacity endpoint, the backend listing, drains
+// and metrics.
+func (f *Forwarder) adminHandler(openReads bool) http.Handler {
+	read := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if !openReads && !f.authorized(r) {
+				fail(w, http.StatusUnauthorized, "reads need the bearer token (admin.open_reads is false)")
+				return
+			}
+			h(w, r)
+		}
+	}
+	change := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case len(f.token) == 0:
+				f.log.Warn("audit: change refused", "method", r.Method, "path", r.URL.Path, "from", r.RemoteAddr, "reason", "changes are disabled (no admin.token_file)")
+				fail(w, http.StatusForbidden, "changes are disabled: set admin.token_file")
+			case !f.authorized(r):
+				f.log.Warn("audit: change refused", "method", r.Method, "path", r.URL.Path, "from", r.RemoteAddr, "reason", "missing or wrong bearer token")
+				fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			default:
+				h(w, r)
+			}
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if f.stopping.Load() {
+			fail(w, http.StatusServiceUnavailable, "shutting down")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("GET /health", f.poolsHealth)
+	mux.HandleFunc("GET /health/{pool}", f.poolHealth)
+	mux.HandleFunc("GET /api/v1/pools", read(f.listPools))
+	mux.HandleFunc("GET /api/v1/pools/{pool}", read(f.showPool))
+	mux.HandleFunc("POST /api/v1/pools/{pool}/backends/{addr}/drain", change(f.drain))
+	mux.HandleFunc("DELETE /api/v1/pools/{pool}/backends/{addr}/drain", change(f.drain))
+	if f.opts.Metrics != nil {
+		mux.Handle("GET /metrics", read(promhttp.HandlerFor(f.opts.Metrics, promhttp.HandlerOpts{}).ServeHTTP))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	})
+	return mux
+}
+
+// authorized compares the bearer token in constant time.
+func (f *Forwarder) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && len(f.token) > 0 && subtle.ConstantTimeCompare([]byte(got), f.token) == 1
+}
+
+// PoolHealth is the capacity endpoint's answer for one pool.
+type PoolHealth struct {
+	Pool       string `json:"pool"`
+	Status     string `json:"status"` // "ok", or "degraded" below min_healthy
+	Healthy    int    `json:"healthy"`
+	MinHealthy int    `json:"min_healthy"`
+	Total      int    `json:"total"` // backends in the pool
+	Panic      bool   `json:"panic"`
+}
+
+func (f *Forwarder) poolHealthOf(p *Pool) (PoolHealth, bool) {
+	n, ok := p.capacity()
+	ok = ok && !f.stopping.Load()
+	h := PoolHealth{Pool: p.Name, Status: "ok", Healthy: n, MinHealthy: p.minHealthy, Total: len(p.backends), Panic: p.st.panicking.Load()}
+	if !ok {
+		h.Status = "degraded"
+	}
+	return h, ok
+}
+
+// poolHealth answers 200 while the pool's healthy backends reach
+// min_healthy and 503 otherwise (and while shutting down), so that a GSLB
+// check of the region sees its capacity, not just an open port.
+func (f *Forwarder) poolHealth(w http.ResponseWriter, r *http.Request) {
+	p := f.snap.Load().pools[r.PathValue("pool")]
+	if p == nil {
+		fail(w, http.StatusNotFound, "no pool named %q", r.PathValue("pool"))
+		return
+	}
+	h, ok := f.poolHealthOf(p)
+	writeJSON(w, statusFor(ok), h)
+}
+
+// poolsHealth answers 200 while every pool reaches its min_healthy.
+func (f *Forwarder) poolsHealth(w http.ResponseWriter, _ *http.Request) {
+	snap := f.snap.Load()
+	all := true
+	out := make([]PoolHealth, 0, len(snap.poolNames))
+	for _, name := range snap.poolNames {
+		h, ok := f.poolHealthOf(snap.pools[name])
+		all = all && ok
+		out = append(out, h)
+	}
+	writeJSON(w, statusFor(all), out)
+}
+
+func statusFor(ok bool) int {
+	if ok {
+		return http.StatusOK
+	}
+	return http.StatusServiceUnavailable
+}
+
+// PoolView is a pool as the admin API lists it.
+type PoolView struct {
+	PoolHealth
+	Balance            string        `json:"balance"`
+	RefusedConnections uint64        `json:"refused_connections"`
+	Backends           []BackendView `json:"backends"`
+}
+
+// BackendView is a backend as the admin API lists it.
+type BackendView struct {
+	Address string `json:"address"`
+	// State sums the rest up: draining, ejected, down, unknown, or up.
+	State             string     `json:"state"`
+	Health            string     `json:"health"` // as the active checks see it
+	Draining          []string   `json:"draining,omitempty"`
+	EjectedUntil      *time.Time `json:"ejected_until,omitempty"`
+	Available         bool       `json:"available"`
+	Weight            int        `json:"weight"`
+	EffectiveWeight   float64    `json:"effective_weight"`
+	MaxConnections    int64      `json:"max_connections"`
+	ActiveConnections int64      `json:"active_connections"`
+	Connections       uint64     `json:"connections"`
+	ConnectErrors     uint64     `json:"connect_errors"`
+	SentBytes         uint64     `json:"sent_bytes"`
+	ReceivedBytes     uint64     `json:"received_bytes"`
+	Ejections         uint64     `json:"ejections"`
+	LastCheck         *CheckView `json:"last_check,omitempty"`
+}
+
+// CheckView is a backend's latest active check.
+type CheckView struct {
+	OK     bool      `json:"ok"`
+	Reason string    `json:"reason"`
+	RTTMS  float64   `json:"rtt_ms"`
+	At     time.Time `json:"at"`
+}
+
+// Pools returns every pool with its backends, as the admin API lists them.
+func (f *Forwarder) Pools() []PoolView {
+	snap := f.snap.Load()
+	if snap == nil {
+		return nil
+	}
+	checks := f.sched.Snapshot()
+	now := time.Now()
+	out := make([]PoolView, 0, len(snap.poolNames))
+	for _, name := range snap.poolNames {
+		p := snap.pools[name]
+		h, _ := f.poolHealthOf(p)
+		pv := PoolView{PoolHealth: h, Balance: p.balance, RefusedConnections: p.st.refused.Load()}
+		for _, b := range p.backends {
+			pv.Backends = append(pv.Backends, backendView(b, checks, now))
+		}
+		out = append(out, pv)
+	}
+	return out
+}
+
+func backendView(b *Backend, checks map[string]probes.Status, now time.Time) BackendView {
+	s := b.st
+	health := probes.State(s.health.Load())
+	v := BackendView{
+		Address: b.Addr, Health: health.String(), Available: b.Available(),
+		Weight: b.Weight, EffectiveWeight: b.effectiveWeight(now.UnixNano()), MaxConnections: b.MaxConns,
+		ActiveConnections: s.active.Load(), Connections: s.connections.Load(), ConnectErrors: s.connectErrors.Load(),
+		SentBytes: s.sent.Load(), ReceivedBytes: s.received.Load(), Ejections: s.ejections.Load(),
+	}
+	s.mu.Lock()
+	v.Draining = s.drains.names()
+	if s.ejected.Load() {
+		until := s.ejectedUntil
+		v.EjectedUntil = &until
+	}
+	s.mu.Unlock()
+	switch {
+	case len(v.Draining) > 0:
+		v.State = "draining"
+	case v.EjectedUntil != nil:
+		v.State = "ejected"
+	default:
+		v.State = health.String()
+	}
+	if st, ok := checks[s.id]; ok && !st.Checked.IsZero() {
+		v.LastCheck = &CheckView{OK: st.Result.OK, Reason: st.Result.Reason, RTTMS: float64(st.Result.RTT.Microseconds()) / 1000, At: st.Checked}
+	}
+	return v
+}
+
+func (f *Forwarder) listPools(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, f.Pools())
+}
+
+func (f *Forwarder) showPool(w http.ResponseWriter, r *http.Request) {
+	for _, p := range f.Pools() {
+		if p.Pool == r.PathValue("pool") {
+			writeJSON(w, http.StatusOK, p)
+			return
+		}
+	}
+	fail(w, http.StatusNotFound, "no pool named %q", r.PathValue("pool"))
+}
+
+// drain is POST (drain) and DELETE (undrain) of a backend.
+func (f *Forwarder) drain(w http.ResponseWriter, r *http.Request) {
+	pool, addr := r.PathValue("pool"), r.PathValue("addr")
+	on := r.Method == http.MethodPost
+	err := f.Drain(pool, addr, on)
+	switch {
+	case errors.Is(err, ErrUnknownPool), errors.Is(err, ErrUnknownBackend):
+		fail(w, http.StatusNotFound, "%v", err)
+		return
+	case err != nil:
+		fail(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	}
+	f.log.Info("audit: backend drain", "pool", pool, "backend", addr, "drain", on, "from", r.RemoteAddr)
+	for _, p := range f.Pools() {
+		if p.Pool != pool {
+			continue
+		}
+		for _, b := range p.Backends {
+			if b.Address == addr {
+				writeJSON(w, http.StatusOK, b)
+				return
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away: nothing to do
+}
+
+func fail(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}

@@ -1,0 +1,109 @@
+package forward
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Pool is a pool as the configuration in force has it. It is immutable:
+// a reload builds a new one, and the state that must survive lives in
+// poolState and the backends' backendState.
+type Pool struct {
+	Name     string
+	backends []*Backend
+	balance  string // the balancer's name, as configured
+	balancer Balancer
+	hashKey  hashKey
+
+	minHealthy      int
+	panicMode       bool  // all_unhealthy = "panic"
+	slowStart       int64 // ns
+	connectTimeout  time.Duration
+	connectAttempts int
+	proxyVersion    byte // 0: no PROXY header to backends
+	drainTimeout    time.Duration
+	outlier         outlierConfig
+
+	st *poolState
+}
+
+// poolState is what a reload keeps of a pool: its health summary and
+// counters. mu serialises health recounts, ejections and restores.
+type poolState struct {
+	name      string
+	log       *slog.Logger
+	healthy   atomic.Int64 // backends in rotation: healthy and not draining
+	panicking atomic.Bool
+	refused   atomic.Uint64 // connections no backend could take
+
+	mu  sync.Mutex
+	cur *Pool // the pool of the configuration in force
+}
+
+// pick chooses a backend for a new connection and counts it as active; nil
+// when none is available. Release what it returns.
+func (p *Pool) pick(r *Request) *Backend {
+	// A backend that filled up between the balancer's look and acquire
+	// is skipped: the next look sees it full.
+	for range 3 {
+		b := p.balancer.Pick(p.backends, r)
+		if b == nil {
+			return nil
+		}
+		if b.acquire() {
+			return b
+		}
+		r.avoid(b)
+	}
+	return nil
+}
+
+// key is the hash of what the pool's hashing balancer hashes; 0 for the
+// others, which do not look at it.
+func (p *Pool) key(src netip.AddrPort, serverName string) uint64 {
+	switch p.balance {
+	case "source_hash", "maglev", "rendezvous":
+		return hashRequest(p.hashKey, src, serverName)
+	}
+	return 0
+}
+
+// capacity reports the backends in rotation and whether they reach
+// min_healthy.
+func (p *Pool) capacity() (healthy int, ok bool) {
+	n := int(p.st.healthy.Load())
+	return n, n >= p.minHealthy
+}
+
+// refresh recounts the backends in rotation and enters or leaves panic
+// mode; called whenever a backend's health, ejection or drain changes.
+func (ps *poolState) refresh() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.refreshLocked()
+}
+
+func (ps *poolState) refreshLocked() {
+	p := ps.cur
+	if p == nil {
+		return
+	}
+	n := 0
+	for _, b := range p.backends {
+		if b.st.inRotation() {
+			n++
+		}
+	}
+	ps.healthy.Store(int64(n))
+	inPanic := p.panicMode && n == 0 && len(p.backends) > 0
+	if ps.panicking.Swap(inPanic) != inPanic {
+		if inPanic {
+			ps.log.Warn("pool in panic mode: no healthy backend, spreading connections over every backend not draining", "pool", ps.name)
+		} else {
+			ps.log.Info("pool left panic mode", "pool", ps.name, "healthy", n)
+		}
+	}
+}

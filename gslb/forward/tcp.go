@@ -1,0 +1,392 @@
+package forward
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/sni"
+	"github.com/pires/go-proxyproto"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// statsTick bounds how long a busy connection's byte counts and activity
+// go unreported: copies return this often to say how far they got.
+const statsTick = 10 * time.Second
+
+// listenerConfig is a listener's part of the configuration in force.
+type listenerConfig struct {
+	name, protocol string
+	pool           string // the pool, or for tls the pool of unrouted names
+	maxConns       int64
+	maxFlows       int
+	idle           time.Duration
+	handshake      time.Duration
+	acceptProxy    bool
+	exact          map[string]string // SNI -> pool
+	wildcard       map[string]string // "example.com" for *.example.com -> pool
+}
+
+func newListenerConfig(lc config.ForwardListener) *listenerConfig {
+	c := &listenerConfig{
+		name: lc.Name, protocol: lc.Protocol, pool: lc.Pool,
+		maxConns: int64(lc.MaxConnections), maxFlows: lc.MaxFlows,
+		idle: lc.IdleTimeout.Duration, handshake: lc.HandshakeTimeout.Duration,
+		acceptProxy: lc.AcceptProxyProtocol,
+		exact:       map[string]string{}, wildcard: map[string]string{},
+	}
+	for _, r := range lc.Routes {
+		for _, name := range r.SNI {
+			if rest, ok := strings.CutPrefix(name, "*."); ok {
+				c.wildcard[rest] = r.Pool
+			} else {
+				c.exact[name] = r.Pool
+			}
+		}
+	}
+	return c
+}
+
+// route returns the pool for a TLS server name: an exact route, else a
+// wildcard one for the name's parent (a wildcard stands for one label, as
+// in certificates), else the listener's pool.
+func (c *listenerConfig) route(serverName string) string {
+	if serverName != "" {
+		if p, ok := c.exact[serverName]; ok {
+			return p
+		}
+		if _, parent, ok := strings.Cut(serverName, "."); ok {
+			if p, ok := c.wildcard[parent]; ok {
+				return p
+			}
+		}
+	}
+	return c.pool
+}
+
+// rejectReason is why a listener turned a client away.
+type rejectReason uint8
+
+const (
+	rejectMaxConns    rejectReason = iota // listener.max_connections reached
+	rejectProxyHeader                     // no valid PROXY header where one is required
+	rejectClientHello                     // no valid TLS ClientHello on a tls listener
+	rejectNoRoute                         // no pool for the server name
+	rejectNoBackend                       // no backend available, or none could be reached
+	rejectMaxFlows                        // listener.max_flows reached (udp)
+	rejectTooLarge                        // a backend's datagram over the reply buffer (udp)
+	numRejectReasons
+)
+
+var rejectNames = [numRejectReasons]string{"max_connections", "proxy_protocol", "client_hello", "no_route", "no_backend", "max_flows", "too_large"}
+
+// tcpListener accepts TCP connections and proxies each to a backend.
+type tcpListener struct {
+	f                *Forwarder
+	lname, proto, at string
+	ln               *net.TCPListener
+
+	active   atomic.Int64
+	accepted atomic.Uint64
+	rejected [numRejectReasons]atomic.Uint64
+
+	sessions sync.WaitGroup
+	done     chan struct{} // closed when the accept loop has returned
+}
+
+var _ listener = (*tcpListener)(nil)
+
+func (f *Forwarder) bind(lc config.ForwardListener) (listener, error) {
+	if lc.Protocol == "udp" {
+		return f.bindUDP(lc)
+	}
+	ln, err := net.Listen("tcp", lc.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+	}
+	return &tcpListener{f: f, lname: lc.Name, proto: lc.Protocol, at: lc.Listen, ln: ln.(*net.TCPListener), done: make(chan struct{})}, nil
+}
+
+func (l *tcpListener) name() string     { return l.lname }
+func (l *tcpListener) addr() net.Addr   { return l.ln.Addr() }
+func (l *tcpListener) protocol() string { return l.proto }
+func (l *tcpListener) listen() string   { return l.at }
+func (l *tcpListener) stop()            { l.ln.Close() }
+
+func (l *tcpListener) wait(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		<-l.done
+		l.sessions.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// serve accepts until stop.
+func (l *tcpListener) serve() {
+	defer close(l.done)
+	var backoff time.Duration
+	for {
+		c, err := l.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors or the like: wait for some to
+			// be freed rather than spin, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.f.log.Warn("accept failed", "listener", l.lname, "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		cfg := l.f.snap.Load().listeners[l.lname]
+		if cfg == nil { // removed by a reload a moment ago
+			c.Close()
+			continue
+		}
+		if l.active.Add(1) > cfg.maxConns {
+			l.active.Add(-1)
+			l.rejected[rejectMaxConns].Add(1)
+			c.Close()
+			continue
+		}
+		l.accepted.Add(1)
+		l.sessions.Add(1)
+		go l.handle(c, cfg)
+	}
+}
+
+// handle reads what must be read before a backend is chosen (a PROXY
+// header, a ClientHello), then proxies.
+func (l *tcpListener) handle(c *net.TCPConn, cfg *listenerConfig) {
+	defer l.sessions.Done()
+	defer l.active.Add(-1)
+	defer c.Close()
+	src := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	dst := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	// prelude holds bytes read from the client that the backend must
+	// still get, in front of the rest of the stream.
+	var prelude []byte
+	handshake := cfg.acceptProxy || cfg.protocol == "tls"
+	if handshake {
+		c.SetReadDeadline(time.Now().Add(cfg.handshake))
+	}
+	if cfg.acceptProxy {
+		br := bufio.NewReader(c)
+		h, err := proxyproto.Read(br)
+		if err != nil {
+			l.reject(rejectProxyHeader, src, err)
+			return
+		}
+		if h.Command.IsProxy() {
+			if s, d, ok := h.TCPAddrs(); ok {
+				src, dst = s.AddrPort(), d.AddrPort()
+			}
+		}
+		if n := br.Buffered(); n > 0 {
+			b, _ := br.Peek(n)
+			prelude = bytes.Clone(b)
+		}
+	}
+	var serverName string
+	if cfg.protocol == "tls" {
+		pr := bytes.NewReader(prelude)
+		name, hello, err := sni.Read(io.MultiReader(pr, c), 0)
+		if err != nil {
+			l.reject(rejectClientHello, src, err)
+			return
+		}
+		serverName = name
+		prelude = append(hello, prelude[len(prelude)-pr.Len():]...)
+	}
+	if handshake {
+		c.SetReadDeadline(time.Time{})
+	}
+	snap := l.f.snap.Load()
+	p := snap.pools[cfg.route(serverName)]
+	if p == nil {
+		l.reject(rejectNoRoute, src, fmt.Errorf("no pool for server name %q", serverName))
+		return
+	}
+	l.proxy(c, p, cfg, src, dst, serverName, prelude)
+}
+
+// proxy connects to a backend of p, trying another when one fails, and
+// copies both ways until both sides are done.
+func (l *tcpListener) proxy(c *net.TCPConn, p *Pool, cfg *listenerConfig, src, dst netip.AddrPort, serverName string, prelude []byte) {
+	req := &Request{Key: p.key(src, serverName), Now: time.Now().UnixNano()}
+	for range p.connectAttempts {
+		b := p.pick(req)
+		if b == nil {
+			break
+		}
+		bc, err := dialTCP(l.f.ctx, b.Addr, p.connectTimeout)
+		if err != nil {
+			b.release()
+			b.connectFailed(time.Now())
+			req.avoid(b)
+			l.f.log.Debug("connect failed", "pool", p.Name, "backend", b.Addr, "err", err)
+			continue
+		}
+		b.connectOK()
+		s := &tcpSession{client: c, backend: bc, idle: cfg.idle}
+		s.run(b, proxyHeader(p.proxyVersion, src, dst), prelude)
+		return
+	}
+	p.st.refused.Add(1)
+	l.reject(rejectNoBackend, src, fmt.Errorf("pool %q: no backend available", p.Name))
+}
+
+func (l *tcpListener) reject(r rejectReason, client netip.AddrPort, err error) {
+	l.rejected[r].Add(1)
+	l.f.log.Debug("connection refused", "listener", l.lname, "client", client.String(), "reason", rejectNames[r], "err", err)
+}
+
+func dialTCP(ctx context.Context, addr string, timeout time.Duration) (*net.TCPConn, error) {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+// proxyHeader is the PROXY protocol header that tells a backend who the
+// client is, or nil when the pool sends none.
+func proxyHeader(version byte, src, dst netip.AddrPort) []byte {
+	if version == 0 {
+		return nil
+	}
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	h := proxyproto.HeaderProxyFromAddrs(version, net.TCPAddrFromAddrPort(src), net.TCPAddrFromAddrPort(dst))
+	b, err := h.Format()
+	if err != nil {
+		// Addresses of two families: the header says LOCAL (unknown
+		// client) rather than lie.
+		b, _ = proxyproto.HeaderProxyFromAddrs(version, nil, nil).Format()
+	}
+	return b
+}
+
+// tcpSession is one proxied connection. Both sides stay *net.TCPConn and
+// io.Copy runs between them, so that on Linux the bytes move with splice(2)
+// and never enter user space.
+type tcpSession struct {
+	client, backend *net.TCPConn
+	idle            time.Duration
+	last            atomic.Int64 // unix ns of the latest bytes either way
+
+	mu       sync.Mutex
+	watchdog *time.Timer
+	once     sync.Once
+}
+
+// abort closes both sides, which ends both copies.
+func (s *tcpSession) abort() {
+	s.once.Do(func() {
+		s.client.Close()
+		s.backend.Close()
+	})
+}
+
+func (s *tcpSession) run(b *Backend, header, prelude []byte) {
+	defer b.release()
+	defer s.abort()
+	if !b.st.track(s) {
+		return
+	}
+	defer b.st.untrack(s)
+	if first := append(header, prelude...); len(first) > 0 {
+		s.backend.SetWriteDeadline(time.Now().Add(max(s.idle, time.Second)))
+		n, err := s.backend.Write(first)
+		b.st.sent.Add(uint64(max(n-len(header), 0))) // the client's bytes only
+
+		if err != nil {
+			return
+		}
+		s.backend.SetWriteDeadline(time.Time{})
+	}
+	s.last.Store(time.Now().UnixNano())
+	s.mu.Lock()
+	s.watchdog = time.AfterFunc(s.idle, s.checkIdle)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.watchdog.Stop()
+		s.mu.Unlock()
+	}()
+	tick := min(s.idle/2, statsTick)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.pipe(s.backend, s.client, &b.st.sent, tick) })
+	s.pipe(s.client, s.backend, &b.st.received, tick)
+	wg.Wait()
+}
+
+// pipe copies src to dst until src's end. A clean end (the peer's FIN) is
+// passed on as a half-close, so the other direction carries on until its
+// own end; any error closes both sides. The read deadline only makes the
+// copy return now and then to count its bytes; idleness is the
+// watchdog's to judge.
+func (s *tcpSession) pipe(dst, src *net.TCPConn, count *atomic.Uint64, tick time.Duration) {
+	for {
+		src.SetReadDeadline(time.Now().Add(tick))
+		n, err := io.Copy(dst, src)
+		if n > 0 {
+			count.Add(uint64(n))
+			s.last.Store(time.Now().UnixNano())
+		}
+		switch {
+		case err == nil:
+			dst.CloseWrite()
+			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// A read deadline: nothing is lost, copy on. Writes have
+			// no deadline, since a timed-out splice drops what it
+			// holds; a stalled write is the watchdog's.
+		default:
+			s.abort()
+			return
+		}
+	}
+}
+
+// checkIdle closes the session when no byte has moved either way for the
+// idle timeout, and otherwise looks again when it could next be idle.
+func (s *tcpSession) checkIdle() {
+	quiet := time.Since(time.Unix(0, s.last.Load()))
+	if quiet >= s.idle {
+		s.abort()
+		return
+	}
+	s.mu.Lock()
+	s.watchdog.Reset(s.idle - quiet)
+	s.mu.Unlock()
+}
+
+func (l *tcpListener) collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descListenerActive, prometheus.GaugeValue, float64(l.active.Load()), l.lname, l.proto)
+	ch <- prometheus.MustNewConstMetric(descListenerConns, prometheus.CounterValue, float64(l.accepted.Load()), l.lname, l.proto)
+	for r := range numRejectReasons {
+		if r == rejectMaxFlows || r == rejectTooLarge {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(descListenerRejected, prometheus.CounterValue, float64(l.rejected[r].Load()), l.lname, l.proto, rejectNames[r])
+	}
+}
