@@ -7,7 +7,7 @@ LDFLAGS := -X main.buildVersion=$(VERSION)
 FUZZTIME ?= 15s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test fuzz bench bench-go bench-dnsperf lint clean
+.PHONY: build run test fuzz bench bench-go bench-forward bench-dnsperf lint clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/meridian
@@ -22,10 +22,14 @@ test: lint
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./gslb/dnsfront
 
-bench: bench-go bench-dnsperf
+bench: bench-go bench-forward bench-dnsperf
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./gslb/dnsfront ./zones
+
+# The forwarder's balancers and a proxied TCP round trip.
+bench-forward:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./gslb/forward
 
 # dnsperf against the quickstart for a fixed time, when dnsperf is installed.
 bench-dnsperf: build
