@@ -104,7 +104,8 @@ func startAgent(t *testing.T, name, source, keyFile string, seeds []string) *age
 	a := &agent{name: name, stderr: &syncBuffer{}, done: make(chan struct{})}
 	a.cmd = exec.Command(binary, "probe", "-vantage", name, "-region", "test",
 		"-seeds", strings.Join(seeds, ","), "-bind", net.JoinHostPort(source, strconv.Itoa(port)),
-		"-source", source, "-key-file", keyFile, "-refresh", "500ms", "-log-format", "json")
+		"-source", source, "-key-file", keyFile, "-refresh", "500ms", "-log-format", "json",
+		"-admin", net.JoinHostPort(source, "0"))
 	a.cmd.Stdout, a.cmd.Stderr = a.stderr, a.stderr
 	a.cmd.WaitDelay = exitTimeout
 	if err := a.cmd.Start(); err != nil {
@@ -121,6 +122,24 @@ func startAgent(t *testing.T, name, source, keyFile string, seeds []string) *age
 		}
 	})
 	return a
+}
+
+// api is the agent's admin API, from its log.
+func (a *agent) api(t *testing.T) string {
+	t.Helper()
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		for _, line := range strings.Split(a.stderr.String(), "\n") {
+			var e logEntry
+			if json.Unmarshal([]byte(line), &e) == nil && e.str("msg") == "agent API" {
+				return "http://" + e.str("addr")
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent %s logged no API address", a.name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (a *agent) kill(t *testing.T) {
@@ -290,6 +309,12 @@ func TestCluster(t *testing.T) {
 	}
 
 	waitVotes(t, "all five vantages report", nodes, aID, 5, 0)
+	for _, ag := range agents {
+		code, body := adminCall(t, "GET", ag.api(t)+"/readyz", "")
+		if code != http.StatusOK {
+			t.Fatalf("agent %s /readyz: %d %s", ag.name, code, body)
+		}
+	}
 	waitVIPs(t, "all healthy", nodes, both...)
 
 	a.failFrom(vantageAddrs[:2]...)

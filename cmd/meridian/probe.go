@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -35,6 +37,7 @@ func probe(ctx context.Context, args []string, stderr io.Writer) int {
 	insecure := fs.Bool("insecure", false, "allow gossip in clear beyond loopback")
 	source := fs.String("source", "", "source address of the checks (default: the system's choice)")
 	refresh := fs.Duration("refresh", agent.DefaultRefresh, "how often every result is sent again; keep it well under the DNS nodes' stale_after")
+	adminAddr := fs.String("admin", "", "host:port for /healthz, /readyz, /api/v1/results and /metrics (default: off)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -86,6 +89,17 @@ func probe(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1
+	}
+	if *adminAddr != "" {
+		ln, err := net.Listen("tcp", *adminAddr)
+		if err != nil {
+			log.Error("admin listen", "err", err)
+			return 1
+		}
+		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }() // ends with Close below
+		defer srv.Close()
+		log.Info("agent API", "addr", ln.Addr().String())
 	}
 	log.Info("probe agent", "version", version(), "addr", a.Node().Addr(), "seeds", *seeds, "source", *source)
 	start := time.Now()

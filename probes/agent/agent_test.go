@@ -3,8 +3,10 @@ package agent
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,6 +87,26 @@ func TestAgentFollowsPlanAndReports(t *testing.T) {
 		return v.State, v.Up + v.Down
 	}
 	eventually(t, "the target's first result", func() bool { st, n := verdict("eu/192.0.2.1"); return st == gslb.Up && n == 1 })
+
+	// The agent's own endpoints tell its supervisor it is ready, and
+	// what it sees.
+	api := httptest.NewServer(a.Handler())
+	defer api.Close()
+	for path, want := range map[string]string{
+		"/readyz":         `"ready"`,
+		"/api/v1/results": `"target": "eu/192.0.2.1"`,
+		"/metrics":        `meridian_agent_targets{state="up"} 1`,
+	} {
+		resp, err := http.Get(api.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %s, want 200 with %s:\n%s", path, resp.Status, want, body)
+		}
+	}
 	failing.Store(true)
 	eventually(t, "the failure reported", func() bool { st, _ := verdict("eu/192.0.2.1"); return st == gslb.Down })
 	v, _ := dns.Table().Verdict("eu/192.0.2.1")
