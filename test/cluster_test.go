@@ -397,6 +397,13 @@ func TestCluster(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	out, errOut, code := runMeridian(t, "status", "-admin", dns1.api(t))
+	for _, want := range []string{"VOTES UP/DOWN", "1/3 (3 down to fail)", "cluster: node dns1, joined yes, quorum majority", "VANTAGE", "v5 "} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("meridian status (exit %d) lacks %q:\n%s%s", code, want, out, errOut)
+		}
+	}
+
 	// What the operator watches: the verdict, the members, the vantages.
 	_, page := adminCall(t, "GET", dns1.api(t)+"/metrics", "")
 	for sample, want := range map[string]float64{

@@ -36,7 +36,8 @@ func status(args []string, stdout, stderr io.Writer) int {
 	}
 	var regions []admin.Region
 	var targets []admin.Target
-	for path, into := range map[string]any{"/api/v1/regions": &regions, "/api/v1/targets": &targets} {
+	var cluster clusterView
+	for path, into := range map[string]any{"/api/v1/regions": &regions, "/api/v1/targets": &targets, "/api/v1/cluster": &cluster} {
 		if err := getJSON(strings.TrimSuffix(*base, "/")+path, token, into); err != nil {
 			fmt.Fprintf(stderr, "meridian: %v\n", err)
 			return 1
@@ -45,7 +46,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"regions": regions, "targets": targets}); err != nil {
+		if err := enc.Encode(map[string]any{"regions": regions, "targets": targets, "cluster": cluster}); err != nil {
 			return 1
 		}
 		return 0
@@ -77,7 +78,32 @@ func status(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, state, votes, since, rtt, yesNo(t.Drained), t.Reason)
 	}
 	tw.Flush()
+	if cluster.Enabled {
+		fmt.Fprintf(stdout, "\ncluster: node %s, joined %s, quorum %s, stale after %s\n", cluster.Name, yesNo(cluster.Joined), cluster.Quorum, cluster.StaleAfter)
+		tw = tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VANTAGE	RESULTS	FRESH	LAST HEARD	SUSPECT")
+		for _, v := range cluster.Vantages {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.1fs ago\t%s\n", v.Name, v.Targets, v.Fresh, v.Age, yesNo(v.Suspect))
+		}
+		tw.Flush()
+	}
 	return 0
+}
+
+// clusterView is the part of /api/v1/cluster status prints.
+type clusterView struct {
+	Enabled    bool   `json:"enabled"`
+	Name       string `json:"name,omitempty"`
+	Joined     bool   `json:"joined"`
+	Quorum     string `json:"quorum,omitempty"`
+	StaleAfter string `json:"stale_after,omitempty"`
+	Vantages   []struct {
+		Name    string  `json:"name"`
+		Targets int     `json:"targets"`
+		Fresh   int     `json:"fresh"`
+		Age     float64 `json:"age_s"`
+		Suspect bool    `json:"suspect"`
+	} `json:"vantages"`
 }
 
 func yesNo(b bool) string {
