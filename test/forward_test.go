@@ -2,10 +2,20 @@ package e2e
 
 import (
 	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -68,7 +78,13 @@ func (b *echoBackend) stop() {
 // that it is forwarding.
 func startForward(t *testing.T, config string) *instance {
 	t.Helper()
-	dir := t.TempDir()
+	return startForwardIn(t, t.TempDir(), config)
+}
+
+// startForwardIn is startForward with its configuration in dir, beside
+// the files it names.
+func startForwardIn(t *testing.T, dir, config string) *instance {
+	t.Helper()
 	s := &instance{dir: dir, config: filepath.Join(dir, "forward.toml"), stderr: &syncBuffer{}, done: make(chan struct{})}
 	writeFile(t, s.config, config)
 	s.cmd = exec.Command(binary, "forward", "-config", s.config)
@@ -240,4 +256,284 @@ func TestForwardBadConfig(t *testing.T) {
 	if _, _, code := runMeridian(t, "forward"); code != 2 {
 		t.Errorf("forward without -config exited %d, want 2", code)
 	}
+}
+
+// webBackend is an HTTP server on loopback that says its name, and
+// switches to an echo on a WebSocket upgrade.
+func webBackend(t *testing.T, name string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+			brw.Flush()
+			io.Copy(c, brw)
+			return
+		}
+		w.Header().Set("X-Backend", name)
+		io.WriteString(w, name+" "+r.URL.Path+"\n")
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// writeCert writes a certificate for names signed by a new CA, and its
+// key, as PEM files in dir; it returns the CA to verify with.
+func writeCert(t *testing.T, dir string, names ...string) *x509.CertPool {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e2e CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	writeFile(t, filepath.Join(dir, "site.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	writeFile(t, filepath.Join(dir, "site.key"), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})))
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	return roots
+}
+
+const e2eToken = "e2e-forward-token-0123456789"
+
+// l7Config is an L7 forwarder: HTTPS with a certificate, a rate-limited
+// API route, and the app route sticky by cookie with a canary pool.
+func l7Config(web1, web2, canary, appPrefix string) string {
+	return fmt.Sprintf(`[log]
+format = "json"
+
+[admin]
+listen = "127.0.0.1:0"
+token_file = "token"
+
+[access_log]
+path = "access.log"
+
+[[rate_limit]]
+name = "api"
+algorithm = "sliding_window"
+limit = 2
+window = "1h"
+key = "api_key"
+
+[[pool]]
+name = "web"
+drain_timeout = "1s"
+[pool.check]
+type = "none"
+[pool.sticky]
+mode = "cookie"
+key_file = "sticky.key"
+[[pool.backend]]
+address = %q
+[[pool.backend]]
+address = %q
+
+[[pool]]
+name = "next"
+[pool.check]
+type = "none"
+[[pool.backend]]
+address = %q
+
+[[listener]]
+name = "https"
+protocol = "https"
+listen = "127.0.0.1:0"
+pool = "web"
+[listener.response_headers]
+Strict-Transport-Security = "max-age=600"
+[[listener.certificate]]
+cert_file = "site.pem"
+key_file = "site.key"
+
+[[listener.route]]
+name = "api"
+path_prefix = "/api/"
+strip_prefix = "/api"
+pool = "web"
+rate_limit = "api"
+
+[[listener.route]]
+name = "app"
+path_prefix = %q
+pool = "web"
+canary = { pool = "next", percent = 0 }
+`, web1, web2, canary, appPrefix)
+}
+
+// TestForwardL7 runs meridian forward as an HTTPS proxy: HTTP/2 with the
+// configured certificate and HSTS, a route with its prefix stripped, a
+// sticky cookie that holds, an API key limited to its quota, a canary
+// rolled to 100% and back through the admin API, a WebSocket tunnel that
+// outlives a SIGHUP reload, and a clean exit on SIGTERM that closes the
+// tunnel at the drain timeout.
+func TestForwardL7(t *testing.T) {
+	web1, web2, next := webBackend(t, "web1"), webBackend(t, "web2"), webBackend(t, "next")
+	dir := t.TempDir()
+	roots := writeCert(t, dir, "app.test")
+	writeFile(t, filepath.Join(dir, "token"), e2eToken+"\n")
+	writeFile(t, filepath.Join(dir, "sticky.key"), "e2e-sticky-key-0123456789abcdef\n")
+	s := startForwardIn(t, dir, l7Config(web1, web2, next, "/"))
+	addr := ""
+	for _, e := range s.logsWithMsg("listening") {
+		if e.str("listener") == "https" {
+			addr = e.str("addr")
+		}
+	}
+	admin := "http://" + s.waitLog(t, "http endpoints", 0).str("addr")
+	client := &http.Client{Timeout: commandTimeout, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: roots},
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	get := func(path string, header map[string]string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "https://app.test"+path, nil)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+
+	resp, body := get("/api/users", map[string]string{"X-API-Key": "k1"})
+	if resp.Proto != "HTTP/2.0" || resp.Header.Get("Strict-Transport-Security") != "max-age=600" || !strings.HasSuffix(body, " /users\n") {
+		t.Errorf("GET /api/users: %s, HSTS %q, %q", resp.Proto, resp.Header.Get("Strict-Transport-Security"), body)
+	}
+
+	// Sticky: the cookie of the first answer keeps the client on its
+	// backend.
+	resp, body = get("/home", nil)
+	var cookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == "meridian_web" {
+			cookie = c.Value
+		}
+	}
+	if cookie == "" {
+		t.Fatalf("no sticky cookie: %v", resp.Header)
+	}
+	pinned := strings.Fields(body)[0]
+	for i := range 6 {
+		if _, b := get("/home", map[string]string{"Cookie": "meridian_web=" + cookie}); strings.Fields(b)[0] != pinned {
+			t.Fatalf("request %d with the cookie went to %q, want %s", i, b, pinned)
+		}
+	}
+
+	// The API key's quota is 2 an hour: k1 has used one.
+	if resp, _ := get("/api/x", map[string]string{"X-API-Key": "k1"}); resp.StatusCode != 200 {
+		t.Errorf("second request of k1: %d", resp.StatusCode)
+	}
+	if resp, _ := get("/api/x", map[string]string{"X-API-Key": "k1"}); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("third request of k1: %d, Retry-After %q; want 429", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	// Canary to 100%, then rolled back.
+	canary := admin + "/api/v1/listeners/https/routes/app/canary"
+	if code, body := adminBody(t, "PUT", canary, e2eToken, `{"percent": 100}`); code != 200 {
+		t.Fatalf("PUT canary: %d %s", code, body)
+	}
+	for range 4 {
+		if _, b := get("/home", nil); !strings.HasPrefix(b, "next ") {
+			t.Errorf("at 100%% a request went to %q", b)
+		}
+	}
+	if code, _ := adminBody(t, "DELETE", canary, e2eToken, ""); code != 200 {
+		t.Fatal("DELETE canary failed")
+	}
+	if _, b := get("/home", nil); strings.HasPrefix(b, "next ") {
+		t.Error("after the rollback a request still went to the canary")
+	}
+	if len(s.logsWithMsg("audit: canary share")) != 2 {
+		t.Error("the canary changes are not audited")
+	}
+
+	// A WebSocket tunnel over TLS, then a reload that changes the routes.
+	raw, err := tls.DialWithDialer(&net.Dialer{Timeout: commandTimeout}, "tcp", addr, &tls.Config{ServerName: "app.test", RootCAs: roots, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(commandTimeout))
+	br := bufio.NewReader(raw)
+	io.WriteString(raw, "GET /chat HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	if up, err := http.ReadResponse(br, nil); err != nil || up.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", up, err)
+	}
+	echo := func(msg string) {
+		t.Helper()
+		io.WriteString(raw, msg)
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, got); err != nil || string(got) != msg {
+			t.Fatalf("echo %q: %q %v", msg, got, err)
+		}
+	}
+	echo("before the reload")
+	writeFile(t, s.config, l7Config(web1, web2, next, "/app/"))
+	s.signal(t, syscall.SIGHUP)
+	s.waitLog(t, "reloaded", 0)
+	echo("after the reload")
+	if resp, _ := get("/home", nil); resp.Header.Get("X-Backend") == "" {
+		t.Error("after the reload /home was not proxied to the listener's pool")
+	}
+
+	code, page := adminCall(t, "GET", admin+"/metrics", "")
+	if code != 200 || metric(page, `meridian_forward_http_requests_total{code="4xx",listener="https",route="api"}`) != 1 ||
+		metric(page, `meridian_forward_http_ratelimited_total{listener="https",route="api"}`) != 1 {
+		t.Errorf("route metrics missing or wrong: %d", code)
+	}
+	if log := readFile(t, filepath.Join(dir, "access.log")); !strings.Contains(log, `"route":"api"`) || !strings.Contains(log, `"backend":"`+web1) && !strings.Contains(log, `"backend":"`+web2) {
+		t.Errorf("access log:\n%s", log)
+	}
+
+	// SIGTERM drains: the tunnel still open is closed at the pool's
+	// drain_timeout, and the forwarder exits.
+	s.signal(t, syscall.SIGTERM)
+	if _, err := br.ReadByte(); err == nil {
+		t.Error("the tunnel outlived the shutdown")
+	}
+	if code := s.waitExit(t); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+// adminBody sends an admin API request with a body.
+func adminBody(t *testing.T, method, url, bearer, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := (&http.Client{Timeout: commandTimeout}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,7 +227,7 @@ func TestParseForwardErrors(t *testing.T) {
 		{"bad wildcard", strings.Replace(minimalForward, "pool = \"web\"\n", "pool = \"web\"\nprotocol = \"tls\"\n", 1) + "[[listener.route]]\nsni = [\"a.*.test\"]\npool = \"web\"\n",
 			[]string{"listener[0].route[0].sni: \"a.*.test\": a wildcard stands for one whole label"}},
 		{"sni hash on tcp", strings.Replace(minimalForward, "name = \"web\"\n[[pool.backend]]", "name = \"web\"\nbalance = \"rendezvous\"\nhash_key = \"sni\"\n[[pool.backend]]", 1),
-			[]string{"listener[0].pool: pool \"web\" hashes on sni, which only a tls listener reads"}},
+			[]string{"listener[0].pool: pool \"web\" hashes on sni, which only tls and https listeners read"}},
 		{"PROXY header over udp", strings.Replace(strings.Replace(minimalForward, "name = \"web\"\n[[pool.backend]]", "name = \"web\"\nproxy_protocol = \"v1\"\n[[pool.backend]]", 1), "pool = \"web\"\n", "pool = \"web\"\nprotocol = \"udp\"\n", 1),
 			[]string{"pool \"web\" sends a PROXY header"}},
 		{"two listeners on one address", minimalForward + "[[listener]]\nname = \"b\"\nlisten = \"127.0.0.1:8080\"\npool = \"web\"\n",
@@ -264,8 +265,135 @@ func TestLoadForward(t *testing.T) {
 	if err != nil || f.Path != path {
 		t.Fatalf("LoadForward = %v, %v", f, err)
 	}
-	// The example shipped with the forwarder is valid.
-	if _, err := LoadForward(filepath.Join("..", "..", "examples", "forward", "forward.toml")); err != nil {
-		t.Errorf("examples/forward/forward.toml: %v", err)
+	// The examples shipped with the forwarder are valid.
+	for _, name := range []string{"forward.toml", "bench.toml", "l7.toml", "bench-l7.toml"} {
+		if _, err := LoadForward(filepath.Join("..", "..", "examples", "forward", name)); err != nil {
+			t.Errorf("examples/forward/%s: %v", name, err)
+		}
+	}
+}
+
+// minimalHTTP is the smallest L7 forwarder: one pool behind an http
+// listener.
+const minimalHTTP = `[[pool]]
+name = "web"
+[[pool.backend]]
+address = "10.0.0.1:8080"
+
+[[listener]]
+name = "web"
+protocol = "http"
+listen = "127.0.0.1:8080"
+pool = "web"
+`
+
+func TestParseForwardHTTPDefaults(t *testing.T) {
+	f, err := ParseForward("fwd.toml", []byte(minimalHTTP+`[[listener.route]]
+path_prefix = "/a"
+header = { x-env = "canary" }
+redirect = "https://{host}{uri}"
+[[listener.route]]
+name = "gone"
+respond = { status = 410 }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, l := f.Pools[0], f.Listeners[0]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"idle_timeout", l.IdleTimeout.Duration, DefaultHTTPIdle},
+		{"read_header_timeout", l.ReadHeaderTimeout.Duration, DefaultReadHeaderTimeout},
+		{"max_header_bytes", l.MaxHeaderBytes, DefaultMaxHeaderBytes},
+		{"max_body_bytes", l.MaxBodyBytes, int64(0)},
+		{"metrics", l.MetricsOn(), true},
+		{"http.scheme", p.HTTP.Scheme, "http"},
+		{"http.timeout", p.HTTP.Timeout.Duration, DefaultTryTimeout},
+		{"http.max_idle", p.HTTP.MaxIdle, DefaultMaxIdlePerBackend},
+		{"http.retries", *p.HTTP.Retries, DefaultRetries},
+		{"http.retry_statuses", fmt.Sprint(p.HTTP.RetryStatuses), "[502 503 504]"},
+		{"http.retry_budget", *p.HTTP.RetryBudget, DefaultRetryBudget},
+		{"http.retry_budget_min", *p.HTTP.RetryBudgetMin, DefaultRetryBudgetMin},
+		{"http.retry_buffer", *p.HTTP.RetryBuffer, DefaultRetryBuffer},
+		{"sticky.mode", p.Sticky.Mode, ""},
+		{"breaker", p.Breaker.Enabled(), false},
+		{"breaker.open_time", p.Breaker.OpenTime.Duration, DefaultBreakerOpenTime},
+		{"access_log.sample", *f.AccessLog.Sample, 1.0},
+		{"route name", l.Routes[0].RouteName(0), "route-0"},
+		{"redirect_code", l.Routes[0].RedirectCode, DefaultRedirectCode},
+		{"header names", fmt.Sprint(l.Routes[0].Header), "map[X-Env:canary]"},
+		{"respond content type", l.Routes[1].Respond.ContentType, "text/plain; charset=utf-8"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if DefaultRetryBudget != 0.2 || DefaultTLSMinVersion != "1.2" || DefaultRedirectCode != 308 {
+		t.Error("a default differs from the value documented in forward.go")
+	}
+}
+
+func TestParseForwardHTTPErrors(t *testing.T) {
+	withRoute := func(route string) string { return minimalHTTP + "[[listener.route]]\n" + route }
+	withPool := func(table string) string {
+		return strings.Replace(minimalHTTP, "\n\n[[listener]]", "\n"+table+"\n\n[[listener]]", 1)
+	}
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"two paths", withRoute("path = \"/a\"\npath_prefix = \"/b\"\npool = \"web\"\n"), []string{"listener[0].route[0]: path, path_prefix and path_regexp exclude one another"}},
+		{"no action", withRoute("path = \"/a\"\n"), []string{"set exactly one of pool, redirect and respond"}},
+		{"two actions", withRoute("pool = \"web\"\nredirect = \"https://{host}{uri}\"\n"), []string{"set exactly one of pool, redirect and respond"}},
+		{"bad regexp", withRoute("path_regexp = \"(\"\npool = \"web\"\n"), []string{"fwd.toml:12: listener[0].route[0].path_regexp: error parsing regexp"}},
+		{"redirect code", withRoute("redirect = \"https://x/\"\nredirect_code = 200\n"), []string{"listener[0].route[0].redirect_code: must be 301, 302, 303, 307 or 308"}},
+		{"strip without pool", withRoute("respond = { status = 404 }\nstrip_prefix = \"/a\"\n"), []string{"they need pool"}},
+		{"route name twice", withRoute("name = \"a\"\npool = \"web\"\n[[listener.route]]\nname = \"a\"\npool = \"web\"\n"), []string{"listener[0].route[1].name: route \"a\" is defined twice"}},
+		{"route name in URLs", withRoute("name = \"a/b\"\npool = \"web\"\n"), []string{"a route name has no slash"}},
+		{"sni on http", withRoute("sni = [\"a.test\"]\npool = \"web\"\n"), []string{"listener[0].route[0].sni: is for tls listeners"}},
+		{"http match on tls", strings.Replace(minimalHTTP, `protocol = "http"`, `protocol = "tls"`, 1) + "[[listener.route]]\nsni = [\"a.test\"]\npath = \"/x\"\npool = \"web\"\n", []string{"matches on requests, which only http and https listeners read"}},
+		{"canary of its own pool", withRoute("pool = \"web\"\ncanary = { pool = \"web\", percent = 5 }\n"), []string{"canary: pool \"web\" is the route's own pool"}},
+		{"canary percent", withPool("[[pool]]\nname = \"v2\"\n[[pool.backend]]\naddress = \"10.0.0.2:80\"") + "[[listener.route]]\npool = \"web\"\ncanary = { pool = \"v2\", percent = 150 }\n", []string{"percent must be 0 to 100, got 150"}},
+		{"unknown rate limit", withRoute("pool = \"web\"\nrate_limit = \"api\"\n"), []string{"listener[0].route[0].rate_limit: no [[rate_limit]] is named \"api\""}},
+		{"trusted proxies", minimalHTTP + "trusted_proxies = [\"10.0.0.0/33\"]\n", []string{"trusted_proxies: \"10.0.0.0/33\" is neither"}},
+		{"https without certificate", strings.Replace(minimalHTTP, `protocol = "http"`, `protocol = "https"`, 1), []string{"listener[0].certificate: missing"}},
+		{"h2c on https", strings.Replace(minimalHTTP, `protocol = "http"`, "protocol = \"https\"\nh2c = true", 1), []string{"listener[0].h2c"}},
+		{"http keys on tcp", strings.Replace(minimalHTTP, `protocol = "http"`, "protocol = \"tcp\"\nmax_body_bytes = 10\nread_header_timeout = \"1s\"", 1),
+			[]string{"listener[0].max_body_bytes: is for http and https listeners, not tcp", "listener[0].read_header_timeout: is for http"}},
+		{"PROXY header to an http pool", strings.Replace(minimalHTTP, "name = \"web\"\n[[pool.backend]]", "name = \"web\"\nproxy_protocol = \"v2\"\n[[pool.backend]]", 1), []string{"sends a PROXY header, which http listeners cannot"}},
+		{"scheme", withPool("[pool.http]\nscheme = \"ftp\""), []string{"pool[0].http.scheme: must be http or https"}},
+		{"ca_file over http", withPool("[pool.http]\nca_file = \"ca.pem\""), []string{"pool[0].http.ca_file: is for scheme = \"https\""}},
+		{"retries", withPool("[pool.http]\nretries = 11"), []string{"pool[0].http.retries: must be 0 to 10"}},
+		{"retry status", withPool("[pool.http]\nretry_statuses = [200]"), []string{"200 is not an error status"}},
+		{"budget", withPool("[pool.http]\nretry_budget = 2.0"), []string{"pool[0].http.retry_budget: must be 0 to 1"}},
+		{"sticky without key", withPool("[pool.sticky]\nmode = \"cookie\""), []string{"pool[0].sticky.key_file: missing"}},
+		{"sticky mode", withPool("[pool.sticky]\nmode = \"magic\""), []string{"pool[0].sticky.mode: must be cookie, source_ip or header"}},
+		{"sticky header", withPool("[pool.sticky]\nmode = \"header\""), []string{"pool[0].sticky.header"}},
+		{"breaker ratio", withPool("[pool.breaker]\nfailure_ratio = 1.5"), []string{"pool[0].breaker.failure_ratio: must be 0 to 1"}},
+		{"rate limit without rate", "[[rate_limit]]\nname = \"api\"\n" + minimalHTTP, []string{"fwd.toml:1: rate_limit[0].rate: must be positive"}},
+		{"rate limit key", "[[rate_limit]]\nname = \"api\"\nrate = 1.0\nkey = \"cookie\"\n" + minimalHTTP, []string{"rate_limit[0].key: must be ip, api_key, header or jwt_claim"}},
+		{"jwt without secret", "[[rate_limit]]\nname = \"api\"\nrate = 1.0\nkey = \"jwt_claim\"\n[rate_limit.jwt]\nalgorithm = \"HS256\"\n" + minimalHTTP, []string{"rate_limit[0].jwt: HS256 verifies with secret_file"}},
+		{"jwt on ip", "[[rate_limit]]\nname = \"api\"\nrate = 1.0\n[rate_limit.jwt]\nalgorithm = \"HS256\"\n" + minimalHTTP, []string{"rate_limit[0].jwt: is for key = \"jwt_claim\""}},
+		{"guard ratio", withPool("[[pool]]\nname = \"v2\"\n[[pool.backend]]\naddress = \"10.0.0.2:80\"") + "[[listener.route]]\npool = \"web\"\n[listener.route.canary]\npool = \"v2\"\n[listener.route.canary.guard]\nmax_latency_ratio = 0.5\n",
+			[]string{"listener[0].route[0].canary.guard.max_latency_ratio: must be at least 1"}},
+		{"access log sample", "[access_log]\npath = \"a.log\"\nsample = 2.0\n" + minimalHTTP, []string{"fwd.toml:3: access_log.sample"}},
+		{"unknown route key", withRoute("pool = \"web\"\nhots = [\"a\"]\n"), []string{"fwd.toml:13: listener[0].route[0].hots: unknown key"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseForward("fwd.toml", []byte(tt.src))
+			if err == nil {
+				t.Fatalf("no error; want %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -19,11 +19,13 @@ const slowStartFloor = 0.1
 // and ask only Request.Available whether one may take a connection.
 type Backend struct {
 	Addr     string // host:port
-	Weight   int
-	MaxConns int64 // 0: no limit
+	Weight   int    // in force: the configured weight, or the admin API's
+	MaxConns int64  // 0: no limit
 
-	pool *Pool
-	st   *backendState
+	pool      *Pool
+	st        *backendState
+	token     string // the sticky cookie's value for it, when its pool has one
+	cfgWeight int    // the weight in the file
 }
 
 // backendState is what a reload keeps of a backend whose pool and address
@@ -48,6 +50,24 @@ type backendState struct {
 	received      atomic.Uint64 // bytes from the backend to clients
 	toUp, toDown  atomic.Uint64 // health transitions
 	ejections     atomic.Uint64
+
+	// L7: requests by status class (index status/100; 0 for none, when
+	// the try failed), the time to the response headers of each try, and
+	// the circuit breaker, if the pool has one.
+	requests   [6]atomic.Uint64
+	tryLatency histogram
+	breaker    atomic.Pointer[breaker]
+	breakerOps atomic.Uint64 // times the breaker opened
+
+	// A weight set through the admin API (canary and blue-green shifts)
+	// replaces the configured one until the file's weight for the backend
+	// changes. weightSet says whether there is one; noWeight is set while
+	// the weight in force is 0, which takes the backend out of rotation
+	// without draining it.
+	weightSet  atomic.Bool
+	noWeight   atomic.Bool
+	runtimeW   atomic.Int64
+	weightFrom atomic.Int64 // the configured weight when the runtime one was set
 
 	mu           sync.Mutex
 	drains       drainReason
@@ -101,7 +121,7 @@ func newBackendState(id, addr string, ps *poolState, health probes.State, log *s
 // its pool is in panic mode, where health is ignored.
 func (b *Backend) Available() bool {
 	s := b.st
-	if s.draining.Load() {
+	if s.draining.Load() || s.noWeight.Load() {
 		return false
 	}
 	if b.MaxConns > 0 && s.active.Load() >= b.MaxConns {
@@ -113,14 +133,22 @@ func (b *Backend) Available() bool {
 	return s.healthy()
 }
 
-// healthy reports whether active and passive health both pass.
+// healthy reports whether active and passive health both pass: the checks
+// say up, outlier detection has not ejected it, and its circuit breaker,
+// if any, is not open.
 func (s *backendState) healthy() bool {
-	return probes.State(s.health.Load()) == probes.Up && !s.ejected.Load()
+	if probes.State(s.health.Load()) != probes.Up || s.ejected.Load() {
+		return false
+	}
+	br := s.breaker.Load()
+	return br == nil || br.admits()
 }
 
 // inRotation is what the capacity count and panic mode go by: healthy and
 // taking new connections.
-func (s *backendState) inRotation() bool { return s.healthy() && !s.draining.Load() }
+func (s *backendState) inRotation() bool {
+	return s.healthy() && !s.draining.Load() && !s.noWeight.Load()
+}
 
 // effectiveWeight is the weight the balancers use at time now (unix ns):
 // during slow start it ramps from slowStartFloor of the weight to all of it.
@@ -161,13 +189,22 @@ func (b *Backend) release() { b.st.active.Add(-1) }
 // track registers a session so that a drain can close it; false means the
 // backend's drain has already timed out, and the caller must close it.
 func (s *backendState) track(x session) bool {
+	if !s.trackRequest(x) {
+		return false
+	}
+	s.connections.Add(1)
+	return true
+}
+
+// trackRequest registers an HTTP request as track does a connection,
+// without counting a connection: the L7 proxy counts those as it dials.
+func (s *backendState) trackRequest(x session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.drainExpired {
 		return false
 	}
 	s.sessions[x] = struct{}{}
-	s.connections.Add(1)
 	return true
 }
 

@@ -38,7 +38,7 @@ func testPool(t testing.TB, src string) *Pool {
 	rng := rand.New(rand.NewPCG(1, 2))
 	f := New(Options{Rand: rng.Uint64N})
 	f.mu.Lock()
-	p, err := f.buildPool(&cfg.Pools[0], map[string]bool{}, true, time.Now())
+	p, err := f.buildPool(&cfg.Pools[0], map[string]bool{}, true, time.Now(), nil, transportSpec{})
 	f.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 // Package forward is Meridian's bundled forwarder (meridian forward): the
-// L4 load balancer that fronts a region's VIP and spreads its traffic over
-// the region's local pools of backends.
+// L4 and L7 load balancer that fronts a region's VIP and spreads its
+// traffic over the region's local pools of backends.
 //
 // The parts, from the configuration to the wire:
 //
@@ -14,8 +14,8 @@
 //     smooth weighted round robin (nginx's), weighted least connections,
 //     power of two choices, source hash, Maglev and weighted rendezvous.
 //     Every policy asks one gate, Request.Available, which is where
-//     health, drains, connection limits, outlier ejection and panic mode
-//     are decided.
+//     health, drains, connection limits, outlier ejection, the circuit
+//     breaker, a runtime weight of 0 and panic mode are decided.
 //   - Active health reuses package probes: a probes.Scheduler checks every
 //     backend, its rise and fall hysteresis decides up and down, and its
 //     sink moves backends in and out of rotation. Passive health ejects a
@@ -27,8 +27,33 @@
 //     read the ClientHello's server name (package sni) and route by it
 //     without terminating TLS. The UDP proxy keeps a flow per client and
 //     answers from the listening address.
+//   - The L7 proxy (http and https listeners) is an http.Server per
+//     listener whose handler reads the snapshot on every request, so a
+//     reload changes routes and pools under established connections and
+//     WebSocket tunnels. Routes (route.go) match host, path, method,
+//     headers, cookies and query parameters in a documented order of
+//     precedence, and forward to a pool, redirect, or answer themselves;
+//     a route's rate limit (package ratelimit) runs first, and its canary
+//     pool takes a share of its requests that the admin API moves and an
+//     automatic guard (package canary) moves back. One
+//     httputil.ReverseProxy carries every request: Rewrite sets the path
+//     and the X-Forwarded-* and Forwarded headers (believed from
+//     trusted_proxies only), and its transport, roundTripper, picks a
+//     backend per try through the pool's balancer or sticky pin, the
+//     same availability gate and each backend's circuit breaker, sends
+//     it with the pool's keep-alive http.Transport, and retries on
+//     another backend within a retry budget: connection failures for
+//     any method, retry_statuses and timeouts for requests that may be
+//     sent twice, with a body kept up to retry_buffer bytes. 5xx answers
+//     and timeouts feed outlier detection and the breaker. https
+//     listeners pick their certificate by SNI and read the files again
+//     when they change; HTTP/2 over TLS, h2c on request.
+//   - Per-request metrics are atomics and histograms of our own
+//     (histogram.go), read at scrape time; the access log is JSON lines,
+//     sampled.
 //   - The HTTP endpoints show it: a capacity endpoint that answers 200 only
 //     while a pool has min_healthy backends in rotation, which is what
 //     GSLB checks of the region should probe; the admin API listing
-//     backends and draining them; and Prometheus metrics.
+//     backends, draining them, setting their weights and canary shares;
+//     and Prometheus metrics.
 package forward

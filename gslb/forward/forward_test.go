@@ -142,11 +142,13 @@ func TestDrainKeepsEstablishedUntilTimeout(t *testing.T) {
 	if code, _ := h.request("POST", path, false); code != http.StatusUnauthorized {
 		t.Errorf("drain without the token = %d, want 401", code)
 	}
+	// Read before the request, so that the drain's timer surely starts
+	// after it.
+	drained := time.Now()
 	code, body := h.request("POST", path, true)
 	if code != http.StatusOK || !strings.Contains(body, `"state": "draining"`) {
 		t.Fatalf("drain = %d %s", code, body)
 	}
-	drained := time.Now()
 	onB.echo("still here")
 	for i := range 6 {
 		if name := connectName(t, h.addr("web")); name != "a" {

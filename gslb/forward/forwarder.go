@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http/httputil"
 	"os"
 	"slices"
 	"sync"
@@ -27,6 +28,8 @@ var (
 	ErrUnknownPool    = errors.New("no such pool")
 	ErrUnknownBackend = errors.New("no such backend")
 	ErrShuttingDown   = errors.New("forwarder is shutting down")
+	ErrUnknownRoute   = errors.New("no such route")
+	ErrNoCanary       = errors.New("the route has no canary")
 )
 
 // Options configure a Forwarder.
@@ -68,6 +71,14 @@ type Forwarder struct {
 	http       []*httpServer
 	checksDone chan struct{}
 	token      []byte
+
+	// The L7 proxy: route state that survives reloads (canary shares,
+	// counters) by listener/route, the access log, and the one
+	// ReverseProxy every http listener hands requests to.
+	routeStates map[string]*routeState
+	limiters    map[string]*limiter // by policy name; f.mu
+	accessLog   atomic.Pointer[accessLog]
+	proxy       *httputil.ReverseProxy
 }
 
 // snapshot is one configuration, built into what the connection path
@@ -77,6 +88,7 @@ type snapshot struct {
 	pools     map[string]*Pool
 	poolNames []string // sorted, for listings
 	listeners map[string]*listenerConfig
+	limiters  map[string]*limiter // rate limit policies, by name
 }
 
 // listener is a running TCP or UDP listener.
@@ -99,12 +111,14 @@ func New(opts Options) *Forwarder {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	f := &Forwarder{
-		log:        opts.Log,
-		opts:       opts,
-		states:     map[string]*backendState{},
-		poolStates: map[string]*poolState{},
-		listeners:  map[string]listener{},
+		log:         opts.Log,
+		opts:        opts,
+		states:      map[string]*backendState{},
+		poolStates:  map[string]*poolState{},
+		listeners:   map[string]listener{},
+		routeStates: map[string]*routeState{},
 	}
+	f.proxy = f.newReverseProxy()
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.sched = probes.NewScheduler(probes.Options{Sink: probes.SinkFunc(f.observe), Logger: opts.Log})
 	return f
@@ -178,20 +192,115 @@ func (f *Forwarder) Reload(cfg *config.Forward) error {
 	if a, b := cfg.Admin, old.Admin; a.Listen != b.Listen || a.TokenFile != b.TokenFile || a.ReadsOpen() != b.ReadsOpen() || cfg.Health != old.Health {
 		f.log.Warn("reload: admin and health settings changed; they apply at the next restart")
 	}
+	for _, lc := range cfg.Listeners {
+		for _, was := range old.Listeners {
+			if was.Name == lc.Name && was.IsHTTP() && before[lc.Name] == f.listeners[lc.Name] && boundSettingsOf(was) != boundSettingsOf(lc) {
+				f.log.Warn("reload: the listener's connection settings (timeouts, header size, h2c, TLS version, PROXY protocol) apply at the next restart or on a new address; its routes, pools and certificates changed now",
+					"listener", lc.Name)
+			}
+		}
+	}
 	return nil
+}
+
+// boundSettings are an http listener's settings fixed when it is bound.
+type boundSettings struct {
+	readHeader, read, write, idle, handshake time.Duration
+	maxHeader                                int
+	h2c, acceptProxy                         bool
+	tlsMin                                   string
+}
+
+func boundSettingsOf(lc config.ForwardListener) boundSettings {
+	return boundSettings{
+		readHeader: lc.ReadHeaderTimeout.Duration, read: lc.ReadTimeout.Duration, write: lc.WriteTimeout.Duration,
+		idle: lc.IdleTimeout.Duration, handshake: lc.HandshakeTimeout.Duration, maxHeader: lc.MaxHeaderBytes,
+		h2c: lc.H2C, acceptProxy: lc.AcceptProxyProtocol, tlsMin: lc.TLSMinVersion,
+	}
+}
+
+// prepared is what a configuration needs from outside its file: read
+// before anything changes, so that a missing or broken file fails the
+// whole reload and leaves the configuration in force untouched.
+type prepared struct {
+	limiters   map[string]*limiter      // by policy
+	stickyKeys map[string][]byte        // by pool
+	transports map[string]transportSpec // by pool
+	certs      map[string]*certSet      // by https listener
+	accessLog  *accessLog
+}
+
+func (f *Forwarder) prepare(cfg *config.Forward) (*prepared, error) {
+	prep := &prepared{stickyKeys: map[string][]byte{}, transports: map[string]transportSpec{}, certs: map[string]*certSet{}}
+	for i := range cfg.Pools {
+		pc := &cfg.Pools[i]
+		spec, err := transportSpecOf(cfg, i)
+		if err != nil {
+			return nil, err
+		}
+		prep.transports[pc.Name] = spec
+		if pc.Sticky.Mode == "cookie" {
+			b, err := os.ReadFile(cfg.ResolvePath(pc.Sticky.KeyFile))
+			if err != nil {
+				return nil, cfg.Errorf(fmt.Sprintf("pool[%d].sticky.key_file", i), "%v", err)
+			}
+			if b = bytes.TrimSpace(b); len(b) < config.MinStickyKey {
+				return nil, cfg.Errorf(fmt.Sprintf("pool[%d].sticky.key_file", i), "the key must be at least %d bytes", config.MinStickyKey)
+			}
+			prep.stickyKeys[pc.Name] = b
+		}
+	}
+	for i := range cfg.Listeners {
+		lc := &cfg.Listeners[i]
+		if lc.Protocol != "https" {
+			continue
+		}
+		set, err := loadCertSet(certFilesOf(cfg, lc))
+		if err != nil {
+			return nil, cfg.Errorf(fmt.Sprintf("listener[%d].certificate", i), "%v", err)
+		}
+		prep.certs[lc.Name] = set
+	}
+	var err error
+	if prep.limiters, err = f.prepareLimiters(cfg, f.limiters); err != nil {
+		return nil, err
+	}
+	al, err := openAccessLog(cfg, f.accessLog.Load())
+	if err != nil {
+		return nil, err
+	}
+	prep.accessLog = al
+	return prep, nil
 }
 
 // apply builds cfg into a snapshot and publishes it: backends and pools
 // first, then listeners, whose new ones are bound before anything changes
 // so that an address in use fails the whole reload. f.mu is held.
-func (f *Forwarder) apply(cfg *config.Forward) error {
+func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 	targets, err := f.checkTargets(cfg)
 	if err != nil {
 		return err
 	}
+	prep, err := f.prepare(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			prep.accessLog.close(f.accessLog.Load())
+		}
+	}()
 	lcfgs := make(map[string]*listenerConfig, len(cfg.Listeners))
-	for _, lc := range cfg.Listeners {
-		lcfgs[lc.Name] = newListenerConfig(lc)
+	usedRoutes := map[string]bool{}
+	for i := range cfg.Listeners {
+		lc := &cfg.Listeners[i]
+		c := newListenerConfig(*lc)
+		if lc.IsHTTP() {
+			if c.http, err = f.buildHTTPConfig(cfg, i, usedRoutes, prep.limiters); err != nil {
+				return err
+			}
+		}
+		lcfgs[lc.Name] = c
 	}
 	// Bind new listeners first: the only step here that can fail on
 	// something outside the file.
@@ -202,7 +311,12 @@ func (f *Forwarder) apply(cfg *config.Forward) error {
 			next[lc.Name] = l
 			continue
 		}
-		l, err := f.bind(lc)
+		var l listener
+		if lc.IsHTTP() {
+			l, err = f.bindHTTP(lc, prep.certs[lc.Name])
+		} else {
+			l, err = f.bind(lc)
+		}
 		if err != nil {
 			for _, b := range bound {
 				b.stop()
@@ -215,11 +329,11 @@ func (f *Forwarder) apply(cfg *config.Forward) error {
 
 	now := time.Now()
 	first := f.snap.Load() == nil
-	snap := &snapshot{cfg: cfg, pools: map[string]*Pool{}, listeners: lcfgs}
+	snap := &snapshot{cfg: cfg, pools: map[string]*Pool{}, listeners: lcfgs, limiters: prep.limiters}
 	keep := map[string]bool{}
 	for i := range cfg.Pools {
 		pc := &cfg.Pools[i]
-		p, err := f.buildPool(pc, keep, first, now)
+		p, err := f.buildPool(pc, keep, first, now, prep.stickyKeys[pc.Name], prep.transports[pc.Name])
 		if err != nil { // a bug: the configuration was validated
 			for _, b := range bound {
 				b.stop()
@@ -243,6 +357,10 @@ func (f *Forwarder) apply(cfg *config.Forward) error {
 	for _, p := range snap.pools {
 		p.st.mu.Lock()
 		p.st.cur = p
+		if old := p.st.transport; old != nil && old != p.http.transport {
+			old.CloseIdleConnections() // requests in flight on it finish
+		}
+		p.st.transport, p.st.tspec = p.http.transport, p.http.tspec
 		p.st.refreshLocked()
 		p.st.mu.Unlock()
 	}
@@ -258,6 +376,13 @@ func (f *Forwarder) apply(cfg *config.Forward) error {
 			f.log.Info("pool removed", "pool", name)
 		}
 	}
+	f.runGuards(snap)
+	for key := range f.routeStates {
+		if !usedRoutes[key] {
+			delete(f.routeStates, key)
+		}
+	}
+	f.limiters = prep.limiters
 	if err := f.sched.Update(targets); err != nil {
 		// Targets come from a validated configuration: this is a bug,
 		// and the checks in force carry on.
@@ -270,6 +395,18 @@ func (f *Forwarder) apply(cfg *config.Forward) error {
 		}
 	}
 	f.listeners = next
+	for i := range cfg.Listeners {
+		lc := &cfg.Listeners[i]
+		if hl, ok := next[lc.Name].(*httpListener); ok && hl.certs != nil {
+			hl.certs.set(prep.certs[lc.Name], lc.CertificateReload.Duration)
+		}
+	}
+	if old := f.accessLog.Swap(prep.accessLog); old != nil || prep.accessLog != nil {
+		old.close(prep.accessLog)
+		if !first && old.String() != prep.accessLog.String() {
+			f.log.Info("access log", "log", prep.accessLog.String())
+		}
+	}
 	for _, l := range bound {
 		f.log.Info("listening", "listener", l.name(), "protocol", l.protocol(), "addr", l.addr().String())
 	}
@@ -277,13 +414,15 @@ func (f *Forwarder) apply(cfg *config.Forward) error {
 }
 
 // buildPool builds one pool of cfg, reusing the state of backends it
-// already had; keep collects the backend IDs in use.
-func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, first bool, now time.Time) (*Pool, error) {
+// already had; keep collects the backend IDs in use. stickyKey signs the
+// pool's sticky cookies; spec is its HTTP transport.
+func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, first bool, now time.Time, stickyKey []byte, spec transportSpec) (*Pool, error) {
 	ps := f.poolStates[pc.Name]
 	if ps == nil {
 		ps = &poolState{name: pc.Name, log: f.log}
 		f.poolStates[pc.Name] = ps
 	}
+	h := pc.HTTP
 	p := &Pool{
 		Name:            pc.Name,
 		balance:         pc.Balance,
@@ -300,7 +439,18 @@ func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, firs
 			max:         pc.Outlier.MaxEjectionTime.Duration,
 			maxPercent:  *pc.Outlier.MaxEjectionPercent,
 		},
+		http: poolHTTP{
+			scheme: h.Scheme, host: h.Host, retries: *h.Retries, retryStatuses: h.RetryStatuses,
+			retryTimeout: h.RetryTimeout, retryNonIdempotent: h.RetryNonIdempotent,
+			budgetRatio: *h.RetryBudget, budgetMin: *h.RetryBudgetMin, retryBuffer: *h.RetryBuffer,
+			stickyKey: stickyKey, tspec: spec,
+		},
 		st: ps,
+	}
+	if ps.transport != nil && ps.tspec == spec {
+		p.http.transport = ps.transport
+	} else {
+		p.http.transport = f.newTransport(spec)
 	}
 	switch pc.ProxyProtocol {
 	case "v1":
@@ -337,14 +487,49 @@ func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, firs
 		if st.setDrain(drainConfig, bc.Drain, p.drainTimeout) {
 			f.logDrain(st, bc.Drain, "config")
 		}
-		p.backends = append(p.backends, &Backend{Addr: bc.Address, Weight: *bc.Weight, MaxConns: int64(*bc.MaxConnections), pool: p, st: st})
+		if pc.Breaker.Enabled() {
+			if cur := st.breaker.Load(); cur == nil || cur.cfg != pc.Breaker {
+				st.breaker.Store(newBreaker(pc.Breaker, st, f.log))
+			}
+		} else {
+			st.breaker.Store(nil)
+		}
+		p.backends = append(p.backends, &Backend{
+			Addr: bc.Address, Weight: f.weightOf(st, pc.Name, *bc.Weight), cfgWeight: *bc.Weight,
+			MaxConns: int64(*bc.MaxConnections), pool: p, st: st,
+		})
 	}
 	bal, err := newBalancer(pc.Balance, p.backends, f.opts.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("pool %q: %w", pc.Name, err)
 	}
 	p.balancer = bal
+	p.http.sticky = newSticky(pc.Sticky, pc.Name, p.backends, stickyKey)
 	return p, nil
+}
+
+// weightOf returns the weight a backend gets: the one the admin API set,
+// unless the file's has changed since, in which case the file's wins.
+// A runtime weight of 0 keeps the configured one for the balancers'
+// tables and takes the backend out of rotation instead.
+func (f *Forwarder) weightOf(st *backendState, pool string, configured int) int {
+	if !st.weightSet.Load() {
+		st.noWeight.Store(false)
+		return configured
+	}
+	if st.weightFrom.Load() != int64(configured) {
+		f.log.Info("reload: the file's weight replaces the one set through the admin API",
+			"pool", pool, "backend", st.addr, "runtime", st.runtimeW.Load(), "file", configured)
+		st.weightSet.Store(false)
+		st.noWeight.Store(false)
+		return configured
+	}
+	w := st.runtimeW.Load()
+	st.noWeight.Store(w == 0)
+	if w == 0 {
+		return configured
+	}
+	return int(w)
 }
 
 // retire drains a backend gone from the configuration and forgets it once
@@ -539,6 +724,7 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 		_ = s.srv.Shutdown(shutCtx)
 		cancel()
 	}
+	f.accessLog.Swap(nil).close(nil)
 	if err != nil {
 		return fmt.Errorf("connections still open at the deadline were closed: %w", err)
 	}

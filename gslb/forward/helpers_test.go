@@ -77,7 +77,17 @@ type harness struct {
 // a free port with testToken. It is shut down when the test ends.
 func startForwarder(t *testing.T, src string) *harness {
 	t.Helper()
+	return startForwarderWith(t, nil, src)
+}
+
+// startForwarderWith is startForwarder with prepare run first on the
+// folder of the configuration file, to write the files it names.
+func startForwarderWith(t *testing.T, prepare func(dir string), src string) *harness {
+	t.Helper()
 	dir := t.TempDir()
+	if prepare != nil {
+		prepare(dir)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(testToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

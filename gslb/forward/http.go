@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/canary"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -117,6 +118,12 @@ func (f *Forwarder) adminHandler(openReads bool) http.Handler {
 	mux.HandleFunc("GET /api/v1/pools/{pool}", read(f.showPool))
 	mux.HandleFunc("POST /api/v1/pools/{pool}/backends/{addr}/drain", change(f.drain))
 	mux.HandleFunc("DELETE /api/v1/pools/{pool}/backends/{addr}/drain", change(f.drain))
+	mux.HandleFunc("PUT /api/v1/pools/{pool}/backends/{addr}/weight", change(f.weight))
+	mux.HandleFunc("DELETE /api/v1/pools/{pool}/backends/{addr}/weight", change(f.weight))
+	mux.HandleFunc("GET /api/v1/listeners", read(f.listListeners))
+	mux.HandleFunc("GET /api/v1/listeners/{listener}/routes/{route}/canary", read(f.showCanary))
+	mux.HandleFunc("PUT /api/v1/listeners/{listener}/routes/{route}/canary", change(f.canary))
+	mux.HandleFunc("DELETE /api/v1/listeners/{listener}/routes/{route}/canary", change(f.canary))
 	if f.opts.Metrics != nil {
 		mux.Handle("GET /metrics", read(promhttp.HandlerFor(f.opts.Metrics, promhttp.HandlerOpts{}).ServeHTTP))
 	}
@@ -202,7 +209,10 @@ type BackendView struct {
 	Draining          []string   `json:"draining,omitempty"`
 	EjectedUntil      *time.Time `json:"ejected_until,omitempty"`
 	Available         bool       `json:"available"`
-	Weight            int        `json:"weight"`
+	Weight            int        `json:"weight"`                   // in force
+	ConfiguredWeight  int        `json:"configured_weight"`        // in the file
+	RuntimeWeight     *int64     `json:"runtime_weight,omitempty"` // set through the admin API
+	Breaker           string     `json:"breaker,omitempty"`        // the circuit breaker's state`
 	EffectiveWeight   float64    `json:"effective_weight"`
 	MaxConnections    int64      `json:"max_connections"`
 	ActiveConnections int64      `json:"active_connections"`
@@ -211,6 +221,8 @@ type BackendView struct {
 	SentBytes         uint64     `json:"sent_bytes"`
 	ReceivedBytes     uint64     `json:"received_bytes"`
 	Ejections         uint64     `json:"ejections"`
+	HTTPRequests      uint64     `json:"http_requests"` // L7 tries sent to it
+	HTTPErrors        uint64     `json:"http_errors"`   // of which answered 5xx or not at all
 	LastCheck         *CheckView `json:"last_check,omitempty"`
 }
 
@@ -251,6 +263,18 @@ func backendView(b *Backend, checks map[string]probes.Status, now time.Time) Bac
 		Weight: b.Weight, EffectiveWeight: b.effectiveWeight(now.UnixNano()), MaxConnections: b.MaxConns,
 		ActiveConnections: s.active.Load(), Connections: s.connections.Load(), ConnectErrors: s.connectErrors.Load(),
 		SentBytes: s.sent.Load(), ReceivedBytes: s.received.Load(), Ejections: s.ejections.Load(),
+		ConfiguredWeight: b.cfgWeight, Breaker: s.breaker.Load().stateName(),
+	}
+	for class := range s.requests {
+		n := s.requests[class].Load()
+		v.HTTPRequests += n
+		if class == 0 || class == 5 {
+			v.HTTPErrors += n
+		}
+	}
+	if s.weightSet.Load() {
+		w := s.runtimeW.Load()
+		v.RuntimeWeight = &w
 	}
 	s.mu.Lock()
 	v.Draining = s.drains.names()
@@ -264,6 +288,10 @@ func backendView(b *Backend, checks map[string]probes.Status, now time.Time) Bac
 		v.State = "draining"
 	case v.EjectedUntil != nil:
 		v.State = "ejected"
+	case v.Breaker == "open":
+		v.State = "breaker-open"
+	case s.noWeight.Load():
+		v.State = "weight-0"
 	default:
 		v.State = health.String()
 	}
@@ -313,6 +341,202 @@ func (f *Forwarder) drain(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// weight is PUT (set, from {"weight": N}) and DELETE (back to the
+// configured weight) of a backend's runtime weight.
+func (f *Forwarder) weight(w http.ResponseWriter, r *http.Request) {
+	pool, addr := r.PathValue("pool"), r.PathValue("addr")
+	var err error
+	var body struct {
+		Weight *int `json:"weight"`
+	}
+	if r.Method == http.MethodPut {
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Weight == nil {
+			fail(w, http.StatusBadRequest, `want {"weight": N}, N from 0 to %d`, maxRuntimeWeight)
+			return
+		}
+		err = f.SetWeight(pool, addr, *body.Weight)
+	} else {
+		err = f.ClearWeight(pool, addr)
+	}
+	if !f.changeFailed(w, err) {
+		f.log.Info("audit: backend weight", "pool", pool, "backend", addr, "weight", weightText(body.Weight), "from", r.RemoteAddr)
+		f.writeBackend(w, pool, addr)
+	}
+}
+
+func weightText(w *int) string {
+	if w == nil {
+		return "configured"
+	}
+	return fmt.Sprint(*w)
+}
+
+// changeFailed answers a change that failed, and says whether it did.
+func (f *Forwarder) changeFailed(w http.ResponseWriter, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, ErrUnknownPool), errors.Is(err, ErrUnknownBackend), errors.Is(err, ErrUnknownRoute):
+		fail(w, http.StatusNotFound, "%v", err)
+	case errors.Is(err, ErrBadWeight), errors.Is(err, ErrNoCanary):
+		fail(w, http.StatusBadRequest, "%v", err)
+	default:
+		fail(w, http.StatusServiceUnavailable, "%v", err)
+	}
+	return true
+}
+
+func (f *Forwarder) writeBackend(w http.ResponseWriter, pool, addr string) {
+	for _, p := range f.Pools() {
+		if p.Pool != pool {
+			continue
+		}
+		for _, b := range p.Backends {
+			if b.Address == addr {
+				writeJSON(w, http.StatusOK, b)
+				return
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// CanaryView is a route's canary as the admin API shows it.
+type CanaryView struct {
+	Listener string `json:"listener"`
+	Route    string `json:"route"`
+	Pool     string `json:"pool"`    // the route's own pool: the baseline
+	Canary   string `json:"canary"`  // the canary's pool
+	Percent  int    `json:"percent"` // the canary's share in force
+	// Runtime says the share was set through the admin API rather than
+	// read from the file.
+	Runtime          bool   `json:"runtime"`
+	BaselineRequests uint64 `json:"baseline_requests"`
+	CanaryRequests   uint64 `json:"canary_requests"`
+	// Guard is the automatic guard's view of both pools over its window,
+	// and whether it rolled the canary back; absent without a guard.
+	Guard *canary.Status `json:"guard,omitempty"`
+}
+
+// RouteView is a route as the admin API lists it.
+type RouteView struct {
+	Name        string            `json:"name"`
+	Pool        string            `json:"pool,omitempty"`
+	Redirect    string            `json:"redirect,omitempty"`
+	Respond     int               `json:"respond,omitempty"`
+	Canary      *CanaryView       `json:"canary,omitempty"`
+	RateLimit   string            `json:"rate_limit,omitempty"`
+	RateLimited uint64            `json:"rate_limited"`
+	Requests    map[string]uint64 `json:"requests"` // by status class
+	P50MS       float64           `json:"p50_ms"`
+	P99MS       float64           `json:"p99_ms"`
+}
+
+// ListenerView is an http listener as the admin API lists it.
+type ListenerView struct {
+	Name     string      `json:"name"`
+	Protocol string      `json:"protocol"`
+	Address  string      `json:"address"`
+	Routes   []RouteView `json:"routes"`
+}
+
+// Listeners returns the http listeners with their routes, in the order of
+// the file; requests no route took are shown as route "default" (the
+// listener's pool) or "no_route".
+func (f *Forwarder) Listeners() []ListenerView {
+	snap := f.snap.Load()
+	if snap == nil {
+		return nil
+	}
+	var out []ListenerView
+	for _, lc := range snap.cfg.Listeners {
+		c := snap.listeners[lc.Name]
+		if c == nil || c.http == nil {
+			continue
+		}
+		lv := ListenerView{Name: lc.Name, Protocol: lc.Protocol}
+		if a := f.Addr(lc.Name); a != nil {
+			lv.Address = a.String()
+		}
+		for _, rt := range append(c.http.routes.all[:len(c.http.routes.all):len(c.http.routes.all)], c.http.fallback) {
+			rv := RouteView{Name: rt.name, Pool: rt.pool, Redirect: rt.redirect, RateLimit: rt.rateLimit,
+				RateLimited: rt.st.limited.Load(), Requests: map[string]uint64{}}
+			if rt.respond != nil {
+				rv.Respond = rt.respond.Status
+			}
+			for class, n := range classNames {
+				if v := rt.st.requests[class].Load(); v > 0 {
+					rv.Requests[n] = v
+				}
+			}
+			rv.P50MS = float64(rt.st.latency.quantile(0.5).Microseconds()) / 1000
+			rv.P99MS = float64(rt.st.latency.quantile(0.99).Microseconds()) / 1000
+			if rt.canary != "" {
+				rv.Canary = canaryView(lc.Name, rt)
+			}
+			lv.Routes = append(lv.Routes, rv)
+		}
+		out = append(out, lv)
+	}
+	return out
+}
+
+func canaryView(listener string, rt *route) *CanaryView {
+	st := rt.st
+	return &CanaryView{
+		Listener: listener, Route: rt.name, Pool: rt.pool, Canary: rt.canary,
+		Percent: int(st.percent.Load()), Runtime: st.percentSet.Load(),
+		BaselineRequests: st.split[0].Load(), CanaryRequests: st.split[1].Load(),
+		Guard: guardStatus(rt.guard),
+	}
+}
+
+func guardStatus(g *canary.Guard) *canary.Status {
+	if g == nil {
+		return nil
+	}
+	s := g.Status()
+	return &s
+}
+
+func (f *Forwarder) listListeners(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, f.Listeners())
+}
+
+func (f *Forwarder) showCanary(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	rt, _, err := f.canaryRoute(r.PathValue("listener"), r.PathValue("route"))
+	f.mu.Unlock()
+	if f.changeFailed(w, err) {
+		return
+	}
+	writeJSON(w, http.StatusOK, canaryView(r.PathValue("listener"), rt))
+}
+
+// canary is PUT (set the share, from {"percent": N}) and DELETE (roll
+// back: share 0) of a route's canary.
+func (f *Forwarder) canary(w http.ResponseWriter, r *http.Request) {
+	listener, route := r.PathValue("listener"), r.PathValue("route")
+	percent := 0
+	if r.Method == http.MethodPut {
+		var body struct {
+			Percent *int `json:"percent"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Percent == nil {
+			fail(w, http.StatusBadRequest, `want {"percent": N}, N from 0 to 100`)
+			return
+		}
+		percent = *body.Percent
+	}
+	_, before, _ := f.Canary(listener, route)
+	if f.changeFailed(w, f.SetCanary(listener, route, percent)) {
+		return
+	}
+	f.log.Info("audit: canary share", "listener", listener, "route", route, "from_percent", before, "percent", percent,
+		"rollback", r.Method == http.MethodDelete, "from", r.RemoteAddr)
+	f.showCanary(w, r)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -1,10 +1,14 @@
 package forward
 
 import (
+	"maps"
+	"slices"
 	"time"
 
+	"github.com/meridian-gslb/meridian/gslb/forward/canary"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
 )
 
 // Metrics are read from the forwarder's own counters when scraped, so the
@@ -54,7 +58,57 @@ var (
 		"Connections (UDP: datagrams) turned away, by reason.", []string{"listener", "protocol", "reason"}, nil)
 	descListenerDatagrams = prometheus.NewDesc("meridian_forward_listener_datagrams_total",
 		"UDP datagrams, from clients and to clients.", []string{"listener", "direction"}, nil)
+
+	// The L7 proxy.
+	routeLabels    = []string{"listener", "route"}
+	descHTTPActive = prometheus.NewDesc("meridian_forward_http_active_requests",
+		"Requests in flight on the http listener, upgraded connections (WebSocket) included.", []string{"listener"}, nil)
+	descRouteRequests = prometheus.NewDesc("meridian_forward_http_requests_total",
+		"Requests answered, by route and status class (none: the client went away first).", []string{"listener", "route", "code"}, nil)
+	descRouteDuration = prometheus.NewDesc("meridian_forward_http_request_duration_seconds",
+		"Time from a request's headers to the end of its answer, by route.", routeLabels, nil)
+	descCanaryPercent = prometheus.NewDesc("meridian_forward_canary_percent",
+		"The share of the route's requests its canary pool takes, as set in force.", routeLabels, nil)
+	descCanaryRequests = prometheus.NewDesc("meridian_forward_canary_requests_total",
+		"Requests of a route with a canary, by the pool they went to: baseline (the route's) or canary.", []string{"listener", "route", "variant"}, nil)
+	descBackendHTTP = prometheus.NewDesc("meridian_forward_backend_http_requests_total",
+		"HTTP tries sent to the backend, by status class of its answer (none: no answer).", []string{"pool", "backend", "code"}, nil)
+	descBackendHTTPDuration = prometheus.NewDesc("meridian_forward_backend_http_response_seconds",
+		"Time from sending a try to the backend's response headers.", backendLabels, nil)
+	descBackendBreaker = prometheus.NewDesc("meridian_forward_backend_breaker_state",
+		"The backend's circuit breaker: 0 closed, 1 half-open (probing), 2 open. Absent without a breaker.", backendLabels, nil)
+	descBackendBreakerOpens = prometheus.NewDesc("meridian_forward_backend_breaker_opens_total",
+		"Times the backend's circuit breaker opened.", backendLabels, nil)
+	descPoolRetries = prometheus.NewDesc("meridian_forward_pool_http_retries_total",
+		"Tries sent again to another backend, by what failed: connect, timeout, status (retry_statuses) or error.", []string{"pool", "reason"}, nil)
+	descPoolBudget = prometheus.NewDesc("meridian_forward_pool_http_retry_budget_exhausted_total",
+		"Retries not made because the pool's retry budget was spent.", []string{"pool"}, nil)
+	descPoolSticky = prometheus.NewDesc("meridian_forward_pool_sticky_total",
+		"Requests of a pool sticky by cookie: hit (went to its backend), assigned (no valid cookie: one was set), moved (its backend could not take it: the cookie was rewritten).", []string{"pool", "result"}, nil)
+	descCertReloads = prometheus.NewDesc("meridian_forward_tls_certificate_reloads_total",
+		"Reloads of an https listener's certificate files after they changed, by result.", []string{"listener", "result"}, nil)
+	descRouteLimited = prometheus.NewDesc("meridian_forward_http_ratelimited_total",
+		"Requests the route's rate limit refused (429, or 401/400 for a missing or bad key).", routeLabels, nil)
+	descLimitRequests = prometheus.NewDesc("meridian_forward_ratelimit_requests_total",
+		"Requests a rate limit policy judged, by result: allowed, limited, missing_key, invalid_token.", []string{"policy", "result"}, nil)
+	descLimitKeys = prometheus.NewDesc("meridian_forward_ratelimit_keys",
+		"Keys a rate limit policy tracks now.", []string{"policy"}, nil)
+	descLimitDropped = prometheus.NewDesc("meridian_forward_ratelimit_keys_dropped_total",
+		"Keys a rate limit policy forgot: evicted (past max_keys) or expired (idle past key_ttl).", []string{"policy", "reason"}, nil)
+	descGuardRollbacks = prometheus.NewDesc("meridian_forward_canary_rollbacks_total",
+		"Times the canary guard rolled the route's canary back.", routeLabels, nil)
+	descGuardTripped = prometheus.NewDesc("meridian_forward_canary_guard_tripped",
+		"1 from the guard's rollback until the canary's share is raised again.", routeLabels, nil)
+	descGuardErrorRate = prometheus.NewDesc("meridian_forward_canary_guard_error_rate",
+		"5xx share of each pool's answers over the guard's window.", []string{"listener", "route", "variant"}, nil)
+	descGuardP99 = prometheus.NewDesc("meridian_forward_canary_guard_p99_seconds",
+		"p99 latency of each pool's answers over the guard's window.", []string{"listener", "route", "variant"}, nil)
+	descCertNotAfter = prometheus.NewDesc("meridian_forward_tls_certificate_not_after_seconds",
+		"When the certificate in force expires, in Unix seconds.", []string{"listener", "certificate"}, nil)
 )
+
+// retryReasons label the retries by outcome.
+var retryReasons = map[tryOutcome]string{tryConnect: "connect", tryTimeout: "timeout", tryStatus: "status", tryError: "error"}
 
 // Collector returns the forwarder's metrics, to register where Options'
 // Metrics gathers from.
@@ -69,6 +123,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descBackendWeight, descBackendAvailable,
 		descPoolHealthy, descPoolMinHealthy, descPoolPanic, descPoolRefused,
 		descListenerActive, descListenerConns, descListenerRejected, descListenerDatagrams,
+		descHTTPActive, descRouteRequests, descRouteDuration, descCanaryPercent, descCanaryRequests,
+		descBackendHTTP, descBackendHTTPDuration, descBackendBreaker, descBackendBreakerOpens,
+		descPoolRetries, descPoolBudget, descPoolSticky, descCertReloads, descCertNotAfter,
+		descRouteLimited, descLimitRequests, descLimitKeys, descLimitDropped,
+		descGuardRollbacks, descGuardTripped, descGuardErrorRate, descGuardP99,
 	} {
 		ch <- d
 	}
@@ -108,6 +167,56 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descBackendDraining, boolFloat(s.draining.Load()), name, b.Addr)
 			gauge(descBackendWeight, b.effectiveWeight(now), name, b.Addr)
 			gauge(descBackendAvailable, boolFloat(b.Available()), name, b.Addr)
+			for class, n := range classNames {
+				counter(descBackendHTTP, s.requests[class].Load(), name, b.Addr, n)
+			}
+			ch <- s.tryLatency.metric(descBackendHTTPDuration, name, b.Addr)
+			if br := s.breaker.Load(); br != nil {
+				gauge(descBackendBreaker, breakerGauge(br), name, b.Addr)
+				counter(descBackendBreakerOpens, s.breakerOps.Load(), name, b.Addr)
+			}
+		}
+		for outcome, reason := range retryReasons {
+			counter(descPoolRetries, p.st.retries[outcome].Load(), name, reason)
+		}
+		counter(descPoolBudget, p.st.budgetExhausted.Load(), name)
+		if s := p.http.sticky; s != nil && s.mode == stickyCookie {
+			counter(descPoolSticky, p.st.sticky.hits.Load(), name, "hit")
+			counter(descPoolSticky, p.st.sticky.assigned.Load(), name, "assigned")
+			counter(descPoolSticky, p.st.sticky.moved.Load(), name, "moved")
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(snap.limiters)) {
+		snap.limiters[name].collect(ch, name)
+	}
+	for _, lname := range slices.Sorted(maps.Keys(snap.listeners)) {
+		hc := snap.listeners[lname].http
+		if hc == nil {
+			continue
+		}
+		for _, rt := range append(slices.Clip(hc.routes.all), hc.fallback) {
+			st := rt.st
+			for class, n := range classNames {
+				counter(descRouteRequests, st.requests[class].Load(), lname, rt.name, n)
+			}
+			ch <- st.latency.metric(descRouteDuration, lname, rt.name)
+			if rt.rateLimit != "" {
+				counter(descRouteLimited, st.limited.Load(), lname, rt.name)
+			}
+			if g := rt.guard; g != nil {
+				gs := g.Status()
+				counter(descGuardRollbacks, gs.Trips, lname, rt.name)
+				gauge(descGuardTripped, boolFloat(gs.Tripped), lname, rt.name)
+				for variant, ps := range map[string]canary.PoolStatus{"baseline": gs.Baseline, "canary": gs.Canary} {
+					gauge(descGuardErrorRate, ps.ErrorRate, lname, rt.name, variant)
+					gauge(descGuardP99, ps.P99.Seconds(), lname, rt.name, variant)
+				}
+			}
+			if rt.canary != "" {
+				gauge(descCanaryPercent, float64(st.percent.Load()), lname, rt.name)
+				counter(descCanaryRequests, st.split[0].Load(), lname, rt.name, "baseline")
+				counter(descCanaryRequests, st.split[1].Load(), lname, rt.name, "canary")
+			}
 		}
 	}
 	f.mu.Lock()
@@ -119,6 +228,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, l := range ls {
 		l.collect(ch)
 	}
+}
+
+// breakerGauge is the breaker's state as its metric has it.
+func breakerGauge(br *breaker) float64 {
+	switch gobreaker.State(br.state.Load()) {
+	case gobreaker.StateHalfOpen:
+		return 1
+	case gobreaker.StateOpen:
+		return 2
+	}
+	return 0
 }
 
 func boolFloat(b bool) float64 {

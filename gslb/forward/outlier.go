@@ -22,8 +22,15 @@ func (b *Backend) connectOK() {
 // connectFailed counts a failed connection to the backend and ejects it
 // once the failures in a row reach the pool's threshold.
 func (b *Backend) connectFailed(now time.Time) {
+	b.st.connectErrors.Add(1)
+	b.failed(now)
+}
+
+// failed counts a failure of live traffic: a connection refused, or for
+// HTTP a 5xx answer or a timeout. Enough of them in a row eject the
+// backend.
+func (b *Backend) failed(now time.Time) {
 	s := b.st
-	s.connectErrors.Add(1)
 	oc := b.pool.outlier
 	if oc.consecutive == 0 {
 		return

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ type Pool struct {
 	proxyVersion    byte // 0: no PROXY header to backends
 	drainTimeout    time.Duration
 	outlier         outlierConfig
+	http            poolHTTP
 
 	st *poolState
 }
@@ -39,8 +41,18 @@ type poolState struct {
 	panicking atomic.Bool
 	refused   atomic.Uint64 // connections no backend could take
 
-	mu  sync.Mutex
-	cur *Pool // the pool of the configuration in force
+	// L7: the retry budget and what it allowed and refused, what sticky
+	// sessions did, and the transport to the backends, kept with its
+	// idle connections while a reload leaves its settings alone.
+	budget          retryBudget
+	retries         retryCounts // by the outcome retried
+	budgetExhausted atomic.Uint64
+	sticky          stickyCounts
+
+	mu        sync.Mutex
+	cur       *Pool // the pool of the configuration in force
+	transport *http.Transport
+	tspec     transportSpec
 }
 
 // pick chooses a backend for a new connection and counts it as active; nil
@@ -59,6 +71,24 @@ func (p *Pool) pick(r *Request) *Backend {
 		r.avoid(b)
 	}
 	return nil
+}
+
+// pickAdmitted is pick, past the picked backend's circuit breaker: a
+// backend whose breaker refuses is skipped. done, when not nil, must be
+// told the outcome (see Backend.admit).
+func (p *Pool) pickAdmitted(r *Request) (b *Backend, done func(error)) {
+	for range maxTried {
+		if b = p.pick(r); b == nil {
+			return nil, nil
+		}
+		done, ok := b.admit()
+		if ok {
+			return b, done
+		}
+		b.release()
+		r.avoid(b)
+	}
+	return nil, nil
 }
 
 // key is the hash of what the pool's hashing balancer hashes; 0 for the

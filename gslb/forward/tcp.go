@@ -36,6 +36,7 @@ type listenerConfig struct {
 	acceptProxy    bool
 	exact          map[string]string // SNI -> pool
 	wildcard       map[string]string // "example.com" for *.example.com -> pool
+	http           *httpConfig       // http and https listeners
 }
 
 func newListenerConfig(lc config.ForwardListener) *listenerConfig {
@@ -47,6 +48,9 @@ func newListenerConfig(lc config.ForwardListener) *listenerConfig {
 		exact:       map[string]string{}, wildcard: map[string]string{},
 	}
 	for _, r := range lc.Routes {
+		if lc.Protocol != "tls" {
+			break
+		}
 		for _, name := range r.SNI {
 			if rest, ok := strings.CutPrefix(name, "*."); ok {
 				c.wildcard[rest] = r.Pool
@@ -232,7 +236,7 @@ func (l *tcpListener) handle(c *net.TCPConn, cfg *listenerConfig) {
 func (l *tcpListener) proxy(c *net.TCPConn, p *Pool, cfg *listenerConfig, src, dst netip.AddrPort, serverName string, prelude []byte) {
 	req := &Request{Key: p.key(src, serverName), Now: time.Now().UnixNano()}
 	for range p.connectAttempts {
-		b := p.pick(req)
+		b, done := p.pickAdmitted(req)
 		if b == nil {
 			break
 		}
@@ -240,11 +244,17 @@ func (l *tcpListener) proxy(c *net.TCPConn, p *Pool, cfg *listenerConfig, src, d
 		if err != nil {
 			b.release()
 			b.connectFailed(time.Now())
+			if done != nil {
+				done(errTryFailed)
+			}
 			req.avoid(b)
 			l.f.log.Debug("connect failed", "pool", p.Name, "backend", b.Addr, "err", err)
 			continue
 		}
 		b.connectOK()
+		if done != nil {
+			done(nil)
+		}
 		s := &tcpSession{client: c, backend: bc, idle: cfg.idle}
 		s.run(b, proxyHeader(p.proxyVersion, src, dst), prelude)
 		return

@@ -1,0 +1,180 @@
+package forward
+
+import (
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+)
+
+// trustList is a listener's trusted_proxies: peers whose forwarding
+// headers are believed.
+type trustList []netip.Prefix
+
+func (t trustList) trusts(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range t {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddr returns the address of the client behind r, as far as the
+// trusted proxies vouch for it: from a trusted peer, the rightmost
+// X-Forwarded-For address that is not itself a trusted proxy (so a client
+// cannot pass itself off as another by writing the header first), or
+// Forwarded's for= when there is no X-Forwarded-For; otherwise, and when
+// the headers say nothing usable, the peer itself.
+func clientAddr(peer netip.Addr, h http.Header, trusted trustList) netip.Addr {
+	peer = peer.Unmap()
+	if len(trusted) == 0 || !trusted.trusts(peer) {
+		return peer
+	}
+	hops := forwardedFor(h)
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, ok := parseNode(hops[i])
+		if !ok {
+			break // a hop we cannot read: trust stops here
+		}
+		client = a
+		if !trusted.trusts(a) {
+			break
+		}
+	}
+	return client
+}
+
+// forwardedFor returns the addresses the proxies before us recorded,
+// nearest last.
+func forwardedFor(h http.Header) []string {
+	var hops []string
+	if xff := h.Values("X-Forwarded-For"); len(xff) > 0 {
+		for _, line := range xff {
+			for part := range strings.SplitSeq(line, ",") {
+				hops = append(hops, strings.TrimSpace(part))
+			}
+		}
+		return hops
+	}
+	for _, line := range h.Values("Forwarded") {
+		for elem := range strings.SplitSeq(line, ",") {
+			for pair := range strings.SplitSeq(elem, ";") {
+				k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if ok && strings.EqualFold(k, "for") {
+					hops = append(hops, strings.Trim(v, `"`))
+				}
+			}
+		}
+	}
+	return hops
+}
+
+// parseNode reads an address as X-Forwarded-For and Forwarded write them:
+// "192.0.2.1", "192.0.2.1:4711", "[2001:db8::1]", "[2001:db8::1]:4711" or
+// "2001:db8::1".
+func parseNode(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil {
+			return a.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// setForwarded writes the forwarding headers of the request to a backend.
+// ReverseProxy has removed the client's; from a trusted peer they are
+// carried on with this hop added, from anyone else replaced by what this
+// hop saw: X-Forwarded-For, -Proto and -Host, and RFC 7239's Forwarded.
+func setForwarded(pr *httputil.ProxyRequest, rs *reqState) {
+	in, out := pr.In.Header, pr.Out.Header
+	peer := rs.peer.Addr().Unmap()
+	peerIP := peer.String()
+	proto := "http"
+	if pr.In.TLS != nil {
+		proto = "https"
+	}
+	host := pr.In.Host
+	elem := forwardedElement(peer, host, proto)
+	if rs.trustedPeer {
+		if prior := in.Values("X-Forwarded-For"); len(prior) > 0 {
+			out.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+peerIP)
+		} else {
+			out.Set("X-Forwarded-For", peerIP)
+		}
+		out.Set("X-Forwarded-Proto", firstNonEmpty(in.Get("X-Forwarded-Proto"), proto))
+		out.Set("X-Forwarded-Host", firstNonEmpty(in.Get("X-Forwarded-Host"), host))
+		if prior := in.Values("Forwarded"); len(prior) > 0 {
+			out.Set("Forwarded", strings.Join(prior, ", ")+", "+elem)
+		} else {
+			out.Set("Forwarded", elem)
+		}
+		return
+	}
+	out.Set("X-Forwarded-For", peerIP)
+	out.Set("X-Forwarded-Proto", proto)
+	out.Set("X-Forwarded-Host", host)
+	out.Set("Forwarded", elem)
+}
+
+// forwardedElement is this hop's Forwarded element (RFC 7239 section 4):
+// values that are not tokens (IPv6 addresses, hosts with a port) quoted.
+func forwardedElement(peer netip.Addr, host, proto string) string {
+	var b strings.Builder
+	b.WriteString("for=")
+	if peer.Is6() {
+		b.WriteString(`"[` + peer.String() + `]"`)
+	} else {
+		b.WriteString(peer.String())
+	}
+	if host != "" {
+		b.WriteString(";host=")
+		b.WriteString(quoteIfNeeded(host))
+	}
+	b.WriteString(";proto=")
+	b.WriteString(proto)
+	return b.String()
+}
+
+// quotedPair escapes a quoted-string's backslashes and quotes (RFC 9110,
+// section 5.6.4).
+var quotedPair = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
+func quoteIfNeeded(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return `"` + quotedPair.Replace(s) + `"`
+		}
+	}
+	return s
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// clientProto is the scheme the client used, as far as trusted proxies
+// vouch for it: what secures a sticky cookie.
+func clientProto(r *http.Request, trustedPeer bool) string {
+	if trustedPeer {
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+			return p
+		}
+	}
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}

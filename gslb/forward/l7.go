@@ -1,0 +1,379 @@
+package forward
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/canary"
+	"github.com/pires/go-proxyproto"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Route names the forwarder gives itself: requests no route takes go to
+// the listener's pool, as route "default", or are answered 404, as route
+// "no_route".
+const (
+	routeDefault = "default"
+	routeNone    = "no_route"
+)
+
+// httpConfig is an http or https listener's part of the configuration in
+// force.
+type httpConfig struct {
+	routes   *routeTable
+	fallback *route // the listener's pool, or the 404 of no route
+	trusted  trustList
+	maxBody  int64
+	headers  [][2]string // response_headers, canonical names
+	metrics  bool
+}
+
+// routeState is what a reload keeps of a route, keyed by listener and
+// route name: its canary share as the admin API last set it, and its
+// counters.
+type routeState struct {
+	listener, name string
+
+	percent    atomic.Int32 // the canary's share in force
+	percentSet atomic.Bool  // set through the admin API
+	// percentFrom is the file's percent when the admin API set it: a
+	// reload keeps the runtime share until the file's changes.
+	percentFrom atomic.Int32
+	splitN      atomic.Uint64    // requests split between the pools so far
+	split       [2]atomic.Uint64 // requests to the route's pool and to the canary's
+
+	requests [6]atomic.Uint64 // by status class
+	latency  histogram
+	limited  atomic.Uint64 // refused by the route's rate limit
+
+	// The canary guard running for the route, if any; f.mu guards these.
+	guard     *canary.Guard
+	guardSpec guardSpec
+	guardStop context.CancelFunc
+}
+
+// routeState returns the state of a route, made on first use. f.mu is
+// held.
+func (f *Forwarder) routeState(listener, name string) *routeState {
+	key := listener + "/" + name
+	st := f.routeStates[key]
+	if st == nil {
+		st = &routeState{listener: listener, name: name}
+		f.routeStates[key] = st
+	}
+	return st
+}
+
+// buildHTTPConfig compiles an http listener's routes, with their rate
+// limits and canary guards (built here, run once the configuration is in
+// force). f.mu is held.
+func (f *Forwarder) buildHTTPConfig(cfg *config.Forward, i int, used map[string]bool, limiters map[string]*limiter) (*httpConfig, error) {
+	lc := &cfg.Listeners[i]
+	hc := &httpConfig{maxBody: lc.MaxBodyBytes, metrics: lc.MetricsOn()}
+	for _, tp := range lc.TrustedProxies {
+		p, _ := config.ParsePrefixOrAddr(tp) // validated
+		hc.trusted = append(hc.trusted, p)
+	}
+	for _, name := range slicesSortedKeys(lc.ResponseHeaders) {
+		hc.headers = append(hc.headers, [2]string{http.CanonicalHeaderKey(name), lc.ResponseHeaders[name]})
+	}
+	routes := make([]*route, 0, len(lc.Routes))
+	hosts := make([][]string, 0, len(lc.Routes))
+	for j := range lc.Routes {
+		rc := &lc.Routes[j]
+		rt := compileRoute(j, rc)
+		rt.st = f.routeState(lc.Name, rt.name)
+		used[lc.Name+"/"+rt.name] = true
+		pct := int32(0)
+		if rc.Canary != nil {
+			pct = int32(rc.Canary.Percent)
+		}
+		f.applyCanaryPercent(rt.st, pct)
+		rt.handler = f.routeHandler(rt)
+		if rc.RateLimit != "" {
+			rt.handler = limiters[rc.RateLimit].limit(rt.st, rt.handler)
+		}
+		if rc.Canary != nil && rc.Canary.Guard != nil {
+			rt.guardSpec = guardSpecOf(rt, rc.Canary.Guard)
+			if rt.st.guard != nil && rt.st.guardSpec == rt.guardSpec {
+				rt.guard = rt.st.guard
+			} else {
+				g, err := f.newGuard(rt.st, rt.guardSpec)
+				if err != nil {
+					return nil, cfg.Errorf(fmt.Sprintf("listener[%d].route[%d].canary.guard", i, j), "%v", err)
+				}
+				rt.guard = g
+			}
+		}
+		routes = append(routes, rt)
+		hosts = append(hosts, rc.Host)
+	}
+	hc.routes = newRouteTable(routes, hosts)
+	fb := &route{name: routeNone, pool: lc.Pool}
+	if lc.Pool != "" {
+		fb.name = routeDefault
+	}
+	fb.st = f.routeState(lc.Name, fb.name)
+	used[lc.Name+"/"+fb.name] = true
+	fb.handler = f.routeHandler(fb)
+	hc.fallback = fb
+	return hc, nil
+}
+
+// runGuards starts the canary guards of the configuration now in force
+// and stops those it no longer has. f.mu is held.
+func (f *Forwarder) runGuards(snap *snapshot) {
+	want := map[*routeState]*route{}
+	for _, lc := range snap.listeners {
+		if lc.http == nil {
+			continue
+		}
+		for _, rt := range lc.http.routes.all {
+			if rt.guard != nil {
+				want[rt.st] = rt
+			}
+		}
+	}
+	for _, st := range f.routeStates {
+		rt := want[st]
+		if st.guard != nil && (rt == nil || rt.guard != st.guard) {
+			st.guardStop()
+			st.guard, st.guardStop = nil, nil
+		}
+		if rt != nil && st.guard == nil {
+			ctx, cancel := context.WithCancel(f.ctx)
+			st.guard, st.guardSpec, st.guardStop = rt.guard, rt.guardSpec, cancel
+			go rt.guard.Run(ctx)
+		}
+	}
+}
+
+// applyCanaryPercent sets a route's canary share from the file, unless
+// the admin API set it since the file last said otherwise.
+func (f *Forwarder) applyCanaryPercent(st *routeState, fromFile int32) {
+	if st.percentSet.Load() {
+		if st.percentFrom.Load() == fromFile {
+			return
+		}
+		f.log.Info("reload: the file's canary percent replaces the one set through the admin API",
+			"listener", st.listener, "route", st.name, "runtime", st.percent.Load(), "file", fromFile)
+		st.percentSet.Store(false)
+	}
+	st.percent.Store(fromFile)
+}
+
+// routeHandler is a route's action inside its middleware.
+func (f *Forwarder) routeHandler(rt *route) http.Handler {
+	if rt.pool == "" {
+		return rt.localHandler()
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.proxyTo(w, r, rt) })
+}
+
+// httpListener is an http or https listener: an http.Server whose
+// handler reads the configuration in force on every request, so that a
+// reload changes routes and pools under established connections and
+// upgraded tunnels without closing them.
+type httpListener struct {
+	f                *Forwarder
+	lname, proto, at string
+	ln               net.Listener // the bound socket
+	srv              *http.Server
+	certs            *certStore // https
+
+	active   atomic.Int64 // connections
+	accepted atomic.Uint64
+	rejected atomic.Uint64 // past max_connections
+	requests atomic.Int64  // in flight, upgraded tunnels included
+
+	done     chan struct{} // closed when Serve has returned
+	stopOnce sync.Once
+}
+
+var _ listener = (*httpListener)(nil)
+
+// bindHTTP binds an http or https listener; certs are its certificates,
+// already loaded.
+func (f *Forwarder) bindHTTP(lc config.ForwardListener, certs *certSet) (listener, error) {
+	ln, err := net.Listen("tcp", lc.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+	}
+	l := &httpListener{f: f, lname: lc.Name, proto: lc.Protocol, at: lc.Listen, ln: ln, done: make(chan struct{})}
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	if lc.Protocol == "https" {
+		protos.SetHTTP2(true)
+	} else if lc.H2C {
+		protos.SetUnencryptedHTTP2(true)
+	}
+	l.srv = &http.Server{
+		Handler:           l,
+		ReadHeaderTimeout: lc.ReadHeaderTimeout.Duration,
+		ReadTimeout:       lc.ReadTimeout.Duration,
+		WriteTimeout:      lc.WriteTimeout.Duration,
+		IdleTimeout:       lc.IdleTimeout.Duration,
+		MaxHeaderBytes:    lc.MaxHeaderBytes,
+		ErrorLog:          serverErrorLog(f.log, lc.Name),
+		Protocols:         &protos,
+	}
+	if lc.Protocol == "https" {
+		l.certs = newCertStore(lc.Name, certs, f.log)
+		l.srv.TLSConfig = &tls.Config{
+			MinVersion:     tlsVersion(lc.TLSMinVersion),
+			GetCertificate: l.certs.get,
+		}
+	}
+	return l, nil
+}
+
+func tlsVersion(v string) uint16 {
+	if v == "1.3" {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
+}
+
+func (l *httpListener) name() string     { return l.lname }
+func (l *httpListener) addr() net.Addr   { return l.ln.Addr() }
+func (l *httpListener) protocol() string { return l.proto }
+func (l *httpListener) listen() string   { return l.at }
+
+// serve runs the server until stop.
+func (l *httpListener) serve() {
+	defer close(l.done)
+	cfg := l.f.snap.Load().listeners[l.lname]
+	var inner net.Listener = l.ln
+	if cfg != nil && cfg.acceptProxy {
+		inner = &proxyproto.Listener{
+			Listener: l.ln, ReadHeaderTimeout: cfg.handshake,
+			ConnPolicy: func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil },
+		}
+	}
+	if l.certs != nil {
+		go l.certs.watch(l.f.ctx, l.done)
+	}
+	ln := &limitListener{Listener: inner, l: l}
+	var err error
+	if l.proto == "https" {
+		err = l.srv.ServeTLS(ln, "", "")
+	} else {
+		err = l.srv.Serve(ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		l.f.log.Error("http listener stopped", "listener", l.lname, "err", err)
+	}
+}
+
+// stop closes the socket and lets the connections finish their requests:
+// idle keep-alive connections close, HTTP/2 ones are told to go away, and
+// upgraded tunnels carry on until they end or their backend's drain
+// closes them.
+func (l *httpListener) stop() {
+	l.stopOnce.Do(func() {
+		l.ln.Close()
+		go func() {
+			_ = l.srv.Shutdown(context.Background()) // returns once the last request has
+		}()
+	})
+}
+
+// wait returns once every connection and request has ended, or ctx has;
+// then it closes what is left.
+func (l *httpListener) wait(ctx context.Context) {
+	if err := l.srv.Shutdown(ctx); err != nil {
+		l.srv.Close()
+	}
+	// Shutdown does not wait for hijacked connections: the upgraded
+	// tunnels are the requests still in flight.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for l.requests.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (l *httpListener) collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descListenerActive, prometheus.GaugeValue, float64(l.active.Load()), l.lname, l.proto)
+	ch <- prometheus.MustNewConstMetric(descListenerConns, prometheus.CounterValue, float64(l.accepted.Load()), l.lname, l.proto)
+	ch <- prometheus.MustNewConstMetric(descListenerRejected, prometheus.CounterValue, float64(l.rejected.Load()), l.lname, l.proto, rejectNames[rejectMaxConns])
+	ch <- prometheus.MustNewConstMetric(descHTTPActive, prometheus.GaugeValue, float64(l.requests.Load()), l.lname)
+	if l.certs != nil {
+		l.certs.collect(ch)
+	}
+}
+
+// limitListener applies the listener's max_connections and counts
+// connections.
+type limitListener struct {
+	net.Listener
+	l *httpListener
+}
+
+func (ll *limitListener) Accept() (net.Conn, error) {
+	l := ll.l
+	for {
+		c, err := ll.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		maxConns := int64(config.DefaultListenerMaxConns)
+		if cfg := l.f.snap.Load().listeners[l.lname]; cfg != nil {
+			maxConns = cfg.maxConns
+		}
+		if l.active.Add(1) > maxConns {
+			l.active.Add(-1)
+			l.rejected.Add(1)
+			c.Close()
+			continue
+		}
+		l.accepted.Add(1)
+		return &limitedConn{Conn: c, l: l}, nil
+	}
+}
+
+// limitedConn gives its place back when closed.
+type limitedConn struct {
+	net.Conn
+	l      *httpListener
+	closed atomic.Bool
+}
+
+func (c *limitedConn) Close() error {
+	if !c.closed.Swap(true) {
+		c.l.active.Add(-1)
+	}
+	return c.Conn.Close()
+}
+
+// slicesSortedKeys returns m's keys in order.
+func slicesSortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// CloseWrite lets the server end its side of the connection without a
+// reset, as it does on a *net.TCPConn.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

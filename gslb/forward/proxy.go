@@ -1,0 +1,460 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// stateKey is the context key of a request's reqState.
+type stateKey struct{}
+
+// reqState is one request through the L7 proxy: what was decided about it
+// and what became of it, from the listener's handler through the route,
+// the pool and each try to the access log.
+type reqState struct {
+	f       *Forwarder
+	snap    *snapshot
+	hc      *httpConfig
+	ctx     context.Context
+	cancel  context.CancelFunc
+	start   time.Time
+	peer    netip.AddrPort // the connection's peer (or the PROXY header's client)
+	client  netip.Addr     // the client, through trusted proxies
+	route   *route
+	metrics bool
+	aborted atomic.Bool // a drain's timeout or shutdown cut it short
+
+	trustedPeer bool
+	pool        *Pool
+	canary      bool
+	path        string // the escaped path the backend gets; "" for the client's
+	body        *requestBody
+	key         uint64   // what the pool's hashing balancer, or sticky hashing, hashes
+	pin         *Backend // the backend a sticky cookie named
+	stickyHash  bool     // key comes from sticky source_ip or header
+
+	try     atomic.Pointer[Backend] // the backend of the try under way, for the dialer
+	backend *Backend                // the backend whose answer the client got
+	tries   int
+	status  int // for 101 and for the client's going away, which no WriteHeader shows
+	err     string
+}
+
+func stateOf(r *http.Request) *reqState {
+	rs, _ := r.Context().Value(stateKey{}).(*reqState)
+	return rs
+}
+
+// abort is the drain's and shutdown's way to end the request: its context
+// ends, which ends the try, the response's copy, or an upgraded tunnel.
+func (rs *reqState) abort() {
+	rs.aborted.Store(true)
+	rs.cancel()
+}
+
+// choose picks the backend for the next try: the sticky pin or hash on
+// the first, the pool's balancer otherwise, always through the
+// availability gate and the circuit breaker. It counts the backend active
+// and tracks the request on it; nil when none can take it.
+func (rs *reqState) choose(p *Pool, req *Request) (*Backend, func(error)) {
+	for range maxTried {
+		var b *Backend
+		var done func(error)
+		if rs.tries == 0 && rs.pin != nil && req.Available(rs.pin) && rs.pin.acquire() {
+			var ok bool
+			if done, ok = rs.pin.admit(); ok {
+				b = rs.pin
+			} else {
+				rs.pin.release()
+				req.avoid(rs.pin)
+			}
+		}
+		if b == nil && rs.stickyHash {
+			if b = p.http.sticky.hash.Pick(p.backends, req); b != nil {
+				if !b.acquire() {
+					req.avoid(b)
+					continue
+				}
+				var ok bool
+				if done, ok = b.admit(); !ok {
+					b.release()
+					req.avoid(b)
+					continue
+				}
+			}
+		}
+		if b == nil {
+			if b, done = p.pickAdmitted(req); b == nil {
+				return nil, nil
+			}
+		}
+		if b.st.trackRequest(rs) {
+			return b, done
+		}
+		// Its drain timed out a moment ago.
+		if done != nil {
+			done(errTryExcluded)
+		}
+		b.release()
+		req.avoid(b)
+	}
+	return nil, nil
+}
+
+// keep makes b the backend whose answer the client gets; it stays counted
+// active until the request ends.
+func (rs *reqState) keep(b *Backend) { rs.backend = b }
+
+// drop lets go of a backend a try failed on.
+func (rs *reqState) drop(b *Backend) {
+	b.release()
+	b.st.untrack(rs)
+}
+
+// bodyReplayable reports whether another try can send the body: always
+// after a connection failure (nothing was read) unless a try already read
+// a streamed body, and after a try that reached a backend only when the
+// body was kept whole.
+func (rs *reqState) bodyReplayable(reached bool) bool {
+	if rs.body == nil {
+		return true
+	}
+	if reached {
+		return rs.body.kept
+	}
+	return rs.body.kept || !rs.body.read.Load()
+}
+
+// newReverseProxy builds the forwarder's one ReverseProxy: the request's
+// state, in its context, says where it goes.
+func (f *Forwarder) newReverseProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:        rewrite,
+		Transport:      roundTripper{f},
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   f.proxyError,
+		BufferPool:     copyBuffers{},
+		ErrorLog:       log.New(io.Discard, "", 0), // every error goes through proxyError
+	}
+}
+
+// rewrite prepares the request to the backend: the path the route
+// rewrites, the Host header, and the forwarding headers. The backend's
+// address is the try's to set.
+func rewrite(pr *httputil.ProxyRequest) {
+	rs := stateOf(pr.In)
+	out := pr.Out
+	out.URL.Scheme = rs.pool.http.scheme
+	if rs.path != "" {
+		setPath(out.URL, rs.path)
+	}
+	if h := rs.pool.http.host; h != "" {
+		out.Host = h
+	}
+	setForwarded(pr, rs)
+}
+
+// modifyResponse records the answer and pins the client to the backend
+// that gave it, when the pool is sticky by cookie and the client was not
+// pinned there already.
+func modifyResponse(resp *http.Response) error {
+	rs := stateOf(resp.Request)
+	rs.status = resp.StatusCode
+	b := rs.backend
+	if b == nil || b.pool.http.sticky == nil || b.pool.http.sticky.mode != stickyCookie {
+		return nil
+	}
+	s, counts := b.pool.http.sticky, &b.pool.st.sticky
+	switch {
+	case rs.pin == b:
+		counts.hits.Add(1)
+		return nil
+	case rs.pin != nil:
+		counts.moved.Add(1)
+	default:
+		counts.assigned.Add(1)
+	}
+	s.setCookie(resp.Header, b, clientProto(resp.Request, rs.trustedPeer) == "https")
+	return nil
+}
+
+// proxyError answers a request the proxy could not: 503 when no backend
+// was available, 413 for a body past max_body_bytes, 504 when the backend
+// did not answer in time, 502 for any other failure. A client that went
+// away gets nothing and is logged as 499, as nginx does.
+func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	rs := stateOf(r)
+	code := http.StatusBadGateway
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.Is(err, errNoBackend):
+		code = http.StatusServiceUnavailable
+	case errors.As(err, &tooLarge):
+		code = http.StatusRequestEntityTooLarge
+	case rs.ctx.Err() != nil && !rs.aborted.Load():
+		rs.status, rs.err = statusClientClosed, "client went away"
+		return
+	case rs.body != nil && rs.body.failed.Load():
+		code = http.StatusBadRequest // the client's body was cut short
+	case timedOut(err):
+		code = http.StatusGatewayTimeout
+	}
+	rs.err = err.Error()
+	plain(w, code, http.StatusText(code))
+}
+
+// statusClientClosed is nginx's code for a request whose client left
+// before the answer: logged, never sent.
+const statusClientClosed = 499
+
+// plain writes a short text answer.
+func plain(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
+
+// copyBuffers recycles the buffers ReverseProxy copies answers through.
+type copyBuffers struct{}
+
+var bufferPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (copyBuffers) Get() []byte  { return *bufferPool.Get().(*[]byte) }
+func (copyBuffers) Put(b []byte) { bufferPool.Put(&b) }
+
+// responseWriter records the status and size of the answer for metrics
+// and the access log, and sets the listener's response headers on every
+// answer, proxied or not. Unwrap lets http.ResponseController reach the
+// connection, for flushes and upgrades.
+type responseWriter struct {
+	http.ResponseWriter
+	headers [][2]string
+	status  int
+	bytes   int64
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+		h := w.ResponseWriter.Header()
+		for _, kv := range w.headers {
+			h.Set(kv[0], kv[1])
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *responseWriter) Flush() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if fl, ok := w.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
+}
+
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// serveHTTP is every request of an http or https listener: find the
+// route, run it, then count and log what happened.
+func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	snap := l.f.snap.Load()
+	lc := snap.listeners[l.lname]
+	if lc == nil || lc.http == nil {
+		// The listener left the configuration: this connection is
+		// one of the last.
+		w.Header().Set("Connection", "close")
+		plain(w, http.StatusServiceUnavailable, "listener closed")
+		return
+	}
+	hc := lc.http
+	l.requests.Add(1)
+	defer l.requests.Add(-1)
+
+	peer, _ := netip.ParseAddrPort(r.RemoteAddr)
+	rs := &reqState{f: l.f, snap: snap, hc: hc, start: start, peer: peer, metrics: hc.metrics}
+	rs.trustedPeer = len(hc.trusted) > 0 && hc.trusted.trusts(peer.Addr())
+	rs.client = peer.Addr().Unmap()
+	if rs.trustedPeer {
+		rs.client = clientAddr(peer.Addr(), r.Header, hc.trusted)
+	}
+	rw := &responseWriter{ResponseWriter: w, headers: hc.headers}
+	rt := hc.routes.find(r, requestHost(r))
+	if rt == nil {
+		rt = hc.fallback
+	}
+	rs.route = rt
+	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), stateKey{}, rs))
+	rs.ctx, rs.cancel = ctx, cancel
+	defer func() {
+		cancel()
+		l.finish(rs, rw, r)
+	}()
+	rt.handler.ServeHTTP(rw, r.WithContext(ctx))
+}
+
+// finish lets go of the backend, then counts and logs the request. It
+// runs even when the answer's copy panicked (http.ErrAbortHandler).
+func (l *httpListener) finish(rs *reqState, rw *responseWriter, r *http.Request) {
+	if b := rs.backend; b != nil {
+		rs.drop(b)
+	}
+	status := rw.status
+	if status == 0 { // an upgrade, or a client that went away
+		status = rs.status
+	}
+	elapsed := time.Since(rs.start)
+	if rs.metrics {
+		st := rs.route.st
+		st.requests[statusClass(status)].Add(1)
+		st.latency.observe(elapsed)
+	}
+	// The guard judges answers: not tunnels, whose time is their life,
+	// nor requests whose client left.
+	if g := rs.route.guard; g != nil && rs.pool != nil && status != http.StatusSwitchingProtocols && status != statusClientClosed {
+		g.Observe(rs.pool.Name, status, elapsed)
+	}
+	if al := l.f.accessLog.Load(); al != nil && al.sampled() {
+		al.write(l.lname, rs, r, status, rw.bytes, elapsed)
+	}
+}
+
+// proxyTo is the action of a route with a pool: choose the pool (the
+// canary's or the route's), what pins the client, the body the tries
+// send, the path; then ReverseProxy does the rest.
+func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
+	rs := stateOf(r)
+	p, canary := rt.choosePool(rs.snap, r)
+	if p == nil {
+		plain(w, http.StatusServiceUnavailable, "no such pool")
+		return
+	}
+	rs.pool, rs.canary = p, canary
+	if rs.metrics && rt.canary != "" {
+		rt.st.split[boolIndex(canary)].Add(1)
+	}
+	var sni string
+	if r.TLS != nil {
+		sni = r.TLS.ServerName
+	}
+	rs.key = p.key(netip.AddrPortFrom(rs.client, rs.peer.Port()), sni)
+	if s := p.http.sticky; s != nil {
+		if s.mode == stickyCookie {
+			rs.pin = s.pinned(r)
+		} else if k, ok := s.hashKey(r, rs); ok {
+			rs.key, rs.stickyHash = k, true
+		}
+	}
+	if max := rs.hc.maxBody; max > 0 {
+		if r.ContentLength > max {
+			plain(w, http.StatusRequestEntityTooLarge, http.StatusText(http.StatusRequestEntityTooLarge))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+	}
+	limit := 0
+	if h := p.http; h.retries > 0 && (h.retryNonIdempotent || idempotent(r)) {
+		limit = h.retryBuffer
+	}
+	body, err := newRequestBody(r, limit)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			plain(w, http.StatusRequestEntityTooLarge, http.StatusText(http.StatusRequestEntityTooLarge))
+			return
+		}
+		rs.err = "reading the request body: " + err.Error()
+		plain(w, http.StatusBadRequest, "incomplete request body")
+		return
+	}
+	rs.body = body
+	rs.path = rt.rewritePath(r.URL)
+	f.proxy.ServeHTTP(w, r)
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// choosePool returns the pool a request of the route goes to, and
+// whether it is the canary's. The canary takes its percent of requests,
+// spread evenly (request n goes to the canary when n×percent/100 passes a
+// whole number); a client whose sticky cookie pins it in either pool
+// stays there while the canary has a share, so that a session sees one
+// version.
+func (rt *route) choosePool(snap *snapshot, r *http.Request) (*Pool, bool) {
+	base := snap.pools[rt.pool]
+	if rt.canary == "" {
+		return base, false
+	}
+	can := snap.pools[rt.canary]
+	pct := int64(rt.st.percent.Load())
+	switch {
+	case pct <= 0 || can == nil:
+		return base, false
+	case pct >= 100:
+		return can, true
+	}
+	if s := can.http.sticky; s != nil && s.mode == stickyCookie && s.pinned(r) != nil {
+		return can, true
+	}
+	if s := base.http.sticky; s != nil && s.mode == stickyCookie && s.pinned(r) != nil {
+		return base, false
+	}
+	n := int64(rt.st.splitN.Add(1))
+	if n*pct/100 != (n-1)*pct/100 {
+		return can, true
+	}
+	return base, false
+}
+
+// localHandler is the action of a route that answers itself.
+func (rt *route) localHandler() http.Handler {
+	switch {
+	case rt.redirect != "":
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, rt.redirectURL(r, requestHost(r)), rt.code)
+		})
+	case rt.respond != nil:
+		rs := rt.respond
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", rs.ContentType)
+			w.WriteHeader(rs.Status)
+			io.WriteString(w, rs.Body)
+		})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		plain(w, http.StatusNotFound, "no route")
+	})
+}
+
+// serverErrorLog turns the http.Server's error log (TLS handshake
+// failures, malformed requests) into debug logs.
+func serverErrorLog(l *slog.Logger, listener string) *log.Logger {
+	return slog.NewLogLogger(l.With("listener", listener).Handler(), slog.LevelDebug)
+}

@@ -1,0 +1,141 @@
+package forward
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TLS termination: each server name gets its certificate (exact, then
+// wildcard, then the first as the default), HTTP/2 is offered, TLS 1.1 is
+// refused, and a certificate replaced on disk is served from the next
+// handshake on; a broken replacement leaves the old one in place.
+func TestTLSTermination(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t)
+	b := startHTTPBackend(t, "b")
+	serials := map[string]int64{}
+	h := startForwarderWith(t, func(dir string) {
+		serials["default"] = ca.issue(t, filepath.Join(dir, "default.pem"), filepath.Join(dir, "default.key"), "default.test")
+		serials["api"] = ca.issue(t, filepath.Join(dir, "api.pem"), filepath.Join(dir, "api.key"), "api.example.test")
+		serials["wild"] = ca.issue(t, filepath.Join(dir, "wild.pem"), filepath.Join(dir, "wild.key"), "*.example.test", "example.test")
+	}, httpPool("b", "", b)+listenerTOML("tls", "https", "b", `certificate_reload = "20ms"
+[listener.response_headers]
+Strict-Transport-Security = "max-age=63072000; includeSubDomains"
+[[listener.certificate]]
+cert_file = "default.pem"
+key_file = "default.key"
+[[listener.certificate]]
+cert_file = "api.pem"
+key_file = "api.key"
+[[listener.certificate]]
+cert_file = "wild.pem"
+key_file = "wild.key"`))
+	addr := h.addr("tls")
+
+	tests := []struct{ serverName, want string }{
+		{"api.example.test", "api"},
+		{"API.example.test", "api"},
+		{"www.example.test", "wild"},
+		{"example.test", "wild"},
+		{"a.b.example.test", "default"}, // a wildcard is one label; the client then rejects it
+		{"", "default"},
+	}
+	for _, tt := range tests {
+		t.Run("sni="+tt.serverName, func(t *testing.T) {
+			cfg := &tls.Config{ServerName: tt.serverName, RootCAs: ca.pool, InsecureSkipVerify: tt.want == "default"}
+			c, err := tls.DialWithDialer(&net.Dialer{Timeout: ioTimeout}, "tcp", addr, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := c.ConnectionState().PeerCertificates[0].SerialNumber.Int64(); got != serials[tt.want] {
+				t.Errorf("served serial %d, want %s's %d", got, tt.want, serials[tt.want])
+			}
+		})
+	}
+
+	// HTTP/2 is offered.
+	if _, proto := served(t, addr, "api.example.test", ca.pool); proto != "h2" {
+		t.Errorf("ALPN = %q, want h2", proto)
+	}
+
+	// TLS 1.1 is refused.
+	if c, err := tls.DialWithDialer(&net.Dialer{Timeout: ioTimeout}, "tcp", addr,
+		&tls.Config{ServerName: "api.example.test", RootCAs: ca.pool, MaxVersion: tls.VersionTLS11}); err == nil {
+		c.Close()
+		t.Error("a TLS 1.1 handshake succeeded")
+	}
+
+	// A renewed certificate is served without a reload of the
+	// configuration.
+	dir := h.dir()
+	renewed := ca.issue(t, filepath.Join(dir, "api.pem"), filepath.Join(dir, "api.key"), "api.example.test")
+	eventually(t, "the renewed certificate served", func() bool {
+		got, _ := served(t, addr, "api.example.test", ca.pool)
+		return got == renewed
+	})
+	if got := h.metric(`meridian_forward_tls_certificate_reloads_total{listener="tls",result="success"}`); got < 1 {
+		t.Errorf("reloads = %v", got)
+	}
+	// A broken file is logged and counted; the certificate in force stays.
+	if err := os.WriteFile(filepath.Join(dir, "api.pem"), []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the failed reload counted", func() bool {
+		return h.metric(`meridian_forward_tls_certificate_reloads_total{listener="tls",result="failure"}`) >= 1
+	})
+	if got, _ := served(t, addr, "api.example.test", ca.pool); got != renewed {
+		t.Errorf("after a broken file the serial is %d, want %d still", got, renewed)
+	}
+	if !strings.Contains(h.log.String(), "certificate reload failed") {
+		t.Error("the failed reload is not logged")
+	}
+}
+
+// Requests over TLS: HTTP/2 from the client, HTTP/1.1 to the backend,
+// X-Forwarded-Proto https, and the listener's HSTS header.
+func TestHTTPSRequests(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t)
+	b := startHTTPBackend(t, "b")
+	h := startForwarderWith(t, func(dir string) {
+		ca.issue(t, filepath.Join(dir, "site.pem"), filepath.Join(dir, "site.key"), "www.example.test")
+	}, httpPool("b", "", b)+listenerTOML("tls", "https", "b", `[listener.response_headers]
+Strict-Transport-Security = "max-age=63072000"
+[[listener.certificate]]
+cert_file = "site.pem"
+key_file = "site.key"`))
+	addr := h.addr("tls")
+	client := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: ca.pool},
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	resp, err := client.Get("https://www.example.test/secure?q=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Proto != "HTTP/2.0" {
+		t.Errorf("client spoke %s, want HTTP/2.0", resp.Proto)
+	}
+	if resp.Header.Get("Strict-Transport-Security") != "max-age=63072000" {
+		t.Errorf("HSTS = %q", resp.Header.Get("Strict-Transport-Security"))
+	}
+	var s seen
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Proto != "HTTP/1.1" || s.Header.Get("X-Forwarded-Proto") != "https" || s.Path != "/secure" || s.Query != "q=1" {
+		t.Errorf("backend saw %s, X-Forwarded-Proto %q, %s?%s", s.Proto, s.Header.Get("X-Forwarded-Proto"), s.Path, s.Query)
+	}
+}

@@ -1,0 +1,308 @@
+package forward
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/config"
+)
+
+// poolHTTP is a pool's L7 settings as the configuration in force has
+// them.
+type poolHTTP struct {
+	scheme             string
+	host               string // Host header to backends; "" keeps the client's
+	retries            int
+	retryStatuses      []int
+	retryTimeout       bool
+	retryNonIdempotent bool
+	budgetRatio        float64
+	budgetMin          int
+	retryBuffer        int
+	sticky             *sticky // nil: none
+	stickyKey          []byte
+	transport          *http.Transport
+	tspec              transportSpec
+}
+
+// transportSpec is what a pool's http.Transport is built from: a reload
+// that changes none of it keeps the transport and its idle connections.
+type transportSpec struct {
+	scheme, serverName, caFile string
+	ca                         string // the CA file's content
+	http2                      bool
+	timeout, idle, connect     time.Duration
+	maxIdle                    int
+}
+
+// errNoBackend is a request no backend of its pool could take.
+var errNoBackend = errors.New("no backend available")
+
+// dialError is a failure to connect to a backend: the request never left,
+// so any method may be retried on another backend.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return "connect: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// transportSpecOf reads what pc's transport needs from outside the
+// configuration (its CA file).
+func transportSpecOf(cfg *config.Forward, i int) (transportSpec, error) {
+	pc := &cfg.Pools[i]
+	h := pc.HTTP
+	spec := transportSpec{
+		scheme: h.Scheme, serverName: h.ServerName, caFile: h.CAFile, http2: h.HTTP2,
+		timeout: h.Timeout.Duration, idle: h.IdleTimeout.Duration, connect: pc.ConnectTimeout.Duration, maxIdle: h.MaxIdle,
+	}
+	if h.CAFile != "" {
+		b, err := os.ReadFile(cfg.ResolvePath(h.CAFile))
+		if err != nil {
+			return spec, cfg.Errorf(fmt.Sprintf("pool[%d].http.ca_file", i), "%v", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			return spec, cfg.Errorf(fmt.Sprintf("pool[%d].http.ca_file", i), "no PEM certificate in %s", h.CAFile)
+		}
+		spec.ca = string(b)
+	}
+	return spec, nil
+}
+
+// newTransport builds a pool's transport: keep-alive connections to each
+// backend, no proxy from the environment, no transparent compression
+// (the client's Accept-Encoding goes through as it is), and dials that
+// say when they fail so the request can go to another backend.
+func (f *Forwarder) newTransport(spec transportSpec) *http.Transport {
+	dialer := &net.Dialer{Timeout: spec.connect, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			if rs, _ := ctx.Value(stateKey{}).(*reqState); rs != nil {
+				if b := rs.try.Load(); b != nil && b.Addr == addr {
+					b.st.connections.Add(1)
+					return &countedConn{Conn: c, st: b.st}, nil
+				}
+			}
+			return c, nil
+		},
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   spec.maxIdle,
+		IdleConnTimeout:       spec.idle,
+		ResponseHeaderTimeout: spec.timeout,
+		ExpectContinueTimeout: time.Second,
+		TLSHandshakeTimeout:   spec.connect,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     spec.http2,
+	}
+	if spec.scheme == "https" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: spec.serverName}
+		if spec.ca != "" {
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM([]byte(spec.ca))
+			tc.RootCAs = roots
+		}
+		if !spec.http2 {
+			tc.NextProtos = []string{"http/1.1"}
+		}
+		t.TLSClientConfig = tc
+	}
+	return t
+}
+
+// countedConn counts a backend connection's bytes.
+type countedConn struct {
+	net.Conn
+	st *backendState
+}
+
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.st.received.Add(uint64(n))
+	}
+	return n, err
+}
+
+func (c *countedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.st.sent.Add(uint64(n))
+	}
+	return n, err
+}
+
+// roundTripper is the ReverseProxy's transport: each try picks a backend
+// of the request's pool through its balancer (or its sticky pin), sends
+// the request there with the pool's transport, and judges the outcome:
+// connection failures go to another backend whatever the method;
+// retry_statuses answers and timeouts go to another backend when the
+// request may be sent again and the pool's retry budget allows. Every
+// outcome feeds outlier detection and the circuit breaker.
+type roundTripper struct{ f *Forwarder }
+
+// tryOutcome says what became of one try.
+type tryOutcome uint8
+
+const (
+	tryOK        tryOutcome = iota // an answer to pass on
+	tryConnect                     // no connection: retry anywhere
+	tryTimeout                     // no answer in time
+	tryStatus                      // an answer in retry_statuses
+	tryError                       // any other failure
+	tryCancelled                   // the client went away, or its body could not be read
+)
+
+func (t roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
+	rs := out.Context().Value(stateKey{}).(*reqState)
+	p := rs.pool
+	h := p.http
+	now := time.Now()
+	p.st.budget.request(now.UnixNano())
+	req := &Request{Key: rs.key, Now: now.UnixNano()}
+	mayRetry := h.retries > 0 && (h.retryNonIdempotent || idempotent(out)) && out.Header.Get("Upgrade") == ""
+	// A failed try's answer or error waits while the next backend is
+	// picked: when there is none, it is what the client gets.
+	var (
+		pending    *http.Response
+		pendingErr error
+		pendingB   *Backend
+	)
+	connects, retries := 0, 0
+	for range maxTried {
+		b, done := rs.choose(p, req)
+		if b == nil {
+			break
+		}
+		if pendingB != nil {
+			if pending != nil {
+				// Drain a little so that the connection can be
+				// reused, then let it go.
+				_, _ = io.CopyN(io.Discard, pending.Body, 4<<10)
+				pending.Body.Close()
+			}
+			rs.drop(pendingB)
+			pending, pendingErr, pendingB = nil, nil, nil
+		}
+		rs.tries++
+		resp, outcome, err := t.try(out, rs, b)
+		if done != nil {
+			switch {
+			case outcome == tryCancelled:
+				done(errTryExcluded)
+			case outcome == tryOK && resp.StatusCode < 500:
+				done(nil)
+			default:
+				done(errTryFailed)
+			}
+		}
+		again := false
+		switch outcome {
+		case tryConnect:
+			connects++
+			if again = connects < p.connectAttempts && rs.bodyReplayable(false); again {
+				p.st.retries[tryConnect].Add(1)
+			}
+		case tryTimeout, tryStatus, tryError:
+			again = mayRetry && retries < h.retries && rs.bodyReplayable(true) &&
+				(outcome != tryTimeout || h.retryTimeout)
+			if again {
+				if again = p.st.budget.spend(time.Now().UnixNano(), h.budgetRatio, h.budgetMin); again {
+					retries++
+					p.st.retries[outcome].Add(1)
+				} else {
+					p.st.budgetExhausted.Add(1)
+				}
+			}
+		}
+		if !again {
+			rs.keep(b)
+			return resp, err
+		}
+		pending, pendingErr, pendingB = resp, err, b
+		req.avoid(b)
+	}
+	if pendingB != nil {
+		rs.keep(pendingB)
+		return pending, pendingErr
+	}
+	p.st.refused.Add(1)
+	return nil, errNoBackend
+}
+
+// try sends the request to b once.
+func (t roundTripper) try(out *http.Request, rs *reqState, b *Backend) (*http.Response, tryOutcome, error) {
+	h := b.pool.http
+	o := new(http.Request)
+	*o = *out
+	u := *out.URL
+	u.Scheme, u.Host = h.scheme, b.Addr
+	o.URL = &u
+	if rs.body != nil {
+		body, _ := rs.body.reader() // replayability was checked before this try
+		o.Body = body
+		if rs.body.kept {
+			o.ContentLength = int64(len(rs.body.buf))
+			o.GetBody = func() (io.ReadCloser, error) { rc, _ := rs.body.reader(); return rc, nil }
+		} else {
+			o.GetBody = nil
+		}
+	}
+	rs.try.Store(b)
+	start := time.Now()
+	resp, err := h.transport.RoundTrip(o)
+	if rs.metrics {
+		b.st.tryLatency.observe(time.Since(start))
+	}
+	if err != nil {
+		var de *dialError
+		if rs.ctx.Err() != nil || (rs.body != nil && rs.body.failed.Load()) {
+			return nil, tryCancelled, err // nothing to hold against the backend
+		}
+		b.st.requests[0].Add(1)
+		switch {
+		case errors.As(err, &de):
+			b.connectFailed(time.Now())
+			rs.f.log.Debug("connect failed", "pool", b.pool.Name, "backend", b.Addr, "err", err)
+			return nil, tryConnect, err
+		case timedOut(err):
+			b.failed(time.Now())
+			rs.f.log.Debug("backend timed out", "pool", b.pool.Name, "backend", b.Addr, "err", err)
+			return nil, tryTimeout, err
+		}
+		b.failed(time.Now())
+		rs.f.log.Debug("backend request failed", "pool", b.pool.Name, "backend", b.Addr, "err", err)
+		return nil, tryError, err
+	}
+	b.st.requests[statusClass(resp.StatusCode)].Add(1)
+	if resp.StatusCode >= 500 {
+		b.failed(time.Now())
+	} else {
+		b.connectOK()
+	}
+	if slices.Contains(h.retryStatuses, resp.StatusCode) {
+		return resp, tryStatus, nil
+	}
+	return resp, tryOK, nil
+}
+
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// retryCounts are a pool's retries by the outcome that caused them, and
+// the retries the budget refused.
+type retryCounts [tryCancelled + 1]atomic.Uint64
