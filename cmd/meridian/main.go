@@ -14,7 +14,7 @@ const usage = `usage: meridian <command> [flags]
 commands:
   serve    serve DNS (-config FILE; without it, the embedded quickstart)
   probe    run a probe agent, a vantage of a cluster (-seeds, -vantage, -key-file)
-  forward  run the L4 forwarder in front of a region's backends (-config FILE)
+  forward  run the forwarder (L4, L7) in front of a region's backends (-config FILE)
   check    validate a configuration and its zone files (-config FILE)
   explain  show how a dynamic record is decided for a client (-client IP[/PREFIX] NAME [TYPE])
   status   show regions and targets of a running server (-admin URL, -json)
