@@ -619,23 +619,32 @@ func (f *Forwarder) observe(id string, s probes.Status) {
 // Drain sets or clears the admin API's drain of a backend. The configured
 // drain, if any, still holds after the admin's is cleared.
 func (f *Forwarder) Drain(pool, addr string, on bool) error {
-	snap := f.snap.Load()
+	p, b, err := f.snap.Load().backend(pool, addr)
+	if err != nil {
+		return err
+	}
+	if b.st.setDrain(drainAdmin, on, p.drainTimeout) {
+		f.logDrain(b.st, on, "admin")
+	}
+	return nil
+}
+
+// backend finds a backend of the configuration in force, for the admin
+// API's changes.
+func (snap *snapshot) backend(pool, addr string) (*Pool, *Backend, error) {
 	if snap == nil {
-		return ErrNotStarted
+		return nil, nil, ErrNotStarted
 	}
 	p := snap.pools[pool]
 	if p == nil {
-		return fmt.Errorf("pool %q: %w", pool, ErrUnknownPool)
+		return nil, nil, fmt.Errorf("pool %q: %w", pool, ErrUnknownPool)
 	}
 	for _, b := range p.backends {
 		if b.Addr == addr {
-			if b.st.setDrain(drainAdmin, on, p.drainTimeout) {
-				f.logDrain(b.st, on, "admin")
-			}
-			return nil
+			return p, b, nil
 		}
 	}
-	return fmt.Errorf("pool %q: backend %q: %w", pool, addr, ErrUnknownBackend)
+	return nil, nil, fmt.Errorf("pool %q: backend %q: %w", pool, addr, ErrUnknownBackend)
 }
 
 // Addr returns the address listener name is bound to, or nil.

@@ -329,18 +329,7 @@ func (f *Forwarder) drain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.log.Info("audit: backend drain", "pool", pool, "backend", addr, "drain", on, "from", r.RemoteAddr)
-	for _, p := range f.Pools() {
-		if p.Pool != pool {
-			continue
-		}
-		for _, b := range p.Backends {
-			if b.Address == addr {
-				writeJSON(w, http.StatusOK, b)
-				return
-			}
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	f.writeBackend(w, pool, addr)
 }
 
 // weight is PUT (set, from {"weight": N}) and DELETE (back to the

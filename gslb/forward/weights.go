@@ -39,20 +39,12 @@ func (f *Forwarder) changeWeight(pool, addr string, change func(*Backend)) error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	snap := f.snap.Load()
-	if snap == nil {
-		return ErrNotStarted
+	_, b, err := snap.backend(pool, addr)
+	if err != nil {
+		return err
 	}
-	p := snap.pools[pool]
-	if p == nil {
-		return fmt.Errorf("pool %q: %w", pool, ErrUnknownPool)
-	}
-	for _, b := range p.backends {
-		if b.Addr == addr {
-			change(b)
-			return f.rebuildPool(snap, pool)
-		}
-	}
-	return fmt.Errorf("pool %q: backend %q: %w", pool, addr, ErrUnknownBackend)
+	change(b)
+	return f.rebuildPool(snap, pool)
 }
 
 // rebuildPool publishes a snapshot in which pool is built again from the
