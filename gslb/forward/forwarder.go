@@ -371,6 +371,12 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 		ps.mu.Lock()
 		removed := ps.cur != nil
 		ps.cur = nil
+		if t := ps.transport; t != nil {
+			// Its backends' idle connections go with it; requests in
+			// flight on them finish.
+			t.CloseIdleConnections()
+			ps.transport = nil
+		}
 		ps.mu.Unlock()
 		if removed {
 			f.log.Info("pool removed", "pool", name)
@@ -725,6 +731,13 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 			l.wait(waitCtx)
 		}
 		cancel()
+	}
+	for _, ps := range pools {
+		ps.mu.Lock()
+		if t := ps.transport; t != nil {
+			t.CloseIdleConnections()
+		}
+		ps.mu.Unlock()
 	}
 	f.cancel()
 	<-f.checksDone

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -332,4 +335,40 @@ func TestHTTPAcceptProxyProtocol(t *testing.T) {
 	if resp, err := http.ReadResponse(raw.r, nil); err == nil && resp.StatusCode == http.StatusOK {
 		t.Error("a request without a PROXY header was served")
 	}
+}
+
+// TestReloadClosesRemovedPoolConnections: requests through the proxy
+// share one keep-alive backend connection, which the reload that removes
+// the pool closes instead of leaving it idle for ever.
+func TestReloadClosesRemovedPoolConnections(t *testing.T) {
+	var open, conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			conns.Add(1)
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().String()
+	other := startHTTPBackend(t, "other")
+	check := "[pool.check]\ntype = \"none\""
+	src := pool("kept-alive", check, addr) + pool("other", check, other.addr) + listenerTOML("web", "http", "kept-alive", "")
+	h := startForwarder(t, src)
+	c := httpClient()
+	url := "http://" + h.addr("web") + "/"
+	for i := range 5 {
+		if r := send(t, c, http.MethodGet, url, "", "", nil); r.code != 200 || r.body != "ok" {
+			t.Fatalf("request %d: %d %q", i, r.code, r.body)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("backend connections = %d, want 1", n)
+	}
+	h.reload(pool("other", check, other.addr) + listenerTOML("web", "http", "other", ""))
+	eventually(t, "the removed pool's idle connection closed", func() bool { return open.Load() == 0 })
 }
