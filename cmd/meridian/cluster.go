@@ -47,6 +47,11 @@ func (m *member) update(specs []config.CheckSpec, e *gslb.Engine) error {
 	if err != nil {
 		return err
 	}
+	keep := make(map[string]bool, len(specs))
+	for _, sp := range specs {
+		keep[sp.Target] = true
+	}
+	m.node.Table().Retain(keep)
 	if !bytes.Equal(body, m.plan) {
 		m.node.PublishPlan(cluster.Plan{Generation: uint64(time.Now().UnixNano()), Body: body})
 		m.plan = body

@@ -245,6 +245,29 @@ func (t *Table) Forget(vantage string) {
 	delete(t.suspects, vantage)
 }
 
+// Retain forgets every target keep does not hold: after a reload removed
+// them, their votes and verdicts would otherwise stay for ever, in memory
+// and in the metrics.
+func (t *Table) Retain(keep map[string]bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for target := range t.results {
+		if !keep[target] {
+			delete(t.results, target)
+		}
+	}
+	for target := range t.verdicts {
+		if !keep[target] {
+			delete(t.verdicts, target)
+		}
+	}
+	for target := range t.dirty {
+		if !keep[target] {
+			delete(t.dirty, target)
+		}
+	}
+}
+
 // Entries returns every result held, for a peer's full-state exchange.
 func (t *Table) Entries() []Entry {
 	t.mu.Lock()

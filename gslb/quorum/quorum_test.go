@@ -260,3 +260,24 @@ func TestRecomputeChanged(t *testing.T) {
 		t.Errorf("vote JSON %s, want %s", b, want)
 	}
 }
+
+func TestRetain(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	tb := New(Options{})
+	feed(tb, "kept", "+++++", 1, now)
+	feed(tb, "removed", "-----", 1, now)
+	tb.Recompute(now)
+	tb.Retain(map[string]bool{"kept": true})
+	if _, ok := tb.Verdict("removed"); ok {
+		t.Error("a removed target still has a verdict")
+	}
+	if v, ok := tb.Verdict("kept"); !ok || v.State != gslb.Up {
+		t.Errorf("the kept target: %+v %v", v, ok)
+	}
+	if n := len(tb.Entries()); n != 5 {
+		t.Errorf("%d results held, want the kept target's 5", n)
+	}
+	if vs := tb.Vantages(now); len(vs) != 5 || vs[0].Targets != 1 {
+		t.Errorf("vantages %+v", vs)
+	}
+}
