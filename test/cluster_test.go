@@ -203,10 +203,14 @@ func (n *dnsNode) target(t *testing.T, id string) apiTarget {
 
 // startDNSNode serves the quickstart as a cluster member whose checks are
 // HTTP checks of targets.
-func startDNSNode(t *testing.T, name, keyFile string, seeds []string, targets []*target) *dnsNode {
+func startDNSNode(t *testing.T, name, keyFile string, seeds []string, targets []*target, extra ...string) *dnsNode {
 	t.Helper()
-	gossipPort := freePort(t)
-	gossip := net.JoinHostPort("127.0.0.1", strconv.Itoa(gossipPort))
+	gossip := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	for _, e := range extra {
+		if g, ok := strings.CutPrefix(e, "gossip="); ok {
+			gossip = g
+		}
+	}
 	if len(seeds) == 0 {
 		seeds = []string{gossip}
 	}
@@ -231,7 +235,8 @@ bind = %q
 seeds = [%s]
 key_file = %q
 stale_after = "3s"
-`, name, gossip, strings.Join(quoted, ", "), keyFile)
+%s
+`, name, gossip, strings.Join(quoted, ", "), keyFile, strings.Join(slices.DeleteFunc(slices.Clone(extra), func(e string) bool { return strings.HasPrefix(e, "gossip=") }), "\n"))
 	}, func(dir string) {
 		writeFile(t, filepath.Join(dir, "token"), adminToken+"\n")
 	})
@@ -434,5 +439,38 @@ func TestCluster(t *testing.T) {
 	waitVIPs(t, "us-east restored through dns1", nodes, onlyB...)
 	for _, n := range nodes {
 		noErrors(t, n.instance)
+	}
+}
+
+// TestClusterJoinLater: a node whose seeds are all down serves anyway
+// after join_timeout, is not ready, and becomes ready once a seed comes
+// up and it joins.
+func TestClusterJoinLater(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "cluster.key")
+	writeFile(t, keyFile, base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))+"\n")
+	var targets []*target
+	for range quickstartTargets {
+		targets = append(targets, newTarget(t))
+	}
+	seed := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	late := startDNSNode(t, "late", keyFile, []string{seed}, targets, `join_timeout = "300ms"`)
+	if got := vips(t, late); len(got) == 0 {
+		t.Fatal("a node that could not join does not answer")
+	}
+	if code, body := adminCall(t, "GET", late.api(t)+"/readyz", ""); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz before joining: %d %s, want 503", code, body)
+	}
+	late.waitLog(t, "no seed answered", 0)
+	startDNSNode(t, "seed", keyFile, nil, targets, "gossip="+seed)
+	deadline := time.Now().Add(clusterTimeout)
+	for {
+		code, _ := adminCall(t, "GET", late.api(t)+"/readyz", "")
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node never became ready after its seed came up")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
