@@ -474,3 +474,34 @@ func TestClusterJoinLater(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestClusterKeyRotation follows the README's three reloads: add the new
+// key, encrypt with it, retire the old; the cluster stays whole, and an
+// agent that knows only the new key joins it.
+func TestClusterKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "cluster.key")
+	oldKey := base64.StdEncoding.EncodeToString([]byte("old-key-0123456789abcdef01234567"))
+	newKey := base64.StdEncoding.EncodeToString([]byte("new-key-0123456789abcdef01234567"))
+	writeFile(t, keyFile, oldKey+"\n")
+	var targets []*target
+	for range quickstartTargets {
+		targets = append(targets, newTarget(t))
+	}
+	a := startDNSNode(t, "a", keyFile, nil, targets)
+	b := startDNSNode(t, "b", keyFile, []string{a.gossip}, targets)
+	for i, keys := range [][]string{{oldKey, newKey}, {newKey, oldKey}, {newKey}} {
+		writeFile(t, keyFile, strings.Join(keys, "\n")+"\n")
+		for _, n := range []*dnsNode{a, b} {
+			n.signal(t, syscall.SIGHUP)
+			n.waitLog(t, "reload: cluster keys changed", i)
+		}
+	}
+	newOnly := filepath.Join(dir, "new.key")
+	writeFile(t, newOnly, newKey+"\n")
+	startAgent(t, "v1", vantageAddrs[0], newOnly, []string{a.gossip})
+	waitVotes(t, "an agent with only the new key", []*dnsNode{a, b}, "us-east/192.0.2.100", 1, 0)
+	for _, n := range []*dnsNode{a, b} {
+		noErrors(t, n.instance)
+	}
+}
