@@ -433,6 +433,20 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("drain on dns3: %d %s", code, body)
 	}
 	waitVIPs(t, "us-east drained through dns3", nodes, "198.51.100.100")
+	// Every node persists what it took from the cluster, so a restart
+	// keeps it even with no peer to ask.
+	for _, n := range []*dnsNode{dns1, dns2} {
+		var st struct {
+			Regions []string `json:"drained_regions"`
+			Origin  string   `json:"origin"`
+		}
+		if err := json.Unmarshal([]byte(readFile(t, filepath.Join(n.dir, "admin-state.json"))), &st); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(st.Regions, []string{"us-east"}) || st.Origin != "dns3" {
+			t.Errorf("%s's state file: %+v, want us-east drained by dns3", n.config, st)
+		}
+	}
 	if code, body := adminCall(t, "DELETE", dns1.api(t)+"/api/v1/regions/us-east/drain", adminToken); code != http.StatusOK {
 		t.Fatalf("undrain on dns1: %d %s", code, body)
 	}

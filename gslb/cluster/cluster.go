@@ -133,10 +133,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if len(cfg.Keys) == 0 && !cfg.Insecure {
-		for _, a := range append([]string{cfg.Bind, cfg.Advertise}, cfg.Seeds...) {
-			if a != "" && !config.Loopback(a) {
-				return nil, fmt.Errorf("cluster address %s: %w", a, ErrInsecure)
-			}
+		if a := config.BeyondLoopback(append([]string{cfg.Bind, cfg.Advertise}, cfg.Seeds...)...); a != "" {
+			return nil, fmt.Errorf("cluster address %s: %w", a, ErrInsecure)
 		}
 	}
 	meta, err := json.Marshal(cfg.Meta)

@@ -29,7 +29,8 @@ type Health struct {
 	engine  atomic.Pointer[gslb.Engine]
 
 	mu          sync.Mutex
-	transitions map[[2]string]uint64 // (target, new state) -> count
+	transitions map[[2]string]uint64     // (target, new state) -> count
+	regionRTT   map[string]time.Duration // as the latest Apply set them, for the metrics
 }
 
 // NewHealth returns the bridge from node's table to health.
@@ -67,9 +68,13 @@ func (h *Health) Run(ctx context.Context) {
 func (h *Health) Apply(now time.Time) {
 	h.publish(h.node.table.Recompute(now))
 	perVantage := vantageRTTs(h.node.table.Entries(), now, h.node.cfg.Quorum.StaleAfter)
-	for region, rtt := range medianRTTs(perVantage) {
+	medians := medianRTTs(perVantage)
+	for region, rtt := range medians {
 		h.health.SetRTT(region, rtt)
 	}
+	h.mu.Lock()
+	h.regionRTT = medians
+	h.mu.Unlock()
 	where := map[string]Meta{}
 	for _, m := range h.node.Members() {
 		if m.Role == RoleProbe && m.State == "alive" {
@@ -106,6 +111,14 @@ func (h *Health) publish(changed []quorum.Verdict) {
 			e.Refresh()
 		}
 	}
+}
+
+// RegionRTTs returns the regions' round-trip times as the latest Apply
+// computed them.
+func (h *Health) RegionRTTs() map[string]time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.regionRTT // replaced whole by Apply, never changed in place
 }
 
 // Transitions returns the count of state changes by target and new state.

@@ -5,21 +5,14 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// The health metrics have the names the single node's checks export
-// (package checks), so dashboards and alerts work either way; the rest
-// are the cluster's own.
+// The health metrics (meridian_target_up, meridian_targets, transitions,
+// region RTT) are package checks', under the same names as a single
+// node's; the rest are the cluster's own.
 var (
-	transitionsDesc = prometheus.NewDesc("meridian_health_transitions_total",
-		"Health state changes of a target, by the state it changed to.", []string{"target", "state"}, nil)
-	targetsDesc = prometheus.NewDesc("meridian_targets",
-		"Targets, by region and state as the vantages decide it.", []string{"region", "state"}, nil)
-	targetUpDesc = prometheus.NewDesc("meridian_target_up",
-		"1 while a quorum of vantages does not see a target down, 0 while it does; absent before the first vote.", []string{"target", "region"}, nil)
-	rttDesc = prometheus.NewDesc("meridian_region_rtt_seconds",
-		"Round-trip time to a region: the median over vantages of each one's mean over the region's targets.", []string{"region"}, nil)
 	staleDesc = prometheus.NewDesc("meridian_target_stale",
 		"1 while no vantage's result for a target is fresh: its state is the last verdict.", []string{"target", "region"}, nil)
 	membersDesc = prometheus.NewDesc("meridian_cluster_members",
@@ -38,8 +31,8 @@ var (
 
 // Describe implements prometheus.Collector.
 func (h *Health) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{transitionsDesc, targetsDesc, targetUpDesc, rttDesc, staleDesc,
-		membersDesc, vantageFreshDesc, vantageAgeDesc, vantageSuspectDesc, bytesDesc, droppedDesc} {
+	checks.DescribeHealth(ch)
+	for _, d := range []*prometheus.Desc{staleDesc, membersDesc, vantageFreshDesc, vantageAgeDesc, vantageSuspectDesc, bytesDesc, droppedDesc} {
 		ch <- d
 	}
 	h.node.rtts.Describe(ch)
@@ -49,18 +42,14 @@ func (h *Health) Describe(ch chan<- *prometheus.Desc) {
 // time.
 func (h *Health) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range h.Transitions() {
-		ch <- prometheus.MustNewConstMetric(transitionsDesc, prometheus.CounterValue, float64(n), k[0], k[1])
+		ch <- checks.TransitionsMetric(k[0], k[1], n)
 	}
 	counts := map[[2]string]int{}
 	for _, v := range h.node.table.Verdicts() {
 		region, _, _ := strings.Cut(v.Target, "/")
 		counts[[2]string{region, v.State.String()}]++
-		up := 0.0
-		if v.State == gslb.Up {
-			up = 1
-		}
 		if v.State != gslb.Unknown {
-			ch <- prometheus.MustNewConstMetric(targetUpDesc, prometheus.GaugeValue, up, v.Target, region)
+			ch <- checks.TargetUpMetric(v.Target, region, v.State == gslb.Up)
 		}
 		stale := 0.0
 		if v.Stale {
@@ -69,11 +58,11 @@ func (h *Health) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(staleDesc, prometheus.GaugeValue, stale, v.Target, region)
 	}
 	for k, n := range counts {
-		ch <- prometheus.MustNewConstMetric(targetsDesc, prometheus.GaugeValue, float64(n), k[0], k[1])
+		ch <- checks.TargetsMetric(k[0], k[1], n)
 	}
 	now := time.Now()
-	for region, rtt := range medianRTTs(vantageRTTs(h.node.table.Entries(), now, h.node.cfg.Quorum.StaleAfter)) {
-		ch <- prometheus.MustNewConstMetric(rttDesc, prometheus.GaugeValue, rtt.Seconds(), region)
+	for region, rtt := range h.RegionRTTs() {
+		ch <- checks.RegionRTTMetric(region, rtt)
 	}
 	members := map[[2]string]int{}
 	for _, m := range h.node.Members() {

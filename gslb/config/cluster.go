@@ -81,11 +81,8 @@ func (c *Config) validateCluster(v *validator) {
 		v.fail("cluster.join_timeout", "must not be negative, got %s", cl.JoinTimeout)
 	}
 	if cl.KeyFile == "" && !cl.Insecure {
-		for _, a := range append([]string{cl.Bind, cl.Advertise}, cl.Seeds...) {
-			if a != "" && !Loopback(a) {
-				v.fail("cluster.key_file", "gossip on %s would be in clear: set key_file, or insecure = true to accept the risk", a)
-				break
-			}
+		if a := BeyondLoopback(append([]string{cl.Bind, cl.Advertise}, cl.Seeds...)...); a != "" {
+			v.fail("cluster.key_file", "gossip on %s would be in clear: set key_file, or insecure = true to accept the risk", a)
 		}
 	}
 	if cl.KeyFile != "" {
@@ -100,17 +97,23 @@ func (c *Config) validateCluster(v *validator) {
 	}
 }
 
-// Loopback reports whether a host:port is on a loopback address.
-func Loopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host = hostport
+// BeyondLoopback returns the first of the host:port addresses that is
+// not on a loopback address ("" with none): gossip there needs a key.
+// Empty addresses (an unset advertise) are skipped.
+func BeyondLoopback(addrs ...string) string {
+	for _, hostport := range addrs {
+		if hostport == "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(hostport)
+		if err != nil {
+			host = hostport
+		}
+		if a, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !a.IsLoopback()) {
+			return hostport
+		}
 	}
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
+	return ""
 }
 
 // ParseKey reads a gossip key written in base64, as
