@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"time"
 
@@ -63,17 +62,20 @@ func (al *accessLog) sampled() bool {
 	return al.sample >= 1 || (al.sample > 0 && rand.Float64() < al.sample)
 }
 
-func (al *accessLog) write(listener string, rs *reqState, r *http.Request, status int, size int64, elapsed time.Duration) {
+// requestLine is what the access log says of a request.
+type requestLine struct{ method, host, uri, proto, userAgent string }
+
+func (al *accessLog) write(listener string, rs *reqState, r requestLine, status int, size int64, elapsed time.Duration) {
 	attrs := make([]slog.Attr, 0, 20)
 	attrs = append(attrs,
 		slog.String("listener", listener),
 		slog.String("route", rs.route.name),
 		slog.String("client", rs.client.String()),
 		slog.String("peer", rs.peer.String()),
-		slog.String("method", r.Method),
-		slog.String("host", r.Host),
-		slog.String("uri", r.URL.RequestURI()),
-		slog.String("proto", r.Proto),
+		slog.String("method", r.method),
+		slog.String("host", r.host),
+		slog.String("uri", r.uri),
+		slog.String("proto", r.proto),
 		slog.Int("status", status),
 		slog.Int64("bytes", size),
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
@@ -93,7 +95,7 @@ func (al *accessLog) write(listener string, rs *reqState, r *http.Request, statu
 	if rs.err != "" {
 		attrs = append(attrs, slog.String("error", rs.err))
 	}
-	if ua := r.UserAgent(); ua != "" {
+	if ua := r.userAgent; ua != "" {
 		attrs = append(attrs, slog.String("user_agent", ua))
 	}
 	al.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)

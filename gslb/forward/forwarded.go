@@ -90,39 +90,47 @@ func parseNode(s string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// forwardedNames are the forwarding headers, in forwardedHeaders' order.
+var forwardedNames = [4]string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded"}
+
 // setForwarded writes the forwarding headers of the request to a backend.
-// ReverseProxy has removed the client's; from a trusted peer they are
-// carried on with this hop added, from anyone else replaced by what this
-// hop saw: X-Forwarded-For, -Proto and -Host, and RFC 7239's Forwarded.
+// ReverseProxy has removed the client's.
 func setForwarded(pr *httputil.ProxyRequest, rs *reqState) {
-	in, out := pr.In.Header, pr.Out.Header
-	peer := rs.peer.Addr().Unmap()
-	peerIP := peer.String()
 	proto := "http"
 	if pr.In.TLS != nil {
 		proto = "https"
 	}
-	host := pr.In.Host
-	elem := forwardedElement(peer, host, proto)
-	if rs.trustedPeer {
-		if prior := in.Values("X-Forwarded-For"); len(prior) > 0 {
-			out.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+peerIP)
-		} else {
-			out.Set("X-Forwarded-For", peerIP)
-		}
-		out.Set("X-Forwarded-Proto", firstNonEmpty(in.Get("X-Forwarded-Proto"), proto))
-		out.Set("X-Forwarded-Host", firstNonEmpty(in.Get("X-Forwarded-Host"), host))
-		if prior := in.Values("Forwarded"); len(prior) > 0 {
-			out.Set("Forwarded", strings.Join(prior, ", ")+", "+elem)
-		} else {
-			out.Set("Forwarded", elem)
-		}
-		return
+	vals := forwardedHeaders(rs, pr.In.Host, proto, pr.In.Header.Values)
+	for i, v := range vals {
+		pr.Out.Header.Set(forwardedNames[i], v)
 	}
-	out.Set("X-Forwarded-For", peerIP)
-	out.Set("X-Forwarded-Proto", proto)
-	out.Set("X-Forwarded-Host", host)
-	out.Set("Forwarded", elem)
+}
+
+// forwardedHeaders returns the values of the forwarding headers
+// (forwardedNames) for a request that came in with host and proto; in
+// reads the client's headers. From a trusted peer they are carried on
+// with this hop added, from anyone else replaced by what this hop saw.
+func forwardedHeaders(rs *reqState, host, proto string, in func(string) []string) [4]string {
+	peer := rs.peer.Addr().Unmap()
+	peerIP := peer.String()
+	elem := forwardedElement(peer, host, proto)
+	if !rs.trustedPeer {
+		return [4]string{peerIP, proto, host, elem}
+	}
+	first := func(name, or string) string {
+		if v := in(name); len(v) > 0 && v[0] != "" {
+			return v[0]
+		}
+		return or
+	}
+	out := [4]string{peerIP, first("X-Forwarded-Proto", proto), first("X-Forwarded-Host", host), elem}
+	if prior := in("X-Forwarded-For"); len(prior) > 0 {
+		out[0] = strings.Join(prior, ", ") + ", " + peerIP
+	}
+	if prior := in("Forwarded"); len(prior) > 0 {
+		out[3] = strings.Join(prior, ", ") + ", " + elem
+	}
+	return out
 }
 
 // forwardedElement is this hop's Forwarded element (RFC 7239 section 4):
@@ -156,13 +164,6 @@ func quoteIfNeeded(s string) string {
 		}
 	}
 	return s
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // clientProto is the scheme the client used, as far as trusted proxies

@@ -31,6 +31,7 @@ type reqState struct {
 	peer    netip.AddrPort // the connection's peer (or the PROXY header's client)
 	client  netip.Addr     // the client, through trusted proxies
 	route   *route
+	view    requestView // the request, as routing and sticky cookies read it
 	metrics bool
 	aborted atomic.Bool // a drain's timeout or shutdown cut it short
 
@@ -301,7 +302,8 @@ func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rs.client = clientAddr(peer.Addr(), r.Header, hc.trusted)
 	}
 	rw := &responseWriter{ResponseWriter: w, headers: hc.headers}
-	rt := hc.routes.find(r, requestHost(r))
+	view := &stdRequest{r: r}
+	rt := hc.routes.find(view, requestHost(r))
 	if rt == nil {
 		rt = hc.fallback
 	}
@@ -310,20 +312,25 @@ func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rs.ctx, rs.cancel = ctx, cancel
 	defer func() {
 		cancel()
-		l.finish(rs, rw, r)
+		status := rw.status
+		if status == 0 { // an upgrade, or a client that went away
+			status = rs.status
+		}
+		l.finish(rs, status, rw.bytes, func() requestLine {
+			return requestLine{r.Method, r.Host, r.URL.RequestURI(), r.Proto, r.UserAgent()}
+		})
 	}()
+	rs.view = view
 	rt.handler.ServeHTTP(rw, r.WithContext(ctx))
 }
 
-// finish lets go of the backend, then counts and logs the request. It
-// runs even when the answer's copy panicked (http.ErrAbortHandler).
-func (l *httpListener) finish(rs *reqState, rw *responseWriter, r *http.Request) {
+// finish lets go of the backend, then counts and logs the request, whose
+// answer had status and a body of size bytes; line describes it, if the
+// access log asks. It runs even when the answer's copy panicked
+// (http.ErrAbortHandler).
+func (l *httpListener) finish(rs *reqState, status int, size int64, line func() requestLine) {
 	if b := rs.backend; b != nil {
 		rs.drop(b)
-	}
-	status := rw.status
-	if status == 0 { // an upgrade, or a client that went away
-		status = rs.status
 	}
 	elapsed := time.Since(rs.start)
 	if rs.metrics {
@@ -337,7 +344,7 @@ func (l *httpListener) finish(rs *reqState, rw *responseWriter, r *http.Request)
 		g.Observe(rs.pool.Name, status, elapsed)
 	}
 	if al := l.f.accessLog.Load(); al != nil && al.sampled() {
-		al.write(l.lname, rs, r, status, rw.bytes, elapsed)
+		al.write(l.lname, rs, line(), status, size, elapsed)
 	}
 }
 
@@ -346,7 +353,7 @@ func (l *httpListener) finish(rs *reqState, rw *responseWriter, r *http.Request)
 // send, the path; then ReverseProxy does the rest.
 func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 	rs := stateOf(r)
-	p, canary := rt.choosePool(rs.snap, r)
+	p, canary := rt.choosePool(rs.snap, rs.view)
 	if p == nil {
 		plain(w, http.StatusServiceUnavailable, "no such pool")
 		return
@@ -362,7 +369,7 @@ func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 	rs.key = p.key(netip.AddrPortFrom(rs.client, rs.peer.Port()), sni)
 	if s := p.http.sticky; s != nil {
 		if s.mode == stickyCookie {
-			rs.pin = s.pinned(r)
+			rs.pin = s.pinned(rs.view)
 		} else if k, ok := s.hashKey(r, rs); ok {
 			rs.key, rs.stickyHash = k, true
 		}
@@ -390,7 +397,7 @@ func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 		return
 	}
 	rs.body = body
-	rs.path = rt.rewritePath(r.URL)
+	rs.path = rt.rewritePath(r.URL.EscapedPath())
 	f.proxy.ServeHTTP(w, r)
 }
 
@@ -407,7 +414,7 @@ func boolIndex(b bool) int {
 // whole number); a client whose sticky cookie pins it in either pool
 // stays there while the canary has a share, so that a session sees one
 // version.
-func (rt *route) choosePool(snap *snapshot, r *http.Request) (*Pool, bool) {
+func (rt *route) choosePool(snap *snapshot, r requestView) (*Pool, bool) {
 	base := snap.pools[rt.pool]
 	if rt.canary == "" {
 		return base, false

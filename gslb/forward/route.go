@@ -175,35 +175,77 @@ func sortRoutes(rs []*route) {
 	})
 }
 
-// find returns the route that takes r, or nil. host is r's host, lower
-// case, without port or final dot.
-func (t *routeTable) find(r *http.Request, host string) *route {
+// requestView is what routing reads of a request, whichever server
+// parsed it: net/http's, or the HTTP/1.1 fast path's (h1.go).
+type requestView interface {
+	method() string
+	path() string // unescaped
+	// hasHeader and hasQuery report whether the request carries the
+	// header (by canonical name) or query parameter with the value; "*"
+	// asks only that it be present.
+	hasHeader(name, value string) bool
+	hasQuery(name, value string) bool
+	cookie(name string) (string, bool)
+}
+
+// stdRequest is a net/http request as routing reads it.
+type stdRequest struct {
+	r *http.Request
+	q url.Values // parsed once, if a route asks
+}
+
+func (s *stdRequest) method() string { return s.r.Method }
+func (s *stdRequest) path() string   { return s.r.URL.Path }
+
+func (s *stdRequest) hasHeader(name, value string) bool {
+	vals, ok := s.r.Header[name]
+	return match{name, value}.holds(vals, ok)
+}
+
+func (s *stdRequest) cookie(name string) (string, bool) {
+	c, err := s.r.Cookie(name)
+	if err != nil {
+		return "", false
+	}
+	return c.Value, true
+}
+
+func (s *stdRequest) hasQuery(name, value string) bool {
+	if s.q == nil {
+		s.q = s.r.URL.Query()
+	}
+	vals, ok := s.q[name]
+	return match{name, value}.holds(vals, ok)
+}
+
+// find returns the route that takes the request, or nil. host is its
+// host, lower case, without port or final dot.
+func (t *routeTable) find(r requestView, host string) *route {
 	if len(t.all) == 0 {
 		return nil
 	}
-	var q url.Values // parsed once, if a route asks
-	if rt := firstMatch(t.exact[host], r, &q); rt != nil {
+	if rt := firstMatch(t.exact[host], r); rt != nil {
 		return rt
 	}
 	if _, parent, ok := strings.Cut(host, "."); ok {
-		if rt := firstMatch(t.wild[parent], r, &q); rt != nil {
+		if rt := firstMatch(t.wild[parent], r); rt != nil {
 			return rt
 		}
 	}
-	return firstMatch(t.any, r, &q)
+	return firstMatch(t.any, r)
 }
 
-func firstMatch(rs []*route, r *http.Request, q *url.Values) *route {
+func firstMatch(rs []*route, r requestView) *route {
 	for _, rt := range rs {
-		if rt.matches(r, q) {
+		if rt.matches(r) {
 			return rt
 		}
 	}
 	return nil
 }
 
-func (rt *route) matches(r *http.Request, q *url.Values) bool {
-	p := r.URL.Path
+func (rt *route) matches(r requestView) bool {
+	p := r.path()
 	switch rt.pathKind {
 	case pathExact:
 		if p != rt.path {
@@ -218,39 +260,33 @@ func (rt *route) matches(r *http.Request, q *url.Values) bool {
 			return false
 		}
 	}
-	if len(rt.methods) > 0 && !slices.Contains(rt.methods, r.Method) {
+	if len(rt.methods) > 0 && !slices.Contains(rt.methods, r.method()) {
 		return false
 	}
 	for _, m := range rt.headers {
-		vals, ok := r.Header[m.name]
-		if !m.holds(vals, ok) {
+		if !r.hasHeader(m.name, m.value) {
 			return false
 		}
 	}
 	for _, m := range rt.cookies {
-		c, err := r.Cookie(m.name)
-		if err != nil || !m.holds([]string{c.Value}, true) {
+		v, ok := r.cookie(m.name)
+		if !ok || (m.value != "*" && v != m.value) {
 			return false
 		}
 	}
-	if len(rt.query) > 0 && *q == nil {
-		*q = r.URL.Query()
-	}
 	for _, m := range rt.query {
-		vals, ok := (*q)[m.name]
-		if !m.holds(vals, ok) {
+		if !r.hasQuery(m.name, m.value) {
 			return false
 		}
 	}
 	return true
 }
 
-// rewritePath returns the escaped path the backend gets, or "" to send
-// the client's unchanged.
-func (rt *route) rewritePath(u *url.URL) string {
+// rewritePath returns the escaped path the backend gets, given the
+// client's, or "" to send the client's unchanged.
+func (rt *route) rewritePath(esc string) string {
 	switch {
 	case rt.stripPrefix != "":
-		esc := u.EscapedPath()
 		rest, ok := strings.CutPrefix(esc, rt.stripPrefix)
 		if !ok {
 			return ""
@@ -260,7 +296,7 @@ func (rt *route) rewritePath(u *url.URL) string {
 		}
 		return rest
 	case rt.replacePath != "" && rt.re != nil:
-		return rt.re.ReplaceAllString(u.EscapedPath(), rt.replacePath)
+		return rt.re.ReplaceAllString(esc, rt.replacePath)
 	case rt.replacePath != "":
 		return rt.replacePath
 	}
@@ -296,8 +332,11 @@ func (rt *route) redirectURL(r *http.Request, host string) string {
 
 // requestHost returns r's host as routes and certificates name it: lower
 // case, without port or final dot.
-func requestHost(r *http.Request) string {
-	h := r.Host
+func requestHost(r *http.Request) string { return hostName(r.Host) }
+
+// hostName returns a Host header's host: lower case, without port or
+// final dot.
+func hostName(h string) string {
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
 		h = h[:i]
 	}

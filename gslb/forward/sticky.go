@@ -82,12 +82,12 @@ func stickyToken(key []byte, pool, addr string) string {
 }
 
 // pinned returns the backend r's cookie pins it to in this pool, or nil.
-func (s *sticky) pinned(r *http.Request) *Backend {
-	c, err := r.Cookie(s.cookie)
-	if err != nil {
+func (s *sticky) pinned(r requestView) *Backend {
+	v, ok := r.cookie(s.cookie)
+	if !ok {
 		return nil
 	}
-	return s.tokens[c.Value]
+	return s.tokens[v]
 }
 
 // hashKey returns the hash a source_ip or header pool picks by, and
