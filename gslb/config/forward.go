@@ -289,6 +289,10 @@ type ForwardListener struct {
 	H2C               bool              `toml:"h2c"`                 // http: accept HTTP/2 without TLS (prior knowledge)
 	ResponseHeaders   map[string]string `toml:"response_headers"`    // set on every response (HSTS and the like)
 	Metrics           *bool             `toml:"metrics"`             // per-request metrics; default true
+	// FastPath lets plain HTTP/1.1 requests (bodiless GET, HEAD, OPTIONS
+	// and DELETE to routes without rate limits, sticky sessions or HTTPS
+	// backends) skip net/http; default true.
+	FastPath *bool `toml:"fast_path"`
 	// https: certificates, chosen by the ClientHello's server name, and
 	// read again from their files every CertificateReload.
 	TLSMinVersion     string               `toml:"tls_min_version"`
@@ -409,6 +413,10 @@ func (r *ForwardRoute) RouteName(j int) string {
 
 // MetricsOn reports whether the listener keeps per-request metrics.
 func (l *ForwardListener) MetricsOn() bool { return l.Metrics == nil || *l.Metrics }
+
+// FastPathOn reports whether the listener's plain requests take the
+// HTTP/1.1 fast path.
+func (l *ForwardListener) FastPathOn() bool { return l.FastPath == nil || *l.FastPath }
 
 // ResolvePath resolves a file named in the configuration against the
 // configuration file's folder.
@@ -756,7 +764,7 @@ func (f *Forward) refuseHTTPKeys(v *validator, key string, l *ForwardListener) {
 	set := map[string]bool{
 		"trusted_proxies": len(l.TrustedProxies) > 0, "read_timeout": l.ReadTimeout.Duration != 0,
 		"write_timeout": l.WriteTimeout.Duration != 0, "max_body_bytes": l.MaxBodyBytes != 0, "h2c": l.H2C,
-		"response_headers": len(l.ResponseHeaders) > 0, "metrics": l.Metrics != nil, "certificate": len(l.Certificates) > 0,
+		"response_headers": len(l.ResponseHeaders) > 0, "metrics": l.Metrics != nil, "fast_path": l.FastPath != nil, "certificate": len(l.Certificates) > 0,
 	}
 	for _, k := range []string{"read_header_timeout", "max_header_bytes", "tls_min_version", "certificate_reload"} {
 		set[k] = f.lines.has(key + "." + k)

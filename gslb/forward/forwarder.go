@@ -360,7 +360,10 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 		if old := p.st.transport; old != nil && old != p.http.transport {
 			old.CloseIdleConnections() // requests in flight on it finish
 		}
-		p.st.transport, p.st.tspec = p.http.transport, p.http.tspec
+		if old := p.st.fast; old != nil && old != p.http.fast {
+			old.close()
+		}
+		p.st.transport, p.st.fast, p.st.tspec = p.http.transport, p.http.fast, p.http.tspec
 		p.st.refreshLocked()
 		p.st.mu.Unlock()
 	}
@@ -376,6 +379,10 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 			// flight on them finish.
 			t.CloseIdleConnections()
 			ps.transport = nil
+		}
+		if t := ps.fast; t != nil {
+			t.close()
+			ps.fast = nil
 		}
 		ps.mu.Unlock()
 		if removed {
@@ -454,9 +461,12 @@ func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, firs
 		st: ps,
 	}
 	if ps.transport != nil && ps.tspec == spec {
-		p.http.transport = ps.transport
+		p.http.transport, p.http.fast = ps.transport, ps.fast
 	} else {
 		p.http.transport = f.newTransport(spec)
+		if spec.scheme == "http" {
+			p.http.fast = newH1Transport(spec)
+		}
 	}
 	switch pc.ProxyProtocol {
 	case "v1":
@@ -736,6 +746,9 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 		ps.mu.Lock()
 		if t := ps.transport; t != nil {
 			t.CloseIdleConnections()
+		}
+		if t := ps.fast; t != nil {
+			t.close()
 		}
 		ps.mu.Unlock()
 	}

@@ -35,6 +35,7 @@ type httpConfig struct {
 	maxBody  int64
 	headers  [][2]string // response_headers, canonical names
 	metrics  bool
+	fast     bool // plain HTTP/1.1 requests take the fast path (h1.go)
 }
 
 // routeState is what a reload keeps of a route, keyed by listener and
@@ -78,7 +79,7 @@ func (f *Forwarder) routeState(listener, name string) *routeState {
 // force). f.mu is held.
 func (f *Forwarder) buildHTTPConfig(cfg *config.Forward, i int, used map[string]bool, limiters map[string]*limiter) (*httpConfig, error) {
 	lc := &cfg.Listeners[i]
-	hc := &httpConfig{maxBody: lc.MaxBodyBytes, metrics: lc.MetricsOn()}
+	hc := &httpConfig{maxBody: lc.MaxBodyBytes, metrics: lc.MetricsOn(), fast: lc.FastPathOn()}
 	for _, tp := range lc.TrustedProxies {
 		p, _ := config.ParsePrefixOrAddr(tp) // validated
 		hc.trusted = append(hc.trusted, p)
@@ -179,8 +180,10 @@ func (f *Forwarder) routeHandler(rt *route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.proxyTo(w, r, rt) })
 }
 
-// httpListener is an http or https listener: an http.Server whose
-// handler reads the configuration in force on every request, so that a
+// httpListener is an http or https listener. It accepts connections,
+// terminates TLS, and serves plain HTTP/1.1 requests on the fast path
+// (h1.go); it hands the connection to an http.Server for anything else.
+// Both read the configuration in force on every request, so that a
 // reload changes routes and pools under established connections and
 // upgraded tunnels without closing them.
 type httpListener struct {
@@ -188,7 +191,19 @@ type httpListener struct {
 	lname, proto, at string
 	ln               net.Listener // the bound socket
 	srv              *http.Server
-	certs            *certStore // https
+	handoff          *handoffListener // where srv accepts
+	certs            *certStore       // https
+	tlsConfig        *tls.Config      // https
+
+	// The fast path's timeouts, fixed at bind time as srv's are.
+	headerTimeout, idleTimeout, writeTimeout time.Duration
+
+	mu      sync.Mutex
+	conns   map[*h1Conn]struct{} // on the fast path
+	closing atomic.Bool
+
+	fastRequests atomic.Uint64 // answered on the fast path
+	handoffs     atomic.Uint64 // connections handed to net/http
 
 	active   atomic.Int64 // connections
 	accepted atomic.Uint64
@@ -208,7 +223,20 @@ func (f *Forwarder) bindHTTP(lc config.ForwardListener, certs *certSet) (listene
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 	}
-	l := &httpListener{f: f, lname: lc.Name, proto: lc.Protocol, at: lc.Listen, ln: ln, done: make(chan struct{})}
+	l := &httpListener{
+		f: f, lname: lc.Name, proto: lc.Protocol, at: lc.Listen, ln: ln, done: make(chan struct{}),
+		handoff: newHandoffListener(ln.Addr()), conns: map[*h1Conn]struct{}{},
+		headerTimeout: lc.ReadHeaderTimeout.Duration, idleTimeout: lc.IdleTimeout.Duration, writeTimeout: lc.WriteTimeout.Duration,
+	}
+	if rt := lc.ReadTimeout.Duration; rt > 0 && (l.headerTimeout == 0 || rt < l.headerTimeout) {
+		l.headerTimeout = rt
+	}
+	if l.headerTimeout == 0 {
+		l.headerTimeout = config.DefaultReadHeaderTimeout
+	}
+	if l.idleTimeout == 0 {
+		l.idleTimeout = l.headerTimeout
+	}
 	var protos http.Protocols
 	protos.SetHTTP1(true)
 	if lc.Protocol == "https" {
@@ -225,13 +253,18 @@ func (f *Forwarder) bindHTTP(lc config.ForwardListener, certs *certSet) (listene
 		MaxHeaderBytes:    lc.MaxHeaderBytes,
 		ErrorLog:          serverErrorLog(f.log, lc.Name),
 		Protocols:         &protos,
+		ConnContext:       connTLSState,
 	}
 	if lc.Protocol == "https" {
 		l.certs = newCertStore(lc.Name, certs, f.log)
-		l.srv.TLSConfig = &tls.Config{
+		l.tlsConfig = &tls.Config{
 			MinVersion:     tlsVersion(lc.TLSMinVersion),
 			GetCertificate: l.certs.get,
+			NextProtos:     []string{"h2", "http/1.1"},
 		}
+		// srv sees the connections after their handshake; this tells it
+		// to serve HTTP/2 on those that chose h2.
+		l.srv.TLSConfig = l.tlsConfig
 	}
 	return l, nil
 }
@@ -263,15 +296,41 @@ func (l *httpListener) serve() {
 		go l.certs.watch(l.f.ctx, l.done)
 	}
 	ln := &limitListener{Listener: inner, l: l}
-	var err error
-	if l.proto == "https" {
-		err = l.srv.ServeTLS(ln, "", "")
-	} else {
-		err = l.srv.Serve(ln)
+	srvDone := make(chan struct{})
+	go func() {
+		defer close(srvDone)
+		if err := l.srv.Serve(l.handoff); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			l.f.log.Error("http server stopped", "listener", l.lname, "err", err)
+		}
+	}()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || l.closing.Load() {
+				break
+			}
+			// Out of file descriptors and the like: back off as
+			// net/http does, rather than spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			l.f.log.Warn("accept failed", "listener", l.lname, "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		go l.serveConn(c)
 	}
-	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-		l.f.log.Error("http listener stopped", "listener", l.lname, "err", err)
+	<-srvDone
+}
+
+// connTLSState gives the requests of a connection the fast path handed
+// over after its TLS handshake that connection's TLS state (which
+// ServeHTTP puts in Request.TLS).
+func connTLSState(ctx context.Context, c net.Conn) context.Context {
+	if rc, ok := c.(*replayConn); ok && rc.tls != nil {
+		return context.WithValue(ctx, tlsStateKey{}, rc.tls)
 	}
+	return ctx
 }
 
 // stop closes the socket and lets the connections finish their requests:
@@ -280,7 +339,9 @@ func (l *httpListener) serve() {
 // closes them.
 func (l *httpListener) stop() {
 	l.stopOnce.Do(func() {
+		l.closing.Store(true)
 		l.ln.Close()
+		l.wakeIdle()
 		go func() {
 			_ = l.srv.Shutdown(context.Background()) // returns once the last request has
 		}()
@@ -292,6 +353,18 @@ func (l *httpListener) stop() {
 func (l *httpListener) wait(ctx context.Context) {
 	if err := l.srv.Shutdown(ctx); err != nil {
 		l.srv.Close()
+	}
+	// The fast path's connections close after the request in hand.
+	tick0 := time.NewTicker(5 * time.Millisecond)
+	defer tick0.Stop()
+	for l.fastConns() > 0 {
+		l.wakeIdle()
+		select {
+		case <-ctx.Done():
+			l.closeFast()
+			return
+		case <-tick0.C:
+		}
 	}
 	// Shutdown does not wait for hijacked connections: the upgraded
 	// tunnels are the requests still in flight.
@@ -306,11 +379,40 @@ func (l *httpListener) wait(ctx context.Context) {
 	}
 }
 
+// wakeIdle ends the waits of fast-path connections between requests, so
+// that they see the listener closing.
+func (l *httpListener) wakeIdle() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		if c.idle.Load() {
+			_ = c.conn.SetReadDeadline(time.Unix(1, 0))
+		}
+	}
+}
+
+func (l *httpListener) fastConns() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// closeFast closes the fast path's connections, requests in hand or not.
+func (l *httpListener) closeFast() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		c.conn.Close()
+	}
+}
+
 func (l *httpListener) collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descListenerActive, prometheus.GaugeValue, float64(l.active.Load()), l.lname, l.proto)
 	ch <- prometheus.MustNewConstMetric(descListenerConns, prometheus.CounterValue, float64(l.accepted.Load()), l.lname, l.proto)
 	ch <- prometheus.MustNewConstMetric(descListenerRejected, prometheus.CounterValue, float64(l.rejected.Load()), l.lname, l.proto, rejectNames[rejectMaxConns])
 	ch <- prometheus.MustNewConstMetric(descHTTPActive, prometheus.GaugeValue, float64(l.requests.Load()), l.lname)
+	ch <- prometheus.MustNewConstMetric(descHTTPFast, prometheus.CounterValue, float64(l.fastRequests.Load()), l.lname)
+	ch <- prometheus.MustNewConstMetric(descHTTPHandoffs, prometheus.CounterValue, float64(l.handoffs.Load()), l.lname)
 	if l.certs != nil {
 		l.certs.collect(ch)
 	}

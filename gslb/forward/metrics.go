@@ -63,6 +63,10 @@ var (
 	routeLabels    = []string{"listener", "route"}
 	descHTTPActive = prometheus.NewDesc("meridian_forward_http_active_requests",
 		"Requests in flight on the http listener, upgraded connections (WebSocket) included.", []string{"listener"}, nil)
+	descHTTPFast = prometheus.NewDesc("meridian_forward_http_fast_path_requests_total",
+		"Requests the HTTP/1.1 fast path answered, without net/http.", []string{"listener"}, nil)
+	descHTTPHandoffs = prometheus.NewDesc("meridian_forward_http_handoffs_total",
+		"Connections the fast path handed to net/http: HTTP/2, or a request it does not take (a body, an upgrade, a rate-limited route...).", []string{"listener"}, nil)
 	descRouteRequests = prometheus.NewDesc("meridian_forward_http_requests_total",
 		"Requests answered, by route and status class (none: the client went away first).", []string{"listener", "route", "code"}, nil)
 	descRouteDuration = prometheus.NewDesc("meridian_forward_http_request_duration_seconds",
@@ -123,7 +127,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descBackendWeight, descBackendAvailable,
 		descPoolHealthy, descPoolMinHealthy, descPoolPanic, descPoolRefused,
 		descListenerActive, descListenerConns, descListenerRejected, descListenerDatagrams,
-		descHTTPActive, descRouteRequests, descRouteDuration, descCanaryPercent, descCanaryRequests,
+		descHTTPActive, descHTTPFast, descHTTPHandoffs, descRouteRequests, descRouteDuration, descCanaryPercent, descCanaryRequests,
 		descBackendHTTP, descBackendHTTPDuration, descBackendBreaker, descBackendBreakerOpens,
 		descPoolRetries, descPoolBudget, descPoolSticky, descCertReloads, descCertNotAfter,
 		descRouteLimited, descLimitRequests, descLimitKeys, descLimitDropped,

@@ -52,6 +52,7 @@ type poolState struct {
 	mu        sync.Mutex
 	cur       *Pool // the pool of the configuration in force
 	transport *http.Transport
+	fast      *h1Transport
 	tspec     transportSpec
 }
 

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,7 @@ type reqState struct {
 	view    requestView // the request, as routing and sticky cookies read it
 	metrics bool
 	aborted atomic.Bool // a drain's timeout or shutdown cut it short
+	h1      *h1Conn     // the fast path's connection, which abort cuts; nil on net/http
 
 	trustedPeer bool
 	pool        *Pool
@@ -60,6 +62,10 @@ func stateOf(r *http.Request) *reqState {
 // ends, which ends the try, the response's copy, or an upgraded tunnel.
 func (rs *reqState) abort() {
 	rs.aborted.Store(true)
+	if rs.h1 != nil {
+		rs.h1.abort()
+		return
+	}
 	rs.cancel()
 }
 
@@ -291,6 +297,10 @@ func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hc := lc.http
+	if r.TLS == nil {
+		// A connection the fast path handed over after its handshake.
+		r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
+	}
 	l.requests.Add(1)
 	defer l.requests.Add(-1)
 

@@ -32,6 +32,7 @@ type poolHTTP struct {
 	sticky             *sticky // nil: none
 	stickyKey          []byte
 	transport          *http.Transport
+	fast               *h1Transport // the fast path's, for plain http backends; nil for https
 	tspec              transportSpec
 }
 
@@ -180,7 +181,7 @@ func (t roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 		pendingErr error
 		pendingB   *Backend
 	)
-	connects, retries := 0, 0
+	var n tryCounts
 	for range maxTried {
 		b, done := rs.choose(p, req)
 		if b == nil {
@@ -198,35 +199,12 @@ func (t roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 		}
 		rs.tries++
 		resp, outcome, err := t.try(out, rs, b)
-		if done != nil {
-			switch {
-			case outcome == tryCancelled:
-				done(errTryExcluded)
-			case outcome == tryOK && resp.StatusCode < 500:
-				done(nil)
-			default:
-				done(errTryFailed)
-			}
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
 		}
-		again := false
-		switch outcome {
-		case tryConnect:
-			connects++
-			if again = connects < p.connectAttempts && rs.bodyReplayable(false); again {
-				p.st.retries[tryConnect].Add(1)
-			}
-		case tryTimeout, tryStatus, tryError:
-			again = mayRetry && retries < h.retries && rs.bodyReplayable(true) &&
-				(outcome != tryTimeout || h.retryTimeout)
-			if again {
-				if again = p.st.budget.spend(time.Now().UnixNano(), h.budgetRatio, h.budgetMin); again {
-					retries++
-					p.st.retries[outcome].Add(1)
-				} else {
-					p.st.budgetExhausted.Add(1)
-				}
-			}
-		}
+		judge(done, outcome, status)
+		again := rs.retryAfter(p, outcome, mayRetry, &n)
 		if !again {
 			rs.keep(b)
 			return resp, err
@@ -240,6 +218,54 @@ func (t roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 	}
 	p.st.refused.Add(1)
 	return nil, errNoBackend
+}
+
+// judge tells the circuit breaker (done, when it has one) how a try
+// went: a cancelled try counts neither way.
+func judge(done func(error), outcome tryOutcome, status int) {
+	switch {
+	case done == nil:
+	case outcome == tryCancelled:
+		done(errTryExcluded)
+	case outcome == tryOK && status < 500:
+		done(nil)
+	default:
+		done(errTryFailed)
+	}
+}
+
+// tryCounts are a request's tries so far that failed to connect, and its
+// retries after an answer or a timeout.
+type tryCounts struct{ connects, retries int }
+
+// retryAfter decides whether a try's outcome sends the request to
+// another backend, and counts the retry: a connection failure goes on
+// while connect_attempts allow and the body can be sent again; a timeout
+// (when retry_timeout), a retry_statuses answer or another failure goes on
+// when the request may be retried, its body can be sent again, retries
+// are left and the pool's budget allows.
+func (rs *reqState) retryAfter(p *Pool, outcome tryOutcome, mayRetry bool, n *tryCounts) bool {
+	h := p.http
+	switch outcome {
+	case tryConnect:
+		n.connects++
+		if n.connects < p.connectAttempts && rs.bodyReplayable(false) {
+			p.st.retries[tryConnect].Add(1)
+			return true
+		}
+	case tryTimeout, tryStatus, tryError:
+		if !mayRetry || n.retries >= h.retries || !rs.bodyReplayable(true) || (outcome == tryTimeout && !h.retryTimeout) {
+			return false
+		}
+		if !p.st.budget.spend(time.Now().UnixNano(), h.budgetRatio, h.budgetMin) {
+			p.st.budgetExhausted.Add(1)
+			return false
+		}
+		n.retries++
+		p.st.retries[outcome].Add(1)
+		return true
+	}
+	return false
 }
 
 // try sends the request to b once.

@@ -1,0 +1,244 @@
+package forward
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// framingBackend answers by path: chunked, 204, 304, a header its
+// Connection header names, or (anything else) what it saw, as JSON.
+func framingBackend(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/chunked":
+			w.Header().Set("Content-Type", "text/plain")
+			for i := range 3 {
+				fmt.Fprintf(w, "part %d\n", i)
+				w.(http.Flusher).Flush()
+			}
+			return
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case "/notmod":
+			w.WriteHeader(http.StatusNotModified)
+			return
+		case "/hop":
+			w.Header().Set("Connection", "X-Secret")
+			w.Header().Set("X-Secret", "hop only")
+			w.Header().Set("X-Frame-Options", "SAMEORIGIN")
+		case "/fail":
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(seen{
+			Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Query: r.URL.RawQuery,
+			Host: r.Host, Proto: r.Proto, Header: r.Header,
+		})
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// exchange sends raw request bytes on a new connection and reads the
+// answers to them, one per method in methods.
+func exchange(t *testing.T, addr, raw string, methods ...string) []*answer {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var out []*answer
+	for _, m := range methods {
+		resp, err := http.ReadResponse(br, &http.Request{Method: m})
+		if err != nil {
+			t.Fatalf("%q: reading answer %d: %v", raw, len(out)+1, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("%q: reading body %d: %v", raw, len(out)+1, err)
+		}
+		resp.Header.Del("Date")
+		out = append(out, &answer{Status: resp.StatusCode, Header: resp.Header, Body: string(body), Close: resp.Close})
+	}
+	return out
+}
+
+// answer is what a client sees of a response, framing aside.
+type answer struct {
+	Status int
+	Header http.Header
+	Body   string
+	Close  bool
+}
+
+// The fast path answers what net/http would: the same requests reach the
+// backend (method, target, Host, headers), and the client gets the same
+// status, headers and body, whatever the framing. The std listener has
+// fast_path = false and serves the same routes through net/http.
+func TestFastPathMatchesNetHTTP(t *testing.T) {
+	backend := framingBackend(t)
+	routes := `
+response_headers = { X-Frame-Options = "DENY", Strict-Transport-Security = "max-age=60" }
+
+[[listener.route]]
+name = "v2"
+path_prefix = "/v2/"
+strip_prefix = "/v2"
+pool = "web"
+
+[[listener.route]]
+name = "reports"
+path_regexp = "^/reports/([0-9]+)$"
+replace_path = "/r/$1 x"
+pool = "web"
+
+[[listener.route]]
+name = "beta"
+cookie = { beta = "yes" }
+pool = "beta"
+
+[[listener.route]]
+name = "debug"
+header = { X-Debug = "*" }
+query = { trace = "1" }
+pool = "beta"
+
+[[listener.route]]
+name = "nowhere"
+path = "/nowhere"
+pool = "dead"
+`
+	h := startForwarder(t, pool("web", "[pool.check]\ntype = \"none\"\n", backend)+
+		pool("beta", "[pool.http]\nhost = \"beta.internal\"\n[pool.check]\ntype = \"none\"\n", backend)+
+		pool("dead", "[pool.check]\ntype = \"none\"\n", freeAddr(t))+
+		listenerTOML("fast", "http", "web", routes)+
+		listenerTOML("std", "http", "web", "fast_path = false\n"+routes))
+
+	const host = "Host: www.example.test\r\n"
+	cases := []struct {
+		name    string
+		raw     string // the request, before its Host header and empty line
+		methods []string
+	}{
+		{"plain GET", "GET / HTTP/1.1\r\nUser-Agent: t/1\r\nAccept: */*\r\n", nil},
+		{"escaped path and query", "GET /a%20b/c%2Fd?x=1&y=%2F&z HTTP/1.1\r\n", nil},
+		{"sub-delims in the path", "GET /a!b'(c)*;d,e=f:g@h~ HTTP/1.1\r\n", nil},
+		{"empty query", "GET /q? HTTP/1.1\r\n", nil},
+		{"HEAD", "HEAD /head HTTP/1.1\r\n", []string{"HEAD"}},
+		{"DELETE", "DELETE /thing HTTP/1.1\r\nContent-Length: 0\r\n", nil},
+		{"OPTIONS", "OPTIONS /opt HTTP/1.1\r\n", nil},
+		{"client forwarding headers replaced", "GET /xff HTTP/1.1\r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\nForwarded: for=192.0.2.7\r\n", nil},
+		{"hop-by-hop headers dropped", "GET /hbh HTTP/1.1\r\nKeep-Alive: 300\r\nProxy-Authorization: Basic eDp5\r\nProxy-Connection: keep-alive\r\nConnection: keep-alive\r\n", nil},
+		{"repeated headers", "GET /rep HTTP/1.1\r\nX-Tag: a\r\nX-Tag: b\r\nx-lower: c\r\n", nil},
+		{"Connection: close", "GET /close HTTP/1.1\r\nConnection: close\r\n", nil},
+		{"strip_prefix", "GET /v2/users?id=7 HTTP/1.1\r\n", nil},
+		{"replace_path by regexp", "GET /reports/42 HTTP/1.1\r\n", nil},
+		{"cookie route and pool Host", "GET /c HTTP/1.1\r\nCookie: a=1; beta=yes\r\n", nil},
+		{"header and query route", "GET /d?trace=1 HTTP/1.1\r\nX-Debug: on\r\n", nil},
+		{"chunked answer", "GET /chunked HTTP/1.1\r\n", nil},
+		{"204", "GET /empty HTTP/1.1\r\n", nil},
+		{"304", "GET /notmod HTTP/1.1\r\n", nil},
+		{"Connection-named and overridden answer headers", "GET /hop HTTP/1.1\r\n", nil},
+		{"500 passed on", "GET /fail HTTP/1.1\r\n", nil},
+		{"no backend", "GET /nowhere HTTP/1.1\r\n", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			methods := tc.methods
+			if methods == nil {
+				methods = []string{"GET"}
+			}
+			raw := tc.raw + host + "\r\n"
+			fast := exchange(t, h.addr("fast"), raw, methods...)[0]
+			std := exchange(t, h.addr("std"), raw, methods...)[0]
+			if fast.Status != std.Status || fast.Body != std.Body || fast.Close != std.Close {
+				t.Errorf("fast path: %d close=%v %q\nnet/http:  %d close=%v %q", fast.Status, fast.Close, fast.Body, std.Status, std.Close, std.Body)
+			}
+			// net/http frames every answer itself; the fast path relays the
+			// backend's framing.
+			for _, hd := range []*answer{fast, std} {
+				hd.Header.Del("Content-Length")
+				hd.Header.Del("Transfer-Encoding")
+			}
+			if !reflect.DeepEqual(fast.Header, std.Header) {
+				t.Errorf("headers differ:\nfast path: %v\nnet/http:  %v", fast.Header, std.Header)
+			}
+		})
+	}
+	if got, want := h.metric(`meridian_forward_http_fast_path_requests_total{listener="fast"}`), float64(len(cases)); got != want {
+		t.Errorf("fast path requests = %v, want %v: every case is one it takes", got, want)
+	}
+	if got := h.metric(`meridian_forward_http_fast_path_requests_total{listener="std"}`); got != 0 {
+		t.Errorf("fast path requests on the fast_path = false listener = %v, want 0", got)
+	}
+	if got := h.metric(`meridian_forward_http_handoffs_total{listener="fast"}`); got != 0 {
+		t.Errorf("handoffs = %v, want 0", got)
+	}
+}
+
+// Requests the fast path does not take go to net/http with the
+// connection, bytes already read included: pipelined requests, a body,
+// then a plain request again, all answered in order.
+func TestFastPathHandsOver(t *testing.T) {
+	backend := framingBackend(t)
+	h := startForwarder(t, pool("web", "[pool.check]\ntype = \"none\"\n", backend)+listenerTOML("fast", "http", "web", ""))
+	const host = "Host: www.example.test\r\n"
+	raw := "GET /one HTTP/1.1\r\n" + host + "\r\n" +
+		"GET /two HTTP/1.1\r\n" + host + "\r\n" +
+		"POST /three HTTP/1.1\r\n" + host + "Content-Length: 5\r\n\r\nhello" +
+		"GET /four HTTP/1.1\r\n" + host + "\r\n"
+	answers := exchange(t, h.addr("fast"), raw, "GET", "GET", "POST", "GET")
+	for i, want := range []string{"GET /one", "GET /two", "POST /three", "GET /four"} {
+		var s seen
+		if err := json.Unmarshal([]byte(answers[i].Body), &s); err != nil {
+			t.Fatalf("answer %d: %v: %q", i+1, err, answers[i].Body)
+		}
+		if got := s.Method + " " + s.Path; answers[i].Status != 200 || got != want {
+			t.Errorf("answer %d = %d %s, want 200 %s", i+1, answers[i].Status, got, want)
+		}
+	}
+	if got := h.metric(`meridian_forward_http_fast_path_requests_total{listener="fast"}`); got != 2 {
+		t.Errorf("fast path requests = %v, want 2 (those before the body)", got)
+	}
+	if got := h.metric(`meridian_forward_http_handoffs_total{listener="fast"}`); got != 1 {
+		t.Errorf("handoffs = %v, want 1", got)
+	}
+
+	// What net/http refuses, it refuses on a handed-over connection too.
+	for _, tc := range []struct{ raw, want string }{
+		{"GET / HTTP/1.1\r\n\r\n", "400"},                              // no Host
+		{"GET / HTTP/1.1\r\n" + host + host + "\r\n", "400"},           // two
+		{"GET / HTTP/1.1\r\n" + host + "Bad Header: x\r\n\r\n", "400"}, // not a token
+		{"GET / HTTP/1.1\r\n" + host + "X: a\x01b\r\n\r\n", "400"},     // a control character
+		{"GET / HTTP/1.1\r\n" + host + "X-Long: " + strings.Repeat("a", 70<<10) + "\r\n\r\n", "431"},
+	} {
+		c, err := net.DialTimeout("tcp", h.addr("fast"), ioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		io.WriteString(c, tc.raw)
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if !strings.HasPrefix(line, "HTTP/1.1 "+tc.want) {
+			t.Errorf("%.40q: answer %q, want %s", tc.raw, line, tc.want)
+		}
+	}
+}

@@ -1,0 +1,659 @@
+package forward
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// h1Conn is a client connection on the fast path.
+type h1Conn struct {
+	l     *httpListener
+	conn  net.Conn // the client's: TCP, or TLS after the handshake
+	tls   *tls.ConnectionState
+	sni   string
+	peer  netip.AddrPort
+	rd    h1Reader
+	req   h1Request
+	view  h1View
+	resp  h1Response
+	out   []byte // the answer, on its way to the client
+	reqTo []byte // the head sent to backends
+
+	idle atomic.Bool               // waiting for a request, none of it read
+	be   atomic.Pointer[h1Backend] // the try's backend connection, for aborts
+
+	// This hop's forwarding headers for the last Host, kept: most
+	// connections ask for one host.
+	fwdHost    string
+	fwdTrusted bool
+	fwd        [4]string
+}
+
+// h1OutSize is the answer's buffer: a head and a small body go out in one
+// write.
+const h1OutSize = 32 << 10
+
+// serveConn serves one client connection: the TLS handshake on https
+// listeners, then requests on the fast path until one needs net/http,
+// which then gets the connection.
+func (l *httpListener) serveConn(raw net.Conn) {
+	c := &h1Conn{l: l, conn: raw}
+	if l.tlsConfig != nil {
+		tc := tls.Server(raw, l.tlsConfig)
+		_ = raw.SetDeadline(time.Now().Add(l.headerTimeout))
+		if err := tc.HandshakeContext(l.f.ctx); err != nil {
+			l.f.log.Debug("TLS handshake failed", "listener", l.lname, "peer", raw.RemoteAddr().String(), "err", err)
+			raw.Close()
+			return
+		}
+		_ = raw.SetDeadline(time.Time{})
+		st := tc.ConnectionState()
+		if st.NegotiatedProtocol != "" && st.NegotiatedProtocol != "http/1.1" {
+			l.handOver(tc) // HTTP/2
+			return
+		}
+		c.conn, c.tls, c.sni = tc, &st, st.ServerName
+	}
+	c.peer = netipPeer(raw)
+	c.rd = h1Reader{conn: c.conn, buf: make([]byte, h1HeadMax)}
+	c.out = make([]byte, 0, h1OutSize)
+	if !l.track(c, true) {
+		c.conn.Close()
+		return
+	}
+	err := c.serve()
+	l.track(c, false)
+	if errors.Is(err, errFallback) {
+		l.handOver(&replayConn{Conn: c.conn, rd: &c.rd, tls: c.tls})
+		return
+	}
+	c.conn.Close()
+}
+
+// handOver gives net/http a connection.
+func (l *httpListener) handOver(c net.Conn) {
+	l.handoffs.Add(1)
+	if !l.handoff.hand(c) {
+		c.Close()
+	}
+}
+
+// track adds c to the listener's fast-path connections, or removes it;
+// false when the listener is closing.
+func (l *httpListener) track(c *h1Conn, add bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !add {
+		delete(l.conns, c)
+		return true
+	}
+	if l.closing.Load() {
+		return false
+	}
+	l.conns[c] = struct{}{}
+	return true
+}
+
+// serve reads and answers requests until the client closes, the listener
+// does, or a request needs net/http (errFallback).
+func (c *h1Conn) serve() error {
+	l := c.l
+	wait := l.headerTimeout // the first request's head is due at once
+	for {
+		if len(c.rd.buffered()) == 0 {
+			c.idle.Store(true)
+			if l.closing.Load() {
+				return nil
+			}
+			_ = c.conn.SetReadDeadline(time.Now().Add(wait))
+			err := c.rd.fill()
+			c.idle.Store(false)
+			if err != nil {
+				return err
+			}
+		}
+		wait = l.idleTimeout
+		head, err := c.rd.head(h1HeadMax, func() { _ = c.conn.SetReadDeadline(time.Now().Add(l.headerTimeout)) })
+		if err != nil {
+			return err
+		}
+		snap := l.f.snap.Load()
+		lc := snap.listeners[l.lname]
+		if lc == nil || lc.http == nil || !lc.http.fast || !c.req.parse(string(head)) {
+			return errFallback
+		}
+		hc := lc.http
+		c.view = h1View{q: &c.req}
+		rt := hc.routes.find(&c.view, hostName(c.req.host))
+		if rt == nil {
+			rt = hc.fallback
+		}
+		if !fastRoute(snap, rt) {
+			return errFallback
+		}
+		c.rd.consume(len(head))
+		if !c.proxy(snap, hc, rt) {
+			return nil
+		}
+	}
+}
+
+// fastRoute reports whether the fast path can take a route's requests:
+// it sends them to pools of plain HTTP backends without sticky sessions,
+// and has no rate limit.
+func fastRoute(snap *snapshot, rt *route) bool {
+	if rt.pool == "" || rt.rateLimit != "" || !fastPool(snap.pools[rt.pool]) {
+		return false
+	}
+	return rt.canary == "" || snap.pools[rt.canary] == nil || fastPool(snap.pools[rt.canary])
+}
+
+func fastPool(p *Pool) bool {
+	return p != nil && p.http.fast != nil && p.http.sticky == nil
+}
+
+// proxy sends the request to the route's pool and the answer back; false
+// when the connection is to close after it.
+func (c *h1Conn) proxy(snap *snapshot, hc *httpConfig, rt *route) bool {
+	l := c.l
+	l.requests.Add(1)
+	defer l.requests.Add(-1)
+	q := &c.req
+	rs := &reqState{f: l.f, snap: snap, hc: hc, start: time.Now(), peer: c.peer, route: rt, view: &c.view, metrics: hc.metrics, h1: c}
+	rs.trustedPeer = len(hc.trusted) > 0 && hc.trusted.trusts(c.peer.Addr())
+	rs.client = c.peer.Addr().Unmap()
+	if rs.trustedPeer && q.xfwd {
+		h := http.Header{}
+		for _, name := range []string{"X-Forwarded-For", "Forwarded"} {
+			if v := q.forwardingValues(name); v != nil {
+				h[name] = v
+			}
+		}
+		rs.client = clientAddr(c.peer.Addr(), h, hc.trusted)
+	}
+	p, canary := rt.choosePool(snap, &c.view)
+	rs.pool, rs.canary = p, canary
+	if rs.metrics && rt.canary != "" {
+		rt.st.split[boolIndex(canary)].Add(1)
+	}
+	rs.key = p.key(netip.AddrPortFrom(rs.client, rs.peer.Port()), c.sni)
+	rs.path = rt.rewritePath(q.rawPath)
+	c.writeRequest(rs, p)
+
+	keep, size := c.forward(rs, p, hc)
+	l.fastRequests.Add(1)
+	l.finish(rs, rs.status, size, func() requestLine {
+		return requestLine{q.method, q.host, q.target, "HTTP/1.1", q.ua}
+	})
+	return keep && !q.close && !l.closing.Load()
+}
+
+// writeRequest prepares the head the backends get: the route's path, the
+// pool's Host, the client's headers but the hop-by-hop ones, and this
+// hop's forwarding headers.
+func (c *h1Conn) writeRequest(rs *reqState, p *Pool) {
+	q := &c.req
+	b := append(c.reqTo[:0], q.method...)
+	b = append(b, ' ')
+	if rs.path != "" {
+		var u url.URL
+		setPath(&u, rs.path)
+		b = append(b, u.EscapedPath()...)
+	} else {
+		b = append(b, q.rawPath...)
+	}
+	if len(q.target) > len(q.rawPath) { // a query, even an empty one
+		b = append(b, q.target[len(q.rawPath):]...)
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, cmpOr(p.http.host, q.host)...)
+	b = append(b, "\r\n"...)
+	for _, h := range q.headers {
+		b = appendHeader(b, h.name, h.value)
+	}
+	for i, v := range c.forwarding(rs) {
+		b = appendHeader(b, forwardedNames[i], v)
+	}
+	c.reqTo = append(b, "\r\n"...)
+}
+
+func (c *h1Conn) forwarding(rs *reqState) [4]string {
+	q := &c.req
+	proto := "http"
+	if c.tls != nil {
+		proto = "https"
+	}
+	if q.xfwd && rs.trustedPeer {
+		return forwardedHeaders(rs, q.host, proto, q.forwardingValues)
+	}
+	if c.fwd[0] == "" || c.fwdHost != q.host || c.fwdTrusted != rs.trustedPeer {
+		c.fwd = forwardedHeaders(rs, q.host, proto, q.forwardingValues)
+		c.fwdHost, c.fwdTrusted = q.host, rs.trustedPeer
+	}
+	return c.fwd
+}
+
+func appendHeader(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// forward runs the request's tries as roundTripper does for net/http,
+// then writes the answer: the backend's, or the proxy's error. It
+// returns whether the client connection can take another request, and
+// the answer's body size.
+func (c *h1Conn) forward(rs *reqState, p *Pool, hc *httpConfig) (keep bool, size int64) {
+	now := time.Now()
+	p.st.budget.request(now.UnixNano())
+	req := &Request{Key: rs.key, Now: now.UnixNano()}
+	var (
+		pending    *h1Backend // a failed try's answer, sent when no backend is left
+		pendingErr error
+		pendingB   *Backend
+		n          tryCounts
+	)
+	for range maxTried {
+		b, done := rs.choose(p, req)
+		if b == nil {
+			break
+		}
+		if pendingB != nil {
+			if pending != nil {
+				c.discard(p, pending)
+			}
+			rs.drop(pendingB)
+			pending, pendingErr, pendingB = nil, nil, nil
+		}
+		rs.tries++
+		be, outcome, err := c.try(rs, b)
+		judge(done, outcome, c.resp.status)
+		// The fast path takes idempotent requests without a body only:
+		// they may always be sent again.
+		if !rs.retryAfter(p, outcome, true, &n) {
+			rs.keep(b)
+			return c.answer(rs, p, hc, be, err)
+		}
+		pending, pendingErr, pendingB = be, err, b
+		req.avoid(b)
+	}
+	if pendingB != nil {
+		rs.keep(pendingB)
+		return c.answer(rs, p, hc, pending, pendingErr)
+	}
+	p.st.refused.Add(1)
+	return c.answer(rs, p, hc, nil, errNoBackend)
+}
+
+// try sends the request to b once and reads the answer's head; be is the
+// connection the body is to be read from, nil when there is no answer.
+func (c *h1Conn) try(rs *reqState, b *Backend) (be *h1Backend, outcome tryOutcome, err error) {
+	t := b.pool.http.fast
+	c.resp.status = 0
+	start := time.Now()
+	defer func() {
+		if rs.metrics {
+			b.st.tryLatency.observe(time.Since(start))
+		}
+	}()
+	// A kept connection the backend closed meanwhile fails before any
+	// answer: the request goes again on a new one, as net/http does.
+	for attempt := 0; ; attempt++ {
+		var reused bool
+		be, reused, err = t.get(b)
+		if err != nil {
+			b.st.requests[0].Add(1)
+			b.connectFailed(time.Now())
+			rs.f.log.Debug("connect failed", "pool", b.pool.Name, "backend", b.Addr, "err", err)
+			return nil, tryConnect, err
+		}
+		c.be.Store(be)
+		err = c.exchange(rs, be, t.spec.timeout)
+		if err == nil {
+			break
+		}
+		be.conn.Close()
+		c.be.Store(nil)
+		if rs.aborted.Load() {
+			return nil, tryCancelled, err
+		}
+		if reused && attempt == 0 && errors.Is(err, errNoAnswer) {
+			continue
+		}
+		b.st.requests[0].Add(1)
+		b.failed(time.Now())
+		if timedOut(err) {
+			rs.f.log.Debug("backend timed out", "pool", b.pool.Name, "backend", b.Addr, "err", err)
+			return nil, tryTimeout, err
+		}
+		rs.f.log.Debug("backend request failed", "pool", b.pool.Name, "backend", b.Addr, "err", err)
+		return nil, tryError, err
+	}
+	status := c.resp.status
+	b.st.requests[statusClass(status)].Add(1)
+	if status >= 500 {
+		b.failed(time.Now())
+	} else {
+		b.connectOK()
+	}
+	if slices.Contains(b.pool.http.retryStatuses, status) {
+		return be, tryStatus, nil
+	}
+	return be, tryOK, nil
+}
+
+// errNoAnswer is a connection that ended before any byte of an answer.
+var errNoAnswer = errors.New("the backend closed the connection before answering")
+
+// exchange writes the request on be and reads the answer's head into
+// c.resp, skipping interim (1xx) answers.
+func (c *h1Conn) exchange(rs *reqState, be *h1Backend, timeout time.Duration) error {
+	if _, err := be.conn.Write(c.reqTo); err != nil {
+		return errors.Join(errNoAnswer, err)
+	}
+	_ = be.conn.SetReadDeadline(time.Now().Add(timeout))
+	be.timed = true
+	for first := true; ; first = false {
+		head, err := be.rd.head(h1RespHeadMax, nil)
+		switch {
+		case errors.Is(err, errFallback):
+			return errors.New("malformed or oversized response head")
+		case err != nil && first && len(be.rd.buffered()) == 0 && !timedOut(err):
+			return errors.Join(errNoAnswer, err)
+		case err != nil:
+			return err
+		}
+		if err := c.resp.parse(head, c.req.method); err != nil {
+			return err
+		}
+		if c.resp.status >= 200 {
+			return nil
+		}
+		if c.resp.status == http.StatusSwitchingProtocols {
+			return errors.New("101 Switching Protocols to a request without Upgrade")
+		}
+		be.rd.consume(len(head)) // 100 Continue, 103 Early Hints
+	}
+}
+
+// discard lets go of a failed try's answer: its connection is kept when
+// the whole body is already read, closed otherwise.
+func (c *h1Conn) discard(p *Pool, be *h1Backend) {
+	r := &c.resp
+	rest := len(be.rd.buffered()) - r.headLen
+	if r.length >= 0 && !r.close && int64(rest) == r.length {
+		be.rd.consume(r.headLen + rest)
+		p.http.fast.put(be)
+		return
+	}
+	be.conn.Close()
+}
+
+// answer writes the answer to the client: the backend's on be, or the
+// proxy's for err.
+func (c *h1Conn) answer(rs *reqState, p *Pool, hc *httpConfig, be *h1Backend, err error) (keep bool, size int64) {
+	c.be.Store(nil)
+	if wt := c.l.writeTimeout; wt > 0 {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(wt))
+	}
+	if be == nil {
+		return c.answerError(rs, hc, err)
+	}
+	r := &c.resp
+	rs.status = r.status
+	closeAfter := r.length == lengthUntilClose || c.req.close || c.l.closing.Load()
+	b := append(c.out[:0], "HTTP/1.1 "...)
+	b = append(b, r.statusLine...)
+	b = append(b, "\r\n"...)
+	for _, h := range r.headers {
+		if !r.drops(h.name) && !overridden(hc, h.name) {
+			b = append(b, h.name...)
+			b = append(b, ": "...)
+			b = append(b, h.value...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	for _, kv := range hc.headers {
+		b = appendHeader(b, kv[0], kv[1])
+	}
+	if closeAfter {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	c.out = append(b, "\r\n"...)
+	be.rd.consume(r.headLen)
+	size, err = c.relayBody(be, r)
+	if err != nil {
+		be.conn.Close()
+		if errors.Is(err, errClientWrite) {
+			rs.status, rs.err = statusClientClosed, "client went away"
+		} else {
+			rs.err = "copying the answer: " + err.Error()
+			rs.f.log.Debug("backend answer cut short", "pool", p.Name, "backend", rs.backend.Addr, "err", err)
+		}
+		return false, size
+	}
+	if r.close || len(be.rd.buffered()) > 0 {
+		be.conn.Close() // or it answered more than was asked
+	} else {
+		p.http.fast.put(be)
+	}
+	return !closeAfter, size
+}
+
+// errClientWrite is a write to the client that failed: it went away.
+var errClientWrite = errors.New("writing to the client")
+
+// relayBody copies the answer's body as the backend framed it.
+func (c *h1Conn) relayBody(be *h1Backend, r *h1Response) (int64, error) {
+	switch r.length {
+	case lengthChunked:
+		return c.relayChunked(be)
+	case lengthUntilClose:
+		n, err := c.relay(be, -1)
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+		if err == nil {
+			err = c.flush()
+		}
+		return n, err
+	}
+	n, err := c.relay(be, r.length)
+	if err == nil {
+		err = c.flush()
+	}
+	return n, err
+}
+
+// relay copies n bytes of the body (all of them when n < 0) from the
+// backend to the client, writing what it has whenever it must wait.
+func (c *h1Conn) relay(be *h1Backend, n int64) (int64, error) {
+	var done int64
+	for n < 0 || done < n {
+		if len(be.rd.buffered()) == 0 {
+			if err := c.flush(); err != nil {
+				return done, err
+			}
+			if be.timed {
+				// The try's timeout is for the head; a body takes
+				// as long as it takes.
+				_ = be.conn.SetReadDeadline(time.Time{})
+				be.timed = false
+			}
+			if err := be.rd.fill(); err != nil {
+				if n >= 0 && errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				return done, err
+			}
+		}
+		chunk := be.rd.buffered()
+		if n >= 0 && int64(len(chunk)) > n-done {
+			chunk = chunk[:n-done]
+		}
+		if err := c.write(chunk); err != nil {
+			return done, err
+		}
+		be.rd.consume(len(chunk))
+		done += int64(len(chunk))
+	}
+	return done, nil
+}
+
+// relayChunked copies a chunked body, chunk lines and trailers included.
+func (c *h1Conn) relayChunked(be *h1Backend) (int64, error) {
+	var size int64
+	for {
+		line, err := c.relayLine(be)
+		if err != nil {
+			return size, err
+		}
+		hexSize, _, _ := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(";"))
+		n, perr := strconv.ParseInt(string(bytes.TrimSpace(hexSize)), 16, 64)
+		if perr != nil || n < 0 {
+			return size, errors.New("bad chunk size")
+		}
+		if n == 0 {
+			for { // trailers, then the empty line
+				line, err := c.relayLine(be)
+				if err != nil {
+					return size, err
+				}
+				if len(bytes.TrimRight(line, "\r\n")) == 0 {
+					return size, c.flush()
+				}
+			}
+		}
+		m, err := c.relay(be, n+2) // the data and its CRLF
+		size += min(m, n)
+		if err != nil {
+			return size, err
+		}
+	}
+}
+
+// relayLine copies one line of the chunked framing.
+func (c *h1Conn) relayLine(be *h1Backend) ([]byte, error) {
+	if bytes.IndexByte(be.rd.buffered(), '\n') < 0 {
+		if err := c.flush(); err != nil {
+			return nil, err
+		}
+	}
+	line, err := be.rd.line()
+	if err != nil {
+		return nil, err
+	}
+	return line, c.write(line)
+}
+
+// write adds p to the answer, writing out first when it would not fit.
+func (c *h1Conn) write(p []byte) error {
+	if len(c.out)+len(p) > cap(c.out) {
+		if err := c.flush(); err != nil {
+			return err
+		}
+		if len(p) >= cap(c.out)/2 {
+			if _, err := c.conn.Write(p); err != nil {
+				return errors.Join(errClientWrite, err)
+			}
+			return nil
+		}
+	}
+	c.out = append(c.out, p...)
+	return nil
+}
+
+func (c *h1Conn) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	_, err := c.conn.Write(c.out)
+	c.out = c.out[:0]
+	if err != nil {
+		return errors.Join(errClientWrite, err)
+	}
+	return nil
+}
+
+// answerError answers as proxyError does for net/http: 503 when no
+// backend could take the request, 504 when the backend did not answer in
+// time, 502 otherwise.
+func (c *h1Conn) answerError(rs *reqState, hc *httpConfig, err error) (bool, int64) {
+	code := http.StatusBadGateway
+	switch {
+	case errors.Is(err, errNoBackend):
+		code = http.StatusServiceUnavailable
+	case timedOut(err):
+		code = http.StatusGatewayTimeout
+	}
+	rs.status, rs.err = code, err.Error()
+	if rs.aborted.Load() {
+		return false, 0
+	}
+	body := http.StatusText(code) + "\n"
+	b := append(c.out[:0], "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(code)...)
+	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nDate: "...)
+	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+	b = append(b, "\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n"...)
+	for _, kv := range hc.headers {
+		b = appendHeader(b, kv[0], kv[1])
+	}
+	closeAfter := c.req.close || c.l.closing.Load()
+	if closeAfter {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	if c.req.method != http.MethodHead {
+		b = append(b, body...)
+	}
+	c.out = b
+	if err := c.flush(); err != nil {
+		rs.status = statusClientClosed
+		return false, 0
+	}
+	return !closeAfter, int64(len(body))
+}
+
+// overridden reports whether the listener's response_headers replace a
+// header of the backend's.
+func overridden(hc *httpConfig, name []byte) bool {
+	for _, kv := range hc.headers {
+		if strings.EqualFold(kv[0], string(name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// abort cuts the request short: a drain's timeout or shutdown.
+func (c *h1Conn) abort() {
+	past := time.Unix(1, 0)
+	_ = c.conn.SetDeadline(past)
+	if be := c.be.Load(); be != nil {
+		_ = be.conn.SetDeadline(past)
+	}
+}
