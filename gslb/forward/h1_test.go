@@ -2,12 +2,15 @@ package forward
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -240,5 +243,94 @@ func TestFastPathHandsOver(t *testing.T) {
 		if !strings.HasPrefix(line, "HTTP/1.1 "+tc.want) {
 			t.Errorf("%.40q: answer %q, want %s", tc.raw, line, tc.want)
 		}
+	}
+}
+
+// On https listeners the fast path serves HTTP/1.1 after its own
+// handshake (X-Forwarded-Proto https, the listener's headers), and hands
+// connections that chose h2 to net/http.
+func TestFastPathTLS(t *testing.T) {
+	ca := newTestCA(t)
+	b := startHTTPBackend(t, "b")
+	h := startForwarderWith(t, func(dir string) {
+		ca.issue(t, filepath.Join(dir, "site.pem"), filepath.Join(dir, "site.key"), "www.example.test")
+	}, httpPool("b", "", b)+listenerTOML("tls", "https", "b", `[listener.response_headers]
+Strict-Transport-Security = "max-age=63072000"
+[[listener.certificate]]
+cert_file = "site.pem"
+key_file = "site.key"`))
+	addr := h.addr("tls")
+	for _, tc := range []struct {
+		h2        bool
+		wantProto string
+		fast      float64
+		handoffs  float64
+	}{
+		{false, "HTTP/1.1", 2, 0},
+		{true, "HTTP/2.0", 2, 1},
+	} {
+		client := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{RootCAs: ca.pool},
+			ForceAttemptHTTP2: tc.h2,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			},
+		}}
+		for range 2 {
+			resp, err := client.Get("https://www.example.test/secure?q=1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s seen
+			err = json.NewDecoder(resp.Body).Decode(&s)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Proto != tc.wantProto || resp.Header.Get("Strict-Transport-Security") == "" {
+				t.Errorf("client spoke %s (want %s), HSTS %q", resp.Proto, tc.wantProto, resp.Header.Get("Strict-Transport-Security"))
+			}
+			if s.Header.Get("X-Forwarded-Proto") != "https" || s.Path != "/secure" || s.Query != "q=1" || s.Host != "www.example.test" {
+				t.Errorf("backend saw X-Forwarded-Proto %q, %s %s?%s", s.Header.Get("X-Forwarded-Proto"), s.Host, s.Path, s.Query)
+			}
+		}
+		client.CloseIdleConnections()
+		if got := h.metric(`meridian_forward_http_fast_path_requests_total{listener="tls"}`); got != tc.fast {
+			t.Errorf("h2=%v: fast path requests = %v, want %v", tc.h2, got, tc.fast)
+		}
+		if got := h.metric(`meridian_forward_http_handoffs_total{listener="tls"}`); got != tc.handoffs {
+			t.Errorf("h2=%v: handoffs = %v, want %v", tc.h2, got, tc.handoffs)
+		}
+	}
+}
+
+// A drain's timeout cuts a fast-path request still waiting on the drained
+// backend: the client's connection closes instead of hanging, and the
+// request is no longer in flight.
+func TestFastPathDrainTimeout(t *testing.T) {
+	a := startHTTPBackend(t, "a")
+	a.delay.Store(int64(time.Minute))
+	h := startForwarder(t, httpPool("web", `drain_timeout = "200ms"`, a)+listenerTOML("web", "http", "web", ""))
+	c, err := net.DialTimeout("tcp", h.addr("web"), ioTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: app.test\r\n\r\n")
+	eventually(t, "the request in flight", func() bool {
+		return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 1
+	})
+	if code, _ := h.request("POST", "/api/v1/pools/web/backends/"+a.addr+"/drain", true); code != 200 {
+		t.Fatal("drain failed")
+	}
+	c.SetReadDeadline(time.Now().Add(waitFor))
+	if n, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("read %d bytes, %v: want the connection closed at the drain timeout", n, err)
+	}
+	eventually(t, "the request no longer in flight", func() bool {
+		return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 0
+	})
+	if got := h.metric(`meridian_forward_http_fast_path_requests_total{listener="web"}`); got != 1 {
+		t.Errorf("fast path requests = %v, want 1", got)
 	}
 }

@@ -191,8 +191,8 @@ func (c *h1Conn) proxy(snap *snapshot, hc *httpConfig, rt *route) bool {
 	rs.path = rt.rewritePath(q.rawPath)
 	c.writeRequest(rs, p)
 
-	keep, size := c.forward(rs, p, hc)
 	l.fastRequests.Add(1)
+	keep, size := c.forward(rs, p, hc)
 	l.finish(rs, rs.status, size, func() requestLine {
 		return requestLine{q.method, q.host, q.target, "HTTP/1.1", q.ua}
 	})

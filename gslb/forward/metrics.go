@@ -64,7 +64,7 @@ var (
 	descHTTPActive = prometheus.NewDesc("meridian_forward_http_active_requests",
 		"Requests in flight on the http listener, upgraded connections (WebSocket) included.", []string{"listener"}, nil)
 	descHTTPFast = prometheus.NewDesc("meridian_forward_http_fast_path_requests_total",
-		"Requests the HTTP/1.1 fast path answered, without net/http.", []string{"listener"}, nil)
+		"Requests the HTTP/1.1 fast path took, without net/http.", []string{"listener"}, nil)
 	descHTTPHandoffs = prometheus.NewDesc("meridian_forward_http_handoffs_total",
 		"Connections the fast path handed to net/http: HTTP/2, or a request it does not take (a body, an upgrade, a rate-limited route...).", []string{"listener"}, nil)
 	descRouteRequests = prometheus.NewDesc("meridian_forward_http_requests_total",
