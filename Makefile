@@ -21,6 +21,8 @@ test: lint
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./gslb/dnsfront
+	$(GO) test -run '^$$' -fuzz '^FuzzH1Request$$' -fuzztime $(FUZZTIME) ./gslb/forward
+	$(GO) test -run '^$$' -fuzz '^FuzzH1Response$$' -fuzztime $(FUZZTIME) ./gslb/forward
 
 bench: bench-go bench-forward bench-dnsperf
 

@@ -425,7 +425,7 @@ func (c *h1Conn) answer(rs *reqState, p *Pool, hc *httpConfig, be *h1Backend, er
 	b = append(b, r.statusLine...)
 	b = append(b, "\r\n"...)
 	for _, h := range r.headers {
-		if !r.drops(h.name) && !overridden(hc, h.name) {
+		if !h.drop && (len(hc.headers) == 0 || !overridden(hc, h.name)) {
 			b = append(b, h.name...)
 			b = append(b, ": "...)
 			b = append(b, h.value...)

@@ -152,24 +152,87 @@ type h1Response struct {
 	connection []byte
 }
 
-type h1RespHeader struct{ name, value []byte }
+type h1RespHeader struct {
+	name, value []byte
+	drop        bool // it stays with this hop
+}
 
 var errBadResponse = errors.New("malformed response head")
 
-// parse reads an answer's head to a request of method.
+// How the fast path treats a header of an answer.
+const (
+	respKeep = iota
+	respContentLength
+	respTransferEncoding
+	respConnection
+	respHop // hop-by-hop: dropped
+)
+
+func respKind(name []byte) int {
+	switch len(name) {
+	case 2:
+		if bytes.EqualFold(name, []byte("TE")) {
+			return respHop
+		}
+	case 7:
+		if bytes.EqualFold(name, []byte("Upgrade")) {
+			return respHop
+		}
+	case 10:
+		if bytes.EqualFold(name, []byte("Connection")) {
+			return respConnection
+		}
+		if bytes.EqualFold(name, []byte("Keep-Alive")) {
+			return respHop
+		}
+	case 14:
+		if bytes.EqualFold(name, []byte("Content-Length")) {
+			return respContentLength
+		}
+	case 16:
+		if bytes.EqualFold(name, []byte("Proxy-Connection")) {
+			return respHop
+		}
+	case 17:
+		if bytes.EqualFold(name, []byte("Transfer-Encoding")) {
+			return respTransferEncoding
+		}
+	case 18:
+		if bytes.EqualFold(name, []byte("Proxy-Authenticate")) {
+			return respHop
+		}
+	case 19:
+		if bytes.EqualFold(name, []byte("Proxy-Authorization")) {
+			return respHop
+		}
+	}
+	return respKeep
+}
+
+// parse reads an answer's head to a request of method. Headers that stay
+// with this hop are marked: the hop-by-hop ones, those the Connection
+// header names, and Content-Length beside chunked framing.
+// Transfer-Encoding goes on: the body is relayed as it is framed.
 func (r *h1Response) parse(head []byte, method string) error {
 	*r = h1Response{headLen: len(head), headers: r.headers[:0], length: lengthUntilClose}
 	line, rest, ok := bytes.Cut(head, crlf)
 	if !ok || len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
 		return errBadResponse
 	}
-	r.close = line[7] != '1'
-	code, err := strconv.Atoi(string(line[9:12]))
-	if err != nil || code < 100 || (len(line) > 12 && line[12] != ' ') {
+	http10 := line[7] == '0'
+	r.close = http10
+	code := 0
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return errBadResponse
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 100 || (len(line) > 12 && line[12] != ' ') {
 		return errBadResponse
 	}
 	r.status, r.statusLine = code, line[9:]
-	length, chunked := int64(-1), false
+	length, chunked, named := int64(-1), false, false
 	for {
 		line, rest, ok = bytes.Cut(rest, crlf)
 		if !ok {
@@ -178,35 +241,43 @@ func (r *h1Response) parse(head []byte, method string) error {
 		if len(line) == 0 {
 			break
 		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || bytes.IndexByte(line[:colon], ' ') >= 0 || bytes.IndexByte(line[:colon], '\t') >= 0 {
 			return errBadResponse
 		}
-		value = bytes.Trim(value, " \t")
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
+		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
+		h := h1RespHeader{name: name, value: value}
+		switch respKind(name) {
+		case respContentLength:
 			n, err := strconv.ParseInt(string(value), 10, 64)
 			if err != nil || n < 0 || (length >= 0 && n != length) {
 				return errBadResponse
 			}
 			length = n
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+		case respTransferEncoding:
 			if !bytes.EqualFold(value, []byte("chunked")) {
 				return errors.New("unsupported Transfer-Encoding " + strconv.Quote(string(value)))
 			}
 			chunked = true
-		case bytes.EqualFold(name, []byte("Connection")):
-			r.connection = value
+		case respConnection:
+			h.drop = true
 			for tok := range bytes.SplitSeq(value, []byte(",")) {
-				tok = bytes.TrimSpace(tok)
-				if bytes.EqualFold(tok, []byte("close")) {
+				switch tok = bytes.TrimSpace(tok); {
+				case bytes.EqualFold(tok, []byte("close")):
 					r.close = true
-				} else if bytes.EqualFold(tok, []byte("keep-alive")) && line[7] == '0' {
-					r.close = false
+				case bytes.EqualFold(tok, []byte("keep-alive")):
+					if http10 {
+						r.close = false
+					}
+				case len(tok) > 0:
+					named = true
 				}
 			}
+			r.connection = value
+		case respHop:
+			h.drop = true
 		}
-		r.headers = append(r.headers, h1RespHeader{name, value})
+		r.headers = append(r.headers, h)
 	}
 	switch {
 	case method == "HEAD" || code < 200 || code == 204 || code == 304:
@@ -218,45 +289,19 @@ func (r *h1Response) parse(head []byte, method string) error {
 	default:
 		r.close = true
 	}
+	if chunked || named {
+		for i := range r.headers {
+			h := &r.headers[i]
+			if chunked && respKind(h.name) == respContentLength || named && r.namedByConnection(h.name) {
+				h.drop = true
+			}
+		}
+	}
 	return nil
 }
 
-// drops reports whether a header of the answer stays with this hop: the
-// hop-by-hop ones, those its Connection header names, and Content-Length
-// beside chunked framing. Transfer-Encoding goes on: the body is relayed
-// as it is framed.
-func (r *h1Response) drops(name []byte) bool {
-	switch len(name) {
-	case 2:
-		return bytes.EqualFold(name, []byte("TE"))
-	case 7:
-		if bytes.EqualFold(name, []byte("Upgrade")) {
-			return true
-		}
-	case 10:
-		if bytes.EqualFold(name, []byte("Connection")) || bytes.EqualFold(name, []byte("Keep-Alive")) {
-			return true
-		}
-	case 14:
-		if r.length == lengthChunked && bytes.EqualFold(name, []byte("Content-Length")) {
-			return true
-		}
-	case 16:
-		if bytes.EqualFold(name, []byte("Proxy-Connection")) {
-			return true
-		}
-	case 18:
-		if bytes.EqualFold(name, []byte("Proxy-Authenticate")) {
-			return true
-		}
-	case 19:
-		if bytes.EqualFold(name, []byte("Proxy-Authorization")) {
-			return true
-		}
-	}
-	if len(r.connection) == 0 {
-		return false
-	}
+// namedByConnection reports whether the Connection header names a header.
+func (r *h1Response) namedByConnection(name []byte) bool {
 	for tok := range bytes.SplitSeq(r.connection, []byte(",")) {
 		if bytes.EqualFold(bytes.TrimSpace(tok), name) {
 			return true

@@ -1,0 +1,83 @@
+package forward
+
+import (
+	"bufio"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// FuzzH1Request holds the fast path's request parser to net/http's: a
+// head the fast path takes, net/http reads too, to the same method,
+// target, Host and headers. The fast path may refuse more (it hands
+// those to net/http); it must never take what net/http would refuse or
+// read differently.
+//
+//	go test -run '^$' -fuzz FuzzH1Request -fuzztime 30s ./gslb/forward
+func FuzzH1Request(f *testing.F) {
+	for _, seed := range []string{
+		"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n",
+		"GET /a%20b?x=1 HTTP/1.1\r\nHost: a.test:8080\r\nUser-Agent: u\r\nCookie: a=1\r\n\r\n",
+		"HEAD /x HTTP/1.1\r\nHost: [::1]:80\r\nConnection: close\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+		"DELETE /d HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nKeep-Alive: 5\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: h\r\nX:  spaced value \t\r\n\r\n",
+		"OPTIONS /o HTTP/1.1\r\nhost: h\r\nX-A: 1\r\nx-a: 2\r\n\r\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, head string) {
+		i := strings.Index(head, "\r\n\r\n")
+		if i < 0 {
+			return
+		}
+		head = head[:i+4]
+		var q h1Request
+		if !q.parse(head) {
+			return
+		}
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+		if err != nil {
+			t.Fatalf("the fast path took %q, net/http refuses it: %v", head, err)
+		}
+		if r.Method != q.method || r.RequestURI != q.target || r.Host != q.host || r.URL.Path != q.upath {
+			t.Fatalf("%q: fast path %s %s host %q path %q; net/http %s %s host %q path %q",
+				head, q.method, q.target, q.host, q.upath, r.Method, r.RequestURI, r.Host, r.URL.Path)
+		}
+		if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+			t.Fatalf("%q: the fast path took a request with a body", head)
+		}
+		for _, h := range q.headers {
+			if !slices.Contains(r.Header.Values(h.name), h.value) {
+				t.Fatalf("%q: header %s: fast path %q, net/http %q", head, h.name, h.value, r.Header.Values(h.name))
+			}
+		}
+	})
+}
+
+// FuzzH1Response feeds the fast path's answer parser anything: it must
+// not panic, and an answer it reads has a status and a framing.
+func FuzzH1Response(f *testing.F) {
+	for _, seed := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\nConnection: close, X-A\r\nX-A: 1\r\n\r\n",
+		"HTTP/1.0 404 Not Found\r\nConnection: keep-alive\r\n\r\n",
+		"HTTP/1.1 204\r\n\r\n",
+	} {
+		f.Add(seed, "GET")
+	}
+	f.Fuzz(func(t *testing.T, head, method string) {
+		i := strings.Index(head, "\r\n\r\n")
+		if i < 0 {
+			return
+		}
+		var r h1Response
+		if err := r.parse([]byte(head[:i+4]), method); err != nil {
+			return
+		}
+		if r.status < 100 || r.status > 999 || r.length < lengthUntilClose || (r.length == lengthUntilClose && !r.close) {
+			t.Fatalf("%q: status %d, length %d, close %v", head, r.status, r.length, r.close)
+		}
+	})
+}
