@@ -27,16 +27,23 @@
 //     read the ClientHello's server name (package sni) and route by it
 //     without terminating TLS. The UDP proxy keeps a flow per client and
 //     answers from the listening address.
-//   - The L7 proxy (http and https listeners) is an http.Server per
-//     listener whose handler reads the snapshot on every request, so a
+//   - The L7 proxy (http and https listeners) accepts connections itself,
+//     terminates TLS, and serves plain HTTP/1.1 requests (bodiless GET,
+//     HEAD, OPTIONS, DELETE to routes that only pick a backend) on a fast
+//     path of its own (h1.go, h1serve.go, h1transport.go): one goroutine
+//     per connection, heads parsed in place, answers relayed with their
+//     framing over kept backend connections. Anything else goes with the
+//     connection to an http.Server, whose handler is the reference for
+//     what a request gets; both read the snapshot on every request, so a
 //     reload changes routes and pools under established connections and
 //     WebSocket tunnels. Routes (route.go) match host, path, method,
 //     headers, cookies and query parameters in a documented order of
 //     precedence, and forward to a pool, redirect, or answer themselves;
 //     a route's rate limit (package ratelimit) runs first, and its canary
 //     pool takes a share of its requests that the admin API moves and an
-//     automatic guard (package canary) moves back. One
-//     httputil.ReverseProxy carries every request: Rewrite sets the path
+//     automatic guard (package canary) moves back. On
+//     the net/http side one httputil.ReverseProxy carries every request
+//     (the fast path does the same in its own code): Rewrite sets the path
 //     and the X-Forwarded-* and Forwarded headers (believed from
 //     trusted_proxies only), and its transport, roundTripper, picks a
 //     backend per try through the pool's balancer or sticky pin, the

@@ -75,8 +75,9 @@ pool = "bench"`)
 
 // BenchmarkFastPath is one keep-alive request and its 1 KiB answer through
 // the fast path, from a raw client to a raw backend that allocate
-// nothing, so that allocs/op are the proxy's; fast_path_off is the same
-// listener with fast_path = false, through net/http.
+// nothing, so that allocs/op are the proxy's; fast_path_metrics_off is
+// the same with metrics = false, and fast_path_off with fast_path =
+// false, through net/http.
 //
 //	go test -run '^$' -bench FastPath -benchmem ./gslb/forward
 func BenchmarkFastPath(b *testing.B) {
@@ -118,6 +119,7 @@ func BenchmarkFastPath(b *testing.B) {
 	}()
 	src := pool("bench", "[pool.check]\ntype = \"none\"", ln.Addr().String()) +
 		listenerTOML("bench", "http", "bench", "") +
+		listenerTOML("nometrics", "http", "bench", "metrics = false") +
 		listenerTOML("std", "http", "bench", "fast_path = false")
 	fw, _ := benchForwarder(b, src)
 	defer func() {
@@ -126,7 +128,7 @@ func BenchmarkFastPath(b *testing.B) {
 		fw.Shutdown(ctx)
 	}()
 	req := []byte("GET /index.html HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
-	for _, target := range []struct{ name, listener string }{{"fast_path", "bench"}, {"fast_path_off", "std"}} {
+	for _, target := range []struct{ name, listener string }{{"fast_path", "bench"}, {"fast_path_metrics_off", "nometrics"}, {"fast_path_off", "std"}} {
 		b.Run(target.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(1024)
