@@ -288,69 +288,50 @@ const (
 	hdrRefuse               // the fast path leaves the request to net/http
 )
 
-func hopKind(name string) int {
-	switch len(name) {
-	case 2:
-		if strings.EqualFold(name, "TE") {
-			return hdrRefuse
-		}
-	case 4:
-		if strings.EqualFold(name, "Host") {
-			return hdrHost
-		}
-	case 6:
-		if strings.EqualFold(name, "Expect") {
-			return hdrRefuse
-		}
-	case 7:
-		if strings.EqualFold(name, "Upgrade") {
-			return hdrRefuse
-		}
-		if strings.EqualFold(name, "Trailer") {
-			return hdrDrop
-		}
-	case 9:
-		if strings.EqualFold(name, "Forwarded") {
-			return hdrForwarding
-		}
-	case 10:
-		if strings.EqualFold(name, "Connection") {
-			return hdrConnection
-		}
-		if strings.EqualFold(name, "Keep-Alive") {
-			return hdrDrop
-		}
-	case 14:
-		if strings.EqualFold(name, "Content-Length") {
-			return hdrContentLength
-		}
-		if strings.EqualFold(name, "HTTP2-Settings") {
-			return hdrRefuse
-		}
-	case 15:
-		if strings.EqualFold(name, "X-Forwarded-For") {
-			return hdrForwarding
-		}
-	case 16:
-		if strings.EqualFold(name, "X-Forwarded-Host") {
-			return hdrForwarding
-		}
-		if strings.EqualFold(name, "Proxy-Connection") {
-			return hdrDrop
-		}
-	case 17:
-		if strings.EqualFold(name, "X-Forwarded-Proto") {
-			return hdrForwarding
-		}
-		if strings.EqualFold(name, "Transfer-Encoding") {
-			return hdrRefuse
-		}
-	case 19:
-		if strings.EqualFold(name, "Proxy-Authorization") {
-			return hdrDrop
+// requestHeaders are the request headers the fast path does not simply
+// pass on.
+var requestHeaders = []headerKind{
+	{"Host", hdrHost}, {"Connection", hdrConnection}, {"Content-Length", hdrContentLength},
+	{"X-Forwarded-For", hdrForwarding}, {"X-Forwarded-Proto", hdrForwarding},
+	{"X-Forwarded-Host", hdrForwarding}, {"Forwarded", hdrForwarding},
+	{"Keep-Alive", hdrDrop}, {"Proxy-Connection", hdrDrop}, {"Proxy-Authorization", hdrDrop}, {"Trailer", hdrDrop},
+	{"TE", hdrRefuse}, {"Expect", hdrRefuse}, {"Upgrade", hdrRefuse}, {"HTTP2-Settings", hdrRefuse},
+	{"Transfer-Encoding", hdrRefuse},
+}
+
+func hopKind(name string) int { return kindOf(requestHeaders, name, hdrKeep) }
+
+// headerKind says how one header is treated.
+type headerKind struct {
+	name string
+	kind int
+}
+
+// kindOf looks a header name up in a table, case-insensitively; def when
+// it is not there. Header names are ASCII tokens.
+func kindOf[T string | []byte](table []headerKind, name T, def int) int {
+	for _, k := range table {
+		if len(k.name) == len(name) && equalFoldASCII(k.name, name) {
+			return k.kind
 		}
 	}
-	return hdrKeep
+	return def
+}
+
+func equalFoldASCII[T string | []byte](a string, b T) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 func cutCRLF(s string) (line, rest string, ok bool) {

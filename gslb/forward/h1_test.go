@@ -2,8 +2,6 @@ package forward
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -246,9 +244,10 @@ func TestFastPathHandsOver(t *testing.T) {
 	}
 }
 
-// On https listeners the fast path serves HTTP/1.1 after its own
-// handshake (X-Forwarded-Proto https, the listener's headers), and hands
-// connections that chose h2 to net/http.
+// Requests over TLS: on https listeners the fast path serves HTTP/1.1
+// after its own handshake, and hands connections that chose h2 to
+// net/http; either way the backend gets HTTP/1.1 with X-Forwarded-Proto
+// https, and the client the listener's HSTS header.
 func TestFastPathTLS(t *testing.T) {
 	ca := newTestCA(t)
 	b := startHTTPBackend(t, "b")
@@ -269,13 +268,7 @@ key_file = "site.key"`))
 		{false, "HTTP/1.1", 2, 0},
 		{true, "HTTP/2.0", 2, 1},
 	} {
-		client := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{
-			TLSClientConfig:   &tls.Config{RootCAs: ca.pool},
-			ForceAttemptHTTP2: tc.h2,
-			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, addr)
-			},
-		}}
+		client := tlsClient(ca, addr, tc.h2)
 		for range 2 {
 			resp, err := client.Get("https://www.example.test/secure?q=1")
 			if err != nil {
@@ -290,8 +283,8 @@ key_file = "site.key"`))
 			if resp.Proto != tc.wantProto || resp.Header.Get("Strict-Transport-Security") == "" {
 				t.Errorf("client spoke %s (want %s), HSTS %q", resp.Proto, tc.wantProto, resp.Header.Get("Strict-Transport-Security"))
 			}
-			if s.Header.Get("X-Forwarded-Proto") != "https" || s.Path != "/secure" || s.Query != "q=1" || s.Host != "www.example.test" {
-				t.Errorf("backend saw X-Forwarded-Proto %q, %s %s?%s", s.Header.Get("X-Forwarded-Proto"), s.Host, s.Path, s.Query)
+			if s.Proto != "HTTP/1.1" || s.Header.Get("X-Forwarded-Proto") != "https" || s.Path != "/secure" || s.Query != "q=1" || s.Host != "www.example.test" {
+				t.Errorf("backend saw %s, X-Forwarded-Proto %q, %s %s?%s", s.Proto, s.Header.Get("X-Forwarded-Proto"), s.Host, s.Path, s.Query)
 			}
 		}
 		client.CloseIdleConnections()

@@ -258,50 +258,19 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// forward runs the request's tries as roundTripper does for net/http,
-// then writes the answer: the backend's, or the proxy's error. It
-// returns whether the client connection can take another request, and
-// the answer's body size.
+// forward runs the request's tries (runTries), then writes the answer:
+// the backend's, or the proxy's error. It returns whether the client
+// connection can take another request, and the answer's body size. The
+// fast path takes idempotent requests without a body only: they may
+// always be sent again.
 func (c *h1Conn) forward(rs *reqState, p *Pool, hc *httpConfig) (keep bool, size int64) {
-	now := time.Now()
-	p.st.budget.request(now.UnixNano())
-	req := &Request{Key: rs.key, Now: now.UnixNano()}
-	var (
-		pending    *h1Backend // a failed try's answer, sent when no backend is left
-		pendingErr error
-		pendingB   *Backend
-		n          tryCounts
-	)
-	for range maxTried {
-		b, done := rs.choose(p, req)
-		if b == nil {
-			break
-		}
-		if pendingB != nil {
-			if pending != nil {
-				c.discard(p, pending)
-			}
-			rs.drop(pendingB)
-			pending, pendingErr, pendingB = nil, nil, nil
-		}
-		rs.tries++
-		be, outcome, err := c.try(rs, b)
-		judge(done, outcome, c.resp.status)
-		// The fast path takes idempotent requests without a body only:
-		// they may always be sent again.
-		if !rs.retryAfter(p, outcome, true, &n) {
-			rs.keep(b)
-			return c.answer(rs, p, hc, be, err)
-		}
-		pending, pendingErr, pendingB = be, err, b
-		req.avoid(b)
-	}
-	if pendingB != nil {
-		rs.keep(pendingB)
-		return c.answer(rs, p, hc, pending, pendingErr)
-	}
-	p.st.refused.Add(1)
-	return c.answer(rs, p, hc, nil, errNoBackend)
+	be, err := runTries(rs, true,
+		func(b *Backend) (*h1Backend, int, tryOutcome, error) {
+			be, outcome, err := c.try(rs, b)
+			return be, c.resp.status, outcome, err
+		},
+		func(be *h1Backend) { c.discard(p, be) })
+	return c.answer(rs, p, hc, be, err)
 }
 
 // try sends the request to b once and reads the answer's head; be is the

@@ -168,46 +168,15 @@ const (
 	respHop // hop-by-hop: dropped
 )
 
-func respKind(name []byte) int {
-	switch len(name) {
-	case 2:
-		if bytes.EqualFold(name, []byte("TE")) {
-			return respHop
-		}
-	case 7:
-		if bytes.EqualFold(name, []byte("Upgrade")) {
-			return respHop
-		}
-	case 10:
-		if bytes.EqualFold(name, []byte("Connection")) {
-			return respConnection
-		}
-		if bytes.EqualFold(name, []byte("Keep-Alive")) {
-			return respHop
-		}
-	case 14:
-		if bytes.EqualFold(name, []byte("Content-Length")) {
-			return respContentLength
-		}
-	case 16:
-		if bytes.EqualFold(name, []byte("Proxy-Connection")) {
-			return respHop
-		}
-	case 17:
-		if bytes.EqualFold(name, []byte("Transfer-Encoding")) {
-			return respTransferEncoding
-		}
-	case 18:
-		if bytes.EqualFold(name, []byte("Proxy-Authenticate")) {
-			return respHop
-		}
-	case 19:
-		if bytes.EqualFold(name, []byte("Proxy-Authorization")) {
-			return respHop
-		}
-	}
-	return respKeep
+// responseHeaders are the answer's headers the fast path does not simply
+// pass on.
+var responseHeaders = []headerKind{
+	{"Content-Length", respContentLength}, {"Transfer-Encoding", respTransferEncoding}, {"Connection", respConnection},
+	{"Keep-Alive", respHop}, {"Proxy-Connection", respHop}, {"Proxy-Authenticate", respHop},
+	{"Proxy-Authorization", respHop}, {"TE", respHop}, {"Upgrade", respHop},
 }
+
+func respKind(name []byte) int { return kindOf(responseHeaders, name, respKeep) }
 
 // parse reads an answer's head to a request of method. Headers that stay
 // with this hop are marked: the hop-by-hop ones, those the Connection

@@ -310,11 +310,7 @@ func (l *httpListener) serve() {
 			if errors.Is(err, net.ErrClosed) || l.closing.Load() {
 				break
 			}
-			// Out of file descriptors and the like: back off as
-			// net/http does, rather than spin.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			l.f.log.Warn("accept failed", "listener", l.lname, "err", err, "retry_in", delay)
-			time.Sleep(delay)
+			l.f.acceptFailed(l.lname, &delay, err)
 			continue
 		}
 		delay = 0

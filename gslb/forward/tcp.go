@@ -141,6 +141,15 @@ func (l *tcpListener) wait(ctx context.Context) {
 	}
 }
 
+// acceptFailed waits after a failed accept (out of file descriptors or
+// the like) for some to be freed rather than spin, as net/http does:
+// 5 ms, doubling up to 1 s while accepts keep failing.
+func (f *Forwarder) acceptFailed(listener string, backoff *time.Duration, err error) {
+	*backoff = min(max(2**backoff, 5*time.Millisecond), time.Second)
+	f.log.Warn("accept failed", "listener", listener, "err", err, "retry_in", *backoff)
+	time.Sleep(*backoff)
+}
+
 // serve accepts until stop.
 func (l *tcpListener) serve() {
 	defer close(l.done)
@@ -151,11 +160,7 @@ func (l *tcpListener) serve() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Out of file descriptors or the like: wait for some to
-			// be freed rather than spin, as net/http does.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.f.log.Warn("accept failed", "listener", l.lname, "err", err, "retry_in", backoff)
-			time.Sleep(backoff)
+			l.f.acceptFailed(l.lname, &backoff, err)
 			continue
 		}
 		backoff = 0

@@ -3,7 +3,6 @@ package forward
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -99,43 +98,14 @@ key_file = "wild.key"`))
 	}
 }
 
-// Requests over TLS: HTTP/2 from the client, HTTP/1.1 to the backend,
-// X-Forwarded-Proto https, and the listener's HSTS header.
-func TestHTTPSRequests(t *testing.T) {
-	t.Parallel()
-	ca := newTestCA(t)
-	b := startHTTPBackend(t, "b")
-	h := startForwarderWith(t, func(dir string) {
-		ca.issue(t, filepath.Join(dir, "site.pem"), filepath.Join(dir, "site.key"), "www.example.test")
-	}, httpPool("b", "", b)+listenerTOML("tls", "https", "b", `[listener.response_headers]
-Strict-Transport-Security = "max-age=63072000"
-[[listener.certificate]]
-cert_file = "site.pem"
-key_file = "site.key"`))
-	addr := h.addr("tls")
-	client := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{
+// tlsClient is an HTTPS client that trusts ca and connects to addr
+// whatever the URL's host, offering HTTP/2 when h2.
+func tlsClient(ca *testCA, addr string, h2 bool) *http.Client {
+	return &http.Client{Timeout: ioTimeout, Transport: &http.Transport{
 		TLSClientConfig:   &tls.Config{RootCAs: ca.pool},
-		ForceAttemptHTTP2: true,
+		ForceAttemptHTTP2: h2,
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		},
 	}}
-	resp, err := client.Get("https://www.example.test/secure?q=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.Proto != "HTTP/2.0" {
-		t.Errorf("client spoke %s, want HTTP/2.0", resp.Proto)
-	}
-	if resp.Header.Get("Strict-Transport-Security") != "max-age=63072000" {
-		t.Errorf("HSTS = %q", resp.Header.Get("Strict-Transport-Security"))
-	}
-	var s seen
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		t.Fatal(err)
-	}
-	if s.Proto != "HTTP/1.1" || s.Header.Get("X-Forwarded-Proto") != "https" || s.Path != "/secure" || s.Query != "q=1" {
-		t.Errorf("backend saw %s, X-Forwarded-Proto %q, %s?%s", s.Proto, s.Header.Get("X-Forwarded-Proto"), s.Path, s.Query)
-	}
 }

@@ -168,48 +168,63 @@ const (
 
 func (t roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 	rs := out.Context().Value(stateKey{}).(*reqState)
+	h := rs.pool.http
+	mayRetry := h.retries > 0 && (h.retryNonIdempotent || idempotent(out)) && out.Header.Get("Upgrade") == ""
+	return runTries(rs, mayRetry,
+		func(b *Backend) (*http.Response, int, tryOutcome, error) {
+			resp, outcome, err := t.try(out, rs, b)
+			if resp == nil {
+				return nil, 0, outcome, err
+			}
+			return resp, resp.StatusCode, outcome, err
+		},
+		func(resp *http.Response) {
+			// Drain a little so that the connection can be reused,
+			// then let it go.
+			_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+			resp.Body.Close()
+		})
+}
+
+// runTries runs a request's tries on its pool, for both paths: each try
+// picks a backend (the sticky pin, or the balancer, through the
+// availability gate and the breaker), try sends the request there and
+// says what came of it, and retryAfter decides whether another backend
+// gets it. A failed try's answer waits while the next backend is picked:
+// when there is none, it is what the client gets; otherwise discard lets
+// it go. It returns the answer to pass on (the zero A with an error when
+// there is none), and keeps its backend in rs.
+func runTries[A comparable](rs *reqState, mayRetry bool, try func(*Backend) (A, int, tryOutcome, error), discard func(A)) (A, error) {
 	p := rs.pool
-	h := p.http
 	now := time.Now()
 	p.st.budget.request(now.UnixNano())
 	req := &Request{Key: rs.key, Now: now.UnixNano()}
-	mayRetry := h.retries > 0 && (h.retryNonIdempotent || idempotent(out)) && out.Header.Get("Upgrade") == ""
-	// A failed try's answer or error waits while the next backend is
-	// picked: when there is none, it is what the client gets.
 	var (
-		pending    *http.Response
-		pendingErr error
-		pendingB   *Backend
+		zero, pending A
+		pendingErr    error
+		pendingB      *Backend
+		n             tryCounts
 	)
-	var n tryCounts
 	for range maxTried {
 		b, done := rs.choose(p, req)
 		if b == nil {
 			break
 		}
 		if pendingB != nil {
-			if pending != nil {
-				// Drain a little so that the connection can be
-				// reused, then let it go.
-				_, _ = io.CopyN(io.Discard, pending.Body, 4<<10)
-				pending.Body.Close()
+			if pending != zero {
+				discard(pending)
 			}
 			rs.drop(pendingB)
-			pending, pendingErr, pendingB = nil, nil, nil
+			pending, pendingErr, pendingB = zero, nil, nil
 		}
 		rs.tries++
-		resp, outcome, err := t.try(out, rs, b)
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
+		answer, status, outcome, err := try(b)
 		judge(done, outcome, status)
-		again := rs.retryAfter(p, outcome, mayRetry, &n)
-		if !again {
+		if !rs.retryAfter(p, outcome, mayRetry, &n) {
 			rs.keep(b)
-			return resp, err
+			return answer, err
 		}
-		pending, pendingErr, pendingB = resp, err, b
+		pending, pendingErr, pendingB = answer, err, b
 		req.avoid(b)
 	}
 	if pendingB != nil {
@@ -217,7 +232,7 @@ func (t roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 		return pending, pendingErr
 	}
 	p.st.refused.Add(1)
-	return nil, errNoBackend
+	return zero, errNoBackend
 }
 
 // judge tells the circuit breaker (done, when it has one) how a try
