@@ -297,33 +297,55 @@ key_file = "site.key"`))
 	}
 }
 
-// A drain's timeout cuts a fast-path request still waiting on the drained
-// backend: the client's connection closes instead of hanging, and the
+// A drain's timeout cuts a fast-path request still on the drained
+// backend, whether it waits for the answer's head or for the rest of its
+// body: the client's connection closes instead of hanging, and the
 // request is no longer in flight.
 func TestFastPathDrainTimeout(t *testing.T) {
-	a := startHTTPBackend(t, "a")
-	a.delay.Store(int64(time.Minute))
-	h := startForwarder(t, httpPool("web", `drain_timeout = "200ms"`, a)+listenerTOML("web", "http", "web", ""))
-	c, err := net.DialTimeout("tcp", h.addr("web"), ioTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: app.test\r\n\r\n")
-	eventually(t, "the request in flight", func() bool {
-		return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 1
-	})
-	if code, _ := h.request("POST", "/api/v1/pools/web/backends/"+a.addr+"/drain", true); code != 200 {
-		t.Fatal("drain failed")
-	}
-	c.SetReadDeadline(time.Now().Add(waitFor))
-	if n, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
-		t.Errorf("read %d bytes, %v: want the connection closed at the drain timeout", n, err)
-	}
-	eventually(t, "the request no longer in flight", func() bool {
-		return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 0
-	})
-	if got := h.metric(`meridian_forward_http_fast_path_requests_total{listener="web"}`); got != 1 {
-		t.Errorf("fast path requests = %v, want 1", got)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			w.Header().Set("Content-Length", "100")
+			io.WriteString(w, "the first part")
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release) // before Close, which waits for the handlers
+	for _, path := range []string{"/head", "/stream"} {
+		t.Run(path, func(t *testing.T) {
+			h := startForwarder(t, pool("web", "drain_timeout = \"200ms\"\n[pool.check]\ntype = \"none\"\n", srv.Listener.Addr().String())+
+				listenerTOML("web", "http", "web", ""))
+			c, err := net.DialTimeout("tcp", h.addr("web"), ioTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: app.test\r\n\r\n")
+			eventually(t, "the request in flight", func() bool {
+				return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 1
+			})
+			if code, _ := h.request("POST", "/api/v1/pools/web/backends/"+srv.Listener.Addr().String()+"/drain", true); code != 200 {
+				t.Fatal("drain failed")
+			}
+			c.SetReadDeadline(time.Now().Add(waitFor))
+			got, err := io.ReadAll(c)
+			if isTimeout(err) {
+				t.Fatalf("got %q and the connection still open: want it closed at the drain timeout", got)
+			}
+			if path == "/stream" && !strings.HasSuffix(string(got), "the first part") {
+				t.Errorf("got %q, want the answer's head and the part sent before the drain", got)
+			}
+			eventually(t, "the request no longer in flight", func() bool {
+				return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 0
+			})
+			if got := h.metric(`meridian_forward_http_fast_path_requests_total{listener="web"}`); got != 1 {
+				t.Errorf("fast path requests = %v, want 1", got)
+			}
+		})
 	}
 }

@@ -380,7 +380,8 @@ func (c *h1Conn) discard(p *Pool, be *h1Backend) {
 // answer writes the answer to the client: the backend's on be, or the
 // proxy's for err.
 func (c *h1Conn) answer(rs *reqState, p *Pool, hc *httpConfig, be *h1Backend, err error) (keep bool, size int64) {
-	c.be.Store(nil)
+	c.be.Store(be) // a drain's abort cuts the body's copy too
+	defer c.be.Store(nil)
 	if wt := c.l.writeTimeout; wt > 0 {
 		_ = c.conn.SetWriteDeadline(time.Now().Add(wt))
 	}
