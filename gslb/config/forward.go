@@ -290,8 +290,8 @@ type ForwardListener struct {
 	ResponseHeaders   map[string]string `toml:"response_headers"`    // set on every response (HSTS and the like)
 	Metrics           *bool             `toml:"metrics"`             // per-request metrics; default true
 	// FastPath lets plain HTTP/1.1 requests (bodiless GET, HEAD, OPTIONS
-	// and DELETE to routes without rate limits, sticky sessions or HTTPS
-	// backends) skip net/http; default true.
+	// and DELETE to routes without rate limits or HTTPS backends) skip
+	// net/http; default true.
 	FastPath *bool `toml:"fast_path"`
 	// https: certificates, chosen by the ClientHello's server name, and
 	// read again from their files every CertificateReload.

@@ -167,14 +167,13 @@ func quoteIfNeeded(s string) string {
 }
 
 // clientProto is the scheme the client used, as far as trusted proxies
-// vouch for it: what secures a sticky cookie.
-func clientProto(r *http.Request, trustedPeer bool) string {
-	if trustedPeer {
-		if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-			return p
-		}
+// vouch for it (xfp is its X-Forwarded-Proto): what secures a sticky
+// cookie.
+func clientProto(xfp string, tls, trustedPeer bool) string {
+	if trustedPeer && (xfp == "https" || xfp == "http") {
+		return xfp
 	}
-	if r.TLS != nil {
+	if tls {
 		return "https"
 	}
 	return "http"

@@ -29,8 +29,8 @@ import (
 // to net/http, with the bytes it has read, for the rest of the
 // connection: requests with a body, upgrades, Expect, h2c, HTTP/1.0,
 // heads past h1HeadMax, anything it would have to judge malformed, and
-// routes that rate-limit, answer themselves, or send to pools with sticky
-// sessions or HTTPS backends. net/http stays the reference for what
+// routes that rate-limit, answer themselves, or send to pools of HTTPS
+// backends. net/http stays the reference for what
 // those get. TestFastPathMatchesNetHTTP holds the two to the same
 // answers and the same requests at the backends.
 
@@ -402,6 +402,15 @@ func (v *h1View) hasHeader(name, value string) bool {
 		}
 	}
 	return false
+}
+
+func (v *h1View) header(name string) string {
+	for _, h := range v.q.headers {
+		if strings.EqualFold(h.name, name) {
+			return h.value
+		}
+	}
+	return ""
 }
 
 func (v *h1View) hasQuery(name, value string) bool {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -125,8 +126,22 @@ pool = "beta"
 name = "nowhere"
 path = "/nowhere"
 pool = "dead"
+
+[[listener.route]]
+name = "stick"
+path_prefix = "/stick"
+pool = "stick"
+
+[[listener.route]]
+name = "by-header"
+path_prefix = "/hdr"
+pool = "by-header"
 `
-	h := startForwarder(t, pool("web", "[pool.check]\ntype = \"none\"\n", backend)+
+	h := startForwarderWith(t, func(dir string) {
+		os.WriteFile(filepath.Join(dir, "sticky.key"), []byte(testStickyKey+"\n"), 0o600)
+	}, pool("web", "[pool.check]\ntype = \"none\"\n", backend)+
+		pool("stick", "[pool.sticky]\nmode = \"cookie\"\nkey_file = \"sticky.key\"\nmax_age = \"1h\"\n[pool.check]\ntype = \"none\"\n", backend)+
+		pool("by-header", "[pool.sticky]\nmode = \"header\"\nheader = \"X-Session\"\n[pool.check]\ntype = \"none\"\n", backend)+
 		pool("beta", "[pool.http]\nhost = \"beta.internal\"\n[pool.check]\ntype = \"none\"\n", backend)+
 		pool("dead", "[pool.check]\ntype = \"none\"\n", freeAddr(t))+
 		listenerTOML("fast", "http", "web", routes)+
@@ -159,6 +174,10 @@ pool = "dead"
 		{"Connection-named and overridden answer headers", "GET /hop HTTP/1.1\r\n", nil},
 		{"500 passed on", "GET /fail HTTP/1.1\r\n", nil},
 		{"no backend", "GET /nowhere HTTP/1.1\r\n", nil},
+		{"sticky cookie set", "GET /stick/a HTTP/1.1\r\n", nil},
+		{"sticky cookie unknown, set again", "GET /stick/b HTTP/1.1\r\nCookie: meridian_stick=forged\r\n", nil},
+		{"sticky cookie not Secure for an untrusted X-Forwarded-Proto", "GET /stick/c HTTP/1.1\r\nX-Forwarded-Proto: https\r\n", nil},
+		{"sticky by header", "GET /hdr HTTP/1.1\r\nX-Session: abc\r\n", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -180,6 +199,10 @@ pool = "dead"
 			}
 			if !reflect.DeepEqual(fast.Header, std.Header) {
 				t.Errorf("headers differ:\nfast path: %v\nnet/http:  %v", fast.Header, std.Header)
+			}
+			if c := fast.Header.Get("Set-Cookie"); strings.HasPrefix(tc.name, "sticky cookie") &&
+				(!strings.HasPrefix(c, "meridian_stick=") || strings.Contains(c, "Secure")) {
+				t.Errorf("Set-Cookie %q, want the pool's cookie, not Secure over http", c)
 			}
 		})
 	}

@@ -150,8 +150,7 @@ func (c *h1Conn) serve() error {
 }
 
 // fastRoute reports whether the fast path can take a route's requests:
-// it sends them to pools of plain HTTP backends without sticky sessions,
-// and has no rate limit.
+// it sends them to pools of plain HTTP backends, and has no rate limit.
 func fastRoute(snap *snapshot, rt *route) bool {
 	if rt.pool == "" || rt.rateLimit != "" || !fastPool(snap.pools[rt.pool]) {
 		return false
@@ -160,7 +159,7 @@ func fastRoute(snap *snapshot, rt *route) bool {
 }
 
 func fastPool(p *Pool) bool {
-	return p != nil && p.http.fast != nil && p.http.sticky == nil
+	return p != nil && p.http.fast != nil
 }
 
 // proxy sends the request to the route's pool and the answer back; false
@@ -188,6 +187,7 @@ func (c *h1Conn) proxy(snap *snapshot, hc *httpConfig, rt *route) bool {
 		rt.st.split[boolIndex(canary)].Add(1)
 	}
 	rs.key = p.key(netip.AddrPortFrom(rs.client, rs.peer.Port()), c.sni)
+	rs.applySticky(p)
 	rs.path = rt.rewritePath(q.rawPath)
 	c.writeRequest(rs, p)
 
@@ -242,6 +242,18 @@ func (c *h1Conn) forwarding(rs *reqState) [4]string {
 		c.fwdHost, c.fwdTrusted = q.host, rs.trustedPeer
 	}
 	return c.fwd
+}
+
+// clientProto is the client's scheme, as far as trusted proxies vouch
+// for it.
+func (c *h1Conn) clientProto(rs *reqState) string {
+	xfp := ""
+	if rs.trustedPeer && c.req.xfwd {
+		if v := c.req.forwardingValues("X-Forwarded-Proto"); len(v) > 0 {
+			xfp = v[0]
+		}
+	}
+	return clientProto(xfp, c.tls != nil, rs.trustedPeer)
 }
 
 func appendHeader(b []byte, name, value string) []byte {
@@ -404,6 +416,11 @@ func (c *h1Conn) answer(rs *reqState, p *Pool, hc *httpConfig, be *h1Backend, er
 	}
 	for _, kv := range hc.headers {
 		b = appendHeader(b, kv[0], kv[1])
+	}
+	if rs.backend.pool.http.sticky != nil {
+		if v := rs.stickyCookie(rs.backend, c.clientProto(rs) == "https"); v != "" {
+			b = appendHeader(b, "Set-Cookie", v)
+		}
 	}
 	if closeAfter {
 		b = append(b, "Connection: close\r\n"...)

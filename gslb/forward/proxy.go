@@ -177,21 +177,10 @@ func rewrite(pr *httputil.ProxyRequest) {
 func modifyResponse(resp *http.Response) error {
 	rs := stateOf(resp.Request)
 	rs.status = resp.StatusCode
-	b := rs.backend
-	if b == nil || b.pool.http.sticky == nil || b.pool.http.sticky.mode != stickyCookie {
-		return nil
+	r := resp.Request
+	if v := rs.stickyCookie(rs.backend, clientProto(r.Header.Get("X-Forwarded-Proto"), r.TLS != nil, rs.trustedPeer) == "https"); v != "" {
+		resp.Header.Add("Set-Cookie", v)
 	}
-	s, counts := b.pool.http.sticky, &b.pool.st.sticky
-	switch {
-	case rs.pin == b:
-		counts.hits.Add(1)
-		return nil
-	case rs.pin != nil:
-		counts.moved.Add(1)
-	default:
-		counts.assigned.Add(1)
-	}
-	s.setCookie(resp.Header, b, clientProto(resp.Request, rs.trustedPeer) == "https")
 	return nil
 }
 
@@ -377,13 +366,7 @@ func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 		sni = r.TLS.ServerName
 	}
 	rs.key = p.key(netip.AddrPortFrom(rs.client, rs.peer.Port()), sni)
-	if s := p.http.sticky; s != nil {
-		if s.mode == stickyCookie {
-			rs.pin = s.pinned(rs.view)
-		} else if k, ok := s.hashKey(r, rs); ok {
-			rs.key, rs.stickyHash = k, true
-		}
-	}
+	rs.applySticky(p)
 	if max := rs.hc.maxBody; max > 0 {
 		if r.ContentLength > max {
 			plain(w, http.StatusRequestEntityTooLarge, http.StatusText(http.StatusRequestEntityTooLarge))
@@ -416,6 +399,22 @@ func boolIndex(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// applySticky reads what pins the request in p's sticky pool, if it has
+// one: the backend its cookie names, or the hash of its address or
+// header that the pool's rendezvous hashing picks by.
+func (rs *reqState) applySticky(p *Pool) {
+	s := p.http.sticky
+	switch {
+	case s == nil:
+	case s.mode == stickyCookie:
+		rs.pin = s.pinned(rs.view)
+	default:
+		if k, ok := s.hashKey(rs.view, rs); ok {
+			rs.key, rs.stickyHash = k, true
+		}
+	}
 }
 
 // choosePool returns the pool a request of the route goes to, and

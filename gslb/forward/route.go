@@ -186,6 +186,7 @@ type requestView interface {
 	hasHeader(name, value string) bool
 	hasQuery(name, value string) bool
 	cookie(name string) (string, bool)
+	header(name string) string // the first value, or ""
 }
 
 // stdRequest is a net/http request as routing reads it.
@@ -201,6 +202,8 @@ func (s *stdRequest) hasHeader(name, value string) bool {
 	vals, ok := s.r.Header[name]
 	return match{name, value}.holds(vals, ok)
 }
+
+func (s *stdRequest) header(name string) string { return s.r.Header.Get(name) }
 
 func (s *stdRequest) cookie(name string) (string, bool) {
 	c, err := s.r.Cookie(name)

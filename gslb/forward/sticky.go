@@ -93,24 +93,45 @@ func (s *sticky) pinned(r requestView) *Backend {
 // hashKey returns the hash a source_ip or header pool picks by, and
 // whether there is one (a request without the header has none, and is
 // balanced as usual).
-func (s *sticky) hashKey(r *http.Request, rs *reqState) (uint64, bool) {
+func (s *sticky) hashKey(r requestView, rs *reqState) (uint64, bool) {
 	switch s.mode {
 	case stickySourceIP:
 		ip := rs.client.As16()
 		return xxhash.Sum64(ip[:]), true
 	case stickyHeader:
-		if v := r.Header.Get(s.header); v != "" {
+		if v := r.header(s.header); v != "" {
 			return xxhash.Sum64String(v), true
 		}
 	}
 	return 0, false
 }
 
-// setCookie pins the client to b.
-func (s *sticky) setCookie(h http.Header, b *Backend, secure bool) {
+// cookieFor is the Set-Cookie value that pins the client to b.
+func (s *sticky) cookieFor(b *Backend, secure bool) string {
 	c := http.Cookie{Name: s.cookie, Value: b.token, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode}
 	if s.maxAge > 0 {
 		c.MaxAge = int(s.maxAge / time.Second)
 	}
-	h.Add("Set-Cookie", c.String())
+	return c.String()
+}
+
+// stickyCookie counts what a cookie pool's affinity did for a request
+// whose answer came from b, and returns the Set-Cookie value that pins
+// the client there, or "" when it was pinned there already (or the pool
+// does not pin by cookie). https says whether the client's scheme was.
+func (rs *reqState) stickyCookie(b *Backend, https bool) string {
+	if b == nil || b.pool.http.sticky == nil || b.pool.http.sticky.mode != stickyCookie {
+		return ""
+	}
+	counts := &b.pool.st.sticky
+	switch {
+	case rs.pin == b:
+		counts.hits.Add(1)
+		return ""
+	case rs.pin != nil:
+		counts.moved.Add(1)
+	default:
+		counts.assigned.Add(1)
+	}
+	return b.pool.http.sticky.cookieFor(b, https)
 }
