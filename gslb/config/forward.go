@@ -289,8 +289,8 @@ type ForwardListener struct {
 	H2C               bool              `toml:"h2c"`                 // http: accept HTTP/2 without TLS (prior knowledge)
 	ResponseHeaders   map[string]string `toml:"response_headers"`    // set on every response (HSTS and the like)
 	Metrics           *bool             `toml:"metrics"`             // per-request metrics; default true
-	// FastPath lets plain HTTP/1.1 requests (bodiless GET, HEAD, OPTIONS
-	// and DELETE to routes without rate limits or HTTPS backends) skip
+	// FastPath lets plain HTTP/1.1 requests (no upgrade, a body of a few
+	// KiB at most, to routes without rate limits or HTTPS backends) skip
 	// net/http; default true.
 	FastPath *bool `toml:"fast_path"`
 	// https: certificates, chosen by the ClientHello's server name, and

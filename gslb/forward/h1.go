@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 )
@@ -19,23 +20,26 @@ import (
 // request here, three times HAProxy's: ~100 allocations, header maps, a
 // background read per request and hand-offs between the server's
 // goroutine and the transport's read and write loops. Most requests a
-// regional front end sees are plain: a bodiless GET on a keep-alive
-// connection to a route that only picks a backend. For those, one
-// goroutine per client connection reads the head in place, writes it to a
-// keep-alive backend connection, and copies the answer back, framing and
-// all, as HAProxy does.
+// regional front end sees are plain: a GET, or a small POST, on a
+// keep-alive connection to a route that only picks a backend. For those,
+// one goroutine per client connection reads the head (and a body that
+// fits its buffer) in place, writes it to a keep-alive backend
+// connection, and copies the answer back, framing and all, as HAProxy
+// does.
 //
 // The fast path takes a strict subset of HTTP/1.1 and hands anything else
 // to net/http, with the bytes it has read, for the rest of the
-// connection: requests with a body, upgrades, Expect, h2c, HTTP/1.0,
-// heads past h1HeadMax, anything it would have to judge malformed, and
-// routes that rate-limit, answer themselves, or send to pools of HTTPS
-// backends. net/http stays the reference for what
-// those get. TestFastPathMatchesNetHTTP holds the two to the same
-// answers and the same requests at the backends.
+// connection: chunked or large request bodies, methods other than GET,
+// HEAD, OPTIONS, DELETE, POST, PUT and PATCH, upgrades, Expect, h2c,
+// HTTP/1.0, heads past h1HeadMax, anything it would have to judge
+// malformed, and routes that rate-limit, answer themselves, or send to
+// pools of HTTPS backends. net/http stays the reference for what those
+// get. TestFastPathMatchesNetHTTP holds the two to the same answers and
+// the same requests at the backends.
 
-// h1HeadMax is the largest request head the fast path reads; a larger one
-// goes to net/http, which applies max_header_bytes.
+// h1HeadMax is the client's read buffer: the largest request head, with
+// its body, that the fast path reads; a larger one goes to net/http,
+// which applies max_header_bytes and max_body_bytes.
 const h1HeadMax = 8 << 10
 
 // errFallback says the fast path leaves the connection to net/http.
@@ -162,6 +166,7 @@ type h1Request struct {
 	host    string // the Host header
 	ua      string
 	close   bool       // Connection: close
+	length  int        // Content-Length; -1 without one
 	headers []h1Header // those the backend gets, and Cookie
 	xfwd    bool       // forwarding headers came with it
 }
@@ -170,7 +175,7 @@ type h1Request struct {
 // request. It errs on the side of false: net/http answers what is
 // malformed.
 func (q *h1Request) parse(head string) bool {
-	*q = h1Request{head: head, headers: q.headers[:0]}
+	*q = h1Request{head: head, headers: q.headers[:0], length: -1}
 	line, rest, ok := cutCRLF(head)
 	if !ok {
 		return false
@@ -181,9 +186,10 @@ func (q *h1Request) parse(head string) bool {
 		return false
 	}
 	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodDelete:
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodDelete,
+		http.MethodPost, http.MethodPut, http.MethodPatch:
 	default:
-		return false // bodies and the unusual are net/http's
+		return false // the unusual is net/http's
 	}
 	q.method, q.target = method, target
 	if !q.parseTarget(target) {
@@ -226,9 +232,11 @@ func (q *h1Request) parse(head string) bool {
 				}
 			}
 		case hdrContentLength:
-			if value != "0" {
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 0 || value[0] == '+' || (q.length >= 0 && n != q.length) {
 				return false
 			}
+			q.length = n
 		case hdrForwarding:
 			q.xfwd = true
 		case hdrDrop:
@@ -282,7 +290,7 @@ const (
 	hdrKeep          = iota // sent on to the backend
 	hdrHost                 // sent as the pool's or the client's Host
 	hdrConnection           // read, not sent
-	hdrContentLength        // "0" only, not sent
+	hdrContentLength        // read, and sent as the body's length
 	hdrForwarding           // replaced by this hop's
 	hdrDrop                 // hop-by-hop: not sent
 	hdrRefuse               // the fast path leaves the request to net/http

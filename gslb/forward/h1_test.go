@@ -58,10 +58,11 @@ func framingBackend(t *testing.T) string {
 		case "/fail":
 			w.WriteHeader(http.StatusInternalServerError)
 		}
+		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(seen{
 			Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Query: r.URL.RawQuery,
-			Host: r.Host, Proto: r.Proto, Header: r.Header,
+			Host: r.Host, Proto: r.Proto, Header: r.Header, Body: string(body),
 		})
 	}))
 	t.Cleanup(srv.Close)
@@ -190,6 +191,11 @@ pool = "by-header"
 		{"Connection-named and overridden answer headers", "GET /hop HTTP/1.1\r\n", nil},
 		{"500 passed on", "GET /fail HTTP/1.1\r\n", nil},
 		{"no backend", "GET /nowhere HTTP/1.1\r\n", nil},
+		{"POST with a body", "POST /form HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 13\r\n" + host + "\r\n{\"a\": [1, 2]}", nil},
+		{"POST without a body", "POST /empty-post HTTP/1.1\r\n", nil},
+		{"PUT with a body", "PUT /put HTTP/1.1\r\nContent-Length: 5\r\nIdempotency-Key: k1\r\n" + host + "\r\nhello", nil},
+		{"PATCH with a body", "PATCH /patch HTTP/1.1\r\nContent-Length: 3\r\n" + host + "\r\nabc", nil},
+		{"DELETE with a body", "DELETE /del HTTP/1.1\r\nContent-Length: 2\r\n" + host + "\r\nok", nil},
 		{"1 MiB body with its length", "GET /big HTTP/1.1\r\n", nil},
 		{"1 MiB body chunked", "GET /bigchunked HTTP/1.1\r\n", nil},
 		{"40 KB answer head", "GET /bighead HTTP/1.1\r\n", nil},
@@ -205,6 +211,9 @@ pool = "by-header"
 				methods = []string{"GET"}
 			}
 			raw := tc.raw + host + "\r\n"
+			if strings.Contains(tc.raw, "\r\n\r\n") { // it brings its head's end and a body
+				raw = tc.raw
+			}
 			fast := exchange(t, h.addr("fast"), raw, methods...)[0]
 			std := exchange(t, h.addr("std"), raw, methods...)[0]
 			if fast.Status == http.StatusOK && tc.methods == nil && len(fast.Body) < 10 {
@@ -221,6 +230,12 @@ pool = "by-header"
 			}
 			if !reflect.DeepEqual(fast.Header, std.Header) {
 				t.Errorf("headers differ:\nfast path: %v\nnet/http:  %v", fast.Header, std.Header)
+			}
+			if i := strings.Index(raw, "\r\n\r\n"); i+4 < len(raw) {
+				var got seen
+				if err := json.Unmarshal([]byte(fast.Body), &got); err != nil || got.Body != raw[i+4:] {
+					t.Errorf("the backend got body %q (%v), want %q", got.Body, err, raw[i+4:])
+				}
 			}
 			if c := fast.Header.Get("Set-Cookie"); strings.HasPrefix(tc.name, "sticky cookie") &&
 				(!strings.HasPrefix(c, "meridian_stick=") || strings.Contains(c, "Secure")) {
@@ -240,15 +255,15 @@ pool = "by-header"
 }
 
 // Requests the fast path does not take go to net/http with the
-// connection, bytes already read included: pipelined requests, a body,
-// then a plain request again, all answered in order.
+// connection, bytes already read included: pipelined requests, a chunked
+// body, then a plain request again, all answered in order.
 func TestFastPathHandsOver(t *testing.T) {
 	backend := framingBackend(t)
 	h := startForwarder(t, pool("web", "[pool.check]\ntype = \"none\"\n", backend)+listenerTOML("fast", "http", "web", ""))
 	const host = "Host: www.example.test\r\n"
 	raw := "GET /one HTTP/1.1\r\n" + host + "\r\n" +
 		"GET /two HTTP/1.1\r\n" + host + "\r\n" +
-		"POST /three HTTP/1.1\r\n" + host + "Content-Length: 5\r\n\r\nhello" +
+		"POST /three HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" +
 		"GET /four HTTP/1.1\r\n" + host + "\r\n"
 	answers := exchange(t, h.addr("fast"), raw, "GET", "GET", "POST", "GET")
 	for i, want := range []string{"GET /one", "GET /two", "POST /three", "GET /four"} {
@@ -261,7 +276,7 @@ func TestFastPathHandsOver(t *testing.T) {
 		}
 	}
 	if got := h.metric(`meridian_forward_http_fast_path_requests_total{listener="fast"}`); got != 2 {
-		t.Errorf("fast path requests = %v, want 2 (those before the body)", got)
+		t.Errorf("fast path requests = %v, want 2 (those before the chunked body)", got)
 	}
 	if got := h.metric(`meridian_forward_http_handoffs_total{listener="fast"}`); got != 1 {
 		t.Errorf("handoffs = %v, want 1", got)

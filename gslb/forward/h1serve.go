@@ -142,11 +142,43 @@ func (c *h1Conn) serve() error {
 		if !fastRoute(snap, rt) {
 			return errFallback
 		}
-		c.rd.consume(len(head))
-		if !c.proxy(snap, hc, rt) {
+		body, err := c.readBody(len(head), hc)
+		if err != nil {
+			return err
+		}
+		c.rd.consume(len(head) + len(body))
+		// body stays where it is in the buffer until the next read,
+		// which comes after this request.
+		if !c.proxy(snap, hc, rt, body) {
 			return nil
 		}
 	}
+}
+
+// readBody reads the request's body, which follows its head of headLen
+// bytes, into the buffer. Bodies that do not fit there, or past
+// max_body_bytes (net/http answers 413), are net/http's (errFallback).
+func (c *h1Conn) readBody(headLen int, hc *httpConfig) ([]byte, error) {
+	n := max(c.req.length, 0)
+	if n == 0 {
+		return nil, nil
+	}
+	if headLen+n > len(c.rd.buf) || (hc.maxBody > 0 && int64(n) > hc.maxBody) {
+		return nil, errFallback
+	}
+	if len(c.rd.buffered()) < headLen+n {
+		_ = c.conn.SetReadDeadline(time.Now().Add(c.l.headerTimeout))
+		if c.rd.r > 0 {
+			c.rd.w = copy(c.rd.buf, c.rd.buffered())
+			c.rd.r = 0
+		}
+		for len(c.rd.buffered()) < headLen+n {
+			if err := c.rd.fill(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c.rd.buffered()[headLen : headLen+n], nil
 }
 
 // fastRoute reports whether the fast path can take a route's requests:
@@ -164,7 +196,7 @@ func fastPool(p *Pool) bool {
 
 // proxy sends the request to the route's pool and the answer back; false
 // when the connection is to close after it.
-func (c *h1Conn) proxy(snap *snapshot, hc *httpConfig, rt *route) bool {
+func (c *h1Conn) proxy(snap *snapshot, hc *httpConfig, rt *route, body []byte) bool {
 	l := c.l
 	l.requests.Add(1)
 	defer l.requests.Add(-1)
@@ -189,10 +221,21 @@ func (c *h1Conn) proxy(snap *snapshot, hc *httpConfig, rt *route) bool {
 	rs.key = p.key(netip.AddrPortFrom(rs.client, rs.peer.Port()), c.sni)
 	rs.applySticky(p)
 	rs.path = rt.rewritePath(q.rawPath)
-	c.writeRequest(rs, p)
+	idem := idempotentBy(q.method, func(name string) bool { return c.view.hasHeader(name, "*") })
+	mayRetry := p.http.retries > 0 && (p.http.retryNonIdempotent || idem)
+	if len(body) > 0 {
+		// As net/http's path keeps bodies: whole, for any try, when they
+		// fit retry_buffer and may be retried; otherwise sent once.
+		limit := 0
+		if mayRetry {
+			limit = p.http.retryBuffer
+		}
+		rs.body = &requestBody{kept: len(body) <= limit}
+	}
+	c.writeRequest(rs, p, body)
 
 	l.fastRequests.Add(1)
-	keep, size := c.forward(rs, p, hc)
+	keep, size := c.forward(rs, p, hc, mayRetry, idem)
 	l.finish(rs, rs.status, size, func() requestLine {
 		return requestLine{q.method, q.host, q.target, "HTTP/1.1", q.ua}
 	})
@@ -202,7 +245,7 @@ func (c *h1Conn) proxy(snap *snapshot, hc *httpConfig, rt *route) bool {
 // writeRequest prepares the head the backends get: the route's path, the
 // pool's Host, the client's headers but the hop-by-hop ones, and this
 // hop's forwarding headers.
-func (c *h1Conn) writeRequest(rs *reqState, p *Pool) {
+func (c *h1Conn) writeRequest(rs *reqState, p *Pool, body []byte) {
 	q := &c.req
 	b := append(c.reqTo[:0], q.method...)
 	b = append(b, ' ')
@@ -225,7 +268,18 @@ func (c *h1Conn) writeRequest(rs *reqState, p *Pool) {
 	for i, v := range c.forwarding(rs) {
 		b = appendHeader(b, forwardedNames[i], v)
 	}
-	c.reqTo = append(b, "\r\n"...)
+	// net/http sends a length for a body, and for the methods that
+	// expect one even when it is empty.
+	switch q.method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		b = appendLength(b, len(body))
+	default:
+		if len(body) > 0 {
+			b = appendLength(b, len(body))
+		}
+	}
+	b = append(b, "\r\n"...)
+	c.reqTo = append(b, body...)
 }
 
 func (c *h1Conn) forwarding(rs *reqState) [4]string {
@@ -256,6 +310,12 @@ func (c *h1Conn) clientProto(rs *reqState) string {
 	return clientProto(xfp, c.tls != nil, rs.trustedPeer)
 }
 
+func appendLength(b []byte, n int) []byte {
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, "\r\n"...)
+}
+
 func appendHeader(b []byte, name, value string) []byte {
 	b = append(b, name...)
 	b = append(b, ": "...)
@@ -272,13 +332,13 @@ func cmpOr(a, b string) string {
 
 // forward runs the request's tries (runTries), then writes the answer:
 // the backend's, or the proxy's error. It returns whether the client
-// connection can take another request, and the answer's body size. The
-// fast path takes idempotent requests without a body only: they may
-// always be sent again.
-func (c *h1Conn) forward(rs *reqState, p *Pool, hc *httpConfig) (keep bool, size int64) {
-	be, err := runTries(rs, true,
+// connection can take another request, and the answer's body size.
+// mayRetry says whether the request may go to another backend after it
+// reached one; idem, whether it may be sent again at all.
+func (c *h1Conn) forward(rs *reqState, p *Pool, hc *httpConfig, mayRetry, idem bool) (keep bool, size int64) {
+	be, err := runTries(rs, mayRetry,
 		func(b *Backend) (*h1Backend, int, tryOutcome, error) {
-			be, outcome, err := c.try(rs, b)
+			be, outcome, err := c.try(rs, b, idem)
 			return be, c.resp.status, outcome, err
 		},
 		func(be *h1Backend) { c.discard(p, be) })
@@ -287,7 +347,7 @@ func (c *h1Conn) forward(rs *reqState, p *Pool, hc *httpConfig) (keep bool, size
 
 // try sends the request to b once and reads the answer's head; be is the
 // connection the body is to be read from, nil when there is no answer.
-func (c *h1Conn) try(rs *reqState, b *Backend) (be *h1Backend, outcome tryOutcome, err error) {
+func (c *h1Conn) try(rs *reqState, b *Backend, idem bool) (be *h1Backend, outcome tryOutcome, err error) {
 	t := b.pool.http.fast
 	c.resp.status = 0
 	start := time.Now()
@@ -297,10 +357,17 @@ func (c *h1Conn) try(rs *reqState, b *Backend) (be *h1Backend, outcome tryOutcom
 		}
 	}()
 	// A kept connection the backend closed meanwhile fails before any
-	// answer: the request goes again on a new one, as net/http does.
+	// answer: a request that may be sent twice goes again on a new one,
+	// as net/http does. One that may not is sent only on a connection
+	// used a moment ago, which a backend's idle timeout has not closed.
+	resend := idem && (rs.body == nil || rs.body.kept)
+	maxIdle := time.Duration(0)
+	if !idem {
+		maxIdle = h1FreshIdle
+	}
 	for attempt := 0; ; attempt++ {
 		var reused bool
-		be, reused, err = t.get(b)
+		be, reused, err = t.get(b, maxIdle)
 		if err != nil {
 			b.st.requests[0].Add(1)
 			b.connectFailed(time.Now())
@@ -317,7 +384,7 @@ func (c *h1Conn) try(rs *reqState, b *Backend) (be *h1Backend, outcome tryOutcom
 		if rs.aborted.Load() {
 			return nil, tryCancelled, err
 		}
-		if reused && attempt == 0 && errors.Is(err, errNoAnswer) {
+		if reused && resend && attempt == 0 && errors.Is(err, errNoAnswer) {
 			continue
 		}
 		b.st.requests[0].Add(1)
@@ -348,6 +415,9 @@ var errNoAnswer = errors.New("the backend closed the connection before answering
 // exchange writes the request on be and reads the answer's head into
 // c.resp, skipping interim (1xx) answers.
 func (c *h1Conn) exchange(rs *reqState, be *h1Backend, timeout time.Duration) error {
+	if rs.body != nil {
+		rs.body.read.Store(true) // it may reach the backend now
+	}
 	if _, err := be.conn.Write(c.reqTo); err != nil {
 		return errors.Join(errNoAnswer, err)
 	}

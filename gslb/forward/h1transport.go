@@ -47,14 +47,24 @@ func newH1Transport(spec transportSpec) *h1Transport {
 	}
 }
 
+// h1FreshIdle is how long a connection may have been idle to carry a
+// request that may not be sent twice.
+const h1FreshIdle = time.Second
+
 // get returns a kept connection to b, or a new one; reused says which.
-func (t *h1Transport) get(b *Backend) (be *h1Backend, reused bool, err error) {
+// With maxIdle > 0 only a connection idle for less than that is taken
+// (the most recently used is tried).
+func (t *h1Transport) get(b *Backend, maxIdle time.Duration) (be *h1Backend, reused bool, err error) {
 	t.mu.Lock()
 	for list := t.idle[b.Addr]; len(list) > 0; list = t.idle[b.Addr] {
 		be = list[len(list)-1]
+		idle := time.Since(be.idleAt)
+		if maxIdle > 0 && idle >= maxIdle && idle < t.spec.idle {
+			break // kept for a request that may be sent twice
+		}
 		list[len(list)-1] = nil
 		t.idle[b.Addr] = list[:len(list)-1]
-		if time.Since(be.idleAt) < t.spec.idle {
+		if idle < t.spec.idle {
 			t.mu.Unlock()
 			return be, true, nil
 		}

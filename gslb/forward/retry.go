@@ -65,13 +65,17 @@ func (rb *retryBudget) spend(nowNS int64, ratio float64, minPerSec int) bool {
 // (RFC 9110, section 9.2.2), or says so with an idempotency key as
 // net/http's own client retries go by.
 func idempotent(r *http.Request) bool {
-	switch r.Method {
+	return idempotentBy(r.Method, func(name string) bool { _, ok := r.Header[name]; return ok })
+}
+
+// idempotentBy is idempotent for a method and the request's headers, as
+// has tells of them by canonical name.
+func idempotentBy(method string, has func(name string) bool) bool {
+	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true
 	}
-	_, k1 := r.Header["Idempotency-Key"]
-	_, k2 := r.Header["X-Idempotency-Key"]
-	return k1 || k2
+	return has("Idempotency-Key") || has("X-Idempotency-Key")
 }
 
 // requestBody is a request body as the tries see it: kept whole when it
