@@ -208,7 +208,7 @@ func (q *h1Request) parse(head string) bool {
 		if !ok || !validToken(name) {
 			return false
 		}
-		value = strings.Trim(value, " \t")
+		value = trimOWS(value)
 		if !validValue(value) {
 			return false
 		}
@@ -350,6 +350,18 @@ func cutCRLF(s string) (line, rest string, ok bool) {
 	return s[:i-1], s[i+1:], true
 }
 
+// trimOWS trims a header value's optional whitespace (spaces and tabs),
+// without the cutset tables strings.Trim builds on every call.
+func trimOWS[T string | []byte](v T) T {
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
+}
+
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
@@ -463,7 +475,7 @@ func (q *h1Request) forwardingValues(name string) []string {
 		}
 		n, v, _ := strings.Cut(line, ":")
 		if strings.EqualFold(n, name) {
-			vals = append(vals, strings.Trim(v, " \t"))
+			vals = append(vals, trimOWS(v))
 		}
 	}
 }

@@ -224,7 +224,7 @@ func (r *h1Response) parse(head []byte, method string) error {
 		if colon <= 0 || bytes.IndexByte(line[:colon], ' ') >= 0 || bytes.IndexByte(line[:colon], '\t') >= 0 {
 			return errBadResponse
 		}
-		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
+		name, value := line[:colon], trimOWS(line[colon+1:])
 		h := h1RespHeader{name: name, value: value}
 		switch respKind(name) {
 		case respContentLength:
