@@ -99,7 +99,7 @@ func (b *h1Reader) head(max int, onPartial func()) (head []byte, err error) {
 	for {
 		buf := b.buffered()
 		if i := bytes.Index(buf, crlfcrlf); i >= 0 {
-			if bytes.Contains(buf[:i+2], lflf) {
+			if i+4 > max || bytes.Contains(buf[:i+2], lflf) {
 				return nil, errFallback
 			}
 			return buf[:i+4], nil

@@ -409,3 +409,24 @@ func TestFastPathDrainTimeout(t *testing.T) {
 		})
 	}
 }
+
+// A head net/http would refuse under max_header_bytes (it allows 4 KiB
+// over it) does not get past on the fast path, whose buffer is larger.
+func TestFastPathHeadLimit(t *testing.T) {
+	backend := framingBackend(t)
+	h := startForwarder(t, pool("web", "[pool.check]\ntype = \"none\"\n", backend)+
+		listenerTOML("web", "http", "web", "max_header_bytes = 1024"))
+	for _, tc := range []struct {
+		pad  int
+		want int
+	}{
+		{100, http.StatusOK},
+		{3000, http.StatusOK}, // within net/http's slack
+		{6000, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		raw := "GET / HTTP/1.1\r\nHost: www.example.test\r\nX-Pad: " + strings.Repeat("p", tc.pad) + "\r\n\r\n"
+		if got := exchange(t, h.addr("web"), raw, "GET")[0].Status; got != tc.want {
+			t.Errorf("%d bytes of header: %d, want %d", tc.pad, got, tc.want)
+		}
+	}
+}

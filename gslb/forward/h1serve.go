@@ -124,7 +124,7 @@ func (c *h1Conn) serve() error {
 			}
 		}
 		wait = l.idleTimeout
-		head, err := c.rd.head(h1HeadMax, func() { _ = c.conn.SetReadDeadline(time.Now().Add(l.headerTimeout)) })
+		head, err := c.rd.head(l.headMax, func() { _ = c.conn.SetReadDeadline(time.Now().Add(l.headerTimeout)) })
 		if err != nil {
 			return err
 		}

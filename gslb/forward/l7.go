@@ -195,8 +195,10 @@ type httpListener struct {
 	certs            *certStore       // https
 	tlsConfig        *tls.Config      // https
 
-	// The fast path's timeouts, fixed at bind time as srv's are.
+	// The fast path's timeouts and largest head, fixed at bind time as
+	// srv's are.
 	headerTimeout, idleTimeout, writeTimeout time.Duration
+	headMax                                  int
 
 	mu      sync.Mutex
 	conns   map[*h1Conn]struct{} // on the fast path
@@ -236,6 +238,11 @@ func (f *Forwarder) bindHTTP(lc config.ForwardListener, certs *certSet) (listene
 	}
 	if l.idleTimeout == 0 {
 		l.idleTimeout = l.headerTimeout
+	}
+	// A head net/http would refuse never takes the fast path.
+	l.headMax = h1HeadMax
+	if m := lc.MaxHeaderBytes; m > 0 && m < l.headMax {
+		l.headMax = m
 	}
 	var protos http.Protocols
 	protos.SetHTTP1(true)
