@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"net/http"
 	"net/http/httputil"
 	"net/netip"
 	"strings"
@@ -26,13 +25,11 @@ func (t trustList) trusts(a netip.Addr) bool {
 // X-Forwarded-For address that is not itself a trusted proxy (so a client
 // cannot pass itself off as another by writing the header first), or
 // Forwarded's for= when there is no X-Forwarded-For; otherwise, and when
-// the headers say nothing usable, the peer itself.
-func clientAddr(peer netip.Addr, h http.Header, trusted trustList) netip.Addr {
+// the headers say nothing usable, the peer itself. peer is trusted; in
+// reads the request's headers.
+func clientAddr(peer netip.Addr, in func(string) []string, trusted trustList) netip.Addr {
 	peer = peer.Unmap()
-	if len(trusted) == 0 || !trusted.trusts(peer) {
-		return peer
-	}
-	hops := forwardedFor(h)
+	hops := forwardedFor(in)
 	client := peer
 	for i := len(hops) - 1; i >= 0; i-- {
 		a, ok := parseNode(hops[i])
@@ -49,9 +46,9 @@ func clientAddr(peer netip.Addr, h http.Header, trusted trustList) netip.Addr {
 
 // forwardedFor returns the addresses the proxies before us recorded,
 // nearest last.
-func forwardedFor(h http.Header) []string {
+func forwardedFor(in func(string) []string) []string {
 	var hops []string
-	if xff := h.Values("X-Forwarded-For"); len(xff) > 0 {
+	if xff := in("X-Forwarded-For"); len(xff) > 0 {
 		for _, line := range xff {
 			for part := range strings.SplitSeq(line, ",") {
 				hops = append(hops, strings.TrimSpace(part))
@@ -59,7 +56,7 @@ func forwardedFor(h http.Header) []string {
 		}
 		return hops
 	}
-	for _, line := range h.Values("Forwarded") {
+	for _, line := range in("Forwarded") {
 		for elem := range strings.SplitSeq(line, ",") {
 			for pair := range strings.SplitSeq(elem, ";") {
 				k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
@@ -157,13 +154,10 @@ func forwardedElement(peer netip.Addr, host, proto string) string {
 var quotedPair = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
 func quoteIfNeeded(s string) string {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return `"` + quotedPair.Replace(s) + `"`
-		}
+	if validToken(s) {
+		return s
 	}
-	return s
+	return `"` + quotedPair.Replace(s) + `"`
 }
 
 // clientProto is the scheme the client used, as far as trusted proxies

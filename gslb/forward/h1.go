@@ -53,16 +53,21 @@ type h1Reader struct {
 }
 
 func (b *h1Reader) buffered() []byte { return b.buf[b.r:b.w] }
-func (b *h1Reader) consume(n int)    { b.r += n }
+
+// compact moves what is buffered to the buffer's front.
+func (b *h1Reader) compact() {
+	if b.r > 0 {
+		b.w = copy(b.buf, b.buf[b.r:b.w])
+		b.r = 0
+	}
+}
+func (b *h1Reader) consume(n int) { b.r += n }
 
 // fill reads once more from the connection, moving what is buffered to
 // the front first when the buffer's end is reached.
 func (b *h1Reader) fill() error {
-	if b.r == b.w {
-		b.r, b.w = 0, 0
-	} else if b.w == len(b.buf) && b.r > 0 {
-		b.w = copy(b.buf, b.buf[b.r:b.w])
-		b.r = 0
+	if b.r == b.w || b.w == len(b.buf) {
+		b.compact()
 	}
 	if b.w == len(b.buf) {
 		return errLineTooLong
@@ -111,10 +116,7 @@ func (b *h1Reader) head(max int, onPartial func()) (head []byte, err error) {
 			onPartial()
 			onPartial = nil
 		}
-		if b.r > 0 {
-			b.w = copy(b.buf, buf)
-			b.r = 0
-		}
+		b.compact()
 		if b.w == len(b.buf) {
 			nb := make([]byte, min(2*len(b.buf), max))
 			b.w = copy(nb, b.buf[:b.w])
@@ -135,10 +137,7 @@ func (b *h1Reader) line() ([]byte, error) {
 			b.r += i + 1
 			return l, nil
 		}
-		if b.r > 0 {
-			b.w = copy(b.buf, b.buffered())
-			b.r = 0
-		}
+		b.compact()
 		if err := b.fill(); err != nil {
 			return nil, err
 		}
@@ -168,6 +167,7 @@ type h1Request struct {
 	close   bool       // Connection: close
 	length  int        // Content-Length; -1 without one
 	headers []h1Header // those the backend gets, and Cookie
+	fwd     []h1Header // the client's forwarding headers, which this hop replaces
 	xfwd    bool       // forwarding headers came with it
 }
 
@@ -175,7 +175,7 @@ type h1Request struct {
 // request. It errs on the side of false: net/http answers what is
 // malformed.
 func (q *h1Request) parse(head string) bool {
-	*q = h1Request{head: head, headers: q.headers[:0], length: -1}
+	*q = h1Request{head: head, headers: q.headers[:0], fwd: q.fwd[:0], length: -1}
 	line, rest, ok := cutCRLF(head)
 	if !ok {
 		return false
@@ -239,6 +239,7 @@ func (q *h1Request) parse(head string) bool {
 			q.length = n
 		case hdrForwarding:
 			q.xfwd = true
+			q.fwd = append(q.fwd, h1Header{name, value})
 		case hdrDrop:
 		case hdrRefuse:
 			return false
@@ -408,8 +409,10 @@ func validHost(s string) bool {
 
 // h1View is a fast-path request as routing and sticky cookies read it.
 type h1View struct {
-	q   *h1Request
-	qry url.Values // parsed once, if a route asks
+	q           *h1Request
+	qry         url.Values     // parsed once, if a route asks
+	cookies     []*http.Cookie // likewise
+	cookiesRead bool
 }
 
 func (v *h1View) method() string { return v.q.method }
@@ -441,43 +444,34 @@ func (v *h1View) hasQuery(name, value string) bool {
 	return match{name, value}.holds(vals, ok)
 }
 
-// cookie reads cookies as net/http does: by building the request it
-// would have, when a route or a sticky pool asks.
+// cookie reads cookies as net/http does, once per request, when a route
+// or a sticky pool asks.
 func (v *h1View) cookie(name string) (string, bool) {
-	var lines []string
-	for _, h := range v.q.headers {
-		if strings.EqualFold(h.name, "Cookie") {
-			lines = append(lines, h.value)
+	if !v.cookiesRead {
+		var lines []string
+		for _, h := range v.q.headers {
+			if strings.EqualFold(h.name, "Cookie") {
+				lines = append(lines, h.value)
+			}
 		}
+		if lines != nil {
+			v.cookies = (&http.Request{Header: http.Header{"Cookie": lines}}).Cookies()
+		}
+		v.cookiesRead = true
 	}
-	if lines == nil {
-		return "", false
-	}
-	r := http.Request{Header: http.Header{"Cookie": lines}}
-	c, err := r.Cookie(name)
-	if err != nil {
-		return "", false
-	}
-	return c.Value, true
+	return cookieValue(v.cookies, name)
 }
 
-// forwardingValues returns the values of a header among those the parse
-// set aside: the client's forwarding headers, read again from the head.
+// forwardingValues returns the values the client sent of a forwarding
+// header (X-Forwarded-*, Forwarded), for a trusted peer's.
 func (q *h1Request) forwardingValues(name string) []string {
 	var vals []string
-	_, rest, _ := cutCRLF(q.head)
-	for {
-		var line string
-		var ok bool
-		line, rest, ok = cutCRLF(rest)
-		if !ok || line == "" {
-			return vals
-		}
-		n, v, _ := strings.Cut(line, ":")
-		if strings.EqualFold(n, name) {
-			vals = append(vals, trimOWS(v))
+	for _, h := range q.fwd {
+		if strings.EqualFold(h.name, name) {
+			vals = append(vals, h.value)
 		}
 	}
+	return vals
 }
 
 // tlsStateKey is the context key of the TLS state of a connection the
@@ -496,12 +490,7 @@ type replayConn struct {
 func (c *replayConn) Read(p []byte) (int, error) { return c.rd.Read(p) }
 
 // CloseWrite lets net/http end its side without a reset.
-func (c *replayConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
+func (c *replayConn) CloseWrite() error { return closeWrite(c.Conn) }
 
 // handoffListener is where net/http accepts the connections the fast path
 // hands over.

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -52,8 +53,9 @@ func framingBackend(t *testing.T) string {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		case "/hop":
-			w.Header().Set("Connection", "X-Secret")
+			w.Header()["Connection"] = []string{"X-Secret", "X-Other"} // two lines
 			w.Header().Set("X-Secret", "hop only")
+			w.Header().Set("X-Other", "hop only too")
 			w.Header().Set("X-Frame-Options", "SAMEORIGIN")
 		case "/fail":
 			w.WriteHeader(http.StatusInternalServerError)
@@ -236,6 +238,9 @@ pool = "by-header"
 				if err := json.Unmarshal([]byte(fast.Body), &got); err != nil || got.Body != raw[i+4:] {
 					t.Errorf("the backend got body %q (%v), want %q", got.Body, err, raw[i+4:])
 				}
+			}
+			if fast.Header.Get("X-Secret") != "" || fast.Header.Get("X-Other") != "" {
+				t.Errorf("headers a Connection header names went on: %v", fast.Header)
 			}
 			if c := fast.Header.Get("Set-Cookie"); strings.HasPrefix(tc.name, "sticky cookie") &&
 				(!strings.HasPrefix(c, "meridian_stick=") || strings.Contains(c, "Secure")) {
@@ -428,5 +433,34 @@ func TestFastPathHeadLimit(t *testing.T) {
 		if got := exchange(t, h.addr("web"), raw, "GET")[0].Status; got != tc.want {
 			t.Errorf("%d bytes of header: %d, want %d", tc.pad, got, tc.want)
 		}
+	}
+}
+
+// Kept connections the backend closed while idle (a restart, a short
+// keep-alive timeout) are not held against it: each request goes again
+// on a new connection, however many dead ones the pool holds, as
+// net/http's transport does.
+func TestFastPathStaleConnections(t *testing.T) {
+	b := startHTTPBackend(t, "b")
+	h := startForwarder(t, httpPool("web", "", b)+listenerTOML("web", "http", "web", ""))
+	var wg sync.WaitGroup
+	for range 8 { // several kept connections at once
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.delay.Store(int64(50 * time.Millisecond))
+			exchange(t, h.addr("web"), "GET /fill HTTP/1.1\r\nHost: app.test\r\n\r\n", "GET")
+		}()
+	}
+	wg.Wait()
+	b.delay.Store(0)
+	b.srv.CloseClientConnections()
+	for i := range 3 {
+		if got := exchange(t, h.addr("web"), "GET /after HTTP/1.1\r\nHost: app.test\r\n\r\n", "GET")[0].Status; got != http.StatusOK {
+			t.Errorf("request %d after the backend closed its connections: %d, want 200", i+1, got)
+		}
+	}
+	if v := h.backend("web", b.addr); v.HTTPErrors != 0 || v.State != "up" {
+		t.Errorf("the backend has %d errors and is %s, want none and up", v.HTTPErrors, v.State)
 	}
 }

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -9,11 +10,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/config"
 )
 
 // h1Conn is a client connection on the fast path.
@@ -27,17 +29,17 @@ type h1Conn struct {
 	req   h1Request
 	view  h1View
 	resp  h1Response
-	out   []byte // the answer, on its way to the client
-	reqTo []byte // the head sent to backends
+	rs    *reqState // the request in hand
+	out   []byte    // the answer, on its way to the client
+	reqTo []byte    // the head sent to backends
 
 	idle atomic.Bool               // waiting for a request, none of it read
 	be   atomic.Pointer[h1Backend] // the try's backend connection, for aborts
 
 	// This hop's forwarding headers for the last Host, kept: most
 	// connections ask for one host.
-	fwdHost    string
-	fwdTrusted bool
-	fwd        [4]string
+	fwdHost string
+	fwd     [4]string
 }
 
 // h1OutSize is the answer's buffer: a head and a small body go out in one
@@ -64,6 +66,10 @@ func (l *httpListener) serveConn(raw net.Conn) {
 			return
 		}
 		c.conn, c.tls, c.sni = tc, &st, st.ServerName
+	}
+	if lc := l.f.snap.Load().listeners[l.lname]; lc == nil || lc.http == nil || !lc.http.fast {
+		l.handOver(c.conn) // nothing read yet: net/http sees it as it is
+		return
 	}
 	c.peer = netipPeer(raw)
 	c.rd = h1Reader{conn: c.conn, buf: make([]byte, h1HeadMax)}
@@ -139,7 +145,7 @@ func (c *h1Conn) serve() error {
 		if rt == nil {
 			rt = hc.fallback
 		}
-		if !fastRoute(snap, rt) {
+		if !rt.fast {
 			return errFallback
 		}
 		body, err := c.readBody(len(head), hc)
@@ -182,16 +188,19 @@ func (c *h1Conn) readBody(headLen int, hc *httpConfig) ([]byte, error) {
 }
 
 // fastRoute reports whether the fast path can take a route's requests:
-// it sends them to pools of plain HTTP backends, and has no rate limit.
-func fastRoute(snap *snapshot, rt *route) bool {
-	if rt.pool == "" || rt.rateLimit != "" || !fastPool(snap.pools[rt.pool]) {
+// it sends them to pools of plain HTTP backends (its own and its
+// canary's), and has no rate limit. Decided when the configuration is
+// built, as the snapshot's pools are.
+func fastRoute(cfg *config.Forward, rt *route) bool {
+	plain := func(pool string) bool {
+		for i := range cfg.Pools {
+			if cfg.Pools[i].Name == pool {
+				return cfg.Pools[i].HTTP.Scheme == "http"
+			}
+		}
 		return false
 	}
-	return rt.canary == "" || snap.pools[rt.canary] == nil || fastPool(snap.pools[rt.canary])
-}
-
-func fastPool(p *Pool) bool {
-	return p != nil && p.http.fast != nil
+	return rt.pool != "" && rt.rateLimit == "" && plain(rt.pool) && (rt.canary == "" || plain(rt.canary))
 }
 
 // proxy sends the request to the route's pool and the answer back; false
@@ -201,45 +210,29 @@ func (c *h1Conn) proxy(snap *snapshot, hc *httpConfig, rt *route, body []byte) b
 	l.requests.Add(1)
 	defer l.requests.Add(-1)
 	q := &c.req
-	rs := &reqState{f: l.f, snap: snap, hc: hc, start: time.Now(), peer: c.peer, route: rt, view: &c.view, metrics: hc.metrics, h1: c}
-	rs.trustedPeer = len(hc.trusted) > 0 && hc.trusted.trusts(c.peer.Addr())
-	rs.client = c.peer.Addr().Unmap()
-	if rs.trustedPeer && q.xfwd {
-		h := http.Header{}
-		for _, name := range []string{"X-Forwarded-For", "Forwarded"} {
-			if v := q.forwardingValues(name); v != nil {
-				h[name] = v
-			}
-		}
-		rs.client = clientAddr(c.peer.Addr(), h, hc.trusted)
-	}
-	p, canary := rt.choosePool(snap, &c.view)
-	rs.pool, rs.canary = p, canary
-	if rs.metrics && rt.canary != "" {
-		rt.st.split[boolIndex(canary)].Add(1)
-	}
-	rs.key = p.key(netip.AddrPortFrom(rs.client, rs.peer.Port()), c.sni)
-	rs.applySticky(p)
+	rs := l.newReqState(snap, hc, time.Now(), c.peer, q.forwardingValues)
+	rs.route, rs.view, rs.h1 = rt, &c.view, c
+	c.rs = rs
+	rs.takePool(rt, c.sni) // rt.fast: its pools are in the snapshot
+	p := rs.pool
 	rs.path = rt.rewritePath(q.rawPath)
 	idem := idempotentBy(q.method, func(name string) bool { return c.view.hasHeader(name, "*") })
-	mayRetry := p.http.retries > 0 && (p.http.retryNonIdempotent || idem)
+	rs.mayRetry = p.http.mayRetry(idem)
 	if len(body) > 0 {
-		// As net/http's path keeps bodies: whole, for any try, when they
-		// fit retry_buffer and may be retried; otherwise sent once.
-		limit := 0
-		if mayRetry {
-			limit = p.http.retryBuffer
-		}
-		rs.body = &requestBody{kept: len(body) <= limit}
+		// Kept whole for any try when it may be retried and fits
+		// retry_buffer, as net/http's path keeps bodies; sent once
+		// otherwise.
+		rs.body = &requestBody{kept: len(body) <= rs.retryBuffer()}
 	}
 	c.writeRequest(rs, p, body)
 
 	l.fastRequests.Add(1)
-	keep, size := c.forward(rs, p, hc, mayRetry, idem)
+	keep, size := c.forward(rs, idem)
 	l.finish(rs, rs.status, size, func() requestLine {
 		return requestLine{q.method, q.host, q.target, "HTTP/1.1", q.ua}
 	})
-	return keep && !q.close && !l.closing.Load()
+	// An aborted request's connection has its deadlines in the past.
+	return keep && !q.close && !l.closing.Load() && !rs.aborted.Load()
 }
 
 // writeRequest prepares the head the backends get: the route's path, the
@@ -260,7 +253,7 @@ func (c *h1Conn) writeRequest(rs *reqState, p *Pool, body []byte) {
 		b = append(b, q.target[len(q.rawPath):]...)
 	}
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, cmpOr(p.http.host, q.host)...)
+	b = append(b, cmp.Or(p.http.host, q.host)...)
 	b = append(b, "\r\n"...)
 	for _, h := range q.headers {
 		b = appendHeader(b, h.name, h.value)
@@ -291,9 +284,10 @@ func (c *h1Conn) forwarding(rs *reqState) [4]string {
 	if q.xfwd && rs.trustedPeer {
 		return forwardedHeaders(rs, q.host, proto, q.forwardingValues)
 	}
-	if c.fwd[0] == "" || c.fwdHost != q.host || c.fwdTrusted != rs.trustedPeer {
+	// Without forwarding headers to carry on, trust makes no difference.
+	if c.fwd[0] == "" || c.fwdHost != q.host {
 		c.fwd = forwardedHeaders(rs, q.host, proto, q.forwardingValues)
-		c.fwdHost, c.fwdTrusted = q.host, rs.trustedPeer
+		c.fwdHost = q.host
 	}
 	return c.fwd
 }
@@ -316,33 +310,25 @@ func appendLength(b []byte, n int) []byte {
 	return append(b, "\r\n"...)
 }
 
-func appendHeader(b []byte, name, value string) []byte {
+func appendHeader[T string | []byte](b []byte, name, value T) []byte {
 	b = append(b, name...)
 	b = append(b, ": "...)
 	b = append(b, value...)
 	return append(b, "\r\n"...)
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // forward runs the request's tries (runTries), then writes the answer:
 // the backend's, or the proxy's error. It returns whether the client
 // connection can take another request, and the answer's body size.
-// mayRetry says whether the request may go to another backend after it
-// reached one; idem, whether it may be sent again at all.
-func (c *h1Conn) forward(rs *reqState, p *Pool, hc *httpConfig, mayRetry, idem bool) (keep bool, size int64) {
-	be, err := runTries(rs, mayRetry,
+// idem says whether it may be sent again at all.
+func (c *h1Conn) forward(rs *reqState, idem bool) (keep bool, size int64) {
+	be, err := runTries(rs,
 		func(b *Backend) (*h1Backend, int, tryOutcome, error) {
 			be, outcome, err := c.try(rs, b, idem)
 			return be, c.resp.status, outcome, err
 		},
-		func(be *h1Backend) { c.discard(p, be) })
-	return c.answer(rs, p, hc, be, err)
+		c.discard)
+	return c.answer(rs, be, err)
 }
 
 // try sends the request to b once and reads the answer's head; be is the
@@ -350,12 +336,10 @@ func (c *h1Conn) forward(rs *reqState, p *Pool, hc *httpConfig, mayRetry, idem b
 func (c *h1Conn) try(rs *reqState, b *Backend, idem bool) (be *h1Backend, outcome tryOutcome, err error) {
 	t := b.pool.http.fast
 	c.resp.status = 0
-	start := time.Now()
-	defer func() {
-		if rs.metrics {
-			b.st.tryLatency.observe(time.Since(start))
-		}
-	}()
+	if rs.metrics {
+		start := time.Now()
+		defer func() { b.st.tryLatency.observe(time.Since(start)) }()
+	}
 	// A kept connection the backend closed meanwhile fails before any
 	// answer: a request that may be sent twice goes again on a new one,
 	// as net/http does. One that may not is sent only on a connection
@@ -365,49 +349,31 @@ func (c *h1Conn) try(rs *reqState, b *Backend, idem bool) (be *h1Backend, outcom
 	if !idem {
 		maxIdle = h1FreshIdle
 	}
-	for attempt := 0; ; attempt++ {
+	for {
 		var reused bool
 		be, reused, err = t.get(b, maxIdle)
 		if err != nil {
-			b.st.requests[0].Add(1)
-			b.connectFailed(time.Now())
-			rs.f.log.Debug("connect failed", "pool", b.pool.Name, "backend", b.Addr, "err", err)
-			return nil, tryConnect, err
+			return nil, b.tried(rs.f.log, 0, err), err
 		}
 		c.be.Store(be)
-		err = c.exchange(rs, be, t.spec.timeout)
-		if err == nil {
-			break
+		if err = c.exchange(rs, be, t.spec.timeout); err == nil {
+			return be, b.tried(rs.f.log, c.resp.status, nil), nil
 		}
 		be.conn.Close()
 		c.be.Store(nil)
 		if rs.aborted.Load() {
 			return nil, tryCancelled, err
 		}
-		if reused && resend && attempt == 0 && errors.Is(err, errNoAnswer) {
-			continue
+		// Every kept connection the backend closed fails so; each is
+		// closed here, and a new one ends the loop.
+		if !(reused && resend && errors.Is(err, errNoAnswer)) {
+			return nil, b.tried(rs.f.log, 0, err), err
 		}
-		b.st.requests[0].Add(1)
-		b.failed(time.Now())
-		if timedOut(err) {
-			rs.f.log.Debug("backend timed out", "pool", b.pool.Name, "backend", b.Addr, "err", err)
-			return nil, tryTimeout, err
-		}
-		rs.f.log.Debug("backend request failed", "pool", b.pool.Name, "backend", b.Addr, "err", err)
-		return nil, tryError, err
 	}
-	status := c.resp.status
-	b.st.requests[statusClass(status)].Add(1)
-	if status >= 500 {
-		b.failed(time.Now())
-	} else {
-		b.connectOK()
-	}
-	if slices.Contains(b.pool.http.retryStatuses, status) {
-		return be, tryStatus, nil
-	}
-	return be, tryOK, nil
 }
+
+// errAborted is a request a drain's timeout or shutdown cut short.
+var errAborted = errors.New("aborted by a drain or shutdown")
 
 // errNoAnswer is a connection that ended before any byte of an answer.
 var errNoAnswer = errors.New("the backend closed the connection before answering")
@@ -423,6 +389,9 @@ func (c *h1Conn) exchange(rs *reqState, be *h1Backend, timeout time.Duration) er
 	}
 	_ = be.conn.SetReadDeadline(time.Now().Add(timeout))
 	be.timed = true
+	if rs.aborted.Load() { // before the deadline was set again
+		return errAborted
+	}
 	for first := true; ; first = false {
 		head, err := be.rd.head(h1RespHeadMax, nil)
 		switch {
@@ -448,12 +417,12 @@ func (c *h1Conn) exchange(rs *reqState, be *h1Backend, timeout time.Duration) er
 
 // discard lets go of a failed try's answer: its connection is kept when
 // the whole body is already read, closed otherwise.
-func (c *h1Conn) discard(p *Pool, be *h1Backend) {
+func (c *h1Conn) discard(be *h1Backend) {
 	r := &c.resp
 	rest := len(be.rd.buffered()) - r.headLen
 	if r.length >= 0 && !r.close && int64(rest) == r.length {
 		be.rd.consume(r.headLen + rest)
-		p.http.fast.put(be)
+		c.keepBackend(be)
 		return
 	}
 	be.conn.Close()
@@ -461,11 +430,15 @@ func (c *h1Conn) discard(p *Pool, be *h1Backend) {
 
 // answer writes the answer to the client: the backend's on be, or the
 // proxy's for err.
-func (c *h1Conn) answer(rs *reqState, p *Pool, hc *httpConfig, be *h1Backend, err error) (keep bool, size int64) {
+func (c *h1Conn) answer(rs *reqState, be *h1Backend, err error) (keep bool, size int64) {
+	p, hc := rs.pool, rs.hc
 	c.be.Store(be) // a drain's abort cuts the body's copy too
 	defer c.be.Store(nil)
 	if wt := c.l.writeTimeout; wt > 0 {
 		_ = c.conn.SetWriteDeadline(time.Now().Add(wt))
+		if rs.aborted.Load() { // before the deadline was set again
+			_ = c.conn.SetDeadline(time.Unix(1, 0))
+		}
 	}
 	if be == nil {
 		return c.answerError(rs, hc, err)
@@ -478,10 +451,7 @@ func (c *h1Conn) answer(rs *reqState, p *Pool, hc *httpConfig, be *h1Backend, er
 	b = append(b, "\r\n"...)
 	for _, h := range r.headers {
 		if !h.drop && (len(hc.headers) == 0 || !overridden(hc, h.name)) {
-			b = append(b, h.name...)
-			b = append(b, ": "...)
-			b = append(b, h.value...)
-			b = append(b, "\r\n"...)
+			b = appendHeader(b, h.name, h.value)
 		}
 	}
 	for _, kv := range hc.headers {
@@ -511,9 +481,16 @@ func (c *h1Conn) answer(rs *reqState, p *Pool, hc *httpConfig, be *h1Backend, er
 	if r.close || len(be.rd.buffered()) > 0 {
 		be.conn.Close() // or it answered more than was asked
 	} else {
-		p.http.fast.put(be)
+		c.keepBackend(be)
 	}
 	return !closeAfter, size
+}
+
+// keepBackend gives a backend connection back to its pool, after which
+// an abort must not reach it.
+func (c *h1Conn) keepBackend(be *h1Backend) {
+	c.be.Store(nil)
+	c.rs.pool.http.fast.put(be)
 }
 
 // errClientWrite is a write to the client that failed: it went away.
@@ -555,6 +532,9 @@ func (c *h1Conn) relay(be *h1Backend, n int64) (int64, error) {
 				// as long as it takes.
 				_ = be.conn.SetReadDeadline(time.Time{})
 				be.timed = false
+				if c.rs.aborted.Load() { // before the deadline was cleared
+					return done, errAborted
+				}
 			}
 			if err := be.rd.fill(); err != nil {
 				if n >= 0 && errors.Is(err, io.EOF) {
@@ -651,17 +631,10 @@ func (c *h1Conn) flush() error {
 	return nil
 }
 
-// answerError answers as proxyError does for net/http: 503 when no
-// backend could take the request, 504 when the backend did not answer in
-// time, 502 otherwise.
+// answerError answers a request no backend answered (gatewayStatus), as
+// proxyError does for net/http.
 func (c *h1Conn) answerError(rs *reqState, hc *httpConfig, err error) (bool, int64) {
-	code := http.StatusBadGateway
-	switch {
-	case errors.Is(err, errNoBackend):
-		code = http.StatusServiceUnavailable
-	case timedOut(err):
-		code = http.StatusGatewayTimeout
-	}
+	code := gatewayStatus(err)
 	rs.status, rs.err = code, err.Error()
 	if rs.aborted.Load() {
 		return false, 0

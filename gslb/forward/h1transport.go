@@ -159,7 +159,6 @@ type h1Response struct {
 	headers    []h1RespHeader
 	length     int64 // of the body, or lengthChunked, lengthUntilClose
 	close      bool  // the backend closes the connection after it
-	connection []byte
 }
 
 type h1RespHeader struct {
@@ -252,7 +251,6 @@ func (r *h1Response) parse(head []byte, method string) error {
 					named = true
 				}
 			}
-			r.connection = value
 		case respHop:
 			h.drop = true
 		}
@@ -279,11 +277,17 @@ func (r *h1Response) parse(head []byte, method string) error {
 	return nil
 }
 
-// namedByConnection reports whether the Connection header names a header.
+// namedByConnection reports whether a Connection header (any of them)
+// names a header.
 func (r *h1Response) namedByConnection(name []byte) bool {
-	for tok := range bytes.SplitSeq(r.connection, []byte(",")) {
-		if bytes.EqualFold(bytes.TrimSpace(tok), name) {
-			return true
+	for _, h := range r.headers {
+		if respKind(h.name) != respConnection {
+			continue
+		}
+		for tok := range bytes.SplitSeq(h.value, []byte(",")) {
+			if bytes.EqualFold(bytes.TrimSpace(tok), name) {
+				return true
+			}
 		}
 	}
 	return false

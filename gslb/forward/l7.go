@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -84,7 +85,7 @@ func (f *Forwarder) buildHTTPConfig(cfg *config.Forward, i int, used map[string]
 		p, _ := config.ParsePrefixOrAddr(tp) // validated
 		hc.trusted = append(hc.trusted, p)
 	}
-	for _, name := range slicesSortedKeys(lc.ResponseHeaders) {
+	for _, name := range slices.Sorted(maps.Keys(lc.ResponseHeaders)) {
 		hc.headers = append(hc.headers, [2]string{http.CanonicalHeaderKey(name), lc.ResponseHeaders[name]})
 	}
 	routes := make([]*route, 0, len(lc.Routes))
@@ -100,6 +101,7 @@ func (f *Forwarder) buildHTTPConfig(cfg *config.Forward, i int, used map[string]
 		}
 		f.applyCanaryPercent(rt.st, pct)
 		rt.handler = f.routeHandler(rt)
+		rt.fast = fastRoute(cfg, rt)
 		if rc.RateLimit != "" {
 			rt.handler = limiters[rc.RateLimit].limit(rt.st, rt.handler)
 		}
@@ -126,6 +128,7 @@ func (f *Forwarder) buildHTTPConfig(cfg *config.Forward, i int, used map[string]
 	fb.st = f.routeState(lc.Name, fb.name)
 	used[lc.Name+"/"+fb.name] = true
 	fb.handler = f.routeHandler(fb)
+	fb.fast = fastRoute(cfg, fb)
 	hc.fallback = fb
 	return hc, nil
 }
@@ -464,20 +467,13 @@ func (c *limitedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// slicesSortedKeys returns m's keys in order.
-func slicesSortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // CloseWrite lets the server end its side of the connection without a
 // reset, as it does on a *net.TCPConn.
-func (c *limitedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+func (c *limitedConn) CloseWrite() error { return closeWrite(c.Conn) }
+
+// closeWrite ends c's sending side when it has one (TCP does).
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return nil

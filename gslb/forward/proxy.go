@@ -40,6 +40,7 @@ type reqState struct {
 	trustedPeer bool
 	pool        *Pool
 	canary      bool
+	mayRetry    bool   // it may go to another backend after reaching one
 	path        string // the escaped path the backend gets; "" for the client's
 	body        *requestBody
 	key         uint64   // what the pool's hashing balancer, or sticky hashing, hashes
@@ -190,11 +191,10 @@ func modifyResponse(resp *http.Response) error {
 // away gets nothing and is logged as 499, as nginx does.
 func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	rs := stateOf(r)
-	code := http.StatusBadGateway
+	code := gatewayStatus(err)
 	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.Is(err, errNoBackend):
-		code = http.StatusServiceUnavailable
+	case code == http.StatusServiceUnavailable: // no backend
 	case errors.As(err, &tooLarge):
 		code = http.StatusRequestEntityTooLarge
 	case rs.ctx.Err() != nil && !rs.aborted.Load():
@@ -202,11 +202,22 @@ func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error
 		return
 	case rs.body != nil && rs.body.failed.Load():
 		code = http.StatusBadRequest // the client's body was cut short
-	case timedOut(err):
-		code = http.StatusGatewayTimeout
 	}
 	rs.err = err.Error()
 	plain(w, code, http.StatusText(code))
+}
+
+// gatewayStatus is the answer, on both paths, to a request no backend
+// answered: 503 when none could take it, 504 when one did not answer in
+// time, 502 for any other failure.
+func gatewayStatus(err error) int {
+	switch {
+	case errors.Is(err, errNoBackend):
+		return http.StatusServiceUnavailable
+	case timedOut(err):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
 }
 
 // statusClientClosed is nginx's code for a request whose client left
@@ -286,7 +297,7 @@ func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hc := lc.http
-	if r.TLS == nil {
+	if r.TLS == nil && l.tlsConfig != nil {
 		// A connection the fast path handed over after its handshake.
 		r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)
 	}
@@ -294,12 +305,7 @@ func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer l.requests.Add(-1)
 
 	peer, _ := netip.ParseAddrPort(r.RemoteAddr)
-	rs := &reqState{f: l.f, snap: snap, hc: hc, start: start, peer: peer, metrics: hc.metrics}
-	rs.trustedPeer = len(hc.trusted) > 0 && hc.trusted.trusts(peer.Addr())
-	rs.client = peer.Addr().Unmap()
-	if rs.trustedPeer {
-		rs.client = clientAddr(peer.Addr(), r.Header, hc.trusted)
-	}
+	rs := l.newReqState(snap, hc, start, peer, r.Header.Values)
 	rw := &responseWriter{ResponseWriter: w, headers: hc.headers}
 	view := &stdRequest{r: r}
 	rt := hc.routes.find(view, requestHost(r))
@@ -321,6 +327,19 @@ func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	rs.view = view
 	rt.handler.ServeHTTP(rw, r.WithContext(ctx))
+}
+
+// newReqState starts a request's state on either path: its peer, whether
+// the peer is a trusted proxy, and the client behind it as the forwarding
+// headers (read by in) vouch for it.
+func (l *httpListener) newReqState(snap *snapshot, hc *httpConfig, start time.Time, peer netip.AddrPort, in func(string) []string) *reqState {
+	rs := &reqState{f: l.f, snap: snap, hc: hc, start: start, peer: peer, metrics: hc.metrics}
+	rs.trustedPeer = len(hc.trusted) > 0 && hc.trusted.trusts(peer.Addr())
+	rs.client = peer.Addr().Unmap()
+	if rs.trustedPeer {
+		rs.client = clientAddr(peer.Addr(), in, hc.trusted)
+	}
+	return rs
 }
 
 // finish lets go of the backend, then counts and logs the request, whose
@@ -352,21 +371,15 @@ func (l *httpListener) finish(rs *reqState, status int, size int64, line func() 
 // send, the path; then ReverseProxy does the rest.
 func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 	rs := stateOf(r)
-	p, canary := rt.choosePool(rs.snap, rs.view)
-	if p == nil {
-		plain(w, http.StatusServiceUnavailable, "no such pool")
-		return
-	}
-	rs.pool, rs.canary = p, canary
-	if rs.metrics && rt.canary != "" {
-		rt.st.split[boolIndex(canary)].Add(1)
-	}
 	var sni string
 	if r.TLS != nil {
 		sni = r.TLS.ServerName
 	}
-	rs.key = p.key(netip.AddrPortFrom(rs.client, rs.peer.Port()), sni)
-	rs.applySticky(p)
+	if !rs.takePool(rt, sni) {
+		plain(w, http.StatusServiceUnavailable, "no such pool")
+		return
+	}
+	p := rs.pool
 	if max := rs.hc.maxBody; max > 0 {
 		if r.ContentLength > max {
 			plain(w, http.StatusRequestEntityTooLarge, http.StatusText(http.StatusRequestEntityTooLarge))
@@ -374,11 +387,8 @@ func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 	}
-	limit := 0
-	if h := p.http; h.retries > 0 && (h.retryNonIdempotent || idempotent(r)) {
-		limit = h.retryBuffer
-	}
-	body, err := newRequestBody(r, limit)
+	rs.mayRetry = p.http.mayRetry(idempotent(r)) && r.Header.Get("Upgrade") == ""
+	body, err := newRequestBody(r, rs.retryBuffer())
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -397,6 +407,33 @@ func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 func boolIndex(b bool) int {
 	if b {
 		return 1
+	}
+	return 0
+}
+
+// takePool sets the pool the request goes to (the route's, or its
+// canary's share), counts the split, and reads what the pool's balancer
+// hashes (sni is the TLS server name) or its sticky sessions pin; false
+// when the route's pool is missing.
+func (rs *reqState) takePool(rt *route, sni string) bool {
+	p, canary := rt.choosePool(rs.snap, rs.view)
+	if p == nil {
+		return false
+	}
+	rs.pool, rs.canary = p, canary
+	if rs.metrics && rt.canary != "" {
+		rt.st.split[boolIndex(canary)].Add(1)
+	}
+	rs.key = p.key(netip.AddrPortFrom(rs.client, rs.peer.Port()), sni)
+	rs.applySticky(p)
+	return true
+}
+
+// retryBuffer is how much of the request's body is kept for another
+// try: retry_buffer when the request may be retried, nothing otherwise.
+func (rs *reqState) retryBuffer() int {
+	if rs.mayRetry {
+		return rs.pool.http.retryBuffer
 	}
 	return 0
 }

@@ -60,6 +60,7 @@ type route struct {
 
 	st        *routeState
 	handler   http.Handler  // the action, inside the route's middleware
+	fast      bool          // the HTTP/1.1 fast path may take its requests (fastRoute)
 	guard     *canary.Guard // the canary's guard, if any
 	guardSpec guardSpec
 	rateLimit string // the policy's name
@@ -191,8 +192,10 @@ type requestView interface {
 
 // stdRequest is a net/http request as routing reads it.
 type stdRequest struct {
-	r *http.Request
-	q url.Values // parsed once, if a route asks
+	r           *http.Request
+	q           url.Values     // parsed once, if a route asks
+	cookies     []*http.Cookie // likewise
+	cookiesRead bool
 }
 
 func (s *stdRequest) method() string { return s.r.Method }
@@ -206,11 +209,21 @@ func (s *stdRequest) hasHeader(name, value string) bool {
 func (s *stdRequest) header(name string) string { return s.r.Header.Get(name) }
 
 func (s *stdRequest) cookie(name string) (string, bool) {
-	c, err := s.r.Cookie(name)
-	if err != nil {
-		return "", false
+	if !s.cookiesRead {
+		s.cookies, s.cookiesRead = s.r.Cookies(), true
 	}
-	return c.Value, true
+	return cookieValue(s.cookies, name)
+}
+
+// cookieValue is the value of the first cookie named name, as
+// Request.Cookie finds it.
+func cookieValue(cookies []*http.Cookie, name string) (string, bool) {
+	for _, c := range cookies {
+		if c.Name == name {
+			return c.Value, true
+		}
+	}
+	return "", false
 }
 
 func (s *stdRequest) hasQuery(name, value string) bool {

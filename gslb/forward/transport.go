@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -168,9 +169,7 @@ const (
 
 func (t roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 	rs := out.Context().Value(stateKey{}).(*reqState)
-	h := rs.pool.http
-	mayRetry := h.retries > 0 && (h.retryNonIdempotent || idempotent(out)) && out.Header.Get("Upgrade") == ""
-	return runTries(rs, mayRetry,
+	return runTries(rs,
 		func(b *Backend) (*http.Response, int, tryOutcome, error) {
 			resp, outcome, err := t.try(out, rs, b)
 			if resp == nil {
@@ -194,11 +193,11 @@ func (t roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 // when there is none, it is what the client gets; otherwise discard lets
 // it go. It returns the answer to pass on (the zero A with an error when
 // there is none), and keeps its backend in rs.
-func runTries[A comparable](rs *reqState, mayRetry bool, try func(*Backend) (A, int, tryOutcome, error), discard func(A)) (A, error) {
+func runTries[A comparable](rs *reqState, try func(*Backend) (A, int, tryOutcome, error), discard func(A)) (A, error) {
 	p := rs.pool
-	now := time.Now()
-	p.st.budget.request(now.UnixNano())
-	req := &Request{Key: rs.key, Now: now.UnixNano()}
+	now := rs.start.UnixNano()
+	p.st.budget.request(now)
+	req := &Request{Key: rs.key, Now: now}
 	var (
 		zero, pending A
 		pendingErr    error
@@ -220,7 +219,7 @@ func runTries[A comparable](rs *reqState, mayRetry bool, try func(*Backend) (A, 
 		rs.tries++
 		answer, status, outcome, err := try(b)
 		judge(done, outcome, status)
-		if !rs.retryAfter(p, outcome, mayRetry, &n) {
+		if !rs.retryAfter(p, outcome, &n) {
 			rs.keep(b)
 			return answer, err
 		}
@@ -233,6 +232,13 @@ func runTries[A comparable](rs *reqState, mayRetry bool, try func(*Backend) (A, 
 	}
 	p.st.refused.Add(1)
 	return zero, errNoBackend
+}
+
+// mayRetry says whether a request may go to another backend after it
+// reached one: the pool retries, and the request is idempotent or the
+// pool retries those that are not too.
+func (h *poolHTTP) mayRetry(idempotent bool) bool {
+	return h.retries > 0 && (h.retryNonIdempotent || idempotent)
 }
 
 // judge tells the circuit breaker (done, when it has one) how a try
@@ -259,7 +265,7 @@ type tryCounts struct{ connects, retries int }
 // (when retry_timeout), a retry_statuses answer or another failure goes on
 // when the request may be retried, its body can be sent again, retries
 // are left and the pool's budget allows.
-func (rs *reqState) retryAfter(p *Pool, outcome tryOutcome, mayRetry bool, n *tryCounts) bool {
+func (rs *reqState) retryAfter(p *Pool, outcome tryOutcome, n *tryCounts) bool {
 	h := p.http
 	switch outcome {
 	case tryConnect:
@@ -269,7 +275,7 @@ func (rs *reqState) retryAfter(p *Pool, outcome tryOutcome, mayRetry bool, n *tr
 			return true
 		}
 	case tryTimeout, tryStatus, tryError:
-		if !mayRetry || n.retries >= h.retries || !rs.bodyReplayable(true) || (outcome == tryTimeout && !h.retryTimeout) {
+		if !rs.mayRetry || n.retries >= h.retries || !rs.bodyReplayable(true) || (outcome == tryTimeout && !h.retryTimeout) {
 			return false
 		}
 		if !p.st.budget.spend(time.Now().UnixNano(), h.budgetRatio, h.budgetMin) {
@@ -308,35 +314,47 @@ func (t roundTripper) try(out *http.Request, rs *reqState, b *Backend) (*http.Re
 		b.st.tryLatency.observe(time.Since(start))
 	}
 	if err != nil {
-		var de *dialError
 		if rs.ctx.Err() != nil || (rs.body != nil && rs.body.failed.Load()) {
 			return nil, tryCancelled, err // nothing to hold against the backend
 		}
+		return nil, b.tried(rs.f.log, 0, err), err
+	}
+	return resp, b.tried(rs.f.log, resp.StatusCode, nil), nil
+}
+
+// tried counts a try on b and judges it, for both paths: a failure to
+// connect or to get an answer (err), or an answer with status. Failures
+// and 5xx answers feed outlier detection; it returns what came of the
+// try for retryAfter. A try the client's side cut short (tryCancelled) is
+// the caller's to see first.
+func (b *Backend) tried(log *slog.Logger, status int, err error) tryOutcome {
+	if err != nil {
 		b.st.requests[0].Add(1)
+		var de *dialError
 		switch {
 		case errors.As(err, &de):
 			b.connectFailed(time.Now())
-			rs.f.log.Debug("connect failed", "pool", b.pool.Name, "backend", b.Addr, "err", err)
-			return nil, tryConnect, err
+			log.Debug("connect failed", "pool", b.pool.Name, "backend", b.Addr, "err", err)
+			return tryConnect
 		case timedOut(err):
 			b.failed(time.Now())
-			rs.f.log.Debug("backend timed out", "pool", b.pool.Name, "backend", b.Addr, "err", err)
-			return nil, tryTimeout, err
+			log.Debug("backend timed out", "pool", b.pool.Name, "backend", b.Addr, "err", err)
+			return tryTimeout
 		}
 		b.failed(time.Now())
-		rs.f.log.Debug("backend request failed", "pool", b.pool.Name, "backend", b.Addr, "err", err)
-		return nil, tryError, err
+		log.Debug("backend request failed", "pool", b.pool.Name, "backend", b.Addr, "err", err)
+		return tryError
 	}
-	b.st.requests[statusClass(resp.StatusCode)].Add(1)
-	if resp.StatusCode >= 500 {
+	b.st.requests[statusClass(status)].Add(1)
+	if status >= 500 {
 		b.failed(time.Now())
 	} else {
 		b.connectOK()
 	}
-	if slices.Contains(h.retryStatuses, resp.StatusCode) {
-		return resp, tryStatus, nil
+	if slices.Contains(b.pool.http.retryStatuses, status) {
+		return tryStatus
 	}
-	return resp, tryOK, nil
+	return tryOK
 }
 
 func timedOut(err error) bool {
