@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,14 +31,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if err != nil {
-		var joined interface{ Unwrap() []error }
-		if errors.As(err, &joined) {
-			for _, e := range joined.Unwrap() {
-				fmt.Fprintln(stderr, e)
-			}
-		} else {
-			fmt.Fprintln(stderr, err)
-		}
+		printErrors(stderr, err)
 		return 1
 	}
 	for _, z := range set.Zones() {

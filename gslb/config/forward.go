@@ -20,50 +20,50 @@ import (
 // Defaults of the forwarder's configuration (meridian forward), each named
 // so the reference in README.md can point at it.
 const (
-	DefaultForwardAdminListen   = "127.0.0.1:8054" // admin.listen: API, capacity endpoint and metrics
-	DefaultBalance              = "round_robin"    // pool.balance
-	DefaultHashKey              = "source_ip"      // pool.hash_key, for the hashing balancers
-	DefaultInitialState         = "up"             // pool.initial_state of a backend before its first check
-	DefaultAllUnhealthy         = "refuse"         // pool.all_unhealthy
-	DefaultMinHealthy           = 1                // pool.min_healthy
-	DefaultConnectTimeout       = 5 * time.Second  // pool.connect_timeout
-	DefaultConnectAttempts      = 3                // pool.connect_attempts, each on another backend
-	DefaultDrainTimeout         = 30 * time.Second // pool.drain_timeout
-	DefaultBackendWeight        = 1                // pool.backend.weight
-	DefaultConsecutiveFailures  = 5                // pool.outlier.consecutive_failures
-	DefaultBaseEjectionTime     = 30 * time.Second // pool.outlier.base_ejection_time
-	DefaultMaxEjectionTime      = 5 * time.Minute  // pool.outlier.max_ejection_time
-	DefaultMaxEjectionPercent   = 10               // pool.outlier.max_ejection_percent (one backend is always allowed)
-	DefaultListenerMaxConns     = 10000            // listener.max_connections (tcp, tls)
-	DefaultTCPIdle              = 5 * time.Minute  // listener.idle_timeout for tcp and tls
-	DefaultUDPIdle              = 30 * time.Second // listener.idle_timeout for udp flows
-	DefaultMaxFlows             = 10000            // listener.max_flows (udp)
-	DefaultHandshakeTimeout     = 5 * time.Second  // listener.handshake_timeout: PROXY header and ClientHello
-	DefaultHTTPIdle             = 60 * time.Second // listener.idle_timeout for http and https: keep-alive between requests
-	DefaultReadHeaderTimeout    = 10 * time.Second // listener.read_header_timeout (http, https)
-	DefaultMaxHeaderBytes       = 64 << 10         // listener.max_header_bytes (http, https)
-	DefaultTLSMinVersion        = "1.2"            // listener.tls_min_version (https)
-	DefaultCertificateReload    = 10 * time.Second // listener.certificate_reload: how often certificate files are read again
-	DefaultRedirectCode         = 308              // listener.route.redirect_code: permanent, and the method is kept
-	DefaultBackendScheme        = "http"           // pool.http.scheme
-	DefaultTryTimeout           = 30 * time.Second // pool.http.timeout: per try, for the backend's response headers
-	DefaultMaxIdlePerBackend    = 128              // pool.http.max_idle: keep-alive connections kept per backend
-	DefaultBackendIdleTimeout   = 90 * time.Second // pool.http.idle_timeout of those connections
-	DefaultRetries              = 1                // pool.http.retries, each on another backend
-	DefaultRetryBudget          = 0.2              // pool.http.retry_budget: retries per request over the last 10 s
-	DefaultRetryBudgetMin       = 3                // pool.http.retry_budget_min: retries per second allowed whatever the budget
-	DefaultRetryBuffer          = 64 << 10         // pool.http.retry_buffer: request bodies up to this size can be replayed
-	DefaultStickyCookiePrefix   = "meridian_"      // pool.sticky.cookie is this and the pool's name unless set
-	DefaultBreakerInterval      = 10 * time.Second // pool.breaker.interval: the closed breaker's counts start over this often
-	DefaultBreakerOpenTime      = 30 * time.Second // pool.breaker.open_time before a probe request is let through
-	DefaultBreakerProbes        = 1                // pool.breaker.probes: requests let through half-open, all of which must pass
-	DefaultAccessLogSample      = 1.0              // access_log.sample: every request
-	maxBackendWeight            = 1_000_000
-	maxBackendsPerPool          = 10_000
-	maxConnectAttempts          = 10
-	maxRetries                  = 10
-	forwardCheckIntervalMinimum = 10 * time.Millisecond
-	minCertificateReload        = 10 * time.Millisecond
+	DefaultForwardAdminListen  = "127.0.0.1:8054" // admin.listen: API, capacity endpoint and metrics
+	DefaultBalance             = "round_robin"    // pool.balance
+	DefaultHashKey             = "source_ip"      // pool.hash_key, for the hashing balancers
+	DefaultInitialState        = "up"             // pool.initial_state of a backend before its first check
+	DefaultAllUnhealthy        = "refuse"         // pool.all_unhealthy
+	DefaultMinHealthy          = 1                // pool.min_healthy
+	DefaultConnectTimeout      = 5 * time.Second  // pool.connect_timeout
+	DefaultConnectAttempts     = 3                // pool.connect_attempts, each on another backend
+	DefaultDrainTimeout        = 30 * time.Second // pool.drain_timeout
+	DefaultBackendWeight       = 1                // pool.backend.weight
+	DefaultConsecutiveFailures = 5                // pool.outlier.consecutive_failures
+	DefaultBaseEjectionTime    = 30 * time.Second // pool.outlier.base_ejection_time
+	DefaultMaxEjectionTime     = 5 * time.Minute  // pool.outlier.max_ejection_time
+	DefaultMaxEjectionPercent  = 10               // pool.outlier.max_ejection_percent (one backend is always allowed)
+	DefaultListenerMaxConns    = 10000            // listener.max_connections (tcp, tls)
+	DefaultTCPIdle             = 5 * time.Minute  // listener.idle_timeout for tcp and tls
+	DefaultUDPIdle             = 30 * time.Second // listener.idle_timeout for udp flows
+	DefaultMaxFlows            = 10000            // listener.max_flows (udp)
+	DefaultHandshakeTimeout    = 5 * time.Second  // listener.handshake_timeout: PROXY header and ClientHello
+	DefaultHTTPIdle            = 60 * time.Second // listener.idle_timeout for http and https: keep-alive between requests
+	DefaultReadHeaderTimeout   = 10 * time.Second // listener.read_header_timeout (http, https)
+	DefaultMaxHeaderBytes      = 64 << 10         // listener.max_header_bytes (http, https)
+	DefaultTLSMinVersion       = "1.2"            // listener.tls_min_version (https)
+	DefaultCertificateReload   = 10 * time.Second // listener.certificate_reload: how often certificate files are read again
+	DefaultRedirectCode        = 308              // listener.route.redirect_code: permanent, and the method is kept
+	DefaultBackendScheme       = "http"           // pool.http.scheme
+	DefaultTryTimeout          = 30 * time.Second // pool.http.timeout: per try, for the backend's response headers
+	DefaultMaxIdlePerBackend   = 128              // pool.http.max_idle: keep-alive connections kept per backend
+	DefaultBackendIdleTimeout  = 90 * time.Second // pool.http.idle_timeout of those connections
+	DefaultRetries             = 1                // pool.http.retries, each on another backend
+	DefaultRetryBudget         = 0.2              // pool.http.retry_budget: retries per request over the last 10 s
+	DefaultRetryBudgetMin      = 3                // pool.http.retry_budget_min: retries per second allowed whatever the budget
+	DefaultRetryBuffer         = 64 << 10         // pool.http.retry_buffer: request bodies up to this size can be replayed
+	DefaultStickyCookiePrefix  = "meridian_"      // pool.sticky.cookie is this and the pool's name unless set
+	DefaultBreakerInterval     = 10 * time.Second // pool.breaker.interval: the closed breaker's counts start over this often
+	DefaultBreakerOpenTime     = 30 * time.Second // pool.breaker.open_time before a probe request is let through
+	DefaultBreakerProbes       = 1                // pool.breaker.probes: requests let through half-open, all of which must pass
+	DefaultAccessLogSample     = 1.0              // access_log.sample: every request
+	maxBackendWeight           = 1_000_000
+	maxBackendsPerPool         = 10_000
+	maxConnectAttempts         = 10
+	maxRetries                 = 10
+	minCheckInterval           = 10 * time.Millisecond // check.interval, for DNS nodes and the forwarder
+	minCertificateReload       = 10 * time.Millisecond
 )
 
 // MinStickyKey is the shortest pool.sticky.key_file, in bytes.
@@ -87,6 +87,9 @@ var (
 	tlsVersions      = []string{"1.2", "1.3"}
 	redirectCodes    = []int{301, 302, 303, 307, 308}
 )
+
+// Hashing reports whether a balancer picks by hashing hash_key.
+func Hashing(balance string) bool { return slices.Contains(hashingBalancers, balance) }
 
 // Forward is the whole of a forwarder's TOML file (meridian forward).
 type Forward struct {
@@ -636,8 +639,8 @@ func (f *Forward) validate(v *validator) {
 		switch {
 		case rl.Name == "":
 			v.fail(key+".name", "missing: routes name the policy they apply")
-		case strings.ContainsAny(rl.Name, " \"/,;="):
-			v.fail(key+".name", "%q: letters, digits, - _ and . only (it is sent in RateLimit headers)", rl.Name)
+		case !policyName(rl.Name):
+			v.fail(key+".name", "%q: up to 64 letters, digits, - _ and . only (it is sent in RateLimit headers)", rl.Name)
 		case limits[rl.Name]:
 			v.fail(key+".name", "rate limit %q is defined twice", rl.Name)
 		}
@@ -700,7 +703,7 @@ func (f *Forward) validate(v *validator) {
 			switch {
 			case p == nil:
 				v.fail(k, "no [[pool]] is named %q", name)
-			case l.Protocol != "tls" && l.Protocol != "https" && p.HashKey == "sni" && slices.Contains(hashingBalancers, p.Balance):
+			case l.Protocol != "tls" && l.Protocol != "https" && p.HashKey == "sni" && Hashing(p.Balance):
 				v.fail(k, "pool %q hashes on sni, which only tls and https listeners read", name)
 			case l.Protocol == "udp" && p.ProxyProtocol != "":
 				v.fail(k, "pool %q sends a PROXY header, which the forwarder sends over TCP only", name)
@@ -1238,6 +1241,21 @@ func (f *Forward) validatePoolHTTP(v *validator, key string, p *ForwardPool) {
 }
 
 // checkListen returns why addr is not a listen address, or "".
+// policyName reports whether s can name a rate limit policy: a token
+// the RateLimit headers carry as it is (package ratelimit holds its
+// names to the same rule).
+func policyName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 func checkListen(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	switch {

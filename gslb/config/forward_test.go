@@ -375,6 +375,7 @@ func TestParseForwardHTTPErrors(t *testing.T) {
 		{"sticky header", withPool("[pool.sticky]\nmode = \"header\""), []string{"pool[0].sticky.header"}},
 		{"breaker ratio", withPool("[pool.breaker]\nfailure_ratio = 1.5"), []string{"pool[0].breaker.failure_ratio: must be 0 to 1"}},
 		{"rate limit without rate", "[[rate_limit]]\nname = \"api\"\n" + minimalHTTP, []string{"fwd.toml:1: rate_limit[0].rate: must be positive"}},
+		{"rate limit name", "[[rate_limit]]\nname = \"a:b\"\nrate = 1.0\n" + minimalHTTP, []string{"rate_limit[0].name: \"a:b\": up to 64 letters, digits, - _ and . only"}},
 		{"rate limit key", "[[rate_limit]]\nname = \"api\"\nrate = 1.0\nkey = \"cookie\"\n" + minimalHTTP, []string{"rate_limit[0].key: must be ip, api_key, header or jwt_claim"}},
 		{"jwt without secret", "[[rate_limit]]\nname = \"api\"\nrate = 1.0\nkey = \"jwt_claim\"\n[rate_limit.jwt]\nalgorithm = \"HS256\"\n" + minimalHTTP, []string{"rate_limit[0].jwt: HS256 verifies with secret_file"}},
 		{"jwt on ip", "[[rate_limit]]\nname = \"api\"\nrate = 1.0\n[rate_limit.jwt]\nalgorithm = \"HS256\"\n" + minimalHTTP, []string{"rate_limit[0].jwt: is for key = \"jwt_claim\""}},

@@ -183,27 +183,11 @@ func (c *Config) applyGSLBDefaults() {
 			p := &r.Pools[j]
 			p.Name = cmp.Or(p.Name, p.Region)
 			ck := &p.Check
-			ck.Type = strings.ToLower(cmp.Or(ck.Type, "tcp"))
-			if ck.Interval.Duration == 0 {
-				ck.Interval.Duration = DefaultCheckInterval
-			}
-			if ck.Timeout.Duration == 0 {
-				ck.Timeout.Duration = min(DefaultCheckTimeout, ck.Interval.Duration)
-			}
-			if ck.Rise == 0 {
-				ck.Rise = DefaultCheckRise
-			}
-			if ck.Fall == 0 {
-				ck.Fall = DefaultCheckFall
-			}
-			switch ck.Type {
-			case "http", "https":
-				ck.Method = strings.ToUpper(cmp.Or(ck.Method, DefaultCheckMethod))
-				ck.Path = cmp.Or(ck.Path, "/")
-			case "dns":
+			applyCheckDefaults(ck)
+			if ck.Type == "dns" {
+				// A DNS node's targets are name servers; the
+				// forwarder's DNS backends name their port.
 				ck.Port = cmp.Or(ck.Port, DefaultDNSCheckPort)
-				ck.QueryType = strings.ToUpper(cmp.Or(ck.QueryType, DefaultDNSQueryType))
-				ck.Rcode = strings.ToUpper(cmp.Or(ck.Rcode, DefaultDNSRcode))
 			}
 		}
 	}
@@ -371,8 +355,8 @@ func (c *Config) validateCheck(v *validator, key string, ck Check) {
 	if !slices.Contains(checkTypes, ck.Type) {
 		v.fail(key+".type", "must be one of %s, got %q", strings.Join(checkTypes, ", "), ck.Type)
 	}
-	if ck.Interval.Duration < 10*time.Millisecond {
-		v.fail(key+".interval", "must be at least 10ms, got %s", ck.Interval)
+	if ck.Interval.Duration < minCheckInterval {
+		v.fail(key+".interval", "must be at least %s, got %s", minCheckInterval, ck.Interval)
 	}
 	if ck.Timeout.Duration <= 0 || ck.Timeout.Duration > ck.Interval.Duration {
 		v.fail(key+".timeout", "must be positive and at most the interval (%s), got %s", ck.Interval, ck.Timeout)

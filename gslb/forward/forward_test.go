@@ -999,3 +999,28 @@ func TestUDPWildcardRepliesFromDestination(t *testing.T) {
 		t.Errorf("reply %q from %s, want \"a:who\" from %s", got, from, to)
 	}
 }
+
+// A backend drained (here by the file) past its drain_timeout, then
+// removed, is forgotten at once: no timer is left to do it later.
+func TestRemovedDrainedBackendForgotten(t *testing.T) {
+	a := startTCPBackend(t, "a", "127.0.0.1:0", named("a"))
+	b := startTCPBackend(t, "b", "127.0.0.1:0", named("b"))
+	drained := strings.Replace(pool("web", "drain_timeout = \"50ms\"\n[pool.check]\ntype = \"none\"", a.addr, b.addr),
+		fmt.Sprintf("address = %q\n", a.addr), fmt.Sprintf("address = %q\ndrain = true\n", a.addr), 1)
+	h := startForwarder(t, drained+listenerTOML("web", "tcp", "web", ""))
+	id := backendID("web", a.addr)
+	eventually(t, "the drain timed out", func() bool {
+		h.f.mu.Lock()
+		defer h.f.mu.Unlock()
+		st := h.f.states[id]
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.drainExpired
+	})
+	h.reload(pool("web", "drain_timeout = \"50ms\"\n[pool.check]\ntype = \"none\"", b.addr) + listenerTOML("web", "tcp", "web", ""))
+	eventually(t, "the removed backend forgotten", func() bool {
+		h.f.mu.Lock()
+		defer h.f.mu.Unlock()
+		return h.f.states[id] == nil
+	})
+}

@@ -439,6 +439,7 @@ func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, firs
 	p := &Pool{
 		Name:            pc.Name,
 		balance:         pc.Balance,
+		hashes:          config.Hashing(pc.Balance),
 		hashKey:         parseHashKey(pc.HashKey),
 		minHealthy:      pc.MinHealthy,
 		panicMode:       pc.AllUnhealthy == "panic",
@@ -560,13 +561,19 @@ func (f *Forwarder) retire(id string, st *backendState) {
 			delete(f.states, id)
 		}
 	}
+	// A backend whose drain (from the file or the admin API) timed out
+	// already gets no new timer: its sessions are closed, and it goes now.
+	expired := st.drains != 0 && st.drainExpired
 	st.mu.Unlock()
 	st.setDrain(drainRemoved, true, timeout)
+	if expired {
+		delete(f.states, id) // f.mu is held
+	}
 }
 
 func (f *Forwarder) logDrain(st *backendState, on bool, by string) {
 	if on {
-		f.log.Info("backend draining", "pool", st.ps.name, "backend", st.addr, "by", by, "active", st.active.Load(), "drain_timeout", st.drainTimeout)
+		f.log.Info("backend draining", "pool", st.ps.name, "backend", st.addr, "by", by, "active", st.active.Load(), "drain_timeout", st.timeout())
 	} else {
 		f.log.Info("backend undrained", "pool", st.ps.name, "backend", st.addr, "by", by)
 	}

@@ -319,13 +319,7 @@ func (f *Forwarder) showPool(w http.ResponseWriter, r *http.Request) {
 func (f *Forwarder) drain(w http.ResponseWriter, r *http.Request) {
 	pool, addr := r.PathValue("pool"), r.PathValue("addr")
 	on := r.Method == http.MethodPost
-	err := f.Drain(pool, addr, on)
-	switch {
-	case errors.Is(err, ErrUnknownPool), errors.Is(err, ErrUnknownBackend):
-		fail(w, http.StatusNotFound, "%v", err)
-		return
-	case err != nil:
-		fail(w, http.StatusServiceUnavailable, "%v", err)
+	if f.changeFailed(w, f.Drain(pool, addr, on)) {
 		return
 	}
 	f.log.Info("audit: backend drain", "pool", pool, "backend", addr, "drain", on, "from", r.RemoteAddr)

@@ -17,6 +17,7 @@ type Pool struct {
 	backends []*Backend
 	balance  string // the balancer's name, as configured
 	balancer Balancer
+	hashes   bool // the balancer hashes key's result
 	hashKey  hashKey
 
 	minHealthy      int
@@ -95,11 +96,10 @@ func (p *Pool) pickAdmitted(r *Request) (b *Backend, done func(error)) {
 // key is the hash of what the pool's hashing balancer hashes; 0 for the
 // others, which do not look at it.
 func (p *Pool) key(src netip.AddrPort, serverName string) uint64 {
-	switch p.balance {
-	case "source_hash", "maglev", "rendezvous":
-		return hashRequest(p.hashKey, src, serverName)
+	if !p.hashes {
+		return 0
 	}
-	return 0
+	return hashRequest(p.hashKey, src, serverName)
 }
 
 // capacity reports the backends in rotation and whether they reach

@@ -164,7 +164,8 @@ func (l *tcpListener) serve() {
 			continue
 		}
 		backoff = 0
-		cfg := l.f.snap.Load().listeners[l.lname]
+		snap := l.f.snap.Load()
+		cfg := snap.listeners[l.lname]
 		if cfg == nil { // removed by a reload a moment ago
 			c.Close()
 			continue
@@ -177,13 +178,14 @@ func (l *tcpListener) serve() {
 		}
 		l.accepted.Add(1)
 		l.sessions.Add(1)
-		go l.handle(c, cfg)
+		go l.handle(c, snap, cfg)
 	}
 }
 
 // handle reads what must be read before a backend is chosen (a PROXY
-// header, a ClientHello), then proxies.
-func (l *tcpListener) handle(c *net.TCPConn, cfg *listenerConfig) {
+// header, a ClientHello), then proxies, by the configuration that was in
+// force when the connection came: its listener and pools agree.
+func (l *tcpListener) handle(c *net.TCPConn, snap *snapshot, cfg *listenerConfig) {
 	defer l.sessions.Done()
 	defer l.active.Add(-1)
 	defer c.Close()
@@ -227,7 +229,6 @@ func (l *tcpListener) handle(c *net.TCPConn, cfg *listenerConfig) {
 	if handshake {
 		c.SetReadDeadline(time.Time{})
 	}
-	snap := l.f.snap.Load()
 	p := snap.pools[cfg.route(serverName)]
 	if p == nil {
 		l.reject(rejectNoRoute, src, fmt.Errorf("no pool for server name %q", serverName))

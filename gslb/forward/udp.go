@@ -44,7 +44,6 @@ type udpListener struct {
 	mu          sync.Mutex
 	flows       map[netip.AddrPort]*udpFlow
 	flowsWG     sync.WaitGroup
-	done        chan struct{} // closed when the read loop has returned
 	closed      chan struct{} // closed when the socket is
 	closeOnce   sync.Once
 	stopOnce    sync.Once
@@ -63,7 +62,7 @@ func (f *Forwarder) bindUDP(lc config.ForwardListener) (listener, error) {
 	}
 	l := &udpListener{
 		f: f, lname: lc.Name, at: lc.Listen, conn: conn,
-		flows: map[netip.AddrPort]*udpFlow{}, done: make(chan struct{}), closed: make(chan struct{}),
+		flows: map[netip.AddrPort]*udpFlow{}, closed: make(chan struct{}),
 	}
 	if ap := conn.LocalAddr().(*net.UDPAddr).AddrPort(); ap.Addr().IsUnspecified() {
 		l.wildcard = true
@@ -114,7 +113,6 @@ func (l *udpListener) wait(ctx context.Context) {
 
 // serve reads clients' datagrams until the socket closes.
 func (l *udpListener) serve() {
-	defer close(l.done)
 	buf := make([]byte, udpRequestBuffer)
 	for {
 		var (
