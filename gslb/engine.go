@@ -326,7 +326,7 @@ func (e *Engine) SetPoolWeight(name string, qtype uint16, pool string, weight *u
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		old := e.plan.Load().weights[rec.idx][i]
-		e.over.poolWeights = withWeight(e.over.poolWeights, PoolKey(rec, p), weight)
+		e.over.poolWeights = WithWeight(e.over.poolWeights, PoolKey(rec, p), weight)
 		e.rebuild()
 		return old, nil
 	}
@@ -346,7 +346,7 @@ func (e *Engine) SetTargetWeight(id string, weight *uint32) (uint32, error) {
 	if !ok {
 		old = e.configuredWeight(id)
 	}
-	e.over.targetWeights = withWeight(e.over.targetWeights, id, weight)
+	e.over.targetWeights = WithWeight(e.over.targetWeights, id, weight)
 	e.rebuild()
 	return old, nil
 }
@@ -364,8 +364,8 @@ func (e *Engine) configuredWeight(id string) uint32 {
 	return 0
 }
 
-// withWeight returns a copy of m with key set to *w, or removed when w is nil.
-func withWeight(m map[string]uint32, key string, w *uint32) map[string]uint32 {
+// WithWeight returns a copy of m with key set to *w, or removed when w is nil.
+func WithWeight(m map[string]uint32, key string, w *uint32) map[string]uint32 {
 	out := make(map[string]uint32, len(m)+1)
 	for k, v := range m {
 		out[k] = v

@@ -224,17 +224,18 @@ func (s *Server) poolWeight(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pool := r.PathValue("pool")
-	found := false
+	key := "" // as the engine keys the pool's weight
 	for _, rec := range e.Records(name) {
 		for _, p := range rec.Pools {
-			found = found || (rec.Type == qtype && p.Name == pool)
+			if rec.Type == qtype && p.Name == pool {
+				key = gslb.PoolKey(rec, p)
+			}
 		}
 	}
-	if !found {
+	if key == "" {
 		fail(w, http.StatusNotFound, "no pool %q in dynamic record %s %s", pool, name, typ)
 		return
 	}
-	key := name + "/" + typ + "/" + pool
 	s.setWeight(w, r, "pool", key, weight, func(o *Overrides) *map[string]uint32 { return &o.PoolWeights },
 		func() (uint32, error) { return e.SetPoolWeight(name, qtype, r.PathValue("pool"), weight) })
 }
@@ -262,16 +263,7 @@ func (s *Server) setWeight(w http.ResponseWriter, r *http.Request, kind, key str
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := s.overrides
-	m := map[string]uint32{}
-	for k, v := range *field(&next) {
-		m[k] = v
-	}
-	if weight == nil {
-		delete(m, key)
-	} else {
-		m[key] = *weight
-	}
-	*field(&next) = m
+	*field(&next) = gslb.WithWeight(*field(&next), key, weight)
 	if err := s.commit(next); err != nil {
 		fail(w, http.StatusInternalServerError, "could not save the change: %v", err)
 		return

@@ -16,7 +16,7 @@ import (
 
 // Cluster defaults.
 const (
-	DefaultStaleAfter  = 10 * time.Second
+	DefaultStaleAfter  = quorum.DefaultStaleAfter // a result older than this does not vote
 	DefaultJoinTimeout = 10 * time.Second
 )
 
