@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -497,8 +498,23 @@ func TestForwardL7(t *testing.T) {
 	s.signal(t, syscall.SIGHUP)
 	s.waitLog(t, "reloaded", 0)
 	echo("after the reload")
-	if resp, _ := get("/home", nil); resp.Header.Get("X-Backend") == "" {
-		t.Error("after the reload /home was not proxied to the listener's pool")
+	// The reload moved the app route, and its canary, from / to /app/.
+	// With the canary at 100%, /app/ goes to it, while /home, which no
+	// route takes now, goes to the listener's pool; before the reload
+	// /home went to the canary too.
+	if code, body := adminBody(t, "PUT", canary, e2eToken, `{"percent": 100}`); code != 200 {
+		t.Fatalf("PUT canary after the reload: %d %s", code, body)
+	}
+	if _, b := get("/app/home", nil); b != "next /app/home\n" {
+		t.Errorf("after the reload, at 100%% /app/home went to %q, want the canary", b)
+	}
+	for range 4 {
+		if _, b := get("/home", nil); b != "web1 /home\n" && b != "web2 /home\n" {
+			t.Errorf("after the reload /home went to %q, want the listener's pool (web1 or web2)", b)
+		}
+	}
+	if code, _ := adminBody(t, "DELETE", canary, e2eToken, ""); code != 200 {
+		t.Fatal("DELETE canary after the reload failed")
 	}
 
 	code, page := adminCall(t, "GET", admin+"/metrics", "")
@@ -510,11 +526,23 @@ func TestForwardL7(t *testing.T) {
 		t.Errorf("access log:\n%s", log)
 	}
 
-	// SIGTERM drains: the tunnel still open is closed at the pool's
-	// drain_timeout, and the forwarder exits.
+	// SIGTERM drains: the tunnel still open is closed at the web pool's
+	// drain_timeout (1s), not at the shutdown's deadline (next's default
+	// drain_timeout and 5s) nor the process's exit, and the forwarder
+	// exits.
+	const drainTimeout = time.Second
+	term := time.Now()
 	s.signal(t, syscall.SIGTERM)
-	if _, err := br.ReadByte(); err == nil {
-		t.Error("the tunnel outlived the shutdown")
+	raw.SetReadDeadline(term.Add(drainTimeout + 3*time.Second))
+	_, err = br.ReadByte()
+	var ne net.Error
+	switch took := time.Since(term); {
+	case err == nil:
+		t.Error("the tunnel sent data instead of closing at the drain timeout")
+	case errors.As(err, &ne) && ne.Timeout():
+		t.Errorf("the tunnel was still open %v after SIGTERM, past the drain timeout of %v", took, drainTimeout)
+	case took < drainTimeout:
+		t.Errorf("the tunnel was closed %v after SIGTERM, before the drain timeout of %v: %v", took, drainTimeout, err)
 	}
 	if code := s.waitExit(t); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)

@@ -239,6 +239,9 @@ pool = "by-header"
 					t.Errorf("the backend got body %q (%v), want %q", got.Body, err, raw[i+4:])
 				}
 			}
+			if strings.HasPrefix(tc.name, "cookie route") && !strings.Contains(fast.Body, `"host":"beta.internal"`) {
+				t.Errorf("the beta pool's backend saw %q, want Host beta.internal", fast.Body)
+			}
 			if fast.Header.Get("X-Secret") != "" || fast.Header.Get("X-Other") != "" {
 				t.Errorf("headers a Connection header names went on: %v", fast.Header)
 			}

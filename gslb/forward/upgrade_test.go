@@ -78,6 +78,8 @@ drain_timeout = "300ms"`, a, b)+listenerTOML("web", "http", "web", ""))
 	if resp := ws.upgrade(t, "app.test", "/ws"); resp.Header.Get("X-Backend") != "a" {
 		t.Fatalf("the tunnel went to %q, want a (round robin)", resp.Header.Get("X-Backend"))
 	}
+	const drainTimeout = 300 * time.Millisecond
+	drained := time.Now()
 	if code, _ := h.request("POST", "/api/v1/pools/web/backends/"+a.addr+"/drain", true); code != 200 {
 		t.Fatal("drain failed")
 	}
@@ -88,9 +90,17 @@ drain_timeout = "300ms"`, a, b)+listenerTOML("web", "http", "web", ""))
 			t.Fatalf("a request went to %q while a drains", r.seen.Backend)
 		}
 	}
-	ws.SetReadDeadline(time.Now().Add(waitFor))
-	if _, err := ws.r.ReadByte(); err == nil {
+	// Closed by the drain timeout: not before it, and not by the read
+	// deadline a few seconds after it.
+	ws.SetReadDeadline(drained.Add(drainTimeout + 3*time.Second))
+	_, err := ws.r.ReadByte()
+	switch took := time.Since(drained); {
+	case err == nil:
 		t.Error("the tunnel sent data instead of closing at the drain timeout")
+	case isTimeout(err):
+		t.Errorf("the tunnel was still open %v after the drain began, past its timeout of %v", took, drainTimeout)
+	case took < drainTimeout:
+		t.Errorf("the tunnel was closed %v after the drain began, before its timeout of %v: %v", took, drainTimeout, err)
 	}
 	eventually(t, "the tunnel is no longer in flight", func() bool {
 		return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 0
@@ -161,13 +171,20 @@ func TestH2C(t *testing.T) {
 }
 
 // Shutdown: the listener stops taking connections, requests in flight
-// finish, and an upgraded tunnel is closed at the drain timeout.
+// finish, and an upgraded tunnel carries on until the pool's drain
+// timeout, which closes it, well before the shutdown's deadline.
 func TestHTTPShutdown(t *testing.T) {
 	t.Parallel()
 	b := startHTTPBackend(t, "b")
 	b.delay.Store(int64(200 * time.Millisecond))
+	const drainTimeout = 2 * time.Second
 	h := startForwarder(t, httpPool("b", `drain_timeout = "2s"`, b)+listenerTOML("web", "http", "b", ""))
 	addr := h.addr("web")
+	ws := dialRaw(t, addr)
+	if resp := ws.upgrade(t, "app.test", "/ws"); resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %d %v", resp.StatusCode, resp.Header)
+	}
+	ws.echo(t, "before the shutdown")
 	done := make(chan reply, 1)
 	go func() {
 		req, _ := http.NewRequest("GET", "http://"+addr+"/slow", nil)
@@ -180,16 +197,32 @@ func TestHTTPShutdown(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		done <- reply{code: resp.StatusCode, body: string(body)}
 	}()
-	eventually(t, "the slow request in flight", func() bool {
-		return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 1
+	eventually(t, "the tunnel and the slow request in flight", func() bool {
+		return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 2
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := h.f.Shutdown(ctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
+	start := time.Now()
+	shut := make(chan error, 1)
+	go func() { shut <- h.f.Shutdown(ctx) }()
 	if r := <-done; r.code != http.StatusOK {
 		t.Errorf("the request in flight during shutdown: %d %s", r.code, r.body)
+	}
+	ws.echo(t, "while the shutdown drains")
+	// Closed by the drain timeout: not before it, and not by the
+	// shutdown's deadline (5s) or the read deadline before that.
+	ws.SetReadDeadline(start.Add(drainTimeout + 2*time.Second))
+	_, err := ws.r.ReadByte()
+	switch took := time.Since(start); {
+	case err == nil:
+		t.Error("the tunnel sent data instead of closing at the drain timeout")
+	case isTimeout(err):
+		t.Errorf("the tunnel was still open %v into the shutdown, past the drain timeout of %v", took, drainTimeout)
+	case took < drainTimeout:
+		t.Errorf("the tunnel was closed %v into the shutdown, before the drain timeout of %v: %v", took, drainTimeout, err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 	if c, err := net.DialTimeout("tcp", addr, ioTimeout); err == nil {
 		c.Close()

@@ -116,14 +116,22 @@ func TestEvaluate(t *testing.T) {
 			traffic{n: 100, errors: 100, latency: time.Second}, "5xx rate 100.00%"},
 		{"baseline below MinRequests", Config{MinRequests: 50}, traffic{n: 49, latency: 20 * ms},
 			traffic{n: 200, errors: 100, latency: time.Second}, ""},
-		{"other pools ignored", Config{}, base, traffic{}, ""},
+		// The "other pools" cases also get 500 failing, slow responses of
+		// a third pool, v3. Counted into the baseline they would hide the
+		// canary's excess (a 34% baseline); counted into the canary they
+		// would trip a canary that is like the baseline.
+		{"other pools not in the baseline", Config{}, base,
+			traffic{n: 200, errors: 10, latency: 20 * ms, slow: 2, slowLatency: 100 * ms},
+			"canary v2 5xx rate 5.00% exceeds baseline v1 1.00% by more than 1.00 points (200 canary requests in 1m0s)"},
+		{"other pools not in the canary", Config{}, base,
+			traffic{n: 200, errors: 3, latency: 22 * ms, slow: 2, slowLatency: 110 * ms}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			g, _, rec := newGuard(t, c.cfg)
 			c.baseline.observe(g, "v1")
 			c.canary.observe(g, "v2")
-			if c.name == "other pools ignored" {
+			if strings.HasPrefix(c.name, "other pools") {
 				traffic{n: 500, errors: 500, latency: time.Second}.observe(g, "v3")
 			}
 			st := g.Evaluate()
