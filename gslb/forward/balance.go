@@ -117,22 +117,29 @@ type smoothWeighted struct {
 func (sw *smoothWeighted) Pick(bs []*Backend, r *Request) *Backend {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
+	return swrr(sw.current, bs, r, math.Inf(1))
+}
+
+// swrr is one smooth weighted round robin pick over the available
+// backends whose load is at most maxLoad; current holds the running
+// weights, by backend index, under the caller's lock.
+func swrr(current []float64, bs []*Backend, r *Request, maxLoad float64) *Backend {
 	best, total := -1, 0.0
 	for i, b := range bs {
-		if !r.Available(b) {
+		if !r.Available(b) || (!math.IsInf(maxLoad, 1) && load(b, r.Now) > maxLoad) {
 			continue
 		}
 		w := b.effectiveWeight(r.Now)
-		sw.current[i] += w
+		current[i] += w
 		total += w
-		if best < 0 || sw.current[i] > sw.current[best] {
+		if best < 0 || current[i] > current[best] {
 			best = i
 		}
 	}
 	if best < 0 {
 		return nil
 	}
-	sw.current[best] -= total
+	current[best] -= total
 	return bs[best]
 }
 
@@ -157,25 +164,9 @@ func (lc *leastConn) Pick(bs []*Backend, r *Request) *Backend {
 	}
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	best, total := -1, 0.0
-	for i, b := range bs {
-		// Counts move under us: a backend whose load rose since the
-		// first look is no longer among the least loaded.
-		if !r.Available(b) || load(b, r.Now) > least {
-			continue
-		}
-		w := b.effectiveWeight(r.Now)
-		lc.current[i] += w
-		total += w
-		if best < 0 || lc.current[i] > lc.current[best] {
-			best = i
-		}
-	}
-	if best < 0 {
-		return nil
-	}
-	lc.current[best] -= total
-	return bs[best]
+	// Counts move under us: a backend whose load rose since the first
+	// look is no longer among the least loaded.
+	return swrr(lc.current, bs, r, least)
 }
 
 // load is a backend's active connections per unit of its effective weight.
