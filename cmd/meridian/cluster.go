@@ -41,7 +41,8 @@ func newMember(ctx context.Context, cfg config.Cluster, health *gslb.HealthMap, 
 }
 
 // update publishes the checks of a new configuration as the plan, and
-// points the health bridge at its engine.
+// points the health bridge at its engine. Only encoding the plan can
+// fail, and it comes first: a failed update has changed nothing.
 func (m *member) update(specs []config.CheckSpec, e *gslb.Engine) error {
 	body, err := checks.EncodePlan(specs)
 	if err != nil {

@@ -202,7 +202,8 @@ func (n *node) Reload() error {
 }
 
 // updateHealth points health at a new configuration: its checks run here,
-// or, in a cluster, its plan goes to the vantages.
+// or, in a cluster, its plan goes to the vantages. When it fails it has
+// changed nothing.
 func (n *node) updateHealth(parts *gslbParts) error {
 	if n.member != nil {
 		return n.member.update(parts.checks, parts.engine)
@@ -269,11 +270,22 @@ func (n *node) reload(old *config.Config) *config.Config {
 	if err != nil {
 		return fail(err)
 	}
-	if err := n.updateHealth(parts); err != nil {
+	// Health follows the new engine only once it serves: were the
+	// checks or the cluster switched first and Store failed, the old
+	// engine would go on serving with nothing refreshing it. The drains
+	// go on the new engine alone, before it serves.
+	n.applyOverrides(parts)
+	prev := n.handler.State()
+	if err := n.handler.Store(dnsState(cfg, set, parts)); err != nil {
 		return fail(err)
 	}
-	n.applyOverrides(parts)
-	if err := n.handler.Store(dnsState(cfg, set, parts)); err != nil {
+	if err := n.updateHealth(parts); err != nil {
+		// updateHealth changed nothing: serve the old state again, as a
+		// copy since queries still read prev.
+		restore := *prev
+		if rerr := n.handler.Store(&restore); rerr != nil {
+			log.Error("reload: the previous configuration could not be served again", "err", rerr)
+		}
 		return fail(err)
 	}
 	if clusterChanged(old.Cluster, cfg.Cluster) {

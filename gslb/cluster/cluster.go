@@ -31,14 +31,15 @@ const (
 	RoleProbe Role = "probe" // a vantage: runs the plan's checks and reports
 )
 
-// DefaultReconnect is how often a node tries again the members it lost
-// to a failure (not those that left), so that the two sides of a healed
-// partition find each other: memberlist alone never calls a dead member
-// back.
+// DefaultReconnect is how often a node tries again the members it lost,
+// so that the two sides of a healed partition find each other:
+// memberlist alone stops calling a dead member after GossipToTheDeadTime.
+// memberlist does not tell the events of a failure from those of a
+// leave, so members that left are tried too; they just do not answer.
 const DefaultReconnect = 10 * time.Second
 
-// reconnectFor is how long a failed member is tried before it is given
-// up, as Serf's reconnect_timeout.
+// reconnectFor is how long a lost member is tried before it is given up,
+// as Serf's reconnect_timeout.
 const reconnectFor = 24 * time.Hour
 
 // Errors.
@@ -70,7 +71,7 @@ type Config struct {
 	Insecure bool // allow gossip in clear beyond loopback
 	Meta     Meta
 	Quorum   quorum.Options // for RoleDNS: how votes become verdicts
-	// Reconnect is how often failed members are tried again;
+	// Reconnect is how often lost members are tried again;
 	// DefaultReconnect when 0.
 	Reconnect time.Duration
 	Log       *slog.Logger
@@ -81,9 +82,13 @@ type Config struct {
 
 // Member is one node of the cluster as this node sees it.
 type Member struct {
-	Name  string `json:"name"`
-	Addr  string `json:"addr"`
-	State string `json:"state"` // alive, suspect, dead, left
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+	// State is always "alive": memberlist lists only the members it has
+	// not declared dead or gone (suspects included, unmarked), and never
+	// sets memberlist.Node.State, so there is nothing else to tell. Kept
+	// for the admin API and the metric's label.
+	State string `json:"state"`
 	Meta
 }
 
@@ -106,7 +111,7 @@ type Node struct {
 	plans     map[string]Plan
 	overrides Overrides
 	own       func() Results  // a probe's own results, for push/pull
-	failed    map[string]lost // members that failed, by name, to call back
+	failed    map[string]lost // members lost (failed or left), by name, to call back
 
 	resultsCh, plansCh, overridesCh, membersCh chan struct{}
 	sendq                                      chan send
@@ -288,7 +293,7 @@ func (n *Node) Shutdown() error {
 	return err
 }
 
-// Members returns every member known, this node included, by name.
+// Members returns the live members, this node included, by name.
 func (n *Node) Members() []Member {
 	var out []Member
 	for _, m := range n.ml.Members() {
@@ -299,30 +304,17 @@ func (n *Node) Members() []Member {
 }
 
 func memberOf(m *memberlist.Node) Member {
-	mm := Member{Name: m.Name, Addr: m.Address(), State: stateName(m.State)}
+	mm := Member{Name: m.Name, Addr: m.Address(), State: "alive"}
 	_ = json.Unmarshal(m.Meta, &mm.Meta) // a member with unreadable metadata has no role
 	return mm
 }
 
-func stateName(s memberlist.NodeStateType) string {
-	switch s {
-	case memberlist.StateAlive:
-		return "alive"
-	case memberlist.StateSuspect:
-		return "suspect"
-	case memberlist.StateDead:
-		return "dead"
-	case memberlist.StateLeft:
-		return "left"
-	}
-	return "unknown"
-}
-
-// alive returns the live members of a role, this node excluded.
+// alive returns the live members of a role, this node excluded: those
+// memberlist lists, which leaves out the dead and those that left.
 func (n *Node) alive(role Role) []*memberlist.Node {
 	var out []*memberlist.Node
 	for _, m := range n.ml.Members() {
-		if m.Name == n.cfg.Name || m.State != memberlist.StateAlive {
+		if m.Name == n.cfg.Name {
 			continue
 		}
 		if memberOf(m).Role == role {
@@ -473,7 +465,7 @@ func (n *Node) sender() {
 	}
 }
 
-// reconnect tries the failed members again, and the seeds when the node
+// reconnect tries the lost members again, and the seeds when the node
 // has lost every peer, until the node stops.
 func (n *Node) reconnect() {
 	defer n.wg.Done()
@@ -642,7 +634,11 @@ func (e *events) NotifyJoin(m *memberlist.Node) {
 func (e *events) NotifyLeave(m *memberlist.Node) {
 	n := (*Node)(e)
 	signal(n.membersCh)
-	if m.State == memberlist.StateDead {
+	// Every member lost is called back: memberlist passes m with State
+	// unset (its own is in a field that shadows it), so a failure cannot
+	// be told from a leave here. One that left does not answer, and is
+	// given up after reconnectFor. This node's own leave is not a loss.
+	if m.Name != n.cfg.Name {
 		n.mu.Lock()
 		n.failed[m.Name] = lost{addr: m.Address(), since: time.Now()}
 		n.mu.Unlock()

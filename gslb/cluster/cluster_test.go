@@ -17,6 +17,11 @@ import (
 
 var testKey = bytes.Repeat([]byte{7}, 32)
 
+// gossipToTheDead is how long memberlist goes on gossiping to a member it
+// declared dead, in the tests: once it has passed, only the node's
+// reconnect calls the member back.
+const gossipToTheDead = 300 * time.Millisecond
+
 // fast shortens memberlist's timers so that failures are detected in a
 // fraction of a second.
 func fast(c *memberlist.Config) {
@@ -27,6 +32,7 @@ func fast(c *memberlist.Config) {
 	c.PushPullInterval = time.Second
 	c.TCPTimeout = time.Second
 	c.DeadNodeReclaimTime = 100 * time.Millisecond
+	c.GossipToTheDeadTime = gossipToTheDead
 }
 
 const fastReconnect = 200 * time.Millisecond
@@ -41,11 +47,17 @@ func testLog(t *testing.T) *slog.Logger {
 // start starts a node on a free loopback port, joined through seeds.
 func start(t *testing.T, name string, meta Meta, seeds ...string) *Node {
 	t.Helper()
+	return startAt(t, name, "127.0.0.1:0", meta, seeds...)
+}
+
+// startAt is start on a given address.
+func startAt(t *testing.T, name, bind string, meta Meta, seeds ...string) *Node {
+	t.Helper()
 	if meta.Role == RoleProbe && meta.Vantage == "" {
 		meta.Vantage = name
 	}
 	n, err := New(context.Background(), Config{
-		Name: name, Bind: "127.0.0.1:0", Seeds: seeds, Keys: [][]byte{testKey},
+		Name: name, Bind: bind, Seeds: seeds, Keys: [][]byte{testKey},
 		Meta: meta, Log: testLog(t).With("node", name), Tune: fast, Reconnect: fastReconnect,
 	})
 	if err != nil {
@@ -214,6 +226,13 @@ func TestPartitionHeals(t *testing.T) {
 	eventually(t, "each side to decide alone", func() bool {
 		return verdict(left, "eu/192.0.2.1") == "up 1/0" && verdict(right, "eu/192.0.2.1") == "down 0/1"
 	})
+	// The partition outlasts memberlist's gossip to the dead, so that
+	// nothing but the reconnect can heal it: each side has two members,
+	// so none falls back on its seeds either.
+	for n := range sides {
+		eventually(t, n.Name()+" to declare the other side dead", func() bool { return len(n.ml.Members()) == 2 })
+	}
+	time.Sleep(3 * gossipToTheDead)
 
 	// Healing: each node keeps trying the members it declared dead, so
 	// the two halves find each other again and the votes meet.
@@ -228,6 +247,49 @@ func TestPartitionHeals(t *testing.T) {
 	eventually(t, "the two sides to agree again", func() bool {
 		return verdict(left, "eu/192.0.2.1") == "up 1/1" && verdict(right, "eu/192.0.2.1") == "up 1/1"
 	})
+}
+
+// lostBy reports whether n is calling member back.
+func lostBy(n *Node, member string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.failed[member]
+	return ok
+}
+
+// TestLostMembersCalledBack: a member that crashes, and one that leaves,
+// are called back. memberlist does not say which of the two happened, so
+// both are tried; the crashed one, restarted at its address with no seed
+// but itself (a seed node coming back), rejoins only that way once
+// memberlist has stopped gossiping to it.
+func TestLostMembersCalledBack(t *testing.T) {
+	a := start(t, "a", Meta{Role: RoleDNS})
+	b := start(t, "b", Meta{Role: RoleDNS}, a.Addr())
+	c := start(t, "c", Meta{Role: RoleProbe}, a.Addr())
+	eventually(t, "three members", func() bool { return len(a.ml.Members()) == 3 && len(b.ml.Members()) == 3 })
+	if m := a.Members(); len(m) != 3 || m[0].State != "alive" || m[2].State != "alive" || m[2].Role != RoleProbe {
+		t.Fatalf("a's members: %+v", m)
+	}
+
+	addr := b.Addr()
+	b.Shutdown() // a crash: no leave
+	eventually(t, "a to call the crashed b back", func() bool { return lostBy(a, "b") && len(a.ml.Members()) == 2 })
+	if err := c.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a to call c back too", func() bool { return lostBy(a, "c") && len(a.ml.Members()) == 1 })
+	if lostBy(c, "c") {
+		t.Error("c counts its own leave as a loss")
+	}
+	time.Sleep(3 * gossipToTheDead)
+
+	b2 := startAt(t, "b", addr, Meta{Role: RoleDNS}, addr) // its own seed: the first of its cluster
+	eventually(t, "a and the restarted b to find each other", func() bool {
+		return len(a.ml.Members()) == 2 && len(b2.ml.Members()) == 2
+	})
+	if lostBy(a, "b") || !lostBy(a, "c") {
+		t.Errorf("a calls back b: %v, c: %v; want c only", lostBy(a, "b"), lostBy(a, "c"))
+	}
 }
 
 func TestSecurity(t *testing.T) {

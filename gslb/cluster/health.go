@@ -77,7 +77,7 @@ func (h *Health) Apply(now time.Time) {
 	h.mu.Unlock()
 	where := map[string]Meta{}
 	for _, m := range h.node.Members() {
-		if m.Role == RoleProbe && m.State == "alive" {
+		if m.Role == RoleProbe {
 			where[m.Vantage] = m.Meta
 		}
 	}

@@ -1,8 +1,10 @@
 package dnsfront
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/meridian-gslb/meridian/examples"
@@ -303,4 +305,40 @@ address = "192.0.2.101"
 			}
 		}
 	}
+}
+
+// TestQueryLoggedOnce: with every dynamic answer sampled, a query is
+// logged once, whether the fast path answers it or hands it to the full
+// path (here NODATA, everything drained), which decides and logs again.
+func TestQueryLoggedOnce(t *testing.T) {
+	h, e := gslbHandler(t, gslb.NewHealthMap())
+	var logs strings.Builder
+	h.log = slog.New(slog.NewTextHandler(&logs, nil))
+	st := *h.State()
+	st.QuerySample = 1
+	h.state.Store(&st)
+
+	ask := func(what string, fast bool, answers int) {
+		t.Helper()
+		q := withECS("app.example.test.", dns.TypeA, "198.51.100.0/24")
+		pkt, _ := q.Pack()
+		if got := h.fastAnswer(h.State(), new(scratch), pkt, testClient, true) != nil; got != fast {
+			t.Fatalf("%s: answered by the fast path %v, want %v", what, got, fast)
+		}
+		logs.Reset()
+		m := exchange(t, h, q, udpClient)
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != answers {
+			t.Fatalf("%s: rcode %s, %d answers; want NOERROR, %d", what, dns.RcodeToString[m.Rcode], len(m.Answer), answers)
+		}
+		if n := strings.Count(logs.String(), "msg=query"); n != 1 {
+			t.Errorf("%s: logged %d times, want once:\n%s", what, n, logs.String())
+		}
+	}
+	ask("answered by the fast path", true, 1)
+	for name := range e.Regions() {
+		if err := e.DrainRegion(name, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask("NODATA, from the full path", false, 0)
 }

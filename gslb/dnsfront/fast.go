@@ -304,7 +304,6 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 	c := &s.client
 	st.locate(c, &q, src)
 	d := st.GSLB.Decide(rec, c, &s.gslb)
-	h.logDecision(st, rec, c, &s.fecs, d)
 	if d.Pool != nil {
 		s.info.region = d.Pool.Region.Name
 	}
@@ -325,6 +324,9 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 	if size > limit {
 		return nil
 	}
+	// Logged once answered here: a query handed to the full path is
+	// logged there.
+	h.logDecision(st, rec, c, &s.fecs, d)
 	be := binary.BigEndian
 	bits := binary.BigEndian.Uint16(pkt[2:])
 	out := startReply(s, pkt, qend, bits, flagAA, uint16(len(d.Addrs)), 0, 0, edns)
