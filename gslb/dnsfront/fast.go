@@ -208,7 +208,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 	}
 	s.info = queryInfo{qtype: qtype, ecs: s.fecs.present}
 	if recs := st.dynamic(s.lastStr); recs != nil {
-		s.info.counters = st.counters(st.Zones.Find(s.lastStr))
+		s.info.counters = st.dynCounters[s.lastStr]
 		return h.fastDynamic(st, s, pkt, qend, recs, qtype, limit, adv, edns, do, src)
 	}
 	// Names in no served zone are REFUSED: no AA, nothing but the OPT.

@@ -35,7 +35,8 @@ type State struct {
 	// decision (0 to 1).
 	QuerySample float64
 
-	wire wireTable // static answers in wire form, built by Store
+	wire        wireTable                // static answers in wire form, built by Store
+	dynCounters map[string]*zoneCounters // by dynamic name, built by Store
 
 	// counters of this configuration's regions (kept by name across
 	// reloads; the zones' are in wire)
@@ -79,6 +80,14 @@ func (h *Handler) Store(st *State) error {
 		}
 	}
 	st.regionCounters = h.stats.resolve(st.wire, regions)
+	if st.GSLB != nil {
+		// A dynamic name's zone counters, resolved once here rather than
+		// by a zone lookup on every query the fast path answers.
+		st.dynCounters = map[string]*zoneCounters{}
+		for _, r := range st.GSLB.AllRecords() {
+			st.dynCounters[r.Name] = st.counters(st.Zones.Find(r.Name))
+		}
+	}
 	h.state.Store(st)
 	return nil
 }
