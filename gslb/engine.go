@@ -121,8 +121,10 @@ func (e *Engine) rebuild() {
 		weights := make([]uint32, len(r.Pools))
 		for pi, pool := range r.Pools {
 			weights[pi] = pool.Weight
-			if w, ok := e.over.poolWeights[PoolKey(r, pool)]; ok {
-				weights[pi] = w
+			if len(e.over.poolWeights) > 0 { // spare building the key on every refresh
+				if w, ok := e.over.poolWeights[PoolKey(r, pool)]; ok {
+					weights[pi] = w
+				}
 			}
 			pp := &pools[pi]
 			if e.over.regions[pool.Region.Name] {
