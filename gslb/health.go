@@ -78,26 +78,17 @@ func (h *HealthMap) SetVantageRTTs(vs []VantageRTT) {
 	h.vantages = kept
 }
 
-// Nearest implements NearRTT.
-func (h *HealthMap) Nearest(lat, lon float64) int {
+// NearestRTTs implements NearRTT. SetVantageRTTs replaces the vantages
+// whole, so the map handed out is never written again.
+func (h *HealthMap) NearestRTTs(lat, lon float64) map[string]time.Duration {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	best, bestKm := -1, math.Inf(1)
-	for i, v := range h.vantages {
+	var best map[string]time.Duration
+	bestKm := math.Inf(1)
+	for _, v := range h.vantages {
 		if d := distanceKm(lat, lon, v.Lat, v.Lon); d < bestKm {
-			best, bestKm = i, d
+			best, bestKm = v.RTT, d
 		}
 	}
 	return best
-}
-
-// VantageRTT implements NearRTT.
-func (h *HealthMap) VantageRTT(vantage int, region string) (time.Duration, bool) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if vantage < 0 || vantage >= len(h.vantages) {
-		return 0, false
-	}
-	d, ok := h.vantages[vantage].RTT[region]
-	return d, ok
 }

@@ -45,10 +45,10 @@ type HealthView interface {
 // from the vantage nearest the client, the best stand-in for the
 // client's own.
 type NearRTT interface {
-	// Nearest returns the vantage nearest a point, or -1 with none.
-	Nearest(lat, lon float64) int
-	// VantageRTT is that vantage's round-trip time to a region.
-	VantageRTT(vantage int, region string) (time.Duration, bool)
+	// NearestRTTs returns the round-trip times, by region, of the
+	// vantage nearest a point, or nil with none. The map is not changed
+	// afterwards: a decision reads one vantage's times.
+	NearestRTTs(lat, lon float64) map[string]time.Duration
 }
 
 // Region is a place a record's pools live in.

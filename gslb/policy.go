@@ -209,16 +209,15 @@ func (Latency) Order(c *Client, r *Record, in *Inputs, dst []int) ([]int, int) {
 	measured := 0
 	// From the vantage nearest a located client when the view has
 	// several; else the region's one RTT, the same for every client.
-	near, isNear := h.(NearRTT)
-	vantage := -1
-	if isNear && c.HasCoords {
-		vantage = near.Nearest(c.Lat, c.Lon)
+	var nearest map[string]time.Duration
+	if near, isNear := h.(NearRTT); isNear && c.HasCoords {
+		nearest = near.NearestRTTs(c.Lat, c.Lon)
 	}
 	for i, p := range r.Pools {
 		var d time.Duration
 		var ok bool
-		if vantage >= 0 {
-			d, ok = near.VantageRTT(vantage, p.Region.Name)
+		if nearest != nil {
+			d, ok = nearest[p.Region.Name]
 		} else {
 			d, ok = h.RTT(p.Region.Name)
 		}
@@ -233,7 +232,7 @@ func (Latency) Order(c *Client, r *Record, in *Inputs, dst []int) ([]int, int) {
 		return dst, scope
 	}
 	sortByKey(dst[len(dst)-len(r.Pools):], rtt[:len(r.Pools)])
-	if measured == len(r.Pools) && vantage < 0 {
+	if measured == len(r.Pools) && nearest == nil {
 		// One vantage measures the same for every client: the order does
 		// not depend on who asks.
 		return dst, 0

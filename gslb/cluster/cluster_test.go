@@ -440,9 +440,8 @@ func TestHealthFeedsEngine(t *testing.T) {
 		lat, lon float64
 		want     time.Duration
 	}{{51.5, -0.1, 5 * time.Millisecond}, {37.5, 127, 200 * time.Millisecond}} {
-		i := hm.Nearest(tt.lat, tt.lon)
-		if d, ok := hm.VantageRTT(i, "eu-west"); !ok || d != tt.want {
-			t.Errorf("from (%v, %v): vantage %d, RTT %v %v, want %v", tt.lat, tt.lon, i, d, ok, tt.want)
+		if d, ok := hm.NearestRTTs(tt.lat, tt.lon)["eu-west"]; !ok || d != tt.want {
+			t.Errorf("from (%v, %v): RTT %v %v, want %v", tt.lat, tt.lon, d, ok, tt.want)
 		}
 	}
 }
