@@ -31,7 +31,7 @@ func TestTCPProxyRoundRobin(t *testing.T) {
 	a := startTCPBackend(t, "a", "", named("a"))
 	b := startTCPBackend(t, "b", "", named("b"))
 	c := startTCPBackend(t, "c", "", named("c"))
-	h := startForwarder(t, pool("web", "[pool.check]\ntype = \"none\"", a.addr, b.addr, c.addr)+
+	h := startForwarder(t, uncheckedPool("web", "", a.addr, b.addr, c.addr)+
 		listenerTOML("web", "tcp", "web", ""))
 	seen := map[string]int{}
 	for range 6 {
@@ -125,7 +125,7 @@ func TestDrainKeepsEstablishedUntilTimeout(t *testing.T) {
 	t.Parallel()
 	a := startTCPBackend(t, "a", "", named("a"))
 	b := startTCPBackend(t, "b", "", named("b"))
-	h := startForwarder(t, pool("web", "drain_timeout = \"2s\"\n[pool.check]\ntype = \"none\"", a.addr, b.addr)+
+	h := startForwarder(t, uncheckedPool("web", "drain_timeout = \"2s\"", a.addr, b.addr)+
 		listenerTOML("web", "tcp", "web", ""))
 
 	var onB *client
@@ -275,8 +275,8 @@ func TestHalfClose(t *testing.T) {
 		b, _ := io.ReadAll(c)
 		heard <- string(b)
 	})
-	h := startForwarder(t, pool("count", "[pool.check]\ntype = \"none\"", counter.addr)+
-		pool("greet", "[pool.check]\ntype = \"none\"", greeter.addr)+
+	h := startForwarder(t, uncheckedPool("count", "", counter.addr)+
+		uncheckedPool("greet", "", greeter.addr)+
 		listenerTOML("count", "tcp", "count", "")+listenerTOML("greet", "tcp", "greet", ""))
 
 	c := dial(t, h.addr("count"))
@@ -311,7 +311,7 @@ func TestHalfClose(t *testing.T) {
 // that keeps talking is not.
 func TestIdleTimeout(t *testing.T) {
 	a := startTCPBackend(t, "a", "", named("a"))
-	h := startForwarder(t, pool("web", "[pool.check]\ntype = \"none\"", a.addr)+
+	h := startForwarder(t, uncheckedPool("web", "", a.addr)+
 		listenerTOML("web", "tcp", "web", `idle_timeout = "600ms"`))
 
 	busy := dial(t, h.addr("web"))
@@ -382,7 +382,7 @@ func TestAcceptProxyProtocol(t *testing.T) {
 		headers <- hdr
 		io.Copy(c, br)
 	})
-	h := startForwarder(t, pool("web", "proxy_protocol = \"v2\"\n[pool.check]\ntype = \"none\"", be.addr)+
+	h := startForwarder(t, uncheckedPool("web", "proxy_protocol = \"v2\"", be.addr)+
 		listenerTOML("web", "tcp", "web", "accept_proxy_protocol = true\nhandshake_timeout = \"2s\""))
 
 	for _, tt := range []struct {
@@ -461,9 +461,9 @@ func TestSNIRouting(t *testing.T) {
 		})
 	}
 	api, apps, web := tlsBackend("api"), tlsBackend("apps"), tlsBackend("web")
-	h := startForwarder(t, pool("api", "[pool.check]\ntype = \"none\"", api.addr)+
-		pool("apps", "[pool.check]\ntype = \"none\"", apps.addr)+
-		pool("web", "[pool.check]\ntype = \"none\"", web.addr)+
+	h := startForwarder(t, uncheckedPool("api", "", api.addr)+
+		uncheckedPool("apps", "", apps.addr)+
+		uncheckedPool("web", "", web.addr)+
 		listenerTOML("tls", "tls", "web", `[[listener.route]]
 sni = ["api.example.test"]
 pool = "api"
@@ -515,7 +515,7 @@ pool = "apps"`))
 func TestListenerMaxConnections(t *testing.T) {
 	t.Parallel()
 	a := startTCPBackend(t, "a", "", named("a"))
-	h := startForwarder(t, pool("web", "[pool.check]\ntype = \"none\"", a.addr)+
+	h := startForwarder(t, uncheckedPool("web", "", a.addr)+
 		listenerTOML("web", "tcp", "web", "max_connections = 1"))
 	first := dial(t, h.addr("web"))
 	if first.line() != "a" {
@@ -537,7 +537,7 @@ func TestListenerMaxConnections(t *testing.T) {
 func TestHealthListener(t *testing.T) {
 	t.Parallel()
 	a := startTCPBackend(t, "a", "", named("a"))
-	h := startForwarder(t, "[health]\nlisten = \"127.0.0.1:0\"\n\n"+pool("web", "[pool.check]\ntype = \"none\"", a.addr)+
+	h := startForwarder(t, "[health]\nlisten = \"127.0.0.1:0\"\n\n"+uncheckedPool("web", "", a.addr)+
 		listenerTOML("web", "tcp", "web", ""))
 	addrs := h.f.HTTPAddrs()
 	if len(addrs) != 2 {
@@ -628,7 +628,7 @@ func TestReload(t *testing.T) {
 func TestShutdownDrains(t *testing.T) {
 	t.Parallel()
 	a := startTCPBackend(t, "a", "", named("a"))
-	h := startForwarder(t, pool("web", "drain_timeout = \"2s\"\n[pool.check]\ntype = \"none\"", a.addr)+
+	h := startForwarder(t, uncheckedPool("web", "drain_timeout = \"2s\"", a.addr)+
 		listenerTOML("web", "tcp", "web", ""))
 	listen := h.addr("web")
 	c := dial(t, listen)
@@ -734,7 +734,7 @@ func (c *udpClient) ask(msg string, wait time.Duration) (reply, from string) {
 func TestUDPFlows(t *testing.T) {
 	t.Parallel()
 	a, b := startUDPBackend(t, "a"), startUDPBackend(t, "b")
-	h := startForwarder(t, pool("dns", "[pool.check]\ntype = \"none\"", a.addr, b.addr)+
+	h := startForwarder(t, uncheckedPool("dns", "", a.addr, b.addr)+
 		listenerTOML("dns", "udp", "dns", "max_flows = 2\nidle_timeout = \"1s\""))
 	listen := h.addr("dns")
 
@@ -777,7 +777,7 @@ func TestUDPFlows(t *testing.T) {
 func TestUDPBackendGone(t *testing.T) {
 	t.Parallel()
 	a, b := startUDPBackend(t, "a"), startUDPBackend(t, "b")
-	h := startForwarder(t, pool("dns", "[pool.check]\ntype = \"none\"", a.addr, b.addr)+
+	h := startForwarder(t, uncheckedPool("dns", "", a.addr, b.addr)+
 		listenerTOML("dns", "udp", "dns", ""))
 	c := newUDPClient(t, h.addr("dns"))
 	first, _ := c.ask("hello", ioTimeout)
@@ -816,7 +816,7 @@ func BenchmarkTCPRoundTrip(b *testing.B) {
 			}()
 		}
 	}()
-	cfg := pool("bench", "[pool.check]\ntype = \"none\"", ln.Addr().String()) + listenerTOML("bench", "tcp", "bench", "")
+	cfg := uncheckedPool("bench", "", ln.Addr().String()) + listenerTOML("bench", "tcp", "bench", "")
 	fw, addr := benchForwarder(b, cfg)
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -989,7 +989,7 @@ rise = 2`, a.addr)+listenerTOML("web", "tcp", "web", ""))
 func TestUDPWildcardRepliesFromDestination(t *testing.T) {
 	t.Parallel()
 	a := startUDPBackend(t, "a")
-	h := startForwarder(t, pool("dns", "[pool.check]\ntype = \"none\"", a.addr)+
+	h := startForwarder(t, uncheckedPool("dns", "", a.addr)+
 		"[[listener]]\nname = \"dns\"\nprotocol = \"udp\"\nlisten = \"0.0.0.0:0\"\npool = \"dns\"\n")
 	_, port, _ := net.SplitHostPort(h.addr("dns"))
 	to := net.JoinHostPort("127.0.0.1", port)
@@ -1005,7 +1005,7 @@ func TestUDPWildcardRepliesFromDestination(t *testing.T) {
 func TestRemovedDrainedBackendForgotten(t *testing.T) {
 	a := startTCPBackend(t, "a", "127.0.0.1:0", named("a"))
 	b := startTCPBackend(t, "b", "127.0.0.1:0", named("b"))
-	drained := strings.Replace(pool("web", "drain_timeout = \"50ms\"\n[pool.check]\ntype = \"none\"", a.addr, b.addr),
+	drained := strings.Replace(uncheckedPool("web", "drain_timeout = \"50ms\"", a.addr, b.addr),
 		fmt.Sprintf("address = %q\n", a.addr), fmt.Sprintf("address = %q\ndrain = true\n", a.addr), 1)
 	h := startForwarder(t, drained+listenerTOML("web", "tcp", "web", ""))
 	id := backendID("web", a.addr)
@@ -1017,7 +1017,7 @@ func TestRemovedDrainedBackendForgotten(t *testing.T) {
 		defer st.mu.Unlock()
 		return st.drainExpired
 	})
-	h.reload(pool("web", "drain_timeout = \"50ms\"\n[pool.check]\ntype = \"none\"", b.addr) + listenerTOML("web", "tcp", "web", ""))
+	h.reload(uncheckedPool("web", "drain_timeout = \"50ms\"", b.addr) + listenerTOML("web", "tcp", "web", ""))
 	eventually(t, "the removed backend forgotten", func() bool {
 		h.f.mu.Lock()
 		defer h.f.mu.Unlock()

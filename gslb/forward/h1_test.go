@@ -158,11 +158,11 @@ pool = "by-header"
 `
 	h := startForwarderWith(t, func(dir string) {
 		os.WriteFile(filepath.Join(dir, "sticky.key"), []byte(testStickyKey+"\n"), 0o600)
-	}, pool("web", "[pool.check]\ntype = \"none\"\n", backend)+
-		pool("stick", "[pool.sticky]\nmode = \"cookie\"\nkey_file = \"sticky.key\"\nmax_age = \"1h\"\n[pool.check]\ntype = \"none\"\n", backend)+
-		pool("by-header", "[pool.sticky]\nmode = \"header\"\nheader = \"X-Session\"\n[pool.check]\ntype = \"none\"\n", backend)+
-		pool("beta", "[pool.http]\nhost = \"beta.internal\"\n[pool.check]\ntype = \"none\"\n", backend)+
-		pool("dead", "[pool.check]\ntype = \"none\"\n", freeAddr(t))+
+	}, uncheckedPool("web", "", backend)+
+		uncheckedPool("stick", "[pool.sticky]\nmode = \"cookie\"\nkey_file = \"sticky.key\"\nmax_age = \"1h\"", backend)+
+		uncheckedPool("by-header", "[pool.sticky]\nmode = \"header\"\nheader = \"X-Session\"", backend)+
+		uncheckedPool("beta", "[pool.http]\nhost = \"beta.internal\"", backend)+
+		uncheckedPool("dead", "", freeAddr(t))+
 		listenerTOML("fast", "http", "web", routes)+
 		listenerTOML("std", "http", "web", "fast_path = false\n"+routes))
 
@@ -267,7 +267,7 @@ pool = "by-header"
 // body, then a plain request again, all answered in order.
 func TestFastPathHandsOver(t *testing.T) {
 	backend := framingBackend(t)
-	h := startForwarder(t, pool("web", "[pool.check]\ntype = \"none\"\n", backend)+listenerTOML("fast", "http", "web", ""))
+	h := startForwarder(t, uncheckedPool("web", "", backend)+listenerTOML("fast", "http", "web", ""))
 	const host = "Host: www.example.test\r\n"
 	raw := "GET /one HTTP/1.1\r\n" + host + "\r\n" +
 		"GET /two HTTP/1.1\r\n" + host + "\r\n" +
@@ -386,7 +386,7 @@ func TestFastPathDrainTimeout(t *testing.T) {
 	defer close(release) // before Close, which waits for the handlers
 	for _, path := range []string{"/head", "/stream"} {
 		t.Run(path, func(t *testing.T) {
-			h := startForwarder(t, pool("web", "drain_timeout = \"200ms\"\n[pool.check]\ntype = \"none\"\n", srv.Listener.Addr().String())+
+			h := startForwarder(t, uncheckedPool("web", "drain_timeout = \"200ms\"", srv.Listener.Addr().String())+
 				listenerTOML("web", "http", "web", ""))
 			c, err := net.DialTimeout("tcp", h.addr("web"), ioTimeout)
 			if err != nil {
@@ -422,7 +422,7 @@ func TestFastPathDrainTimeout(t *testing.T) {
 // over it) does not get past on the fast path, whose buffer is larger.
 func TestFastPathHeadLimit(t *testing.T) {
 	backend := framingBackend(t)
-	h := startForwarder(t, pool("web", "[pool.check]\ntype = \"none\"\n", backend)+
+	h := startForwarder(t, uncheckedPool("web", "", backend)+
 		listenerTOML("web", "http", "web", "max_header_bytes = 1024"))
 	for _, tc := range []struct {
 		pad  int

@@ -27,7 +27,7 @@ func BenchmarkHTTPProxy(b *testing.B) {
 	}))
 	defer backend.Close()
 	addr := backend.Listener.Addr().String()
-	src := pool("bench", "[pool.check]\ntype = \"none\"", addr) +
+	src := uncheckedPool("bench", "", addr) +
 		listenerTOML("bench", "http", "", `[[listener.route]]
 name = "all"
 path_prefix = "/"
@@ -117,7 +117,7 @@ func BenchmarkFastPath(b *testing.B) {
 			}()
 		}
 	}()
-	src := pool("bench", "[pool.check]\ntype = \"none\"", ln.Addr().String()) +
+	src := uncheckedPool("bench", "", ln.Addr().String()) +
 		listenerTOML("bench", "http", "bench", "") +
 		listenerTOML("nometrics", "http", "bench", "metrics = false") +
 		listenerTOML("std", "http", "bench", "fast_path = false")

@@ -325,6 +325,13 @@ func httpPool(name, extra string, bs ...*httpBackend) string {
 	for i, b := range bs {
 		addrs[i] = b.addr
 	}
+	return uncheckedPool(name, extra, addrs...)
+}
+
+// uncheckedPool writes a [[pool]] of addrs without active checks: the
+// backends count as healthy unless passive health says otherwise. extra
+// is the pool's keys, then its tables.
+func uncheckedPool(name, extra string, addrs ...string) string {
 	return pool(name, extra+"\n[pool.check]\ntype = \"none\"\n", addrs...)
 }
 

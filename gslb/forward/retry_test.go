@@ -127,7 +127,7 @@ func TestTryTimeout(t *testing.T) {
 			extra = "[pool.http]\ntimeout = \"100ms\"\nretry_timeout = true"
 			want = http.StatusOK
 		}
-		h := startForwarder(t, pool("web", "balance = \"round_robin\"\n[pool.check]\ntype = \"none\"\n"+extra, slow.addr, fast.addr)+
+		h := startForwarder(t, uncheckedPool("web", "balance = \"round_robin\"\n"+extra, slow.addr, fast.addr)+
 			listenerTOML("web", "http", "web", ""))
 		start := time.Now()
 		r := send(t, httpClient(), "GET", h.url("web")+"/", "", "", nil)
