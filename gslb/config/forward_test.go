@@ -71,7 +71,7 @@ func TestParseForwardDefaults(t *testing.T) {
 		t.Errorf("a default differs from the value documented in forward.go")
 	}
 	// A UDP listener idles out sooner than a TCP one.
-	f, err = ParseForward("fwd.toml", []byte(strings.Replace(minimalForward, `pool = "web"`+"\n", "pool = \"web\"\nprotocol = \"udp\"\n", 1)))
+	f, err = ParseForward("fwd.toml", []byte(withListenerKeys(minimalForward, "protocol = \"udp\"")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,33 +208,33 @@ func TestParseForwardErrors(t *testing.T) {
 		{"type mismatch", "[[pool]]\nname = 5\n", []string{"fwd.toml:2", "pool.name"}},
 		{"no pool, no listener", "[log]\nlevel = \"info\"\n",
 			[]string{"no [[pool]] configured", "no [[listener]] configured"}},
-		{"unknown balancer", strings.Replace(minimalForward, "name = \"web\"\n[[pool.backend]]", "name = \"web\"\nbalance = \"random\"\n[[pool.backend]]", 1),
+		{"unknown balancer", withPoolKeys(minimalForward, "balance = \"random\""),
 			[]string{"fwd.toml:3: pool[0].balance: must be one of round_robin"}},
 		{"weight zero", strings.Replace(minimalForward, "address = \"10.0.0.1:8080\"", "address = \"10.0.0.1:8080\"\nweight = 0", 1),
 			[]string{"fwd.toml:5: pool[0].backend[0].weight: must be 1 to", "drain = true"}},
 		{"backend without port", strings.Replace(minimalForward, "10.0.0.1:8080", "10.0.0.1", 1),
 			[]string{"fwd.toml:4: pool[0].backend[0].address", "not host:port"}},
-		{"backend twice", strings.Replace(minimalForward, "\n\n[[listener]]", "\n[[pool.backend]]\naddress = \"10.0.0.1:8080\"\n\n[[listener]]", 1),
+		{"backend twice", withPoolTables(minimalForward, "[[pool.backend]]\naddress = \"10.0.0.1:8080\""),
 			[]string{"pool[0].backend[1].address", "listed twice"}},
 		{"listener on a name", strings.Replace(minimalForward, `listen = "127.0.0.1:8080"`, `listen = "localhost:8080"`, 1),
 			[]string{"fwd.toml:8: listener[0].listen", "must be an IP address"}},
 		{"unknown pool", strings.Replace(minimalForward, "pool = \"web\"\n", "pool = \"api\"\n", 1),
 			[]string{"fwd.toml:9: listener[0].pool: no [[pool]] is named \"api\""}},
-		{"min_healthy above the backends", strings.Replace(minimalForward, "name = \"web\"\n[[pool.backend]]", "name = \"web\"\nmin_healthy = 2\n[[pool.backend]]", 1),
+		{"min_healthy above the backends", withPoolKeys(minimalForward, "min_healthy = 2"),
 			[]string{"pool[0].min_healthy: must be 1 to the number of backends (1), got 2"}},
 		{"routes on tcp", minimalForward + "[[listener.route]]\nsni = [\"a.test\"]\npool = \"web\"\n",
 			[]string{"listener[0].route: SNI routes need protocol = \"tls\""}},
-		{"bad wildcard", strings.Replace(minimalForward, "pool = \"web\"\n", "pool = \"web\"\nprotocol = \"tls\"\n", 1) + "[[listener.route]]\nsni = [\"a.*.test\"]\npool = \"web\"\n",
+		{"bad wildcard", withListenerKeys(minimalForward, "protocol = \"tls\"") + "[[listener.route]]\nsni = [\"a.*.test\"]\npool = \"web\"\n",
 			[]string{"listener[0].route[0].sni: \"a.*.test\": a wildcard stands for one whole label"}},
-		{"sni hash on tcp", strings.Replace(minimalForward, "name = \"web\"\n[[pool.backend]]", "name = \"web\"\nbalance = \"rendezvous\"\nhash_key = \"sni\"\n[[pool.backend]]", 1),
+		{"sni hash on tcp", withPoolKeys(minimalForward, "balance = \"rendezvous\"\nhash_key = \"sni\""),
 			[]string{"listener[0].pool: pool \"web\" hashes on sni, which only tls and https listeners read"}},
-		{"PROXY header over udp", strings.Replace(strings.Replace(minimalForward, "name = \"web\"\n[[pool.backend]]", "name = \"web\"\nproxy_protocol = \"v1\"\n[[pool.backend]]", 1), "pool = \"web\"\n", "pool = \"web\"\nprotocol = \"udp\"\n", 1),
+		{"PROXY header over udp", strings.Replace(withPoolKeys(minimalForward, "proxy_protocol = \"v1\""), "pool = \"web\"\n", "pool = \"web\"\nprotocol = \"udp\"\n", 1),
 			[]string{"pool \"web\" sends a PROXY header"}},
 		{"two listeners on one address", minimalForward + "[[listener]]\nname = \"b\"\nlisten = \"127.0.0.1:8080\"\npool = \"web\"\n",
 			[]string{"listener[1].listen: tcp 127.0.0.1:8080 is also listener \"web\"'s"}},
-		{"max ejection below base", strings.Replace(minimalForward, "\n\n[[listener]]", "\n[pool.outlier]\nbase_ejection_time = \"1m\"\nmax_ejection_time = \"30s\"\n\n[[listener]]", 1),
+		{"max ejection below base", withPoolTables(minimalForward, "[pool.outlier]\nbase_ejection_time = \"1m\"\nmax_ejection_time = \"30s\""),
 			[]string{"pool[0].outlier.max_ejection_time: must be at least base_ejection_time"}},
-		{"check type", strings.Replace(minimalForward, "\n\n[[listener]]", "\n[pool.check]\ntype = \"icmp\"\n\n[[listener]]", 1),
+		{"check type", withPoolTables(minimalForward, "[pool.check]\ntype = \"icmp\""),
 			[]string{"pool[0].check.type: must be one of"}},
 		{"log level", "[log]\nlevel = \"loud\"\n" + minimalForward, []string{"fwd.toml:2: log.level"}},
 	}
@@ -271,6 +271,35 @@ func TestLoadForward(t *testing.T) {
 			t.Errorf("examples/forward/%s: %v", name, err)
 		}
 	}
+}
+
+// withPoolKeys adds keys to the first pool of a minimal file.
+func withPoolKeys(src, keys string) string {
+	return mustReplace(src, "name = \"web\"\n[[pool.backend]]", "name = \"web\"\n"+keys+"\n[[pool.backend]]")
+}
+
+// withPoolTables adds tables ([pool.check] and the like) to the first
+// pool of a minimal file.
+func withPoolTables(src, tables string) string {
+	return mustReplace(src, "\n\n[[listener]]", "\n"+tables+"\n\n[[listener]]")
+}
+
+// withListenerKeys adds keys to the listener of a minimal file; a
+// protocol given replaces its own.
+func withListenerKeys(src, keys string) string {
+	if strings.Contains(keys, "protocol = ") {
+		src = strings.Replace(src, "protocol = \"http\"\n", "", 1)
+	}
+	return mustReplace(src, "pool = \"web\"\n", "pool = \"web\"\n"+keys+"\n")
+}
+
+// mustReplace replaces the first old in s, which must be there: a test
+// whose change did not apply would test the file unchanged.
+func mustReplace(s, old, new string) string {
+	if !strings.Contains(s, old) {
+		panic(fmt.Sprintf("%q not in the test's file", old))
+	}
+	return strings.Replace(s, old, new, 1)
 }
 
 // minimalHTTP is the smallest L7 forwarder: one pool behind an http
@@ -338,9 +367,7 @@ respond = { status = 410 }
 
 func TestParseForwardHTTPErrors(t *testing.T) {
 	withRoute := func(route string) string { return minimalHTTP + "[[listener.route]]\n" + route }
-	withPool := func(table string) string {
-		return strings.Replace(minimalHTTP, "\n\n[[listener]]", "\n"+table+"\n\n[[listener]]", 1)
-	}
+	withPool := func(table string) string { return withPoolTables(minimalHTTP, table) }
 	tests := []struct {
 		name string
 		src  string
@@ -355,16 +382,16 @@ func TestParseForwardHTTPErrors(t *testing.T) {
 		{"route name twice", withRoute("name = \"a\"\npool = \"web\"\n[[listener.route]]\nname = \"a\"\npool = \"web\"\n"), []string{"listener[0].route[1].name: route \"a\" is defined twice"}},
 		{"route name in URLs", withRoute("name = \"a/b\"\npool = \"web\"\n"), []string{"a route name has no slash"}},
 		{"sni on http", withRoute("sni = [\"a.test\"]\npool = \"web\"\n"), []string{"listener[0].route[0].sni: is for tls listeners"}},
-		{"http match on tls", strings.Replace(minimalHTTP, `protocol = "http"`, `protocol = "tls"`, 1) + "[[listener.route]]\nsni = [\"a.test\"]\npath = \"/x\"\npool = \"web\"\n", []string{"matches on requests, which only http and https listeners read"}},
+		{"http match on tls", withListenerKeys(minimalHTTP, "protocol = \"tls\"") + "[[listener.route]]\nsni = [\"a.test\"]\npath = \"/x\"\npool = \"web\"\n", []string{"matches on requests, which only http and https listeners read"}},
 		{"canary of its own pool", withRoute("pool = \"web\"\ncanary = { pool = \"web\", percent = 5 }\n"), []string{"canary: pool \"web\" is the route's own pool"}},
 		{"canary percent", withPool("[[pool]]\nname = \"v2\"\n[[pool.backend]]\naddress = \"10.0.0.2:80\"") + "[[listener.route]]\npool = \"web\"\ncanary = { pool = \"v2\", percent = 150 }\n", []string{"percent must be 0 to 100, got 150"}},
 		{"unknown rate limit", withRoute("pool = \"web\"\nrate_limit = \"api\"\n"), []string{"listener[0].route[0].rate_limit: no [[rate_limit]] is named \"api\""}},
 		{"trusted proxies", minimalHTTP + "trusted_proxies = [\"10.0.0.0/33\"]\n", []string{"trusted_proxies: \"10.0.0.0/33\" is neither"}},
-		{"https without certificate", strings.Replace(minimalHTTP, `protocol = "http"`, `protocol = "https"`, 1), []string{"listener[0].certificate: missing"}},
-		{"h2c on https", strings.Replace(minimalHTTP, `protocol = "http"`, "protocol = \"https\"\nh2c = true", 1), []string{"listener[0].h2c"}},
-		{"http keys on tcp", strings.Replace(minimalHTTP, `protocol = "http"`, "protocol = \"tcp\"\nmax_body_bytes = 10\nread_header_timeout = \"1s\"", 1),
+		{"https without certificate", withListenerKeys(minimalHTTP, "protocol = \"https\""), []string{"listener[0].certificate: missing"}},
+		{"h2c on https", withListenerKeys(minimalHTTP, "protocol = \"https\"\nh2c = true"), []string{"listener[0].h2c"}},
+		{"http keys on tcp", withListenerKeys(minimalHTTP, "protocol = \"tcp\"\nmax_body_bytes = 10\nread_header_timeout = \"1s\""),
 			[]string{"listener[0].max_body_bytes: is for http and https listeners, not tcp", "listener[0].read_header_timeout: is for http"}},
-		{"PROXY header to an http pool", strings.Replace(minimalHTTP, "name = \"web\"\n[[pool.backend]]", "name = \"web\"\nproxy_protocol = \"v2\"\n[[pool.backend]]", 1), []string{"sends a PROXY header, which http listeners cannot"}},
+		{"PROXY header to an http pool", withPoolKeys(minimalHTTP, "proxy_protocol = \"v2\""), []string{"sends a PROXY header, which http listeners cannot"}},
 		{"scheme", withPool("[pool.http]\nscheme = \"ftp\""), []string{"pool[0].http.scheme: must be http or https"}},
 		{"ca_file over http", withPool("[pool.http]\nca_file = \"ca.pem\""), []string{"pool[0].http.ca_file: is for scheme = \"https\""}},
 		{"retries", withPool("[pool.http]\nretries = 11"), []string{"pool[0].http.retries: must be 0 to 10"}},
