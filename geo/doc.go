@@ -2,8 +2,7 @@
 // continent, first-level subdivision and coordinates, or straight away the
 // region an operator has assigned to its network. The GSLB engine asks a
 // Locator for the EDNS Client Subnet address (or the resolver's) of every
-// query and chooses a region from the answer; Location.Network bounds the
-// ECS scope of the reply, since every address in it gets the same answer.
+// query and chooses a region from the answer.
 //
 // Sources, usually stacked in a Chain, first match wins:
 //
@@ -20,13 +19,24 @@
 // (as geoipupdate does, by renaming a new file over the old one), keeping
 // the old data when the new file is broken.
 //
-// Every Locate is safe for concurrent use, does no I/O and, for the Table,
-// allocates nothing. IPv4-mapped IPv6 addresses (::ffff:192.0.2.1) are
-// looked up as the IPv4 address they carry, and a matched Network is then an
-// IPv4 prefix.
+// An Index snapshots a chain of those sources so that one query reads one
+// version of them, and cuts the address space into a Partition for any
+// classification of locations: consecutive ranges, each the widest run of
+// networks (from any source) whose locations fall in one class. The GSLB
+// engine classes locations by the pool order its policy gives them, and
+// the ECS scope of an answer is the widest prefix of the client inside its
+// range: never covering a client answered otherwise, and as wide as that
+// allows (RFC 7871 7.2.1; gdnsd merges its map trees the same way).
 //
-// Databases are read into memory rather than memory-mapped: a replaced or
-// truncated file can then never fault a lookup in flight, and a reader that
-// a reload retired is reclaimed by the garbage collector once the last
-// lookup using it returns, instead of being unmapped under it.
+// Every Locate is safe for concurrent use, does no I/O and allocates
+// nothing. IPv4-mapped IPv6 addresses (::ffff:192.0.2.1) are looked up as
+// the IPv4 address they carry, and a matched Network is then an IPv4
+// prefix.
+//
+// A database file is memory-mapped only while it is read: its networks
+// become two sorted arrays of range starts (IPv4 and IPv6) with a location
+// index each, neighbours with the same location merged, and the distinct
+// locations once. A City database takes a fraction of its file size this
+// way, lookups are a binary search, and a replaced or truncated file can
+// never fault a lookup in flight, since nothing maps it any more.
 package geo

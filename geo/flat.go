@@ -3,7 +3,6 @@ package geo
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 
@@ -25,7 +24,7 @@ import (
 // country and a hyphen, as in "US-CA"); otherwise it stays empty rather
 // than holding a name the rest of Meridian could not match against codes.
 type Flat struct {
-	r    *maxminddb.Reader
+	r    ranges
 	info Info
 }
 
@@ -35,27 +34,24 @@ var _ Locator = (*Flat)(nil)
 // no country_code (a GeoIP2-layout database, say) is ErrUnsupportedDatabase:
 // every lookup would otherwise miss without a word.
 func OpenFlat(path string) (*Flat, error) {
-	data, err := os.ReadFile(path)
+	mm, err := maxminddb.Open(path)
 	if err != nil {
-		return nil, err // names the file already
+		return nil, openError(path, err)
 	}
-	f, err := newFlat(data)
+	defer mm.Close()
+	f, err := newFlat(mm)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil
 }
 
-func newFlat(data []byte) (*Flat, error) {
-	r, err := maxminddb.OpenBytes(data)
-	if err != nil {
-		return nil, fmt.Errorf("not a readable MaxMind DB: %w", err)
-	}
-	md := r.Metadata
-	f := &Flat{r: r, info: Info{Type: md.DatabaseType, Built: md.BuildTime().UTC(), IPVersion: md.IPVersion}}
+func newFlat(mm *maxminddb.Reader) (*Flat, error) {
+	md := mm.Metadata
+	f := &Flat{info: Info{Type: md.DatabaseType, Built: md.BuildTime().UTC(), IPVersion: md.IPVersion}}
 	// The metadata's database_type is not a reliable sign of this layout,
 	// so look at the first record instead.
-	for res := range r.Networks() {
+	for res := range mm.Networks() {
 		var rec flatRecord
 		if err := res.Decode(&rec); err != nil {
 			return nil, fmt.Errorf("first record (%s): %w", res.Prefix(), err)
@@ -66,6 +62,12 @@ func newFlat(data []byte) (*Flat, error) {
 		}
 		break
 	}
+	r, err := readRanges(mm, decodeFlat)
+	if err != nil {
+		return nil, err
+	}
+	f.r = r
+	f.info.Networks, f.info.Memory = r.networks(), r.memory()
 	return f, nil
 }
 
@@ -76,19 +78,21 @@ func (f *Flat) Info() Info { return f.info }
 // a code) and coordinates of addr.
 func (f *Flat) Locate(addr netip.Addr) (Location, bool) {
 	addr = normalize(addr)
-	if !addr.IsValid() || (f.info.IPVersion == 4 && addr.Is6()) {
-		// An IPv4-only file answers IPv6 lookups with an error, not a miss.
+	if !addr.IsValid() {
 		return Location{}, false
 	}
-	res := f.r.Lookup(addr)
-	if !res.Found() {
-		return Location{}, false
-	}
+	return f.r.locate(addr)
+}
+
+func (f *Flat) ranges() *ranges { return &f.r }
+
+// decodeFlat reads the fields Meridian uses from a flat record.
+func decodeFlat(res maxminddb.Result) (Location, error) {
 	var rec flatRecord
 	if err := res.Decode(&rec); err != nil {
-		return Location{}, false
+		return Location{}, err
 	}
-	loc := Location{Network: res.Prefix()}
+	var loc Location
 	if c := strings.ToUpper(rec.country); ContinentOf(c) != "" {
 		// Unknown codes, DB-IP's "ZZ" among them, say nothing.
 		loc.Country, loc.Continent = c, ContinentOf(c)
@@ -97,10 +101,7 @@ func (f *Flat) Locate(addr netip.Addr) (Location, bool) {
 	if rec.hasLat && rec.hasLon && validCoords(rec.lat, rec.lon) {
 		loc.Lat, loc.Lon, loc.HasCoords = rec.lat, rec.lon, true
 	}
-	if !loc.known() {
-		return Location{}, false
-	}
-	return loc, true
+	return loc, nil
 }
 
 // subdivisionCode returns state1 when it is a first-level ISO 3166-2 code

@@ -42,6 +42,9 @@ type Table struct {
 	// from the trie itself.
 	trie bart.Table[uint32]
 	locs []Location
+	// r is the same rows flattened (longest prefix wins), for building
+	// an Index; lookups use the trie, which reports the row's prefix.
+	r ranges
 }
 
 var _ Locator = (*Table)(nil)
@@ -55,6 +58,7 @@ var _ Locator = (*Table)(nil)
 func NewTable(rows []Row) (*Table, error) {
 	t := &Table{}
 	index := make(map[Location]uint32)
+	items := make([]nested, 0, len(rows))
 	for i, row := range rows {
 		pfx, loc, err := checkRow(row)
 		if err != nil {
@@ -71,7 +75,11 @@ func NewTable(rows []Row) (*Table, error) {
 		if t.trie.Size() == before {
 			return nil, &RowError{Index: i, Prefix: row.Prefix, Err: ErrDuplicatePrefix}
 		}
+		first, last, width := prefixRange(pfx)
+		items = append(items, nested{first: first, last: last, width: width, id: int32(id)})
 	}
+	t.r.v4, t.r.v6 = flatten(items)
+	t.r.locs = t.locs
 	return t, nil
 }
 
@@ -151,3 +159,5 @@ func (t *Table) Locate(addr netip.Addr) (Location, bool) {
 	loc.Network = pfx
 	return loc, true
 }
+
+func (t *Table) ranges() *ranges { return &t.r }

@@ -57,6 +57,9 @@ type WatcherOptions struct {
 	// Logger receives one line per reload, success or failure; nil
 	// discards them.
 	Logger *slog.Logger
+	// Format is the file's format, for Watcher.Format: a caller that
+	// reuses watchers across configurations compares it.
+	Format Format
 	// OnReload, when set, is called after every reload attempt with its
 	// error (nil on success), for metrics or tests. It runs on the
 	// polling goroutine, so it should return quickly.
@@ -128,6 +131,12 @@ func (w *Watcher) Locate(addr netip.Addr) (Location, bool) {
 	return w.cur.Load().loc.Locate(addr)
 }
 
+// Path returns the file the watcher serves.
+func (w *Watcher) Path() string { return w.path }
+
+// Format returns WatcherOptions.Format.
+func (w *Watcher) Format() Format { return w.opts.Format }
+
 // Current returns the Locator currently serving, to read its Info.
 func (w *Watcher) Current() Locator {
 	return w.cur.Load().loc
@@ -190,7 +199,8 @@ func (w *Watcher) report(err error) {
 		attrs := []any{"file", w.path}
 		if d, ok := w.cur.Load().loc.(interface{ Info() Info }); ok {
 			info := d.Info()
-			attrs = append(attrs, "type", info.Type, "built", info.Built.Format(time.DateOnly))
+			attrs = append(attrs, "type", info.Type, "built", info.Built.Format(time.DateOnly),
+				"networks", info.Networks, "memory_mib", info.Memory>>20)
 		}
 		w.logger.Info("geo database reloaded", attrs...)
 	}

@@ -40,6 +40,7 @@ type Engine struct {
 	mu   sync.Mutex // serialises plan builds and override changes
 	over overrides  // drains and runtime weights
 	plan atomic.Pointer[plan]
+	geo  atomic.Pointer[geoState]
 }
 
 type overrides struct {
@@ -98,6 +99,7 @@ func New(records []*Record, health HealthView, opts Options) (*Engine, error) {
 			}
 		}
 	}
+	e.geo.Store(&geoState{parts: make([]*partition, len(e.records))})
 	e.Refresh()
 	return e, nil
 }
@@ -227,7 +229,10 @@ func (e *Engine) Decide(r *Record, c *Client, s *Scratch) Decision {
 func (e *Engine) decide(r *Record, c *Client, sc *Scratch, ex *Explanation) Decision {
 	pl := e.plan.Load()
 	sc.in = Inputs{Health: e.health, Weights: pl.weights[r.idx]}
-	order, scope := r.Regions.Order(c, r, &sc.in, sc.order[:0])
+	if ex != nil {
+		c.Resolve()
+	}
+	order, scope := e.order(r, c, sc)
 	sc.order = order
 	buf := sc.addrs[:0]
 	pools := pl.records[r.idx]

@@ -114,6 +114,9 @@ type Client struct {
 	HasCoords                       bool
 	Region                          string // set when an operator's CIDR table names the region outright
 	NetworkBits                     int    // length of the geo network that matched
+
+	geo      *geoState // the index that locates the client (Engine.Locate), whose partitions give the scope
+	resolved bool      // the location fields are filled from geo
 }
 
 // Outcome says how a decision ended.

@@ -298,11 +298,17 @@ func (w WeightedPools) Order(c *Client, r *Record, in *Inputs, dst []int) ([]int
 // subnetKey hashes the client's subnet for stable choices, returning the
 // prefix length it covers.
 func subnetKey(c *Client, bits4, bits6 int) (uint64, int) {
+	if c.Prefix == 0 || !c.Addr.IsValid() {
+		return 0, 0 // asked for an answer that does not depend on the client (RFC 7871 7.1.2)
+	}
 	bits := cmp.Or(bits6, 56)
 	if c.Addr.Is4() {
 		bits = cmp.Or(bits4, 24)
 	}
-	bits = min(bits, c.Prefix)
+	// The hash covers bits of the address even past a shorter ECS
+	// prefix (those bits are zero): every client of the /bits then gets
+	// the same pool, and the scope says so (RFC 7871 allows a scope
+	// longer than the source prefix).
 	p, _ := c.Addr.Prefix(bits)
 	b := p.Addr().As16()
 	return xxhash.Sum64(b[:]) ^ uint64(bits), bits

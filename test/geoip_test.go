@@ -114,17 +114,21 @@ address = "203.0.113.100"
 			"192.0.2.0/24":    {"US", "NA", boston},
 		})
 	})
-	for _, tt := range []struct{ subnet, want string }{
-		{"198.51.100.7/24", "198.51.100.100"},
-		{"203.0.113.9/24", "203.0.113.100"},
-		{"192.0.2.7/24", "192.0.2.100"},
+	// The scope is the widest prefix whose clients all get the same
+	// order. Boston's (us-east, eu-west, ap-northeast) is also the
+	// configured order that clients the database does not know get, so
+	// it holds for 192.0.0.0/6, which holds no other network.
+	for _, tt := range []struct{ subnet, want, echo string }{
+		{"198.51.100.7/24", "198.51.100.100", "198.51.100.0/24/24"},
+		{"203.0.113.9/24", "203.0.113.100", "203.0.113.0/24/24"},
+		{"192.0.2.7/24", "192.0.2.100", "192.0.2.0/24/6"},
 	} {
 		r := s.dig(t, "app.example.test", "A", "+norec", "+subnet="+tt.subnet)
 		if got := r.sections["ANSWER"]; len(got) != 1 || !strings.HasSuffix(got[0], " "+tt.want) {
 			t.Errorf("client %s: answer %v, want %s\n%s", tt.subnet, got, tt.want, r.out)
 		}
-		if !strings.Contains(r.out, "/24/24") {
-			t.Errorf("client %s: ECS scope is not the database's /24:\n%s", tt.subnet, r.out)
+		if !strings.Contains(r.out, "CLIENT-SUBNET: "+tt.echo+"\n") {
+			t.Errorf("client %s: CLIENT-SUBNET is not %s:\n%s", tt.subnet, tt.echo, r.out)
 		}
 	}
 

@@ -39,12 +39,17 @@ type gslbRegion struct {
 	echo   string   // that subnet as the reply's CLIENT-SUBNET option gives it back, less "/scope"
 	vips   []string // its pool's addresses, sorted
 	check  int      // index of its (first) target's check port
+	// scope is the ECS scope of its answers: the widest prefix of its
+	// subnet whose clients all get the same order. us-east is also every
+	// unlocated client's first region, so its answer holds for 192.0.0.0/6,
+	// the widest prefix that holds no other region's row.
+	scope int
 }
 
 var (
-	usEast      = gslbRegion{"us-east", "192.0.2.7/24", "192.0.2.0/24", []string{"192.0.2.100", "192.0.2.101"}, 0}
-	euWest      = gslbRegion{"eu-west", "198.51.100.7/24", "198.51.100.0/24", []string{"198.51.100.100"}, 2}
-	apNortheast = gslbRegion{"ap-northeast", "203.0.113.9/24", "203.0.113.0/24", []string{"203.0.113.100"}, 3}
+	usEast      = gslbRegion{"us-east", "192.0.2.7/24", "192.0.2.0/24", []string{"192.0.2.100", "192.0.2.101"}, 0, 6}
+	euWest      = gslbRegion{"eu-west", "198.51.100.7/24", "198.51.100.0/24", []string{"198.51.100.100"}, 2, 24}
+	apNortheast = gslbRegion{"ap-northeast", "203.0.113.9/24", "203.0.113.0/24", []string{"203.0.113.100"}, 3, 24}
 	gslbRegions = []gslbRegion{usEast, euWest, apNortheast}
 )
 
@@ -310,7 +315,7 @@ func TestGSLBAnswers(t *testing.T) {
 	for _, reg := range gslbRegions {
 		cases = append(cases, queryCase{name: reg.name + " client gets its region's VIPs",
 			args:   []string{"+subnet=" + reg.subnet, "app.example.test", "A"},
-			status: "NOERROR", aa: true, answer: app(appTTL, reg.vips...), check: ecs(reg.echo + "/24")})
+			status: "NOERROR", aa: true, answer: app(appTTL, reg.vips...), check: ecs(fmt.Sprintf("%s/%d", reg.echo, reg.scope))})
 	}
 	cases = append(cases, []queryCase{
 		{name: "query name case kept", args: []string{"+subnet=" + euWest.subnet, "App.Example.TEST", "A"},
@@ -319,10 +324,12 @@ func TestGSLBAnswers(t *testing.T) {
 			status: "NOERROR", aa: true, answer: app(appTTL, euWest.vips...), check: ecs("198.51.100.0/24/24")},
 		{name: "source prefix beyond ecs_max_prefix4 is used to /24, and scoped so", args: []string{"+subnet=198.51.100.7/32", "app.example.test", "A"},
 			status: "NOERROR", aa: true, answer: app(appTTL, euWest.vips...), check: ecs("198.51.100.7/32/24")},
+		// 0.0.0.0/2 holds no row: all of it gets the default order.
 		{name: "subnet in no geo.network row gets geo.default's first region", args: []string{"+subnet=10.1.2.0/24", "app.example.test", "A"},
-			status: "NOERROR", aa: true, answer: app(appTTL, usEast.vips...), check: ecs("10.1.2.0/24/24")},
+			status: "NOERROR", aa: true, answer: app(appTTL, usEast.vips...), check: ecs("10.1.2.0/24/2")},
+		// No row is IPv6: every IPv6 client gets the same order, scope 0.
 		{name: "IPv6 subnet in no row gets geo.default's first region", args: []string{"+subnet=2001:db8:1::/48", "app.example.test", "A"},
-			status: "NOERROR", aa: true, answer: app(appTTL, usEast.vips...), check: ecs("2001:db8:1::/48/48")},
+			status: "NOERROR", aa: true, answer: app(appTTL, usEast.vips...), check: ecs("2001:db8:1::/48/0")},
 		// RFC 7871 section 7.1.2: source prefix 0 asks for an answer that
 		// does not depend on where the client is, not even its address.
 		{name: "source prefix 0 gets the answer for everyone, scope 0", args: []string{"+subnet=0.0.0.0/0", "app.example.test", "A"},
@@ -333,7 +340,7 @@ func TestGSLBAnswers(t *testing.T) {
 			status: "NOERROR", aa: true, noEDNS: true, answer: app(appTTL, apNortheast.vips...)},
 		// Option 8 by hand: family (2 octets), source prefix, scope prefix, address.
 		{name: "hand-made well-formed ECS is answered", args: []string{"+ednsopt=8:00011800c00002", "app.example.test", "A"},
-			status: "NOERROR", aa: true, answer: app(appTTL, usEast.vips...), check: ecs("192.0.2.0/24/24")},
+			status: "NOERROR", aa: true, answer: app(appTTL, usEast.vips...), check: ecs("192.0.2.0/24/6")},
 
 		// Types the record does not have: NODATA, the same for everyone.
 		{name: "AAAA of the A-only dynamic name is NODATA", args: []string{"+subnet=" + euWest.subnet, "app.example.test", "AAAA"},
@@ -402,7 +409,7 @@ func TestGSLBHealth(t *testing.T) {
 	s := startGSLB(t, ports)
 	waitChecked(t, s, ports)
 	for _, reg := range gslbRegions {
-		wantApp(t, s, reg, reg.want(reg.vips, appTTL, 24))
+		wantApp(t, s, reg, reg.want(reg.vips, appTTL, reg.scope))
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -410,17 +417,17 @@ func TestGSLBHealth(t *testing.T) {
 	const target = "eu-west/198.51.100.100"
 
 	ports[euWest.check].down(t)
-	took := waitApp(t, s, euWest, euWest.want(usEast.vips, appFallback, 24), healthTimeout)
+	took := waitApp(t, s, euWest, euWest.want(usEast.vips, appFallback, euWest.scope), healthTimeout)
 	t.Logf("eu-west clients moved to us-east %v after its target went down", took.Round(time.Millisecond))
 	// Only eu-west's clients move.
-	wantApp(t, s, usEast, usEast.want(usEast.vips, appTTL, 24))
-	wantApp(t, s, apNortheast, apNortheast.want(apNortheast.vips, appTTL, 24))
+	wantApp(t, s, usEast, usEast.want(usEast.vips, appTTL, usEast.scope))
+	wantApp(t, s, apNortheast, apNortheast.want(apNortheast.vips, appTTL, apNortheast.scope))
 	if e := waitTargetLog(t, s, target, "target down"); e.str("level") != "WARN" {
 		t.Errorf("%v logged at %s, want WARN", e, e.str("level"))
 	}
 
 	ports[euWest.check].up(t)
-	took = waitApp(t, s, euWest, euWest.want(euWest.vips, appTTL, 24), healthTimeout)
+	took = waitApp(t, s, euWest, euWest.want(euWest.vips, appTTL, euWest.scope), healthTimeout)
 	t.Logf("eu-west clients back home %v after its target came up", took.Round(time.Millisecond))
 	waitTargetLog(t, s, target, "target up")
 	noErrors(t, s)
@@ -461,10 +468,10 @@ func TestGSLBFailOpen(t *testing.T) {
 	s := startGSLB(t, ports)
 	// Until the first checks fail, targets count as up (unknown_is_up)
 	// and answers carry record.ttl.
-	took := waitApp(t, s, euWest, euWest.want(euWest.vips, appFallback, 24), healthTimeout)
+	took := waitApp(t, s, euWest, euWest.want(euWest.vips, appFallback, euWest.scope), healthTimeout)
 	t.Logf("failing open %v after start", took.Round(time.Millisecond))
 	for _, reg := range gslbRegions {
-		wantApp(t, s, reg, reg.want(reg.vips, appFallback, 24))
+		wantApp(t, s, reg, reg.want(reg.vips, appFallback, reg.scope))
 	}
 	for _, reg := range gslbRegions {
 		for _, vip := range reg.vips {
@@ -483,7 +490,7 @@ func TestGSLBReload(t *testing.T) {
 	s := startGSLB(t, ports)
 	waitChecked(t, s, ports)
 	original := readFile(t, s.config)
-	wantApp(t, s, euWest, euWest.want(euWest.vips, appTTL, 24))
+	wantApp(t, s, euWest, euWest.want(euWest.vips, appTTL, euWest.scope))
 
 	// hup writes config, sends SIGHUP and waits for the log line saying
 	// how the reload ended.
@@ -498,8 +505,8 @@ func TestGSLBReload(t *testing.T) {
 	moved := replaceOnce(t, original, `address = "198.51.100.100"`, `address = "198.51.100.200"`)
 	t.Run("changed target address is answered after SIGHUP", func(t *testing.T) {
 		hup(t, moved, "reloaded")
-		waitApp(t, s, euWest, euWest.want([]string{"198.51.100.200"}, appTTL, 24), reloadTimeout)
-		wantApp(t, s, apNortheast, apNortheast.want(apNortheast.vips, appTTL, 24))
+		waitApp(t, s, euWest, euWest.want([]string{"198.51.100.200"}, appTTL, euWest.scope), reloadTimeout)
+		wantApp(t, s, apNortheast, apNortheast.want(apNortheast.vips, appTTL, apNortheast.scope))
 	})
 
 	// failover: the pools in file order, whoever asks; the answer holds
@@ -530,7 +537,7 @@ func TestGSLBReload(t *testing.T) {
 	t.Run("original configuration is answered again after SIGHUP", func(t *testing.T) {
 		hup(t, original, "reloaded")
 		for _, reg := range gslbRegions {
-			waitApp(t, s, reg, reg.want(reg.vips, appTTL, 24), reloadTimeout)
+			waitApp(t, s, reg, reg.want(reg.vips, appTTL, reg.scope), reloadTimeout)
 		}
 	})
 

@@ -64,7 +64,7 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	health := gslb.NewHealthMap()
-	parts, err := buildGSLB(cfg, set, health, slog.New(slog.DiscardHandler))
+	parts, err := buildGSLB(cfg, set, health, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "meridian: %v\n", err)
 		return 1

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/meridian-gslb/meridian/geo"
 	"github.com/meridian-gslb/meridian/gslb"
@@ -20,14 +22,19 @@ import (
 // is swapped in, so a bad reload changes nothing.
 type gslbParts struct {
 	engine   *gslb.Engine // nil without [[record]]
-	locator  geo.Locator  // nil without [geo]
+	table    *geo.Table   // nil without CIDR rows
 	watchers []*geo.Watcher
+	interval time.Duration // how often the database files are looked at
 	checks   []config.CheckSpec
+	log      *slog.Logger
+	indexed  []geo.Locator // each watcher's database in the engine's index
 }
 
-// buildGSLB builds the engine over health, the geo locator and the
-// checks of cfg, and holds the dynamic names to the zones.
-func buildGSLB(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *slog.Logger) (*gslbParts, error) {
+// buildGSLB builds the engine over health, the geo index and the checks
+// of cfg, and holds the dynamic names to the zones. Database files that
+// prev already serves, unchanged, are not read again: a reload re-reads
+// only what changed on disk.
+func buildGSLB(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *slog.Logger, prev *gslbParts) (*gslbParts, error) {
 	g, err := cfg.BuildGSLB()
 	if err != nil {
 		return nil, err
@@ -35,13 +42,30 @@ func buildGSLB(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *
 	if err := cfg.CheckDynamicNames(set, g); err != nil {
 		return nil, err
 	}
-	p := &gslbParts{checks: g.Checks}
+	p := &gslbParts{checks: g.Checks, interval: cfg.Geo.ReloadInterval.Duration, log: log}
 	if len(g.Records) > 0 {
 		if p.engine, err = gslb.New(g.Records, health, gslb.Options{UnknownIsUp: cfg.Health.UnknownUp()}); err != nil {
 			return nil, err
 		}
 	}
-	var chain geo.Chain
+	if p.table, err = buildTable(cfg); err != nil {
+		return nil, err
+	}
+	for i, db := range cfg.Geo.Databases {
+		w, err := openDatabase(cfg, i, db, prev, log)
+		if err != nil {
+			return nil, err
+		}
+		p.watchers = append(p.watchers, w)
+	}
+	if err := p.index(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// buildTable builds the CIDR table from geo.network and geo.networks_file.
+func buildTable(cfg *config.Config) (*geo.Table, error) {
 	rows := cfg.GeoRows()
 	if cfg.Geo.NetworksFile != "" {
 		fileRows, err := readNetworksFile(cfg)
@@ -50,42 +74,123 @@ func buildGSLB(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *
 		}
 		rows = append(rows, fileRows...)
 	}
-	if len(rows) > 0 {
-		table, err := geo.NewTable(rows)
-		if err != nil {
-			var re *geo.RowError
-			if errors.As(err, &re) {
-				if n := len(cfg.Geo.Networks); re.Index >= n {
-					return nil, fmt.Errorf("%s: data row %d (%s): %v", cfg.ResolvePath(cfg.Geo.NetworksFile), re.Index-n+1, re.Prefix, re.Err)
-				}
-				key := fmt.Sprintf("geo.network[%d]", re.Index)
-				return nil, cfg.Errorf(cfg.LineOf(key), key, "%v", re.Err)
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	table, err := geo.NewTable(rows)
+	if err != nil {
+		var re *geo.RowError
+		if errors.As(err, &re) {
+			if n := len(cfg.Geo.Networks); re.Index >= n {
+				return nil, fmt.Errorf("%s: data row %d (%s): %v", cfg.ResolvePath(cfg.Geo.NetworksFile), re.Index-n+1, re.Prefix, re.Err)
 			}
-			return nil, err
+			key := fmt.Sprintf("geo.network[%d]", re.Index)
+			return nil, cfg.Errorf(cfg.LineOf(key), key, "%v", re.Err)
 		}
-		chain = append(chain, table)
+		return nil, err
 	}
-	for i, db := range cfg.Geo.Databases {
-		w, err := geo.NewWatcher(cfg.ResolvePath(db.Path), geo.Format(db.Format).Open, geo.WatcherOptions{
-			Interval: cfg.Geo.ReloadInterval.Duration, Logger: log,
-		})
-		if err != nil {
-			key := fmt.Sprintf("geo.database[%d].path", i)
-			return nil, cfg.Errorf(cfg.LineOf(key), key, "%v", err)
-		}
-		p.watchers = append(p.watchers, w)
-		chain = append(chain, w)
-	}
-	if len(chain) > 0 {
-		p.locator = chain
-	}
-	return p, nil
+	return table, nil
 }
 
-// watch follows the geo database files until ctx ends.
+// openDatabase returns a watcher serving geo.database[i]: prev's, when it
+// serves the same file in the same format (looked at again, so a change
+// on disk is read now), else a new one.
+func openDatabase(cfg *config.Config, i int, db config.GeoDatabase, prev *gslbParts, log *slog.Logger) (*geo.Watcher, error) {
+	path, format := cfg.ResolvePath(db.Path), geo.Format(db.Format)
+	key := fmt.Sprintf("geo.database[%d].path", i)
+	if prev != nil {
+		for _, w := range prev.watchers {
+			if w.Path() == path && w.Format() == format {
+				if _, err := w.Check(); err != nil {
+					return nil, cfg.Errorf(cfg.LineOf(key), key, "%v", err)
+				}
+				return w, nil
+			}
+		}
+	}
+	w, err := geo.NewWatcher(path, format.Open, geo.WatcherOptions{Format: format, Logger: log})
+	if err != nil {
+		return nil, cfg.Errorf(cfg.LineOf(key), key, "%v", err)
+	}
+	logDatabase(log, "geo database loaded", path, w.Current())
+	return w, nil
+}
+
+// logDatabase says what a database file holds.
+func logDatabase(log *slog.Logger, msg, path string, l geo.Locator) {
+	attrs := []any{"file", path}
+	if d, ok := l.(interface{ Info() geo.Info }); ok {
+		info := d.Info()
+		attrs = append(attrs, "type", info.Type, "built", info.Built.Format(time.DateOnly),
+			"networks", info.Networks, "memory_mib", info.Memory>>20)
+	}
+	log.Info(msg, attrs...)
+}
+
+// index snapshots the table and the databases into a geo index and gives
+// it to the engine, which cuts the records' partitions from it.
+func (p *gslbParts) index() error {
+	if p.engine == nil || (p.table == nil && len(p.watchers) == 0) {
+		return nil
+	}
+	var chain []geo.Named
+	if p.table != nil {
+		chain = append(chain, geo.Named{Name: "geo.network", Locator: p.table})
+	}
+	indexed := make([]geo.Locator, len(p.watchers))
+	for i, w := range p.watchers {
+		indexed[i] = w.Current()
+		chain = append(chain, geo.Named{Name: w.Path(), Locator: indexed[i]})
+	}
+	idx, err := geo.NewIndex(chain...)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	p.engine.SetGeo(idx)
+	p.indexed = indexed
+	p.log.Debug("geo partitions cut", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// watch looks at the database files every interval until ctx ends, and
+// gives the engine a new index when one changed. Only the configuration
+// serving now watches: a reload cancels the previous one's ctx.
 func (p *gslbParts) watch(ctx context.Context) {
-	for _, w := range p.watchers {
-		go w.Run(ctx)
+	if len(p.watchers) == 0 {
+		return
+	}
+	go func() {
+		t := time.NewTicker(cmp.Or(p.interval, geo.DefaultPollInterval))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				p.recheck()
+			}
+		}
+	}()
+}
+
+// recheck reloads the databases whose files changed; a file that fails
+// to load leaves its previous data serving (the watcher logs why). The
+// index is rebuilt whenever a watcher serves other data than the index
+// holds, whoever noticed the change: a reload that failed after looking
+// at a shared watcher must not leave this configuration behind.
+func (p *gslbParts) recheck() {
+	changed := false
+	for i, w := range p.watchers {
+		_, _ = w.Check() // logged by the watcher
+		if i >= len(p.indexed) || w.Current() != p.indexed[i] {
+			changed = true
+		}
+	}
+	if changed && p.engine != nil {
+		if err := p.index(); err != nil {
+			p.log.Error("geo index not rebuilt; the previous one still serves", "err", err)
+		}
 	}
 }
 

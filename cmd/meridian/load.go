@@ -41,7 +41,6 @@ func dnsState(cfg *config.Config, set *zones.Set, g *gslbParts) *dnsfront.State 
 		Identity:      cfg.Server.Identity,
 		Version:       v,
 		GSLB:          g.engine,
-		Locator:       g.locator,
 		ECS:           cfg.Server.ECS,
 		ECSMaxPrefix4: cfg.Server.ECSMaxPrefix4,
 		ECSMaxPrefix6: cfg.Server.ECSMaxPrefix6,

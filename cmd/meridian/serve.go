@@ -59,7 +59,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 
 	n := &node{path: *path, health: gslb.NewHealthMap(), level: level, log: log, reloadReq: make(chan chan error), stopped: make(chan struct{})}
 	n.checks = checks.New(n.health, log)
-	parts, err := buildGSLB(cfg, set, n.health, log)
+	parts, err := buildGSLB(cfg, set, n.health, log, n.parts)
 	if err != nil {
 		log.Error("configuration", "err", err)
 		return 1
@@ -177,6 +177,7 @@ type node struct {
 	level   *slog.LevelVar
 	log     *slog.Logger
 	stopGeo context.CancelFunc
+	parts   *gslbParts    // serving now: a reload reuses its unchanged geo databases
 	admin   *admin.Server // nil when admin.listen is "off"
 	ready   atomic.Bool   // listeners up: /readyz
 	reloads *prometheus.CounterVec
@@ -249,6 +250,7 @@ func (n *node) follow(parts *gslbParts) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stopGeo = cancel
+	n.parts = parts
 	parts.watch(ctx)
 }
 
@@ -266,7 +268,7 @@ func (n *node) reload(old *config.Config) *config.Config {
 	if err != nil {
 		return fail(err)
 	}
-	parts, err := buildGSLB(cfg, set, n.health, log)
+	parts, err := buildGSLB(cfg, set, n.health, log, n.parts)
 	if err != nil {
 		return fail(err)
 	}

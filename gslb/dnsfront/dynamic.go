@@ -89,7 +89,7 @@ func (h *Handler) decide(st *State, s *scratch, z *zones.Zone, recs []*gslb.Reco
 		s.info.region = d.Pool.Region.Name
 	}
 	if q.ecs.present {
-		q.ecs.scope = uint8(min(d.Scope, int(q.ecs.source)))
+		q.ecs.scope = uint8(d.Scope) // may pass the source prefix when that holds several answers (RFC 7871 7.2.1)
 	}
 	switch d.Outcome {
 	case gslb.Servfail:
@@ -158,23 +158,16 @@ func (st *State) CapECS(p netip.Prefix) netip.Prefix {
 func (st *State) ClientFor(p netip.Prefix) gslb.Client {
 	var c gslb.Client
 	st.clientFor(&c, p)
+	c.Resolve()
 	return c
 }
 
 func (st *State) clientFor(c *gslb.Client, p netip.Prefix) {
-	*c = gslb.Client{Addr: p.Addr(), Prefix: p.Bits()}
-	if st.Locator == nil || !c.Addr.IsValid() {
+	if st.GSLB == nil {
+		*c = gslb.Client{Addr: p.Addr(), Prefix: p.Bits()}
 		return
 	}
-	loc, ok := st.Locator.Locate(c.Addr)
-	if !ok {
-		return
-	}
-	c.Located = true
-	c.Country, c.Continent, c.Subdivision = loc.Country, loc.Continent, loc.Subdivision
-	c.Lat, c.Lon, c.HasCoords = loc.Lat, loc.Lon, loc.HasCoords
-	c.Region = loc.Region
-	c.NetworkBits = loc.Network.Bits()
+	st.GSLB.Locate(c, p)
 }
 
 // logDecision writes a sampled line per dynamic answer (log.query_sample
@@ -184,6 +177,7 @@ func (h *Handler) logDecision(st *State, rec *gslb.Record, c *gslb.Client, e *ec
 	if st.QuerySample <= 0 || rand.Float64() >= st.QuerySample {
 		return
 	}
+	c.Resolve() // a geo decision may not have needed the location
 	region := ""
 	if d.Pool != nil {
 		region = d.Pool.Region.Name

@@ -45,7 +45,12 @@ func handlerFor(t testing.TB, cfg *config.Config, health gslb.HealthView) (*Hand
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHandler(&State{Zones: set, UDPSize: 1232, GSLB: e, Locator: table, ECS: true, ECSMaxPrefix4: 24, ECSMaxPrefix6: 56}, discard())
+	idx, err := geo.NewIndex(geo.Named{Name: "geo.network", Locator: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetGeo(idx)
+	h, err := NewHandler(&State{Zones: set, UDPSize: 1232, GSLB: e, ECS: true, ECSMaxPrefix4: 24, ECSMaxPrefix6: 56}, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +103,9 @@ func TestDynamicAnswers(t *testing.T) {
 	}{
 		{"ECS in eu-west", withECS("app.example.test.", dns.TypeA, "198.51.100.0/24"), "127.0.0.1", dns.RcodeSuccess, []string{"198.51.100.100"}, 24, 30},
 		{"ECS in ap-northeast, longer prefix capped at /24", withECS("app.example.test.", dns.TypeA, "203.0.113.128/25"), "127.0.0.1", dns.RcodeSuccess, []string{"203.0.113.100"}, 24, 30},
-		{"ECS in us-east", withECS("App.Example.Test.", dns.TypeA, "192.0.2.0/24"), "127.0.0.1", dns.RcodeSuccess, []string{"192.0.2.100", "192.0.2.101"}, 24, 30},
+		// us-east is also every unlocated client's first region: the answer
+		// holds for 192.0.0.0/6, the widest prefix holding no other row.
+		{"ECS in us-east", withECS("App.Example.Test.", dns.TypeA, "192.0.2.0/24"), "127.0.0.1", dns.RcodeSuccess, []string{"192.0.2.100", "192.0.2.101"}, 6, 30},
 		{"no ECS: the resolver's address decides", withECS("app.example.test.", dns.TypeA, ""), "198.51.100.53", dns.RcodeSuccess, []string{"198.51.100.100"}, -1, 30},
 		{"ECS /0: no tailoring, scope 0", withECS("app.example.test.", dns.TypeA, "0.0.0.0/0"), "198.51.100.53", dns.RcodeSuccess, []string{"192.0.2.100", "192.0.2.101"}, 0, 30},
 		{"other type at a dynamic name: NODATA", withECS("app.example.test.", dns.TypeAAAA, "198.51.100.0/24"), "127.0.0.1", dns.RcodeSuccess, nil, 0, 0},

@@ -311,7 +311,7 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 		return nil
 	}
 	if s.fecs.present {
-		s.fecs.scope = uint8(min(d.Scope, int(s.fecs.source)))
+		s.fecs.scope = uint8(d.Scope) // may pass the source prefix (RFC 7871 7.2.1)
 	}
 	rdlen := 4
 	if rec.Type == dns.TypeAAAA {

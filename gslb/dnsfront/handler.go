@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/meridian-gslb/meridian/geo"
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
@@ -24,10 +23,10 @@ type State struct {
 	Identity string // id.server and hostname.bind
 	Version  string // version.bind and version.server
 
-	// Dynamic records: the engine deciding them, where clients are, and
-	// whether and how far EDNS Client Subnet is used.
+	// Dynamic records: the engine deciding them (it locates clients with
+	// its geo index, Engine.SetGeo), and whether and how far EDNS Client
+	// Subnet is used.
 	GSLB          *gslb.Engine
-	Locator       geo.Locator
 	ECS           bool
 	ECSMaxPrefix4 int
 	ECSMaxPrefix6 int
