@@ -134,14 +134,6 @@ type cover6 struct {
 }
 
 // find returns the index of the range holding a.
-func (c *cover4) find(a uint32) int {
-	i, _ := slices.BinarySearch(c.starts, a)
-	if i == len(c.starts) || c.starts[i] != a {
-		i--
-	}
-	return i
-}
-
 func (c *cover6) find(a u128) int {
 	lo, hi := 0, len(c.starts)
 	for lo < hi { // first start > a
@@ -153,24 +145,6 @@ func (c *cover6) find(a u128) int {
 		}
 	}
 	return lo - 1
-}
-
-// span returns the id of the range holding key k and that range's bounds.
-func (c *cover4) span(k u128) (id int32, first, next u128, hasNext bool) {
-	i := c.find(uint32(k.lo))
-	first = u128{lo: uint64(c.starts[i])}
-	if i+1 < len(c.starts) {
-		next, hasNext = u128{lo: uint64(c.starts[i+1])}, true
-	}
-	return c.ids[i], first, next, hasNext
-}
-
-func (c *cover6) span(k u128) (id int32, first, next u128, hasNext bool) {
-	i := c.find(k)
-	if i+1 < len(c.starts) {
-		next, hasNext = c.starts[i+1], true
-	}
-	return c.ids[i], c.starts[i], next, hasNext
 }
 
 // coverBuilder collects ranges in ascending order into covers, filling
@@ -240,52 +214,6 @@ type ranges struct {
 	v4   cover4
 	v6   cover6
 	locs []Location // by id; Network unset
-}
-
-// span returns the location id of the range holding a and the range's
-// bounds.
-func (r *ranges) span(a netip.Addr) (id int32, first, next u128, hasNext bool, width int) {
-	k := keyOf(a)
-	if a.Is4() {
-		id, first, next, hasNext = r.v4.span(k)
-		return id, first, next, hasNext, 32
-	}
-	id, first, next, hasNext = r.v6.span(k)
-	return id, first, next, hasNext, 128
-}
-
-// locate returns the location of a with the widest network around it
-// that the source maps to the same location.
-func (r *ranges) locate(a netip.Addr) (Location, bool) {
-	id, first, next, hasNext, width := r.span(a)
-	if id < 0 {
-		return Location{}, false
-	}
-	loc := r.locs[id]
-	loc.Network, _ = a.Prefix(scopeBits(keyOf(a), first, next, hasNext, width))
-	return loc, true
-}
-
-// memory is the bytes the covers and locations hold, for logs and metrics.
-func (r *ranges) memory() int {
-	const locSize = 96 // a Location's fields, strings shared
-	return cap(r.v4.starts)*4 + cap(r.v4.ids)*4 + cap(r.v6.starts)*16 + cap(r.v6.ids)*4 + cap(r.locs)*locSize
-}
-
-// networks is the number of ranges with a location.
-func (r *ranges) networks() int {
-	n := 0
-	for _, id := range r.v4.ids {
-		if id >= 0 {
-			n++
-		}
-	}
-	for _, id := range r.v6.ids {
-		if id >= 0 {
-			n++
-		}
-	}
-	return n
 }
 
 // nested is one prefix of a set that may nest (a CIDR table's rows).

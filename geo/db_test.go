@@ -240,3 +240,47 @@ func TestContinentOf(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncatedInPlace: a served file cut short under its mapping (a cp
+// over it that has not finished) makes lookups and walks fail cleanly,
+// not fault the process.
+func TestTruncatedInPlace(t *testing.T) {
+	city, _, _, _ := benchDBNets(20_000)
+	path := filepath.Join(t.TempDir(), "GeoLite2-City.mmdb")
+	writeMMDB(t, path, "GeoLite2-City", 6, city)
+	m, err := OpenMaxMind(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := benchAddrs(benchRows(20_000), 500)
+	hits := 0
+	for _, a := range addrs {
+		if _, ok := m.Locate(a); ok {
+			hits++
+		}
+	}
+	if hits == 0 {
+		t.Fatal("no address found before the truncation")
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() < 64<<10 {
+		t.Fatalf("the file should span many pages: %v", err)
+	}
+	// The search tree comes first: cut into it, so that lookups walk
+	// what is left and then reach past the end.
+	if err := os.Truncate(path, fi.Size()/4); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if loc, ok := m.Locate(a); ok {
+			t.Fatalf("Locate(%s) = %+v from a truncated file", a, loc)
+		}
+	}
+	idx, err := NewIndex(Named{"db", m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idx.Partitions(func(Location, bool) uint32 { return 0 }); err == nil {
+		t.Fatal("a walk over a truncated file succeeded")
+	}
+}

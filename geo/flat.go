@@ -23,68 +23,45 @@ import (
 // code (one to three upper-case letters or digits, optionally after the
 // country and a hyphen, as in "US-CA"); otherwise it stays empty rather
 // than holding a name the rest of Meridian could not match against codes.
-type Flat struct {
-	r    ranges
-	info Info
-}
+type Flat struct{ db *dbFile }
 
 var _ Locator = (*Flat)(nil)
 
-// OpenFlat reads an ip-location-db flat MMDB file. A file whose records have
-// no country_code (a GeoIP2-layout database, say) is ErrUnsupportedDatabase:
-// every lookup would otherwise miss without a word.
+// OpenFlat opens an ip-location-db flat MMDB file, reading every record
+// once to refuse a broken file. A file whose records have no country_code
+// (a GeoIP2-layout database, say) is ErrUnsupportedDatabase: every lookup
+// would otherwise miss without a word.
 func OpenFlat(path string) (*Flat, error) {
-	mm, err := maxminddb.Open(path)
-	if err != nil {
-		return nil, openError(path, err)
-	}
-	defer mm.Close()
-	f, err := newFlat(mm)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return f, nil
-}
-
-func newFlat(mm *maxminddb.Reader) (*Flat, error) {
-	md := mm.Metadata
-	f := &Flat{info: Info{Type: md.DatabaseType, Built: md.BuildTime().UTC(), IPVersion: md.IPVersion}}
-	// The metadata's database_type is not a reliable sign of this layout,
-	// so look at the first record instead.
-	for res := range mm.Networks() {
-		var rec flatRecord
-		if err := res.Decode(&rec); err != nil {
-			return nil, fmt.Errorf("first record (%s): %w", res.Prefix(), err)
-		}
-		if !rec.hasCountry {
-			return nil, fmt.Errorf("%w %q: records have no country_code field (a GeoIP2-layout file is read with the MaxMind format)",
-				ErrUnsupportedDatabase, md.DatabaseType)
-		}
-		break
-	}
-	r, err := readRanges(mm, decodeFlat)
+	db, err := openDB(path, decodeFlat, checkFlat)
 	if err != nil {
 		return nil, err
 	}
-	f.r = r
-	f.info.Networks, f.info.Memory = r.networks(), r.memory()
-	return f, nil
+	return &Flat{db}, nil
+}
+
+// checkFlat looks at the first record: the metadata's database_type is
+// not a reliable sign of this layout.
+func checkFlat(mm *maxminddb.Reader) error {
+	for res := range mm.Networks() {
+		var rec flatRecord
+		if err := res.Decode(&rec); err != nil {
+			return fmt.Errorf("first record (%s): %w", res.Prefix(), err)
+		}
+		if !rec.hasCountry {
+			return fmt.Errorf("%w %q: records have no country_code field (a GeoIP2-layout file is read with the MaxMind format)",
+				ErrUnsupportedDatabase, mm.Metadata.DatabaseType)
+		}
+		break
+	}
+	return nil
 }
 
 // Info describes the database.
-func (f *Flat) Info() Info { return f.info }
+func (f *Flat) Info() Info { return f.db.info }
 
 // Locate returns the country, derived continent, subdivision (when state1 is
-// a code) and coordinates of addr.
-func (f *Flat) Locate(addr netip.Addr) (Location, bool) {
-	addr = normalize(addr)
-	if !addr.IsValid() {
-		return Location{}, false
-	}
-	return f.r.locate(addr)
-}
-
-func (f *Flat) ranges() *ranges { return &f.r }
+// a code) and coordinates of addr, with the file's network.
+func (f *Flat) Locate(addr netip.Addr) (Location, bool) { return f.db.locate(addr) }
 
 // decodeFlat reads the fields Meridian uses from a flat record.
 func decodeFlat(res maxminddb.Result) (Location, error) {

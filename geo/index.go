@@ -1,17 +1,87 @@
 package geo
 
 import (
+	"errors"
 	"fmt"
+	"iter"
 	"net/netip"
 	"slices"
+
+	"github.com/oschwald/maxminddb-golang/v2"
 )
 
-// source is a Locator whose data is held as ranges: a Table, or a
-// database loaded by OpenMaxMind or OpenFlat.
+// source is a Locator an Index can walk: a Table, or a database opened
+// by OpenMaxMind or OpenFlat.
 type source interface {
 	Locator
-	ranges() *ranges
+	walk(yield func(segment) bool) error
 }
+
+// segment is one network of a source as a walk sees it: the range of one
+// family, and what identifies its location within the source (a table's
+// location index, a database record's offset), with the way to read it.
+type segment struct {
+	first, last u128
+	width       int
+	key         uint64
+	// The location: a table's row, or a database record to decode
+	// (res is valid only until the walk moves on).
+	row    *Location
+	res    maxminddb.Result
+	decode func(maxminddb.Result) (Location, error)
+}
+
+func (s *segment) place() (Location, error) {
+	if s.row != nil {
+		return *s.row, nil
+	}
+	return s.decode(s.res)
+}
+
+func (t *Table) walk(yield func(segment) bool) error {
+	for _, fam := range []struct {
+		width int
+		n     int
+		start func(i int) u128
+		id    func(i int) int32
+	}{
+		{32, len(t.r.v4.starts), func(i int) u128 { return u128{lo: uint64(t.r.v4.starts[i])} }, func(i int) int32 { return t.r.v4.ids[i] }},
+		{128, len(t.r.v6.starts), func(i int) u128 { return t.r.v6.starts[i] }, func(i int) int32 { return t.r.v6.ids[i] }},
+	} {
+		for i := 0; i < fam.n; i++ {
+			id := fam.id(i)
+			if id < 0 {
+				continue
+			}
+			last := lastKey(fam.width)
+			if i+1 < fam.n {
+				last = fam.start(i + 1).sub1()
+			}
+			if !yield(segment{first: fam.start(i), last: last, width: fam.width, key: uint64(id), row: &t.locs[id]}) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+func (db *dbFile) walk(yield func(segment) bool) error {
+	stop := errors.New("stopped")
+	err := db.scan(func(p netip.Prefix, off uintptr, res maxminddb.Result) error {
+		first, last, width := prefixRange(p)
+		if !yield(segment{first: first, last: last, width: width, key: uint64(off), res: res, decode: db.decode}) {
+			return stop
+		}
+		return nil
+	})
+	if errors.Is(err, stop) {
+		return nil
+	}
+	return err
+}
+
+func (m *MaxMind) walk(yield func(segment) bool) error { return m.db.walk(yield) }
+func (f *Flat) walk(yield func(segment) bool) error    { return f.db.walk(yield) }
 
 // Index is a fixed snapshot of a Chain's sources, what every decision of
 // one query reads: a Watcher's database may be replaced at any time, so
@@ -188,121 +258,262 @@ func (p *Partition) Ranges() (v4, v6 int) { return len(p.v4), len(p.v6) }
 // the place below it), not per network.
 type Class func(loc Location, ok bool) uint32
 
-// Partition cuts the address space where class changes, merging every
-// run of neighbouring ranges of one class, across sources, into one.
-func (x *Index) Partition(class Class) *Partition {
-	w := walker{x: x, class: class, cache: make([][]uint32, len(x.srcs)), pairs: map[[4]int32]uint32{}}
+// Partitions cuts the address space once per class, where that class
+// changes, merging every run of neighbouring networks of one class,
+// across sources, into one range. It walks every source once for all the
+// classes (a City database has millions of networks): a second or more.
+func (x *Index) Partitions(classes ...Class) (_ []*Partition, err error) {
+	defer guard(&err)() // decoding reads the walk's mapping from here
+	w := &walker{x: x, classes: classes, keys: make([]keyCache, len(x.srcs)), rows: map[[2]uint64]Location{}, vecs: map[[4]uint64]uint32{}}
+	for i := range w.keys {
+		w.keys[i].m = map[uint64]keyInfo{}
+	}
+	pulls := make([]*puller, len(x.srcs))
 	for i, s := range x.srcs {
-		w.cache[i] = make([]uint32, len(s.ranges().locs))
+		pulls[i] = newPuller(s)
+		defer pulls[i].stop()
 	}
-	p := &Partition{}
-	starts, classes := w.cuts(32)
-	for _, start := range starts {
-		p.v4 = append(p.v4, uint32(start.lo))
+	parts := make([]*Partition, len(classes))
+	for g := range parts {
+		parts[g] = &Partition{}
 	}
-	p.v4Class = classes
-	p.v6, p.v6Class = w.cuts(128)
+	for _, width := range []int{32, 128} {
+		cuts, err := w.cuts(pulls, width)
+		if err != nil {
+			return nil, err
+		}
+		for g, c := range cuts {
+			if width == 32 {
+				for _, start := range c.starts {
+					parts[g].v4 = append(parts[g].v4, uint32(start.lo))
+				}
+				parts[g].v4Class = slices.Clip(c.classes)
+			} else {
+				parts[g].v6, parts[g].v6Class = slices.Clip(c.starts), slices.Clip(c.classes)
+			}
+		}
+	}
+	for _, p := range pulls {
+		if err := p.err(); err != nil {
+			return nil, err
+		}
+	}
+	return parts, nil
+}
+
+// puller reads a source's walk one segment at a time.
+type puller struct {
+	next     func() (segment, bool)
+	stop     func()
+	walkErr  error // the walk's own, once it has ended
+	orderErr error
+	cur      segment
+	have     bool // cur holds a segment not yet past
+	done     bool
+}
+
+func newPuller(s source) *puller {
+	p := &puller{}
+	p.next, p.stop = iter.Pull(func(yield func(segment) bool) {
+		p.walkErr = s.walk(yield)
+	})
 	return p
 }
 
-// walker merges the sources' covers of one family in address order.
-type walker struct {
-	x     *Index
-	class Class
-	// cache holds each source's location classes plus one (0: not yet
-	// computed); pairs the classes of region rows placed by a later
-	// source.
-	cache    [][]uint32
-	pairs    map[[4]int32]uint32
-	none     uint32
-	haveNone bool
-}
+func (p *puller) err() error { return errors.Join(p.orderErr, p.walkErr) }
 
-// cursor steps through one source's cover.
-type cursor struct {
-	n     int
-	start func(i int) u128
-	id    func(i int) int32
-	i     int
-}
-
-func (w *walker) cursors(width int) []cursor {
-	cs := make([]cursor, len(w.x.srcs))
-	for i, s := range w.x.srcs {
-		r := s.ranges()
-		if width == 32 {
-			c := &r.v4
-			cs[i] = cursor{n: len(c.starts), start: func(j int) u128 { return u128{lo: uint64(c.starts[j])} }, id: func(j int) int32 { return c.ids[j] }}
-		} else {
-			c := &r.v6
-			cs[i] = cursor{n: len(c.starts), start: func(j int) u128 { return c.starts[j] }, id: func(j int) int32 { return c.ids[j] }}
+// at returns the segment of the width-bit family that holds or follows
+// pos, skipping those that end before it; ok is false when the family
+// has no more.
+func (p *puller) at(pos u128, width int) (segment, bool) {
+	for {
+		if !p.have && !p.done {
+			prev, hadPrev := p.cur, p.cur.width != 0
+			p.cur, p.have = p.next()
+			p.done = !p.have
+			if p.have && hadPrev && (p.cur.width < prev.width || (p.cur.width == prev.width && !prev.last.less(p.cur.first))) {
+				// The walk relies on address order; a file that breaks it
+				// is refused rather than cut wrongly.
+				p.orderErr = fmt.Errorf("networks out of order at %s", addrOf(p.cur.first, p.cur.width))
+				p.done, p.have = true, false
+			}
 		}
+		if !p.have || p.cur.width > width {
+			return segment{}, false
+		}
+		if p.cur.width < width || p.cur.last.less(pos) {
+			p.have = false
+			continue
+		}
+		return p.cur, true
 	}
-	return cs
 }
 
-// cuts returns the starts and classes of the family's class ranges.
-func (w *walker) cuts(width int) ([]u128, []uint32) {
-	cs := w.cursors(width)
-	var out []u128
-	var classes []uint32
+// walker merges the sources' walks of one family in address order.
+type walker struct {
+	x       *Index
+	classes []Class
+	// keys says what each (source, key) is, computed at its first
+	// segment; rows holds the locations of region rows, which are
+	// combined with what lies below them.
+	keys []keyCache // by source
+	rows map[[2]uint64]Location
+	// vecs numbers what the sources say at an address (the deciding
+	// source and key, and the placing one under a region row); vec
+	// holds each number's class under every Class.
+	vecs map[[4]uint64]uint32
+	vec  [][]uint32
+}
+
+// keyCache is one source's keys, with the last one looked up: networks
+// in a row often share a record.
+type keyCache struct {
+	m       map[uint64]keyInfo
+	lastKey uint64
+	last    keyInfo
+	hasLast bool
+}
+
+type keyInfo struct {
+	known, regionOnly bool
+	vec               uint32 // for a known place
+}
+
+// cut is one class's ranges of one family being built.
+type cut struct {
+	starts  []u128
+	classes []uint32
+}
+
+func (w *walker) cuts(pulls []*puller, width int) ([]cut, error) {
+	out := make([]cut, len(w.classes))
+	segs := make([]segment, len(pulls))
+	in := make([]bool, len(pulls))
 	pos := u128{}
-	ids := make([]int32, len(cs))
 	for {
 		next, hasNext := u128{}, false
-		for i := range cs {
-			c := &cs[i]
-			for c.i+1 < c.n && !pos.less(c.start(c.i+1)) {
-				c.i++
+		for i, p := range pulls {
+			s, ok := p.at(pos, width)
+			segs[i], in[i] = s, ok && !pos.less(s.first)
+			// The next address where what this source says changes.
+			var edge u128
+			switch {
+			case !ok:
+				continue
+			case in[i]:
+				if s.last == lastKey(width) {
+					continue
+				}
+				edge = s.last.add1()
+			default:
+				edge = s.first
 			}
-			ids[i] = -1
-			if c.n > 0 {
-				ids[i] = c.id(c.i)
-			}
-			if c.i+1 < c.n && (!hasNext || c.start(c.i+1).less(next)) {
-				next, hasNext = c.start(c.i+1), true
+			if !hasNext || edge.less(next) {
+				next, hasNext = edge, true
 			}
 		}
-		if k := w.classOf(ids); len(out) == 0 || k != classes[len(classes)-1] {
-			out, classes = append(out, pos), append(classes, k)
+		v, err := w.vector(segs, in)
+		if err != nil {
+			return nil, err
+		}
+		for g := range out {
+			k := w.vec[v][g]
+			if c := &out[g]; len(c.classes) == 0 || c.classes[len(c.classes)-1] != k {
+				c.starts, c.classes = append(c.starts, pos), append(c.classes, k)
+			}
 		}
 		if !hasNext {
-			return slices.Clip(out), slices.Clip(classes)
+			return out, nil
 		}
 		pos = next
 	}
 }
 
-// classOf returns the class of the location the sources' ids give,
-// computing it once per location.
-func (w *walker) classOf(ids []int32) uint32 {
-	for i, id := range ids {
-		if id < 0 {
+// vector returns the number of what the sources say at one address, as
+// Index.Locate decides it: the first source that knows the place decides,
+// and a region row above takes its place from the next that knows one.
+func (w *walker) vector(segs []segment, in []bool) (uint32, error) {
+	for i := range segs {
+		if !in[i] {
 			continue
 		}
-		loc := w.x.srcs[i].ranges().locs[id]
-		if loc.regionOnly() {
-			for j := i + 1; j < len(ids); j++ {
-				if ids[j] >= 0 && !w.x.srcs[j].ranges().locs[ids[j]].regionOnly() {
-					key := [4]int32{int32(i), id, int32(j), ids[j]}
-					k, ok := w.pairs[key]
-					if !ok {
-						k = w.class(loc.withPlace(w.x.srcs[j].ranges().locs[ids[j]]), true)
-						w.pairs[key] = k
-					}
-					return k
-				}
+		ki, err := w.info(i, segs[i])
+		if err != nil {
+			return 0, err
+		}
+		if !ki.known {
+			continue // a record that says nothing: the chain goes on
+		}
+		if !ki.regionOnly {
+			return ki.vec, nil
+		}
+		row := [2]uint64{uint64(i), segs[i].key}
+		for j := i + 1; j < len(segs); j++ {
+			if !in[j] {
+				continue
+			}
+			kj, err := w.info(j, segs[j])
+			if err != nil {
+				return 0, err
+			}
+			if kj.known && !kj.regionOnly {
+				return w.vectorOf([4]uint64{row[0], row[1], uint64(j), segs[j].key}, func() (Location, error) {
+					place, err := segs[j].place()
+					return w.rows[row].withPlace(place), err
+				})
 			}
 		}
-		if c := w.cache[i][id]; c != 0 {
-			return c - 1
+		return w.vectorOf([4]uint64{row[0], row[1], ^uint64(0), 0}, func() (Location, error) { return w.rows[row], nil })
+	}
+	return w.vectorOf([4]uint64{^uint64(0), 0, ^uint64(0), 0}, func() (Location, error) { return Location{}, nil })
+}
+
+// info returns what source i's key is, reading its place once.
+func (w *walker) info(i int, s segment) (keyInfo, error) {
+	kc := &w.keys[i]
+	if kc.hasLast && kc.lastKey == s.key {
+		return kc.last, nil
+	}
+	if ki, ok := kc.m[s.key]; ok {
+		kc.lastKey, kc.last, kc.hasLast = s.key, ki, true
+		return ki, nil
+	}
+	k := [2]uint64{uint64(i), s.key}
+	loc, err := s.place()
+	if err != nil {
+		return keyInfo{}, err
+	}
+	ki := keyInfo{known: loc.known(), regionOnly: loc.regionOnly()}
+	switch {
+	case ki.regionOnly:
+		w.rows[k] = loc
+	case ki.known:
+		if ki.vec, err = w.vectorOf([4]uint64{k[0], k[1], ^uint64(0), 0}, func() (Location, error) { return loc, nil }); err != nil {
+			return keyInfo{}, err
 		}
-		k := w.class(loc, true)
-		w.cache[i][id] = k + 1
-		return k
 	}
-	if !w.haveNone {
-		w.none, w.haveNone = w.class(Location{}, false), true
+	kc.m[s.key] = ki
+	kc.lastKey, kc.last, kc.hasLast = s.key, ki, true
+	return ki, nil
+}
+
+// vectorOf returns the number of key, classifying the location loc gives
+// the first time.
+func (w *walker) vectorOf(key [4]uint64, loc func() (Location, error)) (uint32, error) {
+	if v, ok := w.vecs[key]; ok {
+		return v, nil
 	}
-	return w.none
+	l, err := loc()
+	if err != nil {
+		return 0, err
+	}
+	located := key[0] != ^uint64(0)
+	classes := make([]uint32, len(w.classes))
+	for g, class := range w.classes {
+		classes[g] = class(l, located)
+	}
+	v := uint32(len(w.vec))
+	w.vec = append(w.vec, classes)
+	w.vecs[key] = v
+	return v, nil
 }

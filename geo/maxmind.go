@@ -17,26 +17,26 @@ type Info struct {
 	Type      string    // the metadata's database_type, e.g. "GeoLite2-City"
 	Built     time.Time // the metadata's build_epoch
 	IPVersion uint      // 4: IPv4 only; 6: IPv6 and IPv4
-	Networks  int       // ranges with a location, after merging neighbours that share one
-	Memory    int       // bytes the loaded ranges hold
+	Networks  int       // networks listed (with data)
+	// Places counts the distinct records that say where their network
+	// is, Coordinates those of them with coordinates (0 in a Country
+	// database, which proximity and latency cannot use).
+	Places, Coordinates int
 }
 
 // MaxMind locates addresses with a GeoIP2 or GeoLite2 City or Country
 // database, the layout geoipupdate installs (DB-IP's MaxMind-compatible
-// City and Country files share it). The file is memory-mapped only while
-// it is read into ranges (see ranges): lookups never touch it.
-type MaxMind struct {
-	r    ranges
-	info Info
-}
+// City and Country files share it).
+type MaxMind struct{ db *dbFile }
 
 var _ Locator = (*MaxMind)(nil)
 
-// OpenMaxMind reads a GeoIP2/GeoLite2 City or Country database. Any other
-// database type (ASN, ISP, Anonymous IP, ...) is ErrUnsupportedDatabase.
+// OpenMaxMind opens a GeoIP2/GeoLite2 City or Country database, reading
+// every record once to refuse a broken file. Any other database type
+// (ASN, ISP, Anonymous IP, ...) is ErrUnsupportedDatabase.
 func OpenMaxMind(path string) (*MaxMind, error) {
-	// geoip2 vets the database type as its readers would; the ranges are
-	// then read with maxminddb, which decodes only the fields used.
+	// geoip2 vets the database type as its readers would; lookups then
+	// decode only the fields Meridian uses.
 	g, err := geoip2.Open(path)
 	if err != nil {
 		var unknown geoip2.UnknownDatabaseTypeError
@@ -45,17 +45,29 @@ func OpenMaxMind(path string) (*MaxMind, error) {
 		}
 		return nil, openError(path, err)
 	}
-	defer g.Close()
-	mm, err := maxminddb.Open(path)
-	if err != nil {
-		return nil, openError(path, err)
+	g.Close()
+	city := false
+	check := func(mm *maxminddb.Reader) error {
+		switch mm.Metadata.DatabaseType {
+		case "GeoIP2-City", "GeoLite2-City", "GeoIP2-Precision-City", "GeoIP-City-Redacted-US",
+			"GeoIP2-City-Africa", "GeoIP2-City-Asia-Pacific", "GeoIP2-City-Europe",
+			"GeoIP2-City-North-America", "GeoIP2-City-South-America",
+			"GeoIP2-Enterprise", "GeoIP-Enterprise-Redacted-US",
+			"DBIP-City-Lite", "DBIP-Location (compat=City)":
+			city = true
+		case "GeoIP2-Country", "GeoLite2-Country", "DBIP-Country-Lite", "DBIP-Country":
+		default:
+			// ASN, ISP, domain and anonymity databases say nothing about
+			// where an address is.
+			return fmt.Errorf("%w %q", ErrUnsupportedDatabase, mm.Metadata.DatabaseType)
+		}
+		return nil
 	}
-	defer mm.Close()
-	m, err := newMaxMind(mm)
+	db, err := openDB(path, func(res maxminddb.Result) (Location, error) { return decodeCity(res, city) }, check)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
-	return m, nil
+	return &MaxMind{db}, nil
 }
 
 // openError names the file in err once: os errors name it already.
@@ -67,50 +79,14 @@ func openError(path string, err error) error {
 	return fmt.Errorf("%s: not a readable MaxMind DB: %w", path, err)
 }
 
-func newMaxMind(mm *maxminddb.Reader) (*MaxMind, error) {
-	md := mm.Metadata
-	m := &MaxMind{info: Info{Type: md.DatabaseType, Built: md.BuildTime().UTC(), IPVersion: md.IPVersion}}
-	city := false
-	switch md.DatabaseType {
-	case "GeoIP2-City", "GeoLite2-City", "GeoIP2-Precision-City", "GeoIP-City-Redacted-US",
-		"GeoIP2-City-Africa", "GeoIP2-City-Asia-Pacific", "GeoIP2-City-Europe",
-		"GeoIP2-City-North-America", "GeoIP2-City-South-America",
-		"GeoIP2-Enterprise", "GeoIP-Enterprise-Redacted-US",
-		"DBIP-City-Lite", "DBIP-Location (compat=City)":
-		city = true
-	case "GeoIP2-Country", "GeoLite2-Country", "DBIP-Country-Lite", "DBIP-Country":
-	default:
-		// ASN, ISP, domain and anonymity databases say nothing about
-		// where an address is.
-		return nil, fmt.Errorf("%w %q", ErrUnsupportedDatabase, md.DatabaseType)
-	}
-	r, err := readRanges(mm, func(res maxminddb.Result) (Location, error) { return decodeCity(res, city) })
-	if err != nil {
-		return nil, err
-	}
-	m.r = r
-	m.info.Networks, m.info.Memory = r.networks(), r.memory()
-	return m, nil
-}
-
 // Info describes the database.
-func (m *MaxMind) Info() Info { return m.info }
+func (m *MaxMind) Info() Info { return m.db.info }
 
 // Locate returns the country, continent and, from a City database, the
-// first-level subdivision and coordinates of addr. A network the database
-// lists without any of those is a miss, so a Chain goes on to its next
-// source. Network is the widest prefix around addr that the database
-// places at the same spot (neighbouring networks with the same location
-// are merged).
-func (m *MaxMind) Locate(addr netip.Addr) (Location, bool) {
-	addr = normalize(addr)
-	if !addr.IsValid() {
-		return Location{}, false
-	}
-	return m.r.locate(addr)
-}
-
-func (m *MaxMind) ranges() *ranges { return &m.r }
+// first-level subdivision and coordinates of addr, with the database's
+// network. A network the database lists without any of those is a miss,
+// so a Chain goes on to its next source.
+func (m *MaxMind) Locate(addr netip.Addr) (Location, bool) { return m.db.locate(addr) }
 
 // decodeCity reads the fields Meridian uses from a City or Country record.
 // A record that says nothing of where its network is gives a Location

@@ -159,5 +159,3 @@ func (t *Table) Locate(addr netip.Addr) (Location, bool) {
 	loc.Network = pfx
 	return loc, true
 }
-
-func (t *Table) ranges() *ranges { return &t.r }

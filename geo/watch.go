@@ -200,7 +200,7 @@ func (w *Watcher) report(err error) {
 		if d, ok := w.cur.Load().loc.(interface{ Info() Info }); ok {
 			info := d.Info()
 			attrs = append(attrs, "type", info.Type, "built", info.Built.Format(time.DateOnly),
-				"networks", info.Networks, "memory_mib", info.Memory>>20)
+				"networks", info.Networks, "places", info.Places)
 		}
 		w.logger.Info("geo database reloaded", attrs...)
 	}

@@ -90,53 +90,84 @@ func appendOrder(dst []byte, p RegionPolicy, c *Client, r *Record) []byte {
 }
 
 // SetGeo gives the engine the geo index to locate clients with, and cuts
-// each location-dependent record's partition from it. For a City database
-// that takes a second or more, so call it before the engine serves, or
-// from the goroutine that noticed a new database; decisions go on reading
-// the previous index until it returns. nil: clients are not located.
-func (e *Engine) SetGeo(idx *geo.Index) {
+// each location-dependent record's partition from it, in one walk over
+// the index's sources. For a City database that takes seconds, so call it
+// before the engine serves, or from the goroutine that noticed a new
+// database; decisions go on reading the previous index until it returns.
+// nil: clients are not located. On error nothing changes.
+func (e *Engine) SetGeo(idx *geo.Index) error {
 	gs := &geoState{idx: idx, parts: make([]*partition, len(e.records))}
-	if idx != nil {
-		shared := map[string]*partition{}
-		for i, r := range e.records {
-			if _, ok := r.Regions.(locationOrdered); !ok {
-				continue
-			}
-			sig := e.orderSignature(r)
-			if gs.parts[i] = shared[sig]; gs.parts[i] == nil {
-				gs.parts[i] = e.cut(idx, r)
-				shared[sig] = gs.parts[i]
-			}
+	if idx == nil {
+		e.geo.Store(gs)
+		return nil
+	}
+	var (
+		groups  = map[string]int{} // signature -> group
+		members [][]int            // group -> records
+		cutters []*cutter
+	)
+	for i, r := range e.records {
+		if _, ok := r.Regions.(locationOrdered); !ok {
+			continue
+		}
+		sig := e.orderSignature(r)
+		g, ok := groups[sig]
+		if !ok {
+			g = len(members)
+			groups[sig] = g
+			members = append(members, nil)
+			cutters = append(cutters, e.newCutter(r))
+		}
+		members[g] = append(members[g], i)
+	}
+	classes := make([]geo.Class, len(cutters))
+	for g, c := range cutters {
+		classes[g] = c.class
+	}
+	parts, err := idx.Partitions(classes...)
+	if err != nil {
+		return fmt.Errorf("cutting the geo partitions: %w", err)
+	}
+	for g, recs := range members {
+		p := &partition{Partition: parts[g], orders: cutters[g].orders}
+		for _, i := range recs {
+			gs.parts[i] = p
 		}
 	}
 	e.geo.Store(gs)
+	return nil
 }
 
-// cut partitions the address space by the orders r's policy gives, one
-// class per order.
-func (e *Engine) cut(idx *geo.Index, r *Record) *partition {
-	p := r.Regions.(locationOrdered)
-	ids := map[string]uint32{}
-	var orders [][]int
-	var key []byte
-	part := idx.Partition(func(loc geo.Location, ok bool) uint32 {
-		var c Client
-		if ok {
-			c = clientAt(loc)
+// cutter numbers the orders a record's policy gives, one class per order.
+type cutter struct {
+	e      *Engine
+	r      *Record
+	p      locationOrdered
+	ids    map[string]uint32
+	orders [][]int // by class, when the order depends on the location only
+	key    []byte
+}
+
+func (e *Engine) newCutter(r *Record) *cutter {
+	return &cutter{e: e, r: r, p: r.Regions.(locationOrdered), ids: map[string]uint32{}}
+}
+
+func (k *cutter) class(loc geo.Location, ok bool) uint32 {
+	var c Client
+	if ok {
+		c = clientAt(loc)
+	}
+	k.key = k.p.orderKey(&c, k.r, k.e.health, k.key[:0])
+	id, seen := k.ids[string(k.key)]
+	if !seen {
+		id = uint32(len(k.ids))
+		k.ids[string(k.key)] = id
+		if k.p.locationOnly() {
+			order, _ := k.r.Regions.Order(&c, k.r, &Inputs{}, nil)
+			k.orders = append(k.orders, order)
 		}
-		key = p.orderKey(&c, r, e.health, key[:0])
-		id, seen := ids[string(key)]
-		if !seen {
-			id = uint32(len(ids))
-			ids[string(key)] = id
-			if p.locationOnly() {
-				order, _ := r.Regions.Order(&c, r, &Inputs{}, nil)
-				orders = append(orders, order)
-			}
-		}
-		return id
-	})
-	return &partition{Partition: part, orders: orders}
+	}
+	return id
 }
 
 // orderSignature is the same for records whose orders are the same for

@@ -279,7 +279,9 @@ func TestScopeIsWidestCorrect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.SetGeo(idx)
+		if err := e.SetGeo(idx); err != nil {
+			t.Fatal(err)
+		}
 		for _, a := range w.clients(rng, 60) {
 			for _, r := range recs {
 				p, _ := a.Prefix(min(a.BitLen(), []int{16, 20, 24, 28, 32, 48, 56, 64}[rng.IntN(8)]))

@@ -122,7 +122,7 @@ func logDatabase(log *slog.Logger, msg, path string, l geo.Locator) {
 	if d, ok := l.(interface{ Info() geo.Info }); ok {
 		info := d.Info()
 		attrs = append(attrs, "type", info.Type, "built", info.Built.Format(time.DateOnly),
-			"networks", info.Networks, "memory_mib", info.Memory>>20)
+			"networks", info.Networks, "places", info.Places)
 	}
 	log.Info(msg, attrs...)
 }
@@ -147,9 +147,11 @@ func (p *gslbParts) index() error {
 		return err
 	}
 	start := time.Now()
-	p.engine.SetGeo(idx)
+	if err := p.engine.SetGeo(idx); err != nil {
+		return err
+	}
 	p.indexed = indexed
-	p.log.Debug("geo partitions cut", "took", time.Since(start).Round(time.Millisecond))
+	p.log.Info("geo partitions cut", "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
