@@ -23,7 +23,10 @@ import (
 // code (one to three upper-case letters or digits, optionally after the
 // country and a hyphen, as in "US-CA"); otherwise it stays empty rather
 // than holding a name the rest of Meridian could not match against codes.
-type Flat struct{ db *dbFile }
+type Flat struct {
+	db   *dbFile
+	caps Capabilities
+}
 
 var _ Locator = (*Flat)(nil)
 
@@ -36,7 +39,7 @@ func OpenFlat(path string) (*Flat, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Flat{db}, nil
+	return &Flat{db: db, caps: flatCapabilities(db.mm)}, nil
 }
 
 // checkFlat looks at the first record: the metadata's database_type is
@@ -48,8 +51,11 @@ func checkFlat(mm *maxminddb.Reader) error {
 			return fmt.Errorf("first record (%s): %w", res.Prefix(), err)
 		}
 		if !rec.hasCountry {
-			return fmt.Errorf("%w %q: records have no country_code field (a GeoIP2-layout file is read with the MaxMind format)",
-				ErrUnsupportedDatabase, mm.Metadata.DatabaseType)
+			if geoIP2Layout(res) {
+				return wrongFormat(fmt.Sprintf(`this is a GeoIP2-layout database (%q: records with a country map, no country_code): set format = "maxmind"`,
+					mm.Metadata.DatabaseType))
+			}
+			return fmt.Errorf("%w %q: records have no country_code field", ErrUnsupportedDatabase, mm.Metadata.DatabaseType)
 		}
 		break
 	}

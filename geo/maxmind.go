@@ -27,27 +27,38 @@ type Info struct {
 // MaxMind locates addresses with a GeoIP2 or GeoLite2 City or Country
 // database, the layout geoipupdate installs (DB-IP's MaxMind-compatible
 // City and Country files share it).
-type MaxMind struct{ db *dbFile }
+type MaxMind struct {
+	db   *dbFile
+	caps Capabilities
+}
 
 var _ Locator = (*MaxMind)(nil)
 
 // OpenMaxMind opens a GeoIP2/GeoLite2 City or Country database, reading
 // every record once to refuse a broken file. Any other database type
-// (ASN, ISP, Anonymous IP, ...) is ErrUnsupportedDatabase.
+// (ASN, ISP, Anonymous IP, ...) is ErrUnsupportedDatabase, and a flat
+// ip-location-db file is ErrWrongFormat.
 func OpenMaxMind(path string) (*MaxMind, error) {
-	// geoip2 vets the database type as its readers would; lookups then
-	// decode only the fields Meridian uses.
-	g, err := geoip2.Open(path)
-	if err != nil {
-		var unknown geoip2.UnknownDatabaseTypeError
-		if errors.As(err, &unknown) {
-			return nil, fmt.Errorf("%s: %w %q", path, ErrUnsupportedDatabase, unknown.DatabaseType)
-		}
-		return nil, openError(path, err)
-	}
-	g.Close()
 	city := false
 	check := func(mm *maxminddb.Reader) error {
+		// Looked at before the type: a flat file's database_type may be
+		// unknown to geoip2 or may be a City type, and either way the
+		// operator needs to hear which format to set, not that every
+		// lookup misses.
+		if flatLayout(mm) {
+			return wrongFormat(`this is an ip-location-db flat file (records with country_code, not GeoIP2's country map): set format = "ip-location-db"`)
+		}
+		// geoip2 vets the type as its readers would; lookups then decode
+		// only the fields Meridian uses.
+		g, err := geoip2.Open(path)
+		if err != nil {
+			var unknown geoip2.UnknownDatabaseTypeError
+			if errors.As(err, &unknown) {
+				return fmt.Errorf("%w %q", ErrUnsupportedDatabase, unknown.DatabaseType)
+			}
+			return fmt.Errorf("not a readable MaxMind DB: %w", err)
+		}
+		g.Close()
 		switch mm.Metadata.DatabaseType {
 		case "GeoIP2-City", "GeoLite2-City", "GeoIP2-Precision-City", "GeoIP-City-Redacted-US",
 			"GeoIP2-City-Africa", "GeoIP2-City-Asia-Pacific", "GeoIP2-City-Europe",
@@ -67,7 +78,7 @@ func OpenMaxMind(path string) (*MaxMind, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &MaxMind{db}, nil
+	return &MaxMind{db: db, caps: maxMindCapabilities(db.mm, city)}, nil
 }
 
 // openError names the file in err once: os errors name it already.

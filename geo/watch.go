@@ -64,6 +64,14 @@ type WatcherOptions struct {
 	// error (nil on success), for metrics or tests. It runs on the
 	// polling goroutine, so it should return quickly.
 	OnReload func(path string, err error)
+	// Accept, when set, vets each file Check reopens before it serves: an
+	// error refuses it, and the previous data goes on serving, as for a
+	// file that fails to open. A configuration uses it to refuse a
+	// database that lacks what its records need (a Country file over a
+	// City one under proximity). The file NewWatcher opens is not passed
+	// to it: the caller vets that one, with the configuration at hand to
+	// say where the problem is.
+	Accept func(Locator) error
 }
 
 // Watcher serves a database file and reopens it when the file changes, so
@@ -183,6 +191,11 @@ func (w *Watcher) Check() (bool, error) {
 	// whereas a stamp taken after could hide the newer file for good.
 	w.stamp = fi
 	loc, err := w.open(w.path)
+	if err == nil && w.opts.Accept != nil {
+		if err = w.opts.Accept(loc); err != nil {
+			err = fmt.Errorf("%s: refused: %w", w.path, err)
+		}
+	}
 	if err != nil {
 		w.report(err)
 		return false, err
