@@ -251,7 +251,7 @@ func (c *Config) validateGSLB(v *validator) {
 			v.fail(key+".path", "missing: the MMDB file to read")
 		}
 		if db.Format != "maxmind" && db.Format != "ip-location-db" {
-			v.fail(key+".format", "must be maxmind or ip-location-db, got %q", db.Format)
+			v.fail(key+".format", `must be "maxmind" (GeoIP2/GeoLite2 City or Country, DB-IP's MMDB files) or "ip-location-db" (its flat files), got %q`, db.Format)
 		}
 	}
 	names := map[string]bool{}
