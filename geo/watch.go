@@ -58,8 +58,13 @@ type WatcherOptions struct {
 	// discards them.
 	Logger *slog.Logger
 	// Format is the file's format, for Watcher.Format: a caller that
-	// reuses watchers across configurations compares it.
+	// reuses data across configurations compares it.
 	Format Format
+	// Previous, when it serves the same path, is a watcher of an earlier
+	// configuration: the new one starts from its data instead of reading
+	// the file again (a reload re-reads only what changed on disk; call
+	// Check to look at the file now).
+	Previous *Watcher
 	// OnReload, when set, is called after every reload attempt with its
 	// error (nil on success), for metrics or tests. It runs on the
 	// polling goroutine, so it should return quickly.
@@ -121,6 +126,14 @@ func NewWatcher(path string, open OpenFunc, opts WatcherOptions) (*Watcher, erro
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	w := &Watcher{path: path, open: open, opts: opts, logger: logger}
+	if prev := opts.Previous; prev != nil && prev.path == path {
+		prev.mu.Lock()
+		w.stamp, w.statFailed = prev.stamp, prev.statFailed
+		prev.mu.Unlock()
+		w.cur.Store(prev.cur.Load())
+		w.opts.Previous = nil // not kept alive by the new one
+		return w, nil
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err

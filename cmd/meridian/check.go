@@ -20,10 +20,10 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, set, err := loadConfig(*path)
+	var parts *gslbParts
 	if err == nil {
 		// What serve would do next: build the dynamic side and put every
 		// record in wire form.
-		var parts *gslbParts
 		if parts, err = buildGSLB(cfg, set, gslb.NewHealthMap(), slog.New(slog.DiscardHandler), nil); err == nil {
 			if _, err = dnsfront.NewHandler(dnsState(cfg, set, parts), slog.New(slog.DiscardHandler)); err == nil {
 				_, err = newAdmin(cfg, nil, slog.New(slog.DiscardHandler), nil, nil)
@@ -33,6 +33,11 @@ func check(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		printErrors(stderr, err)
 		return 1
+	}
+	// Warnings do not fail the check: the configuration serves, though
+	// not as well as its author may think.
+	for _, w := range parts.warnings {
+		fmt.Fprintf(stderr, "warning: %v\n", w)
 	}
 	for _, z := range set.Zones() {
 		fmt.Fprintf(stdout, "zone %s: serial %d, %d records\n", z.Origin(), z.Serial(), z.Records())

@@ -28,6 +28,7 @@ type gslbParts struct {
 	checks   []config.CheckSpec
 	log      *slog.Logger
 	indexed  []geo.Locator // each watcher's database in the engine's index
+	warnings []error       // located; check prints them, serve logs them
 }
 
 // buildGSLB builds the engine over health, the geo index and the checks
@@ -48,14 +49,24 @@ func buildGSLB(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *
 			return nil, err
 		}
 	}
-	if p.table, err = buildTable(cfg); err != nil {
+	rows, err := geoRows(cfg)
+	if err != nil {
 		return nil, err
 	}
+	if p.table, err = buildTable(cfg, rows); err != nil {
+		return nil, err
+	}
+	guard := cfg.GeoGuard(rows)
 	for i, db := range cfg.Geo.Databases {
-		w, err := openDatabase(cfg, i, db, prev, log)
+		w, err := openDatabase(cfg, i, db, prev, guard, log)
 		if err != nil {
 			return nil, err
 		}
+		warnings, err := guard.Vet(i, w)
+		if err != nil {
+			return nil, err
+		}
+		p.warnings = append(p.warnings, warnings...)
 		p.watchers = append(p.watchers, w)
 	}
 	if err := p.index(); err != nil {
@@ -64,8 +75,8 @@ func buildGSLB(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *
 	return p, nil
 }
 
-// buildTable builds the CIDR table from geo.network and geo.networks_file.
-func buildTable(cfg *config.Config) (*geo.Table, error) {
+// geoRows returns the CIDR rows of geo.network and geo.networks_file.
+func geoRows(cfg *config.Config) ([]geo.Row, error) {
 	rows := cfg.GeoRows()
 	if cfg.Geo.NetworksFile != "" {
 		fileRows, err := readNetworksFile(cfg)
@@ -74,6 +85,11 @@ func buildTable(cfg *config.Config) (*geo.Table, error) {
 		}
 		rows = append(rows, fileRows...)
 	}
+	return rows, nil
+}
+
+// buildTable builds the CIDR table from the rows.
+func buildTable(cfg *config.Config, rows []geo.Row) (*geo.Table, error) {
 	if len(rows) == 0 {
 		return nil, nil
 	}
@@ -92,27 +108,29 @@ func buildTable(cfg *config.Config) (*geo.Table, error) {
 	return table, nil
 }
 
-// openDatabase returns a watcher serving geo.database[i]: prev's, when it
-// serves the same file in the same format (looked at again, so a change
-// on disk is read now), else a new one.
-func openDatabase(cfg *config.Config, i int, db config.GeoDatabase, prev *gslbParts, log *slog.Logger) (*geo.Watcher, error) {
+// openDatabase returns a watcher serving geo.database[i], refusing a
+// replacement file that guard refuses. A file prev serves, unchanged, is
+// not read again: the watcher starts from prev's data and looks at the
+// file once, so a change on disk is read now.
+func openDatabase(cfg *config.Config, i int, db config.GeoDatabase, prev *gslbParts, guard *config.GeoGuard, log *slog.Logger) (*geo.Watcher, error) {
 	path, format := cfg.ResolvePath(db.Path), geo.Format(db.Format)
-	key := fmt.Sprintf("geo.database[%d].path", i)
+	opts := geo.WatcherOptions{Format: format, Logger: log, Accept: guard.Accept(i, log)}
 	if prev != nil {
 		for _, w := range prev.watchers {
 			if w.Path() == path && w.Format() == format {
-				if _, err := w.Check(); err != nil {
-					return nil, cfg.Errorf(cfg.LineOf(key), key, "%v", err)
-				}
-				return w, nil
+				opts.Previous = w
 			}
 		}
 	}
-	w, err := geo.NewWatcher(path, format.Open, geo.WatcherOptions{Format: format, Logger: log})
+	w, err := geo.NewWatcher(path, format.Open, opts)
 	if err != nil {
-		return nil, cfg.Errorf(cfg.LineOf(key), key, "%v", err)
+		return nil, cfg.GeoDatabaseError(i, err)
 	}
-	logDatabase(log, "geo database loaded", path, w.Current())
+	if opts.Previous == nil {
+		logDatabase(log, "geo database loaded", path, w.Current())
+	} else if _, err := w.Check(); err != nil {
+		return nil, cfg.GeoDatabaseError(i, err)
+	}
 	return w, nil
 }
 

@@ -64,6 +64,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("configuration", "err", err)
 		return 1
 	}
+	logWarnings(log, parts)
 	if cfg.Cluster.Enabled() {
 		if n.member, err = newMember(ctx, cfg.Cluster, n.health, log); err != nil {
 			log.Error("cluster", "err", err)
@@ -304,6 +305,7 @@ func (n *node) reload(old *config.Config) *config.Config {
 		log.Warn("reload: admin settings changed; they apply at the next restart")
 	}
 	n.follow(parts)
+	logWarnings(log, parts)
 	n.level.Set(parseLevel(cfg.Log.Level))
 	if listenConfigChanged(old, cfg) {
 		log.Warn("reload: listener settings (server.listen, udp_sockets, tcp_*) changed; they apply at the next restart")
@@ -315,6 +317,14 @@ func (n *node) reload(old *config.Config) *config.Config {
 	n.reloads.WithLabelValues("success").Inc()
 	log.Info("reloaded", "zones", zoneSummary(set), "dynamic_records", len(cfg.Records), "checks", len(parts.checks))
 	return cfg
+}
+
+// logWarnings logs what meridian check warns of in a configuration that
+// is now serving.
+func logWarnings(log *slog.Logger, parts *gslbParts) {
+	for _, w := range parts.warnings {
+		log.Warn("configuration", "warning", w.Error())
+	}
 }
 
 func shutdown(srv *dnsfront.Server, cfg *config.Config, log *slog.Logger) error {
