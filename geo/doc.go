@@ -17,7 +17,13 @@
 //
 // A Watcher serves a database file and reopens it when the file is replaced
 // (as geoipupdate does, by renaming a new file over the old one), keeping
-// the old data when the new file is broken.
+// the old data when the new file is broken or its Accept option refuses it.
+//
+// CapabilitiesOf says what a database carries beyond the country
+// (coordinates, subdivision codes rather than names), judged from its
+// first records since metadata cannot be trusted for it, so a caller can
+// refuse a database its policies could not use instead of answering every
+// client alike.
 //
 // An Index snapshots a chain of those sources so that one query reads one
 // version of them, and cuts the address space into a Partition for any
