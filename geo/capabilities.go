@@ -158,12 +158,14 @@ func flatLayout(r *maxminddb.Reader) bool {
 }
 
 // geoIP2Layout reports whether a record is a GeoIP2 City or Country one
-// (a country or continent map), for the error that tells an operator
+// (a country, registered_country or continent map: some networks carry
+// only the registered country), for the error that tells an operator
 // which format to set.
 func geoIP2Layout(res maxminddb.Result) bool {
 	var rec struct {
-		Country   map[string]any `maxminddb:"country"`
-		Continent map[string]any `maxminddb:"continent"`
+		Country    map[string]any `maxminddb:"country"`
+		Registered map[string]any `maxminddb:"registered_country"`
+		Continent  map[string]any `maxminddb:"continent"`
 	}
-	return res.Decode(&rec) == nil && (rec.Country != nil || rec.Continent != nil)
+	return res.Decode(&rec) == nil && (rec.Country != nil || rec.Registered != nil || rec.Continent != nil)
 }

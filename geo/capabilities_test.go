@@ -116,6 +116,12 @@ func TestOpenWrongFormat(t *testing.T) {
 		[]fixtureNet{{"192.0.2.0/24", mmdbtype.Map{"country_code": mmdbtype.String("US")}}})
 	city := write("GeoLite2-City.mmdb", "GeoLite2-City", cityNets)
 	country := write("GeoLite2-Country.mmdb", "GeoLite2-Country", countryNets)
+	// A first network with only the registered country, as MaxMind
+	// writes for some: still a GeoIP2-layout file.
+	registeredFirst := write("registered-first.mmdb", "GeoLite2-City", []fixtureNet{
+		{"192.0.2.0/24", mmdbtype.Map{"registered_country": mmdbtype.Map{"iso_code": mmdbtype.String("US")}}},
+		{"198.51.100.0/24", cityRec("US", "NA", "CA", true, 37.77, -122.42)},
+	})
 	asn := write("GeoLite2-ASN.mmdb", "GeoLite2-ASN",
 		[]fixtureNet{{"192.0.2.0/24", mmdbtype.Map{"autonomous_system_number": mmdbtype.Uint32(64496)}}})
 
@@ -131,6 +137,7 @@ func TestOpenWrongFormat(t *testing.T) {
 		{"flat Country as maxmind", FormatMaxMind, flatCountry, true, `set format = "ip-location-db"`},
 		{"City as flat", FormatFlat, city, true, `this is a GeoIP2-layout database ("GeoLite2-City": records with a country map, no country_code): set format = "maxmind"`},
 		{"Country as flat", FormatFlat, country, true, `set format = "maxmind"`},
+		{"City with a registered country first, as flat", FormatFlat, registeredFirst, true, `set format = "maxmind"`},
 		// Neither format reads an ASN database: no advice to switch.
 		{"ASN as flat", FormatFlat, asn, false, `unsupported database type "GeoLite2-ASN": records have no country_code field`},
 		{"ASN as maxmind", FormatMaxMind, asn, false, `unsupported database type "GeoLite2-ASN"`},
