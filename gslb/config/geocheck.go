@@ -77,6 +77,9 @@ func (g *GeoGuard) Vet(i int, l geo.Locator) (warnings []error, err error) {
 // file that Vet would refuse is refused, and the previous data goes on
 // serving; its warnings are logged to log.
 func (g *GeoGuard) Accept(i int, log *slog.Logger) func(geo.Locator) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return func(l geo.Locator) error {
 		errs, warns := g.problems(i, l)
 		for _, w := range warns {
