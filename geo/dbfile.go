@@ -150,9 +150,10 @@ func (db *dbFile) lookup(addr netip.Addr) (Location, bool) {
 }
 
 // scan walks every network of the file with data, in address order (IPv4
-// first), on a mapping of its own that is dropped afterwards. fn gets each
-// network's record offset: networks sharing a record share its offset.
-func (db *dbFile) scan(fn func(p netip.Prefix, offset uintptr, res maxminddb.Result) error) (err error) {
+// first), on a mapping of its own that is dropped afterwards, after the
+// optional end function. fn gets each network's record offset: networks
+// sharing a record share its offset.
+func (db *dbFile) scan(fn func(p netip.Prefix, offset uintptr, res maxminddb.Result) error, end ...func() error) (err error) {
 	defer guard(&err)()
 	data, err := mapFile(db.file)
 	if err != nil {
@@ -168,6 +169,11 @@ func (db *dbFile) scan(fn func(p netip.Prefix, offset uintptr, res maxminddb.Res
 			return fmt.Errorf("%s: reading networks: %w", db.path, err)
 		}
 		if err := fn(res.Prefix(), res.Offset(), res); err != nil {
+			return fmt.Errorf("%s: %w", db.path, err)
+		}
+	}
+	for _, f := range end {
+		if err := f(); err != nil {
 			return fmt.Errorf("%s: %w", db.path, err)
 		}
 	}

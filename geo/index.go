@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
@@ -14,7 +15,41 @@ import (
 // by OpenMaxMind or OpenFlat.
 type source interface {
 	Locator
-	walk(yield func(segment) bool) error
+	// walk yields the source's networks in address order, IPv4 first,
+	// in batches (a coroutine switch per network would cost more than
+	// the rest of the walk); a batch is valid until yield returns.
+	walk(yield func([]segment) bool) error
+}
+
+// batchSize is how many segments a walk yields at a time.
+const batchSize = 4096
+
+// batcher collects segments into batches for a walk's yield.
+type batcher struct {
+	buf   []segment
+	yield func([]segment) bool
+}
+
+func (b *batcher) add(s segment) bool {
+	if b.buf == nil {
+		b.buf = make([]segment, 0, batchSize)
+	}
+	b.buf = append(b.buf, s)
+	if len(b.buf) < batchSize {
+		return true
+	}
+	return b.flush()
+}
+
+// flush yields what is left; a walk calls it before the data its
+// segments point into goes away.
+func (b *batcher) flush() bool {
+	if len(b.buf) == 0 {
+		return true
+	}
+	ok := b.yield(b.buf)
+	b.buf = b.buf[:0]
+	return ok
 }
 
 // segment is one network of a source as a walk sees it: the range of one
@@ -38,7 +73,8 @@ func (s *segment) place() (Location, error) {
 	return s.decode(s.res)
 }
 
-func (t *Table) walk(yield func(segment) bool) error {
+func (t *Table) walk(yield func([]segment) bool) error {
+	b := batcher{yield: yield}
 	for _, fam := range []struct {
 		width int
 		n     int
@@ -57,19 +93,26 @@ func (t *Table) walk(yield func(segment) bool) error {
 			if i+1 < fam.n {
 				last = fam.start(i + 1).sub1()
 			}
-			if !yield(segment{first: fam.start(i), last: last, width: fam.width, key: uint64(id), row: &t.locs[id]}) {
+			if !b.add(segment{first: fam.start(i), last: last, width: fam.width, key: uint64(id), row: &t.locs[id]}) {
 				return nil
 			}
 		}
 	}
+	b.flush()
 	return nil
 }
 
-func (db *dbFile) walk(yield func(segment) bool) error {
+func (db *dbFile) walk(yield func([]segment) bool) error {
 	stop := errors.New("stopped")
+	b := batcher{yield: yield}
 	err := db.scan(func(p netip.Prefix, off uintptr, res maxminddb.Result) error {
 		first, last, width := prefixRange(p)
-		if !yield(segment{first: first, last: last, width: width, key: uint64(off), res: res, decode: db.decode}) {
+		if !b.add(segment{first: first, last: last, width: width, key: uint64(off), res: res, decode: db.decode}) {
+			return stop
+		}
+		return nil
+	}, func() error { // before the walk's mapping goes
+		if !b.flush() {
 			return stop
 		}
 		return nil
@@ -80,8 +123,8 @@ func (db *dbFile) walk(yield func(segment) bool) error {
 	return err
 }
 
-func (m *MaxMind) walk(yield func(segment) bool) error { return m.db.walk(yield) }
-func (f *Flat) walk(yield func(segment) bool) error    { return f.db.walk(yield) }
+func (m *MaxMind) walk(yield func([]segment) bool) error { return m.db.walk(yield) }
+func (f *Flat) walk(yield func([]segment) bool) error    { return f.db.walk(yield) }
 
 // Index is a fixed snapshot of a Chain's sources, what every decision of
 // one query reads: a Watcher's database may be replaced at any time, so
@@ -264,7 +307,7 @@ type Class func(loc Location, ok bool) uint32
 // classes (a City database has millions of networks): a second or more.
 func (x *Index) Partitions(classes ...Class) (_ []*Partition, err error) {
 	defer guard(&err)() // decoding reads the walk's mapping from here
-	w := &walker{x: x, classes: classes, keys: make([]keyCache, len(x.srcs)), rows: map[[2]uint64]Location{}, vecs: map[[4]uint64]uint32{}}
+	w := &walker{x: x, classes: classes, keys: make([]keyCache, len(x.srcs)), rows: map[[2]uint64]Location{}, pairs: map[[4]uint64]uint32{}, byClasses: map[string]uint32{}}
 	for i := range w.keys {
 		w.keys[i].m = map[uint64]keyInfo{}
 	}
@@ -303,8 +346,9 @@ func (x *Index) Partitions(classes ...Class) (_ []*Partition, err error) {
 
 // puller reads a source's walk one segment at a time.
 type puller struct {
-	next     func() (segment, bool)
+	next     func() ([]segment, bool)
 	stop     func()
+	batch    []segment
 	walkErr  error // the walk's own, once it has ended
 	orderErr error
 	cur      segment
@@ -314,7 +358,7 @@ type puller struct {
 
 func newPuller(s source) *puller {
 	p := &puller{}
-	p.next, p.stop = iter.Pull(func(yield func(segment) bool) {
+	p.next, p.stop = iter.Pull(func(yield func([]segment) bool) {
 		p.walkErr = s.walk(yield)
 	})
 	return p
@@ -329,7 +373,12 @@ func (p *puller) at(pos u128, width int) (segment, bool) {
 	for {
 		if !p.have && !p.done {
 			prev, hadPrev := p.cur, p.cur.width != 0
-			p.cur, p.have = p.next()
+			if len(p.batch) == 0 {
+				p.batch, _ = p.next()
+			}
+			if p.have = len(p.batch) > 0; p.have {
+				p.cur, p.batch = p.batch[0], p.batch[1:]
+			}
 			p.done = !p.have
 			if p.have && hadPrev && (p.cur.width < prev.width || (p.cur.width == prev.width && !prev.last.less(p.cur.first))) {
 				// The walk relies on address order; a file that breaks it
@@ -358,11 +407,16 @@ type walker struct {
 	// combined with what lies below them.
 	keys []keyCache // by source
 	rows map[[2]uint64]Location
-	// vecs numbers what the sources say at an address (the deciding
-	// source and key, and the placing one under a region row); vec
-	// holds each number's class under every Class.
-	vecs map[[4]uint64]uint32
-	vec  [][]uint32
+	// pairs numbers what the sources say at an address under a region
+	// row (the row, and the source and key that place it), and where no
+	// source knows the place; plain keys keep theirs in keys.
+	pairs map[[4]uint64]uint32
+	// vec holds each distinct vector of classes (one per Class) once, and
+	// byClasses finds it: a City database has hundreds of thousands of
+	// places but a handful of orders.
+	vec       [][]uint32
+	byClasses map[string]uint32
+	scratch   []byte
 }
 
 // keyCache is one source's keys, with the last one looked up: networks
@@ -488,32 +542,43 @@ func (w *walker) info(i int, s segment) (keyInfo, error) {
 	case ki.regionOnly:
 		w.rows[k] = loc
 	case ki.known:
-		if ki.vec, err = w.vectorOf([4]uint64{k[0], k[1], ^uint64(0), 0}, func() (Location, error) { return loc, nil }); err != nil {
-			return keyInfo{}, err
-		}
+		ki.vec = w.classify(loc, true)
 	}
 	kc.m[s.key] = ki
 	kc.lastKey, kc.last, kc.hasLast = s.key, ki, true
 	return ki, nil
 }
 
-// vectorOf returns the number of key, classifying the location loc gives
-// the first time.
+// vectorOf returns the number of a region row's pair or of "nowhere",
+// classifying the location loc gives the first time.
 func (w *walker) vectorOf(key [4]uint64, loc func() (Location, error)) (uint32, error) {
-	if v, ok := w.vecs[key]; ok {
+	if v, ok := w.pairs[key]; ok {
 		return v, nil
 	}
 	l, err := loc()
 	if err != nil {
 		return 0, err
 	}
-	located := key[0] != ^uint64(0)
-	classes := make([]uint32, len(w.classes))
-	for g, class := range w.classes {
-		classes[g] = class(l, located)
+	v := w.classify(l, key[0] != ^uint64(0))
+	w.pairs[key] = v
+	return v, nil
+}
+
+// classify returns the number of loc's vector of classes.
+func (w *walker) classify(loc Location, located bool) uint32 {
+	w.scratch = w.scratch[:0]
+	for _, class := range w.classes {
+		w.scratch = binary.LittleEndian.AppendUint32(w.scratch, class(loc, located))
+	}
+	if v, ok := w.byClasses[string(w.scratch)]; ok {
+		return v
+	}
+	vec := make([]uint32, len(w.classes))
+	for g := range vec {
+		vec[g] = binary.LittleEndian.Uint32(w.scratch[4*g:])
 	}
 	v := uint32(len(w.vec))
-	w.vec = append(w.vec, classes)
-	w.vecs[key] = v
-	return v, nil
+	w.vec = append(w.vec, vec)
+	w.byClasses[string(w.scratch)] = v
+	return v
 }
