@@ -3,7 +3,6 @@ package geo
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"net/netip"
 	"time"
@@ -81,14 +80,6 @@ func OpenMaxMind(path string) (*MaxMind, error) {
 	return &MaxMind{db: db, caps: maxMindCapabilities(db.mm, city)}, nil
 }
 
-// openError names the file in err once: os errors name it already.
-func openError(path string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return err
-	}
-	return fmt.Errorf("%s: not a readable MaxMind DB: %w", path, err)
-}
 
 // Info describes the database.
 func (m *MaxMind) Info() Info { return m.db.info }
