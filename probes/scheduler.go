@@ -261,10 +261,23 @@ func (s *Scheduler) loop(ctx context.Context, r *runner) {
 			// the target's.
 			return
 		}
-		s.record(r, res)
+		if took := time.Since(start); stalled(took, r.t) {
+			// The check outlived its own timeout by a whole interval:
+			// this process was stopped (SIGSTOP, a paused VM), and the
+			// result, a timeout most likely, observed the stall, not
+			// the target. The next check starts at once.
+			s.log.Debug("check result dropped: the process stalled", "target", r.t.ID, "took", took)
+		} else {
+			s.record(r, res)
+		}
 		timer.Reset(max(s.delay(r.t.Interval)-time.Since(start), 0))
 	}
 }
+
+// stalled reports whether a check that took took could only have been
+// held up by this process rather than by the target, whose check ends at
+// its timeout.
+func stalled(took time.Duration, t Target) bool { return took > t.Timeout+t.Interval }
 
 // check runs one check under the target's timeout.
 func (s *Scheduler) check(ctx context.Context, t Target) (res Result) {

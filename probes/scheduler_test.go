@@ -492,3 +492,51 @@ func TestSameChecker(t *testing.T) {
 		}
 	}
 }
+
+// staller is a Checker whose first check takes as long as a process
+// frozen mid-check would see it take, then fails; later checks pass.
+type staller struct {
+	stall time.Duration
+	calls atomic.Int32
+}
+
+func (c *staller) Check(ctx context.Context) Result {
+	if c.calls.Add(1) == 1 {
+		time.Sleep(c.stall)
+		return Result{Reason: "i/o timeout"}
+	}
+	return Result{OK: true}
+}
+
+// TestSchedulerDropsStalledChecks: a check that outlives its timeout by
+// a whole interval saw this process stall, not the target fail; its
+// result is dropped and the next check runs at once.
+func TestSchedulerDropsStalledChecks(t *testing.T) {
+	tests := []struct {
+		name  string
+		stall time.Duration
+		want  []bool // the results observed, in order
+	}{
+		{"a slow check within its schedule counts", 300 * time.Millisecond, []bool{false, true}},
+		{"a check held across a freeze is dropped", 5 * time.Second, []bool{true, true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, rec := &staller{stall: tt.stall}, newRecorder()
+				s := NewScheduler(Options{Sink: rec, Rand: func(int64) int64 { return 0 }})
+				mustUpdate(t, s, Target{ID: "a", Checker: c, Interval: time.Second, Timeout: 500 * time.Millisecond})
+				stop := run(t, s)
+				time.Sleep(tt.stall + 1500*time.Millisecond)
+				stop()
+				var got []bool
+				for _, st := range rec.all("a") {
+					got = append(got, st.Result.OK)
+				}
+				if fmt.Sprint(got[:min(len(got), 2)]) != fmt.Sprint(tt.want) {
+					t.Errorf("results %v, want %v first", got, tt.want)
+				}
+			})
+		})
+	}
+}

@@ -34,14 +34,24 @@ type Status struct {
 	// the two is always 0.
 	Successes, Failures int
 	Since               time.Time // when State last changed; zero if it never has
-	Reason              string    // why State last changed: "failed 3 in a row: status 503"
-	Changed             bool      // the latest result changed State
+	// Backed is when the newest result that agrees with State came in:
+	// what the state rests on. During a run of results against it
+	// (fewer than Fall failures while Up), it stays at the last one for
+	// it, so that a state carried across a gap is not taken for a fresh
+	// observation.
+	Backed  time.Time
+	Reason  string // why State last changed: "failed 3 in a row: status 503"
+	Changed bool   // the latest result changed State
 }
 
 // Hysteresis is the rule that turns results into a State: from Unknown the
 // first result decides at once, so a restarted node is not blind for
 // Rise × interval; after that it takes Fall consecutive failures to go Down
-// and Rise consecutive successes to come Up.
+// and Rise consecutive successes to come Up. This is HAProxy's initial
+// state split by the first result: a first failure takes the target down
+// at once (HAProxy's default "init-state up"), a first success brings it
+// up at once (its "init-state down"); before it, the target is Unknown and
+// a vantage does not vote for it.
 type Hysteresis struct {
 	Rise, Fall int // values below 1 count as 1
 }
@@ -69,7 +79,22 @@ func (h Hysteresis) Next(s Status, r Result, now time.Time) Status {
 	if to != s.State {
 		s.State, s.Since, s.Reason, s.Changed = to, now, reason, true
 	}
+	if r.OK == (s.State == Up) {
+		s.Backed = now
+	}
 	return s
+}
+
+// Streak is the number of consecutive results, the latest included, that
+// agree with State: 0 while the latest disagree (within Rise or Fall).
+func (s Status) Streak() int {
+	switch s.State {
+	case Up:
+		return s.Successes
+	case Down:
+		return s.Failures
+	}
+	return 0
 }
 
 func resultReason(r Result) string {

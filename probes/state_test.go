@@ -81,3 +81,41 @@ func TestHysteresisReason(t *testing.T) {
 		}
 	}
 }
+
+// TestHysteresisBacked: Backed is the newest result that agrees with the
+// state, so that an Up carried through failures below Fall (or across a
+// gap) shows how old the evidence for it is.
+func TestHysteresisBacked(t *testing.T) {
+	const (
+		P = true
+		F = false
+	)
+	tests := []struct {
+		name       string
+		rise, fall int
+		results    []bool
+		backed     []int // after each result: the index of the result backing the state
+		streak     []int
+	}{
+		{"every pass backs up", 2, 2, []bool{P, P, P}, []int{0, 1, 2}, []int{1, 2, 3}},
+		{"failures below fall leave up on the last pass", 2, 3, []bool{P, F, F, F}, []int{0, 0, 0, 3}, []int{1, 0, 0, 3}},
+		{"passes below rise leave down on the last failure", 2, 2, []bool{F, P, P}, []int{0, 0, 2}, []int{1, 0, 2}},
+		{"a failure after a pass within rise backs down again", 3, 1, []bool{F, P, F}, []int{0, 0, 2}, []int{1, 0, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := Hysteresis{Rise: tt.rise, Fall: tt.fall}
+			var s Status
+			t0 := time.Unix(1000, 0)
+			for i, ok := range tt.results {
+				s = h.Next(s, Result{OK: ok}, t0.Add(time.Duration(i)*time.Second))
+				if want := t0.Add(time.Duration(tt.backed[i]) * time.Second); !s.Backed.Equal(want) {
+					t.Errorf("after result %d: %v backed by result %d, want %d", i+1, s.State, int(s.Backed.Sub(t0)/time.Second), tt.backed[i])
+				}
+				if s.Streak() != tt.streak[i] {
+					t.Errorf("after result %d: streak %d, want %d", i+1, s.Streak(), tt.streak[i])
+				}
+			}
+		})
+	}
+}
