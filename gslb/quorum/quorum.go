@@ -2,11 +2,9 @@ package quorum
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,73 +16,6 @@ import (
 // current, when Options.StaleAfter is 0.
 const DefaultStaleAfter = 10 * time.Second
 
-// minSuspectTargets is how many targets a vantage must see, all down, to
-// be suspected of a bad path: with one target, "every target down" says
-// nothing about the vantage.
-const minSuspectTargets = 2
-
-// ErrBadRule is returned for a quorum that is not a count, a fraction or
-// "majority".
-var ErrBadRule = errors.New("quorum must be \"majority\", a count such as 3, or a share such as 60% or 0.6")
-
-// Rule is how many of the voting vantages must see a target down to take
-// it out of the answers: a count, a fraction, or (the zero Rule) a
-// majority.
-type Rule struct {
-	Count    int     // at least this many (capped at the number voting)
-	Fraction float64 // at least this share, rounded up; used when Count is 0
-}
-
-// ParseRule reads "majority", a count ("3") or a share ("60%", "0.6").
-func ParseRule(s string) (Rule, error) {
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "" || strings.EqualFold(s, "majority"):
-		return Rule{}, nil
-	case strings.HasSuffix(s, "%"):
-		f, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-		if err != nil || f <= 0 || f > 100 {
-			return Rule{}, fmt.Errorf("%q: %w", s, ErrBadRule)
-		}
-		return Rule{Fraction: f / 100}, nil
-	case strings.Contains(s, "."):
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || f <= 0 || f > 1 {
-			return Rule{}, fmt.Errorf("%q: %w", s, ErrBadRule)
-		}
-		return Rule{Fraction: f}, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		return Rule{}, fmt.Errorf("%q: %w", s, ErrBadRule)
-	}
-	return Rule{Count: n}, nil
-}
-
-// Need is how many of n voting vantages must see a target down. It is at
-// least 1 and at most n, so that a cluster that lost vantages can still
-// take a dead target out.
-func (r Rule) Need(n int) int {
-	need := n/2 + 1 // a majority: a tie keeps the target up
-	switch {
-	case r.Count > 0:
-		need = r.Count
-	case r.Fraction > 0:
-		need = int(math.Ceil(r.Fraction*float64(n) - 1e-9))
-	}
-	return max(1, min(need, n))
-}
-
-func (r Rule) String() string {
-	switch {
-	case r.Count > 0:
-		return strconv.Itoa(r.Count)
-	case r.Fraction > 0:
-		return strconv.FormatFloat(r.Fraction*100, 'f', -1, 64) + "%"
-	}
-	return "majority"
-}
-
 // Result is one vantage's latest verdict on one target.
 type Result struct {
 	State  gslb.State // Up or Down; Unknown results are not kept
@@ -95,6 +26,15 @@ type Result struct {
 	// current: when the vantage last confirmed it, less any delay of its
 	// checks. It is local so that clocks of different hosts never meet.
 	Seen time.Time
+	// Backed is the local time of the newest observation that agrees
+	// with State, and Window how long State may stand without one (the
+	// check's rise or fall intervals and its timeout). Past it the state
+	// was carried, through failures below fall or across a freeze, a
+	// restart or a clock jump, not observed, and the result votes no
+	// more. A zero Window sets no such bound (agents older than it).
+	Backed time.Time
+	Window time.Duration
+	Streak int // consecutive observations that agree with State
 }
 
 // newer reports whether r replaces old.
@@ -102,10 +42,36 @@ func (r Result) newer(old Result) bool {
 	return r.Seq > old.Seq || r.Seq == old.Seq && r.Seen.After(old.Seen)
 }
 
-// Entry is a Result with whose it is, as exported for push/pull.
+// backed reports whether r's state rests on an observation young enough.
+func (r Result) backed(now time.Time) bool {
+	return r.Window <= 0 || now.Sub(r.Backed) <= r.Window
+}
+
+// Entry is a Result with whose it is.
 type Entry struct {
 	Vantage, Target string
 	Result
+}
+
+// TargetResult is one result of a Batch.
+type TargetResult struct {
+	Target string
+	Result
+}
+
+// Batch is what one message of a vantage brings.
+type Batch struct {
+	Vantage string
+	// Boot names the vantage's run (its start time): a batch of an
+	// earlier run is refused, and the first of a later one starts the
+	// vantage over, its earlier results dropped and its votes held until
+	// it is judged. 0: the sender does not say (older agents).
+	Boot uint64
+	// Complete says the batch is the vantage's whole view, every target
+	// it checks: only then can it be judged a suspect or not, so only
+	// then do its votes count.
+	Complete bool
+	Results  []TargetResult
 }
 
 // Options configure a Table.
@@ -116,43 +82,56 @@ type Options struct {
 
 // Vote is one vantage's part in a target's verdict.
 type Vote struct {
-	Vantage string
-	State   string
-	RTT     time.Duration // smoothed, of its successful checks
-	Age     time.Duration // since the result was last known current
-	Reason  string
-	Fresh   bool // younger than StaleAfter: it votes
-	Suspect bool // its vantage is suspect: it does not vote
+	Vantage  string
+	State    string
+	RTT      time.Duration // smoothed, of its successful checks
+	Age      time.Duration // since the result was last known current
+	Observed time.Duration // since the observation that backs its state
+	Streak   int           // observations in a row that agree with its state
+	Reason   string
+	// Fresh: heard within StaleAfter and its state backed by a recent
+	// observation.
+	Fresh   bool
+	Suspect bool   // its vantage is suspect: it does not vote
+	Status  string // StatusVoting, or why the vote does not count
 }
 
 // MarshalJSON writes times in the API's units: milliseconds for round
 // trips, seconds for ages.
 func (v Vote) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		Vantage string  `json:"vantage"`
-		State   string  `json:"state"`
-		RTT     float64 `json:"rtt_ms,omitempty"`
-		Age     float64 `json:"age_s"`
-		Reason  string  `json:"reason,omitempty"`
-		Fresh   bool    `json:"fresh"`
-		Suspect bool    `json:"suspect"`
-	}{v.Vantage, v.State, float64(v.RTT.Microseconds()) / 1000, v.Age.Seconds(), v.Reason, v.Fresh, v.Suspect})
+		Vantage  string  `json:"vantage"`
+		State    string  `json:"state"`
+		Status   string  `json:"status"`
+		RTT      float64 `json:"rtt_ms,omitempty"`
+		Age      float64 `json:"age_s"`
+		Observed float64 `json:"observed_s"`
+		Streak   int     `json:"streak"`
+		Reason   string  `json:"reason,omitempty"`
+		Fresh    bool    `json:"fresh"`
+		Suspect  bool    `json:"suspect"`
+	}{v.Vantage, v.State, v.Status, float64(v.RTT.Microseconds()) / 1000, v.Age.Seconds(), v.Observed.Seconds(),
+		v.Streak, v.Reason, v.Fresh, v.Suspect})
 }
 
 // Verdict is a target's state as the vantages decide it.
 type Verdict struct {
 	Target string     `json:"target"`
 	State  gslb.State `json:"state"`
-	// Up and Down count the votes that decided: fresh, from vantages not
-	// suspect.
+	// Up and Down count the votes that decided: fresh, from vantages
+	// judged and not suspect.
 	Up    int  `json:"votes_up"`
 	Down  int  `json:"votes_down"`
 	Need  int  `json:"votes_needed_down"` // Down votes that take it out, of those voting
-	Stale bool `json:"stale"`             // no vote is fresh: State is the last verdict
-	// Since and Reason describe the latest transition.
+	Stale bool `json:"stale"`             // no vote counts: State is the last verdict
+	// Since is the latest transition; Reason says why the target is in
+	// its state now (the log has the reason of each transition).
 	Since  time.Time `json:"since,omitzero"`
 	Reason string    `json:"reason,omitempty"`
 	Votes  []Vote    `json:"vantages"`
+	// changed is the reason of the latest transition, which a stale
+	// verdict still rests on.
+	changed string
 }
 
 // Vantage is what a Table knows of one vantage.
@@ -162,17 +141,19 @@ type Vantage struct {
 	Fresh   int           // of which fresh
 	Age     time.Duration // of its freshest result
 	Suspect bool
+	Status  string // StatusVoting, or why its votes do not count
 }
 
 // MarshalJSON writes the age in seconds.
 func (v Vantage) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Name    string  `json:"name"`
+		Status  string  `json:"status"`
 		Targets int     `json:"targets"`
 		Fresh   int     `json:"fresh"`
 		Age     float64 `json:"age_s"`
 		Suspect bool    `json:"suspect"`
-	}{v.Name, v.Targets, v.Fresh, v.Age.Seconds(), v.Suspect})
+	}{v.Name, v.Status, v.Targets, v.Fresh, v.Age.Seconds(), v.Suspect})
 }
 
 // Table holds every vantage's latest result per target and the verdicts
@@ -184,11 +165,15 @@ type Table struct {
 	mu       sync.Mutex
 	results  map[string]map[string]Result // target -> vantage -> result
 	verdicts map[string]*Verdict
-	suspects map[string]bool
+	vantages map[string]*vantage
 	// dirty holds the targets whose votes changed since they were last
 	// decided: a refresh that only confirms a result leaves it clean, so
 	// deciding after each message costs what changed, not the table.
 	dirty map[string]bool
+	// judge holds the vantages whose view changed since they were last
+	// judged: they are judged before the dirty targets are decided, so
+	// that a vantage never votes on a view it was not judged on.
+	judge map[string]bool
 }
 
 // New returns an empty table.
@@ -198,51 +183,93 @@ func New(opts Options) *Table {
 	}
 	return &Table{
 		rule: opts.Rule, stale: opts.StaleAfter,
-		results: map[string]map[string]Result{}, verdicts: map[string]*Verdict{}, suspects: map[string]bool{},
-		dirty: map[string]bool{},
+		results: map[string]map[string]Result{}, verdicts: map[string]*Verdict{}, vantages: map[string]*vantage{},
+		dirty: map[string]bool{}, judge: map[string]bool{},
 	}
 }
 
 // Merge keeps r as vantage's result for target if it is newer than the one
-// held, and reports whether it was.
+// held, and reports whether it was. The vantage counts as having sent its
+// whole view: this is the path of senders that do not say (and of tests).
 func (t *Table) Merge(vantage, target string, r Result) bool {
-	if r.State != gslb.Up && r.State != gslb.Down || vantage == "" || target == "" {
+	return t.MergeBatch(Batch{Vantage: vantage, Complete: true, Results: []TargetResult{{target, r}}}, r.Seen)
+}
+
+// MergeBatch keeps each result of b that is newer than the one held, at
+// now, and reports whether anything changed.
+func (t *Table) MergeBatch(b Batch, now time.Time) bool {
+	if b.Vantage == "" {
 		return false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	vs, ok := t.startRun(b)
+	if !ok {
+		return false
+	}
+	changed := false
+	for _, tr := range b.Results {
+		if t.merge(b.Vantage, tr.Target, tr.Result, now) {
+			changed = true
+		}
+	}
+	if b.Complete && !vs.complete {
+		vs.complete = true
+		t.judge[b.Vantage] = true
+		changed = true
+	}
+	return changed
+}
+
+// merge keeps one result; t.mu is held.
+func (t *Table) merge(name, target string, r Result, now time.Time) bool {
+	if r.State != gslb.Up && r.State != gslb.Down || target == "" {
+		return false
+	}
 	byV := t.results[target]
 	if byV == nil {
 		byV = map[string]Result{}
 		t.results[target] = byV
 	}
-	old, ok := byV[vantage]
+	old, ok := byV[name]
 	if ok && !r.newer(old) {
 		return false
 	}
-	if !ok || old.State != r.State || r.Seen.Sub(old.Seen) > t.stale {
+	if !ok || old.State != r.State {
+		t.dirty[target] = true
+		t.judge[name] = true // its view changed: judged again before it counts
+	} else if t.fresh(old, now) != t.fresh(r, now) {
 		t.dirty[target] = true
 	}
-	byV[vantage] = r
+	byV[name] = r
 	return true
 }
 
-// Forget drops every result of a vantage, which then stops voting at once:
-// for a vantage that left the cluster or was declared dead.
+// Forget drops every result of a vantage at once.
 func (t *Table) Forget(vantage string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.forget(vantage)
+}
+
+func (t *Table) forget(name string) {
+	t.dropResults(name)
+	delete(t.vantages, name)
+	delete(t.judge, name)
+}
+
+// dropResults removes a vantage's results; t.mu is held.
+func (t *Table) dropResults(name string) {
 	for target, byV := range t.results {
-		if _, ok := byV[vantage]; !ok {
+		if _, ok := byV[name]; !ok {
 			continue
 		}
-		delete(byV, vantage)
+		delete(byV, name)
 		t.dirty[target] = true
 		if len(byV) == 0 {
 			delete(t.results, target)
 		}
 	}
-	delete(t.suspects, vantage)
 }
 
 // Retain forgets every target keep does not hold: after a reload removed
@@ -268,16 +295,46 @@ func (t *Table) Retain(keep map[string]bool) {
 	}
 }
 
-// Entries returns every result held, for a peer's full-state exchange.
+// Entries returns the results of the vantages still members, for the
+// round-trip times.
 func (t *Table) Entries() []Entry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Entry
 	for target, byV := range t.results {
 		for v, r := range byV {
-			out = append(out, Entry{Vantage: v, Target: target, Result: r})
+			if vs := t.vantages[v]; vs != nil && vs.gone.IsZero() {
+				out = append(out, Entry{Vantage: v, Target: target, Result: r})
+			}
 		}
 	}
+	return out
+}
+
+// Batches returns what the table holds of each vantage still a member,
+// as batches a peer merges in a full-state exchange: complete when the
+// vantage sent its whole view in its current run.
+func (t *Table) Batches() []Batch {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	by := map[string]*Batch{}
+	for name, vs := range t.vantages {
+		if vs.gone.IsZero() {
+			by[name] = &Batch{Vantage: name, Boot: vs.boot, Complete: vs.complete}
+		}
+	}
+	for target, byV := range t.results {
+		for name, r := range byV {
+			if b := by[name]; b != nil {
+				b.Results = append(b.Results, TargetResult{Target: target, Result: r})
+			}
+		}
+	}
+	out := make([]Batch, 0, len(by))
+	for _, b := range by {
+		out = append(out, *b)
+	}
+	slices.SortFunc(out, func(a, b Batch) int { return strings.Compare(a.Vantage, b.Vantage) })
 	return out
 }
 
@@ -287,17 +344,22 @@ func (t *Table) Entries() []Entry {
 func (t *Table) Recompute(now time.Time) []Verdict {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.suspects = t.findSuspects(now)
+	t.purgeGone(now)
+	t.judgeAll(now)
 	clear(t.dirty)
+	clear(t.judge)
 	return t.decideAll(now, t.results)
 }
 
-// RecomputeChanged decides only the targets whose votes changed since
-// they were last decided, with the suspects of the latest Recompute: what
-// to call after each message, cheaply.
+// RecomputeChanged judges the vantages whose view changed and decides
+// the targets whose votes changed since they were last decided: what to
+// call after each message, cheaply.
 func (t *Table) RecomputeChanged(now time.Time) []Verdict {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if len(t.judge) > 0 {
+		t.judgeChanged(now)
+	}
 	if len(t.dirty) == 0 {
 		return nil
 	}
@@ -329,24 +391,39 @@ func (t *Table) decideAll(now time.Time, results map[string]map[string]Result) [
 	return changed
 }
 
-func (t *Table) fresh(r Result, now time.Time) bool { return now.Sub(r.Seen) <= t.stale }
+// fresh reports whether r may vote at now, as far as its age goes: heard
+// within StaleAfter, and its state backed by a recent observation.
+func (t *Table) fresh(r Result, now time.Time) bool {
+	return now.Sub(r.Seen) <= t.stale && r.backed(now)
+}
+
+// voteOf is r as vantage name's vote at now; t.mu is held.
+func (t *Table) voteOf(name string, r Result, now time.Time) Vote {
+	vote := Vote{
+		Vantage: name, State: r.State.String(), RTT: r.RTT, Age: max(now.Sub(r.Seen), 0), Streak: r.Streak,
+		Reason: r.Reason, Fresh: t.fresh(r, now),
+	}
+	vote.Observed = vote.Age
+	if !r.Backed.IsZero() {
+		vote.Observed = max(now.Sub(r.Backed), 0)
+	}
+	vote.Status = t.vantages[name].status(vote.Fresh)
+	vote.Suspect = vote.Status == StatusSuspect
+	return vote
+}
 
 // decide updates v from the votes of byV and reports whether its state
 // changed.
 func (t *Table) decide(v *Verdict, byV map[string]Result, now time.Time) bool {
 	v.Up, v.Down, v.Votes = 0, 0, v.Votes[:0]
 	for name, r := range byV {
-		vote := Vote{
-			Vantage: name, State: r.State.String(), RTT: r.RTT, Age: max(now.Sub(r.Seen), 0),
-			Reason: r.Reason, Fresh: t.fresh(r, now), Suspect: t.suspects[name],
-		}
+		vote := t.voteOf(name, r, now)
 		v.Votes = append(v.Votes, vote)
-		if !vote.Fresh || vote.Suspect {
-			continue
-		}
-		if r.State == gslb.Up {
+		switch {
+		case vote.Status != StatusVoting:
+		case r.State == gslb.Up:
 			v.Up++
-		} else {
+		default:
 			v.Down++
 		}
 	}
@@ -367,85 +444,52 @@ func (t *Table) decide(v *Verdict, byV map[string]Result, now time.Time) bool {
 	// Sorted only now: the order matters to the reason and to readers,
 	// who get copies through copyOf, and sorting each time would cost
 	// most of a recompute.
-	slices.SortFunc(v.Votes, func(a, b Vote) int { return strings.Compare(a.Vantage, b.Vantage) })
-	reason := fmt.Sprintf("%d of %d vantages see it up", v.Up, n)
-	if state == gslb.Down {
-		var downReasons []string
-		for _, vote := range v.Votes {
-			if vote.Fresh && !vote.Suspect && vote.State == "down" {
-				downReasons = append(downReasons, vote.Vantage+": "+vote.Reason)
-			}
-		}
-		reason = fmt.Sprintf("%d of %d vantages see it down (%s)", v.Down, n, strings.Join(downReasons, "; "))
-	}
-	v.State, v.Since, v.Reason = state, now, reason
+	sortVotes(v.Votes)
+	v.State, v.Since = state, now
+	v.changed = reasonOf(v)
 	return true
 }
 
-// findSuspects returns the vantages that see every target they check down
-// while the other vantages see most of those targets up: a bad path from
-// one place, not a dead world. t.mu is held.
-func (t *Table) findSuspects(now time.Time) map[string]bool {
-	type tally struct{ seen, othersUp int }
-	all := map[string]*tally{} // vantages whose fresh results are all down
-	mixed := map[string]bool{}
-	for _, byV := range t.results {
-		for name, r := range byV {
-			if !t.fresh(r, now) {
-				continue
-			}
-			if r.State == gslb.Up {
-				mixed[name] = true
-				continue
-			}
-			if all[name] == nil {
-				all[name] = &tally{}
-			}
-		}
-	}
-	for name := range mixed {
-		delete(all, name)
-	}
-	if len(all) == 0 {
-		return map[string]bool{}
-	}
-	for _, byV := range t.results {
-		up, down := 0, 0
-		for _, r := range byV {
-			if !t.fresh(r, now) {
-				continue
-			}
-			if r.State == gslb.Up {
-				up++
-			} else {
-				down++
-			}
-		}
-		for name, tl := range all {
-			r, ok := byV[name]
-			if !ok || !t.fresh(r, now) {
-				continue
-			}
-			tl.seen++
-			// The others: every fresh vote but this vantage's own down.
-			if up > down-1 && up > 0 {
-				tl.othersUp++
-			}
-		}
-	}
-	out := map[string]bool{}
-	for name, tl := range all {
-		if tl.seen >= minSuspectTargets && 2*tl.othersUp > tl.seen {
-			out[name] = true
-		}
-	}
-	return out
+func sortVotes(votes []Vote) {
+	slices.SortFunc(votes, func(a, b Vote) int { return strings.Compare(a.Vantage, b.Vantage) })
 }
 
+// reasonOf says why v is in its state, from its votes (sorted): those
+// that count, and those set aside and why.
+func reasonOf(v *Verdict) string {
+	var down, aside []string
+	for _, vote := range v.Votes {
+		switch {
+		case vote.Status != StatusVoting:
+			aside = append(aside, vote.Vantage+" "+vote.Status)
+		case vote.State == "down":
+			down = append(down, vote.Vantage+": "+vote.Reason)
+		}
+	}
+	n := v.Up + v.Down
+	var s string
+	switch {
+	case v.Stale:
+		s = "no vote counts: the last verdict stands (" + v.changed + ")"
+	case v.State == gslb.Down:
+		s = fmt.Sprintf("%d of %d vantages see it down (%s)", v.Down, n, strings.Join(down, "; "))
+	case len(down) > 0:
+		s = fmt.Sprintf("%d of %d vantages see it up (down: %s)", v.Up, n, strings.Join(down, "; "))
+	default:
+		s = fmt.Sprintf("%d of %d vantages see it up", v.Up, n)
+	}
+	if len(aside) > 0 && !v.Stale {
+		s += "; not counted: " + strings.Join(aside, ", ")
+	}
+	return s
+}
+
+// copyOf is v for a reader, its reason the current one; t.mu is held.
 func (t *Table) copyOf(v *Verdict) Verdict {
 	c := *v
 	c.Votes = slices.Clone(v.Votes)
-	slices.SortFunc(c.Votes, func(a, b Vote) int { return strings.Compare(a.Vantage, b.Vantage) })
+	sortVotes(c.Votes)
+	c.Reason = reasonOf(&c)
 	return c
 }
 
@@ -473,18 +517,17 @@ func (t *Table) Verdicts() []Verdict {
 	return out
 }
 
-// Vantages summarises the vantages with results held, sorted by name.
+// Vantages summarises the vantages known, sorted by name.
 func (t *Table) Vantages(now time.Time) []Vantage {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	by := map[string]*Vantage{}
+	for name := range t.vantages {
+		by[name] = &Vantage{Name: name, Age: time.Duration(math.MaxInt64)}
+	}
 	for _, byV := range t.results {
 		for name, r := range byV {
 			v := by[name]
-			if v == nil {
-				v = &Vantage{Name: name, Age: time.Duration(math.MaxInt64), Suspect: t.suspects[name]}
-				by[name] = v
-			}
 			v.Targets++
 			if t.fresh(r, now) {
 				v.Fresh++
@@ -493,7 +536,12 @@ func (t *Table) Vantages(now time.Time) []Vantage {
 		}
 	}
 	out := make([]Vantage, 0, len(by))
-	for _, v := range by {
+	for name, v := range by {
+		if v.Targets == 0 {
+			v.Age = 0
+		}
+		v.Status = t.vantages[name].status(v.Fresh > 0)
+		v.Suspect = v.Status == StatusSuspect
 		out = append(out, *v)
 	}
 	slices.SortFunc(out, func(a, b Vantage) int { return strings.Compare(a.Name, b.Name) })

@@ -256,7 +256,7 @@ func TestRecomputeChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"vantage":"a","state":"down","rtt_ms":1,"age_s":0,"reason":"status 503","fresh":true,"suspect":false}`; string(b) != want {
+	if want := `{"vantage":"a","state":"down","status":"voting","rtt_ms":1,"age_s":0,"observed_s":0,"streak":0,"reason":"status 503","fresh":true,"suspect":false}`; string(b) != want {
 		t.Errorf("vote JSON %s, want %s", b, want)
 	}
 }
