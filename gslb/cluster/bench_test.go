@@ -79,7 +79,7 @@ func BenchmarkConvergence(b *testing.B) {
 	sendAll := func() {
 		for v, n := range vantages {
 			mu.Lock()
-			rs := Results{Vantage: n.cfg.Meta.Vantage, Reports: append([]Report(nil), views[v]...)}
+			rs := Results{Vantage: n.cfg.Meta.Vantage, Complete: true, Reports: append([]Report(nil), views[v]...)}
 			mu.Unlock()
 			n.SendResults(rs)
 		}

@@ -84,11 +84,12 @@ type Config struct {
 type Member struct {
 	Name string `json:"name"`
 	Addr string `json:"addr"`
-	// State is always "alive": memberlist lists only the members it has
-	// not declared dead or gone (suspects included, unmarked), and never
-	// sets memberlist.Node.State, so there is nothing else to tell. Kept
-	// for the admin API and the metric's label.
+	// State is "alive" for the members memberlist lists (its suspects
+	// included: it does not tell them apart), and for members lost
+	// "left" (it said goodbye) or "failed" (declared dead).
 	State string `json:"state"`
+	// Since is when a lost member was lost.
+	Since time.Time `json:"since,omitzero"`
 	Meta
 }
 
@@ -110,8 +111,9 @@ type Node struct {
 	mu        sync.Mutex
 	plans     map[string]Plan
 	overrides Overrides
-	own       func() Results  // a probe's own results, for push/pull
-	failed    map[string]lost // members lost (failed or left), by name, to call back
+	own       func() Results       // a probe's own results, for push/pull
+	failed    map[string]lost      // members lost (failed or left), by name, to call back
+	leaving   map[string]time.Time // members that said goodbye, by name: their loss is a leave
 
 	resultsCh, plansCh, overridesCh, membersCh chan struct{}
 	sendq                                      chan send
@@ -125,7 +127,13 @@ type Node struct {
 type lost struct {
 	addr  string
 	since time.Time
+	how   string // "left" or "failed"
+	meta  Meta
 }
+
+// byeFor is how long a goodbye explains a member's loss: memberlist
+// declares a member that left gone within a gossip round or two.
+const byeFor = 10 * time.Second
 
 type send struct {
 	to  *memberlist.Node
@@ -151,9 +159,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, log: cfg.Log, meta: meta,
-		table:     quorum.New(cfg.Quorum),
-		plans:     map[string]Plan{},
-		failed:    map[string]lost{},
+		table:  quorum.New(cfg.Quorum),
+		plans:  map[string]Plan{},
+		failed: map[string]lost{}, leaving: map[string]time.Time{},
 		resultsCh: make(chan struct{}, 1), plansCh: make(chan struct{}, 1),
 		overridesCh: make(chan struct{}, 1), membersCh: make(chan struct{}, 1),
 		sendq: make(chan send, 1024),
@@ -198,7 +206,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if mc.BindPort == 0 {
 		mc.BindPort = nt.GetAutoBindPort()
 	}
-	n.trans = newTransport(nt)
+	n.trans = newTransport(nt, mc.BindAddr)
 	mc.Transport = n.trans
 	if n.ml, err = memberlist.Create(mc); err != nil {
 		n.trans.Shutdown()
@@ -271,8 +279,16 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// Leave tells the others this node is going and stops it.
+// Leave tells the others this node is going and stops it. A goodbye
+// goes first, since memberlist's own leave reads as a failure to the
+// others' event handlers.
 func (n *Node) Leave(timeout time.Duration) error {
+	bye := encodeBye(n.cfg.Name)
+	for _, m := range n.ml.Members() {
+		if m.Name != n.cfg.Name {
+			_ = n.ml.SendBestEffort(m, bye) // a lost goodbye reads as a failure
+		}
+	}
 	err := n.ml.Leave(timeout)
 	if serr := n.Shutdown(); err == nil {
 		err = serr
@@ -298,6 +314,19 @@ func (n *Node) Members() []Member {
 	var out []Member
 	for _, m := range n.ml.Members() {
 		out = append(out, memberOf(m))
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Lost returns the members lost (left or failed) and still called back,
+// by name.
+func (n *Node) Lost() []Member {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]Member, 0, len(n.failed))
+	for name, l := range n.failed {
+		out = append(out, Member{Name: name, Addr: l.addr, State: l.how, Since: l.since, Meta: l.meta})
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
@@ -510,10 +539,14 @@ func (n *Node) receive(b []byte, now time.Time) {
 		return
 	}
 	switch m.kind {
-	case kindResults:
+	case kindResults, kindReports:
 		if n.mergeResults(m.results, now) {
 			signal(n.resultsCh)
 		}
+	case kindBye:
+		n.mu.Lock()
+		n.leaving[m.bye] = now
+		n.mu.Unlock()
 	case kindPlan:
 		if n.mergePlan(m.plan) {
 			signal(n.plansCh)
@@ -533,19 +566,23 @@ func (n *Node) mergeResults(rs Results, now time.Time) bool {
 	if rs.Vantage == n.cfg.Meta.Vantage && n.cfg.Meta.Role == RoleProbe {
 		return false // our own, coming back through a peer
 	}
-	any := false
+	b := quorum.Batch{Vantage: rs.Vantage, Boot: rs.Boot, Complete: rs.Complete, Results: make([]quorum.TargetResult, 0, len(rs.Reports))}
 	for _, r := range rs.Reports {
-		if n.table.Merge(rs.Vantage, r.Target, quorum.Result{
+		b.Results = append(b.Results, quorum.TargetResult{Target: r.Target, Result: quorum.Result{
 			State: r.State, Seq: r.Seq, RTT: r.RTT, Reason: r.Reason, Seen: now.Add(-r.Delay),
-		}) {
-			any = true
-			if r.RTT > 0 && r.State == gslb.Up {
-				region, _, _ := strings.Cut(r.Target, "/")
-				n.rtts.WithLabelValues(rs.Vantage, region).Observe(r.RTT.Seconds())
-			}
+			Backed: now.Add(-r.Backed), Window: r.Window, Streak: r.Streak,
+		}})
+	}
+	if !n.table.MergeBatch(b, now) {
+		return false
+	}
+	for _, r := range rs.Reports {
+		if r.RTT > 0 && r.State == gslb.Up {
+			region, _, _ := strings.Cut(r.Target, "/")
+			n.rtts.WithLabelValues(rs.Vantage, region).Observe(r.RTT.Seconds())
 		}
 	}
-	return any
+	return true
 }
 
 func (n *Node) mergePlan(p Plan) bool {
@@ -565,15 +602,12 @@ func (n *Node) mergePlan(p Plan) bool {
 func (n *Node) fullState(now time.Time) []byte {
 	var msgs [][]byte
 	byV := map[string]*Results{}
-	for _, e := range n.table.Entries() {
-		rs := byV[e.Vantage]
-		if rs == nil {
-			rs = &Results{Vantage: e.Vantage}
-			byV[e.Vantage] = rs
+	for _, b := range n.table.Batches() {
+		rs := &Results{Vantage: b.Vantage, Boot: b.Boot, Complete: b.Complete, Reports: make([]Report, 0, len(b.Results))}
+		for _, tr := range b.Results {
+			rs.Reports = append(rs.Reports, reportOf(tr, now))
 		}
-		rs.Reports = append(rs.Reports, Report{
-			Target: e.Target, State: e.State, Seq: e.Seq, RTT: e.RTT, Reason: e.Reason, Delay: now.Sub(e.Seen),
-		})
+		byV[b.Vantage] = rs
 	}
 	n.mu.Lock()
 	own := n.own
@@ -594,6 +628,18 @@ func (n *Node) fullState(now time.Time) []byte {
 	return encodeFull(msgs)
 }
 
+// reportOf is a held result as a peer receives it, its times made
+// relative to now again.
+func reportOf(tr quorum.TargetResult, now time.Time) Report {
+	r := tr.Result
+	rep := Report{Target: tr.Target, State: r.State, Seq: r.Seq, RTT: r.RTT, Reason: r.Reason, Delay: now.Sub(r.Seen),
+		Window: r.Window, Streak: r.Streak}
+	if r.Window > 0 {
+		rep.Backed = now.Sub(r.Backed)
+	}
+	return rep
+}
+
 // delegate is memberlist's view of a Node: it merges and signals, and
 // never blocks.
 type delegate Node
@@ -610,23 +656,38 @@ func (d *delegate) LocalState(join bool) []byte { return (*Node)(d).fullState(ti
 
 func (d *delegate) MergeRemoteState(buf []byte, join bool) { (*Node)(d).receive(buf, time.Now()) }
 
-// events follows membership: a vantage that goes stops voting, a probe
-// that comes gets the plan.
+// events follows membership: a vantage that goes stops voting, one that
+// comes back votes once judged, a probe that comes gets the plan, and
+// each of these is logged, naming the member.
 type events Node
 
 func (e *events) NotifyJoin(m *memberlist.Node) {
 	n := (*Node)(e)
 	signal(n.membersCh)
-	n.mu.Lock()
-	delete(n.failed, m.Name)
-	n.mu.Unlock()
-	if m.Name == n.cfg.Name || n.cfg.Meta.Role != RoleDNS || memberOf(m).Role != RoleProbe {
+	if m.Name == n.cfg.Name {
 		return
 	}
+	mm := memberOf(m)
 	n.mu.Lock()
-	p, ok := n.plans[n.cfg.Name]
+	l, back := n.failed[m.Name]
+	delete(n.failed, m.Name)
+	delete(n.leaving, m.Name)
+	p, planned := n.plans[n.cfg.Name]
 	n.mu.Unlock()
-	if ok {
+	attrs := []any{"member", m.Name, "role", mm.Role, "vantage", mm.Vantage, "addr", m.Address()}
+	if back {
+		n.log.Info("member came back", append(attrs, "was", l.how, "after", time.Since(l.since).Round(time.Millisecond))...)
+	} else {
+		n.log.Info("member joined", attrs...)
+	}
+	if mm.Role != RoleProbe {
+		return
+	}
+	if mm.Vantage != "" {
+		n.table.Return(mm.Vantage)
+		signal(n.resultsCh)
+	}
+	if n.cfg.Meta.Role == RoleDNS && planned {
 		n.enqueue(m, encodePlan(p))
 	}
 }
@@ -634,34 +695,58 @@ func (e *events) NotifyJoin(m *memberlist.Node) {
 func (e *events) NotifyLeave(m *memberlist.Node) {
 	n := (*Node)(e)
 	signal(n.membersCh)
-	// Every member lost is called back: memberlist passes m with State
-	// unset (its own is in a field that shadows it), so a failure cannot
-	// be told from a leave here. One that left does not answer, and is
-	// given up after reconnectFor. This node's own leave is not a loss.
-	if m.Name != n.cfg.Name {
-		n.mu.Lock()
-		n.failed[m.Name] = lost{addr: m.Address(), since: time.Now()}
-		n.mu.Unlock()
+	// This node's own leave is not a loss.
+	if m.Name == n.cfg.Name {
+		return
 	}
+	now := time.Now()
 	mm := memberOf(m)
+	how := n.lose(m, mm, now)
+	attrs := []any{"member", m.Name, "role", mm.Role, "vantage", mm.Vantage, "addr", m.Address()}
+	if how == "left" {
+		n.log.Info("member left", attrs...)
+	} else {
+		n.log.Warn("member failed", attrs...)
+	}
 	switch mm.Role {
 	case RoleProbe:
 		if mm.Vantage != "" {
-			n.table.Forget(mm.Vantage)
+			n.table.Gone(mm.Vantage, now)
 			signal(n.resultsCh)
 		}
 	case RoleDNS:
-		// The plan of a DNS node that went goes with it, unless it was
-		// the only one: probes keep checking something while every DNS
-		// node restarts.
-		n.mu.Lock()
-		if _, ok := n.plans[m.Name]; ok && len(n.plans) > 1 {
-			delete(n.plans, m.Name)
-			n.mu.Unlock()
-			signal(n.plansCh)
-			return
-		}
-		n.mu.Unlock()
+		n.dropPlan(m.Name)
+	}
+}
+
+// lose records a member lost, to call back, and returns whether it left
+// or failed. Every member lost is called back: one that left does not
+// answer, and is given up after reconnectFor.
+func (n *Node) lose(m *memberlist.Node, mm Member, now time.Time) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	how := "failed"
+	if t, ok := n.leaving[m.Name]; ok && now.Sub(t) < byeFor {
+		how = "left"
+	}
+	delete(n.leaving, m.Name)
+	n.failed[m.Name] = lost{addr: m.Address(), since: now, how: how, meta: mm.Meta}
+	return how
+}
+
+// dropPlan forgets the plan of a DNS node that went, unless it was the
+// only one: probes keep checking something while every DNS node
+// restarts.
+func (n *Node) dropPlan(name string) {
+	n.mu.Lock()
+	_, ok := n.plans[name]
+	drop := ok && len(n.plans) > 1
+	if drop {
+		delete(n.plans, name)
+	}
+	n.mu.Unlock()
+	if drop {
+		signal(n.plansCh)
 	}
 }
 

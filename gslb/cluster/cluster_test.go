@@ -115,14 +115,14 @@ func TestQuorumAcrossNodes(t *testing.T) {
 		if i == 2 {
 			st = gslb.Up
 		}
-		p.SendResults(Results{Vantage: p.cfg.Meta.Vantage, Reports: []Report{report("eu/192.0.2.1", st, 1)}})
+		p.SendResults(Results{Vantage: p.cfg.Meta.Vantage, Complete: true, Reports: []Report{report("eu/192.0.2.1", st, 1)}})
 	}
 	for _, d := range []*Node{dns1, dns2} {
 		eventually(t, d.Name()+" to take the target down", func() bool { return verdict(d, "eu/192.0.2.1") == "down 1/2" })
 	}
 
 	// One of the two comes back up: 1 of 3 down keeps it in.
-	probes[0].SendResults(Results{Vantage: "v0", Reports: []Report{report("eu/192.0.2.1", gslb.Up, 2)}})
+	probes[0].SendResults(Results{Vantage: "v0", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Up, 2)}})
 	for _, d := range []*Node{dns1, dns2} {
 		eventually(t, d.Name()+" to bring the target back", func() bool { return verdict(d, "eu/192.0.2.1") == "up 2/1" })
 	}
@@ -200,8 +200,8 @@ func TestPartitionHeals(t *testing.T) {
 	eventually(t, "four members everywhere", func() bool {
 		return len(left.ml.Members()) == 4 && len(right.ml.Members()) == 4
 	})
-	vl.SendResults(Results{Vantage: "vl", Reports: []Report{report("eu/192.0.2.1", gslb.Up, 1)}})
-	vr.SendResults(Results{Vantage: "vr", Reports: []Report{report("eu/192.0.2.1", gslb.Down, 1)}})
+	vl.SendResults(Results{Vantage: "vl", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Up, 1)}})
+	vr.SendResults(Results{Vantage: "vr", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Down, 1)}})
 	eventually(t, "both votes on both sides", func() bool {
 		return verdict(left, "eu/192.0.2.1") == "up 1/1" && verdict(right, "eu/192.0.2.1") == "up 1/1"
 	})
@@ -242,8 +242,8 @@ func TestPartitionHeals(t *testing.T) {
 	eventually(t, "one cluster again", func() bool {
 		return len(left.ml.Members()) == 4 && len(right.ml.Members()) == 4
 	})
-	vl.SendResults(Results{Vantage: "vl", Reports: []Report{report("eu/192.0.2.1", gslb.Up, 2)}})
-	vr.SendResults(Results{Vantage: "vr", Reports: []Report{report("eu/192.0.2.1", gslb.Down, 2)}})
+	vl.SendResults(Results{Vantage: "vl", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Up, 2)}})
+	vr.SendResults(Results{Vantage: "vr", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Down, 2)}})
 	eventually(t, "the two sides to agree again", func() bool {
 		return verdict(left, "eu/192.0.2.1") == "up 1/1" && verdict(right, "eu/192.0.2.1") == "up 1/1"
 	})
@@ -343,9 +343,10 @@ func TestSecurity(t *testing.T) {
 }
 
 func TestWire(t *testing.T) {
-	rs := Results{Vantage: "tokyo", Reports: []Report{
-		{Target: "eu/192.0.2.1", State: gslb.Up, Seq: 1 << 40, RTT: 1500 * time.Microsecond, Delay: 2 * time.Second, Reason: "status 200"},
-		{Target: "us/2001:db8::1", State: gslb.Down, Seq: 3, Reason: "connect: connection refused"},
+	rs := Results{Vantage: "tokyo", Boot: 1 << 60, Complete: true, Reports: []Report{
+		{Target: "eu/192.0.2.1", State: gslb.Up, Seq: 1 << 40, RTT: 1500 * time.Microsecond, Delay: 2 * time.Second, Reason: "status 200",
+			Backed: 6 * time.Second, Window: 3 * time.Second, Streak: 0},
+		{Target: "us/2001:db8::1", State: gslb.Down, Seq: 3, Reason: "connect: connection refused", Backed: time.Second, Window: 5 * time.Second, Streak: 2},
 	}}
 	msgs := encodeResults(rs, 0)
 	if len(msgs) != 1 {
@@ -365,8 +366,10 @@ func TestWire(t *testing.T) {
 	for i := range 1000 {
 		many.Reports = append(many.Reports, Report{Target: fmt.Sprintf("region/10.0.%d.%d", i/256, i%256), State: gslb.Up, Seq: uint64(i)})
 	}
+	many.Complete = true
 	total := 0
-	for _, msg := range encodeResults(many, maxPacket) {
+	packets := encodeResults(many, maxPacket)
+	for i, msg := range packets {
 		if len(msg) > maxPacket {
 			t.Fatalf("a packet of %d bytes", len(msg))
 		}
@@ -375,9 +378,20 @@ func TestWire(t *testing.T) {
 			t.Fatal(err)
 		}
 		total += len(m.results.Reports)
+		if last := i == len(packets)-1; m.results.Complete != last {
+			t.Errorf("packet %d of %d: complete %v", i+1, len(packets), m.results.Complete)
+		}
 	}
 	if total != 1000 {
 		t.Fatalf("%d reports came through, want 1000", total)
+	}
+
+	// A message of an agent that predates kindReports: a whole view,
+	// no run, no bound on its states.
+	legacy := []byte{wireVersion, kindResults, 1, 'v', 1, 1, 't', byte(gslb.Up), 5, 0, 0, 2, 'o', 'k'}
+	if m, err := decode(legacy); err != nil || fmt.Sprint(m.results) != fmt.Sprint(Results{Vantage: "v", Complete: true,
+		Reports: []Report{{Target: "t", State: gslb.Up, Seq: 5, Reason: "ok"}}}) {
+		t.Errorf("legacy message: %+v, %v", m.results, err)
 	}
 
 	bad := []struct {
@@ -389,6 +403,7 @@ func TestWire(t *testing.T) {
 		{"other version", []byte{2, kindResults}, "version 2"},
 		{"unknown kind", []byte{wireVersion, 99}, "unknown message kind"},
 		{"truncated", msgs[0][:len(msgs[0])-3], "malformed"},
+		{"no flags", []byte{wireVersion, kindReports, 1, 'v', 1}, "malformed"},
 		{"huge count", []byte{wireVersion, kindResults, 1, 'v', 0xff, 0xff, 0x03}, "malformed"},
 		{"bad state", []byte{wireVersion, kindResults, 1, 'v', 1, 1, 't', 9, 0, 0, 0, 0}, "state 9"},
 	}
@@ -405,6 +420,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeResults(Results{Vantage: "v", Reports: []Report{{Target: "t", State: gslb.Up}}}, 0)[0])
 	f.Add(encodePlan(Plan{Origin: "o", Generation: 2, Body: []byte("[]")}))
 	f.Add(encodeFull([][]byte{encodeOverrides(Overrides{Version: 1, Origin: "o"})}))
+	f.Add(encodeBye("b"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		decode(b) // must not panic
 	})
@@ -418,7 +434,7 @@ func TestHealthFeedsEngine(t *testing.T) {
 	tokyo := start(t, "tokyo", Meta{Role: RoleProbe, Lat: 35.68, Lon: 139.69}, dns.Addr())
 	eventually(t, "both vantages known", func() bool { return len(dns.alive(RoleProbe)) == 2 })
 	send := func(v *Node, rtt time.Duration) {
-		v.SendResults(Results{Vantage: v.Name(), Reports: []Report{{Target: "eu-west/192.0.2.1", State: gslb.Up, Seq: 1, RTT: rtt}}})
+		v.SendResults(Results{Vantage: v.Name(), Complete: true, Reports: []Report{{Target: "eu-west/192.0.2.1", State: gslb.Up, Seq: 1, RTT: rtt}}})
 	}
 	send(paris, 5*time.Millisecond)
 	send(tokyo, 200*time.Millisecond)

@@ -28,16 +28,24 @@ type transport struct {
 
 	sent, received atomic.Uint64
 	block          atomic.Pointer[func(addr string) bool]
+	// local is the address streams to peers leave from: the bind
+	// address, so that peers see this node where it listens (memberlist
+	// lets the system choose, which on loopback is 127.0.0.1 whatever
+	// the bind). Nil for a wildcard bind.
+	local *net.TCPAddr
 }
 
 var _ memberlist.NodeAwareTransport = (*transport)(nil)
 
-func newTransport(inner *memberlist.NetTransport) *transport {
+func newTransport(inner *memberlist.NetTransport, bindIP string) *transport {
 	t := &transport{
 		inner:   inner,
 		packets: make(chan *memberlist.Packet),
 		streams: make(chan net.Conn),
 		done:    make(chan struct{}),
+	}
+	if ip := net.ParseIP(bindIP); ip != nil && !ip.IsUnspecified() {
+		t.local = &net.TCPAddr{IP: ip}
 	}
 	t.wg.Add(2)
 	go t.relayPackets()
@@ -117,7 +125,8 @@ func (t *transport) DialAddressTimeout(a memberlist.Address, timeout time.Durati
 	if t.blocked(a.Addr) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errBlocked}
 	}
-	c, err := t.inner.DialAddressTimeout(a, timeout)
+	d := net.Dialer{Timeout: timeout, LocalAddr: t.local}
+	c, err := d.Dial("tcp", a.Addr)
 	if err != nil {
 		return nil, err
 	}

@@ -16,11 +16,20 @@ const wireVersion = 1
 
 // Message kinds, the second byte.
 const (
-	kindResults   byte = 1 // a vantage's results: changes at once, all of them periodically
+	kindResults   byte = 1 // a vantage's results, as agents before kindReports sent them: read, no longer sent
 	kindPlan      byte = 2 // a DNS node's check plan
 	kindOverrides byte = 3 // the operators' overrides, last writer wins
 	kindFull      byte = 4 // everything a node knows, for push/pull: length-prefixed messages of the kinds above
+	// kindReports is kindResults with the vantage's run, whether the
+	// batch is its whole view, and what backs each state. A node that
+	// predates it drops it as an unknown kind: upgrade the DNS nodes
+	// before the agents.
+	kindReports byte = 5
+	kindBye     byte = 6 // a member leaving on purpose, sent just before memberlist's leave
 )
+
+// completeFlag marks the last message of a vantage's whole view.
+const completeFlag = 1
 
 // maxPacket bounds a results message sent as one UDP packet: memberlist's
 // UDPBufferSize (1400) less its own framing and the encryption overhead.
@@ -39,12 +48,24 @@ type Report struct {
 	// clocks of different hosts never meet.
 	Delay  time.Duration
 	Reason string
+	// Backed is how long before sending the observation that backs State
+	// was made, and Window how long State may stand without one: the
+	// receiver stops counting a state carried longer (quorum.Result).
+	Backed time.Duration
+	Window time.Duration
+	Streak int // consecutive observations that agree with State
 }
 
 // Results is a batch of one vantage's reports.
 type Results struct {
 	Vantage string
-	Reports []Report
+	// Boot names the vantage's run (its start time in ns): a restarted
+	// vantage starts over at the DNS nodes.
+	Boot uint64
+	// Complete says Reports is the vantage's whole view: every target it
+	// checks has a result. Only then can the DNS nodes judge it.
+	Complete bool
+	Reports  []Report
 }
 
 // Plan is what a DNS node asks vantages to check; its Body is the JSON of
@@ -112,18 +133,24 @@ func (r *reader) str() string { return string(r.bytes()) }
 func header(kind byte) *writer { return &writer{b: []byte{wireVersion, kind}} }
 
 // encodeResults encodes rs as messages of at most limit bytes each (one
-// report may exceed it alone; 0 means no limit).
+// report may exceed it alone; 0 means no limit). Only the last carries
+// Complete, so that a vantage is judged on all of them.
 func encodeResults(rs Results, limit int) [][]byte {
 	var out [][]byte
-	var w *writer
-	var count int
 	var body writer
-	flush := func() {
+	count := 0
+	flush := func(last bool) {
 		if count == 0 {
 			return
 		}
-		w = header(kindResults)
+		w := header(kindReports)
 		w.str(rs.Vantage)
+		w.uvarint(rs.Boot)
+		flags := byte(0)
+		if last && rs.Complete {
+			flags |= completeFlag
+		}
+		w.b = append(w.b, flags)
 		w.uvarint(uint64(count))
 		w.b = append(w.b, body.b...)
 		out = append(out, w.b)
@@ -132,48 +159,89 @@ func encodeResults(rs Results, limit int) [][]byte {
 	var one writer
 	for _, r := range rs.Reports {
 		one.b = one.b[:0]
-		one.str(r.Target)
-		one.b = append(one.b, byte(r.State))
-		one.uvarint(r.Seq)
-		one.uvarint(uint64(max(r.RTT, 0) / time.Microsecond))
-		one.uvarint(uint64(max(r.Delay, 0) / time.Millisecond))
-		one.str(r.Reason)
-		if limit > 0 && count > 0 && 2+len(rs.Vantage)+12+len(body.b)+len(one.b) > limit {
-			flush()
+		encodeReport(&one, r)
+		if limit > 0 && count > 0 && 2+len(rs.Vantage)+23+len(body.b)+len(one.b) > limit {
+			flush(false)
 		}
 		body.b = append(body.b, one.b...)
 		count++
 	}
-	flush()
+	flush(true)
 	return out
 }
 
-func decodeResults(r *reader) (Results, error) {
-	rs := Results{Vantage: r.str()}
+func encodeReport(w *writer, r Report) {
+	w.str(r.Target)
+	w.b = append(w.b, byte(r.State))
+	w.uvarint(r.Seq)
+	w.uvarint(uint64(max(r.RTT, 0) / time.Microsecond))
+	w.uvarint(uint64(max(r.Delay, 0) / time.Millisecond))
+	w.uvarint(uint64(max(r.Backed, 0) / time.Millisecond))
+	w.uvarint(uint64(max(r.Window, 0) / time.Millisecond))
+	w.uvarint(uint64(max(r.Streak, 0)))
+	w.str(r.Reason)
+}
+
+// decodeResults reads a kindReports message, or with legacy a
+// kindResults one: a whole view, of no known run, its states unbounded.
+func decodeResults(r *reader, legacy bool) (Results, error) {
+	rs := Results{Vantage: r.str(), Complete: legacy}
+	if !legacy {
+		rs.Boot = r.uvarint()
+		if len(r.b) < 1 {
+			return rs, errMalformed
+		}
+		rs.Complete, r.b = r.b[0]&completeFlag != 0, r.b[1:]
+	}
 	n := r.uvarint()
 	if n > uint64(len(r.b)) { // every report takes bytes: a bound before allocating
 		return rs, errMalformed
 	}
 	rs.Reports = make([]Report, 0, n)
 	for range n {
-		rep := Report{Target: r.str()}
-		if len(r.b) < 1 {
-			return rs, errMalformed
-		}
-		rep.State, r.b = gslb.State(r.b[0]), r.b[1:]
-		rep.Seq = r.uvarint()
-		rep.RTT = time.Duration(r.uvarint()) * time.Microsecond
-		rep.Delay = time.Duration(r.uvarint()) * time.Millisecond
-		rep.Reason = r.str()
-		if r.err != nil {
-			return rs, r.err
-		}
-		if rep.State > gslb.Down {
-			return rs, fmt.Errorf("%w: state %d", errMalformed, rep.State)
+		rep, err := decodeReport(r, legacy)
+		if err != nil {
+			return rs, err
 		}
 		rs.Reports = append(rs.Reports, rep)
 	}
 	return rs, r.err
+}
+
+func decodeReport(r *reader, legacy bool) (Report, error) {
+	rep := Report{Target: r.str()}
+	if len(r.b) < 1 {
+		return rep, errMalformed
+	}
+	rep.State, r.b = gslb.State(r.b[0]), r.b[1:]
+	rep.Seq = r.uvarint()
+	rep.RTT = time.Duration(r.uvarint()) * time.Microsecond
+	rep.Delay = millis(r.uvarint())
+	if !legacy {
+		rep.Backed = millis(r.uvarint())
+		rep.Window = millis(r.uvarint())
+		rep.Streak = int(min(r.uvarint(), 1<<20))
+	}
+	rep.Reason = r.str()
+	if r.err != nil {
+		return rep, r.err
+	}
+	if rep.State > gslb.Down {
+		return rep, fmt.Errorf("%w: state %d", errMalformed, rep.State)
+	}
+	return rep, nil
+}
+
+// millis reads a duration in milliseconds, capped at a day so that no
+// peer can overflow a time computed from it.
+func millis(v uint64) time.Duration {
+	return time.Duration(min(v, uint64(24*time.Hour/time.Millisecond))) * time.Millisecond
+}
+
+func encodeBye(name string) []byte {
+	w := header(kindBye)
+	w.str(name)
+	return w.b
 }
 
 func encodePlan(p Plan) []byte {
@@ -221,6 +289,7 @@ type message struct {
 	plan      Plan
 	overrides Overrides
 	full      [][]byte
+	bye       string // the member leaving
 }
 
 // decode reads one message. It never panics on bad input: anything it
@@ -236,12 +305,14 @@ func decode(b []byte) (message, error) {
 	r := &reader{b: b[2:]}
 	var err error
 	switch m.kind {
-	case kindResults:
-		m.results, err = decodeResults(r)
+	case kindResults, kindReports:
+		m.results, err = decodeResults(r, m.kind == kindResults)
 	case kindPlan:
 		m.plan, err = decodePlan(r)
 	case kindOverrides:
 		m.overrides, err = decodeOverrides(r)
+	case kindBye:
+		m.bye, err = r.str(), r.err
 	case kindFull:
 		n := r.uvarint()
 		if n > uint64(len(r.b)) {
