@@ -44,12 +44,20 @@ type Agent struct {
 	node  *cluster.Node
 	sched *probes.Scheduler
 
+	// boot names this run at the DNS nodes: they start a vantage whose
+	// boot changes over, judging it before its votes count.
+	boot uint64
+
 	mu      sync.Mutex
 	results map[string]*result // by target
 	pending map[string]bool    // changed since the last send
 	seq     uint64
 	wake    chan struct{}
 	specs   map[string]config.CheckSpec // the plan in force
+	// whole is set when every target of the plan has its first result
+	// and the whole view is yet to be sent: the DNS nodes judge a
+	// vantage on its whole view before counting its votes.
+	whole bool
 }
 
 type result struct {
@@ -59,6 +67,9 @@ type result struct {
 	reason  string
 	checked time.Time
 	due     time.Duration // interval + timeout: a result older than this is late
+	backed  time.Time     // the newest result that agrees with state
+	window  time.Duration // how long state may stand without one
+	streak  int
 }
 
 // New starts the agent's cluster node; Run joins and works.
@@ -79,12 +90,13 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 	if cfg.Cluster.Log == nil {
 		cfg.Cluster.Log = cfg.Log
 	}
+	start := time.Now()
 	a := &Agent{
-		cfg: cfg, log: cfg.Log,
+		cfg: cfg, log: cfg.Log, boot: uint64(start.UnixNano()),
 		results: map[string]*result{}, pending: map[string]bool{},
 		// Sequence numbers start at the clock so that a restarted agent's
 		// results replace those of its previous run.
-		seq:   uint64(time.Now().UnixNano()),
+		seq:   uint64(start.UnixNano()),
 		wake:  make(chan struct{}, 1),
 		specs: map[string]config.CheckSpec{},
 	}
@@ -199,23 +211,9 @@ func (a *Agent) observe(id string, st probes.Status) {
 	if r == nil {
 		r = &result{}
 		a.results[id] = r
+		a.whole = a.whole || len(a.results) == len(a.specs)
 	}
-	r.checked = st.Checked
-	interval, timeout := spec.Interval, spec.Timeout
-	if interval == 0 {
-		interval = probes.DefaultInterval
-	}
-	if timeout == 0 {
-		timeout = min(probes.DefaultTimeout, interval)
-	}
-	r.due = interval + timeout
-	if st.Result.OK && st.Result.RTT > 0 {
-		v := float64(st.Result.RTT)
-		if r.rtt > 0 {
-			v = r.rtt + rttWeight*(v-r.rtt)
-		}
-		r.rtt = v
-	}
+	r.take(st, spec)
 	changed := st.Changed || r.seq == 0
 	if changed {
 		a.seq++
@@ -224,6 +222,7 @@ func (a *Agent) observe(id string, st probes.Status) {
 		r.reason = st.Reason
 		a.pending[id] = true
 	}
+	wake := changed || a.whole
 	a.mu.Unlock()
 	if changed {
 		level := slog.LevelInfo
@@ -231,6 +230,8 @@ func (a *Agent) observe(id string, st probes.Status) {
 			level = slog.LevelWarn
 		}
 		a.log.Log(context.Background(), level, "target "+st.State.String(), "target", id, "reason", st.Reason)
+	}
+	if wake {
 		select {
 		case a.wake <- struct{}{}:
 		default:
@@ -238,29 +239,79 @@ func (a *Agent) observe(id string, st probes.Status) {
 	}
 }
 
-// send reports the changed results, or every result when all.
+// take records what a result says beyond the state: when, the evidence
+// behind the state, and the round-trip time.
+func (r *result) take(st probes.Status, spec config.CheckSpec) {
+	interval, timeout := spec.Interval, spec.Timeout
+	if interval == 0 {
+		interval = probes.DefaultInterval
+	}
+	if timeout == 0 {
+		timeout = min(probes.DefaultTimeout, interval)
+	}
+	r.checked, r.backed, r.streak = st.Checked, st.Backed, st.Streak()
+	r.due = interval + timeout
+	r.window = window(st.State, spec, interval, timeout)
+	if st.Result.OK && st.Result.RTT > 0 {
+		v := float64(st.Result.RTT)
+		if r.rtt > 0 {
+			v = r.rtt + rttWeight*(v-r.rtt)
+		}
+		r.rtt = v
+	}
+}
+
+// window is how long a state may stand without a result that agrees with
+// it: the checks that may disagree before it flips (fall while up, rise
+// while down), each an interval apart, the last one's timeout, and a
+// timeout more for the way to the DNS nodes. A state older than that was
+// carried, not observed.
+func window(st probes.State, spec config.CheckSpec, interval, timeout time.Duration) time.Duration {
+	n := spec.Fall
+	if n == 0 {
+		n = probes.DefaultFall
+	}
+	if st == probes.Down {
+		n = spec.Rise
+		if n == 0 {
+			n = probes.DefaultRise
+		}
+	}
+	return time.Duration(n)*interval + 2*timeout
+}
+
+// send reports the changed results, or every result when all or when
+// the whole view is due.
 func (a *Agent) send(all bool) {
 	now := time.Now()
 	a.mu.Lock()
-	rs := cluster.Results{Vantage: a.cfg.Cluster.Meta.Vantage}
+	all = all || a.whole
+	rs := cluster.Results{Vantage: a.cfg.Cluster.Meta.Vantage, Boot: a.boot, Complete: all && a.complete()}
 	for id, r := range a.results {
 		if all || a.pending[id] {
 			rs.Reports = append(rs.Reports, a.report(id, r, now))
 		}
 	}
 	clear(a.pending)
+	if rs.Complete {
+		a.whole = false
+	}
 	a.mu.Unlock()
 	if len(rs.Reports) > 0 {
 		a.node.SendResults(rs)
 	}
 }
 
+// complete reports whether every target of the plan has a result; a.mu
+// is held.
+func (a *Agent) complete() bool { return len(a.specs) > 0 && len(a.results) == len(a.specs) }
+
 // all lists every result, for the cluster's full-state exchange.
 func (a *Agent) all() cluster.Results {
 	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	rs := cluster.Results{Vantage: a.cfg.Cluster.Meta.Vantage}
+	rs := cluster.Results{Vantage: a.cfg.Cluster.Meta.Vantage, Boot: a.boot, Complete: a.complete()}
 	for id, r := range a.results {
 		rs.Reports = append(rs.Reports, a.report(id, r, now))
 	}
@@ -270,11 +321,15 @@ func (a *Agent) all() cluster.Results {
 // report is r as it travels. Its Delay is how late the target's check
 // is: a result stays current until its next check is due, so a vantage
 // whose checks stall stops voting after stale_after even while it is
-// still sending.
+// still sending. Its Backed is the age of the result the state rests on,
+// by the later of the monotonic and the wall clock: the first misses a
+// host's suspend, the second a process's freeze.
 func (a *Agent) report(id string, r *result, now time.Time) cluster.Report {
+	backed := max(now.Sub(r.backed), now.Round(0).Sub(r.backed.Round(0)), 0)
 	return cluster.Report{
 		Target: id, State: r.state, Seq: r.seq, RTT: time.Duration(r.rtt), Reason: r.reason,
-		Delay: max(now.Sub(r.checked)-r.due, 0),
+		Delay:  max(now.Sub(r.checked)-r.due, 0),
+		Backed: backed, Window: r.window, Streak: r.streak,
 	}
 }
 

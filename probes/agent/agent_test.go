@@ -16,6 +16,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/cluster"
 	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/probes"
 )
 
 var key = bytes.Repeat([]byte{3}, 16)
@@ -125,5 +126,51 @@ func TestAgentFollowsPlanAndReports(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// TestReportsCarryEvidence: what an agent reports says what backs each
+// state, so that a DNS node can refuse one carried across a freeze, and
+// whether it is the vantage's whole view, so that it can judge it.
+func TestReportsCarryEvidence(t *testing.T) {
+	a, err := New(t.Context(), Config{Cluster: cluster.Config{Bind: "127.0.0.1:0", Keys: [][]byte{key}, Meta: cluster.Meta{Vantage: "v1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.node.Shutdown()
+	spec := config.CheckSpec{Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 3, Fall: 2}
+	a.specs = map[string]config.CheckSpec{"t1": spec, "t2": spec}
+	h := probes.Hysteresis{Rise: spec.Rise, Fall: spec.Fall}
+	t0 := time.Now()
+	var st1 probes.Status
+	steps := []struct {
+		ok       bool
+		at       time.Duration
+		complete bool // the whole view after this result
+		backed   time.Duration
+		window   time.Duration
+		streak   int
+	}{
+		{ok: true, at: 0, backed: 0, window: 3 * time.Second, streak: 1},
+		// Frozen for 6 s; the first check after it fails: still up, on
+		// evidence 6 s old.
+		{ok: false, at: 6 * time.Second, backed: 6 * time.Second, window: 3 * time.Second, streak: 0},
+		{ok: false, at: 7 * time.Second, backed: 0, window: 4 * time.Second, streak: 2},
+	}
+	for i, step := range steps {
+		now := t0.Add(step.at)
+		st1 = h.Next(st1, probes.Result{OK: step.ok}, now)
+		a.observe("t1", st1)
+		rep := a.report("t1", a.results["t1"], now)
+		if rep.Backed != step.backed || rep.Window != step.window || rep.Streak != step.streak {
+			t.Errorf("step %d: backed %v window %v streak %d, want %v %v %d", i+1, rep.Backed, rep.Window, rep.Streak, step.backed, step.window, step.streak)
+		}
+	}
+	if rs := a.all(); rs.Complete || rs.Boot == 0 {
+		t.Errorf("with t2 unchecked: complete %v, boot %d", rs.Complete, rs.Boot)
+	}
+	a.observe("t2", h.Next(probes.Status{}, probes.Result{OK: true}, t0))
+	if rs := a.all(); !rs.Complete || !a.whole {
+		t.Errorf("with every target checked: complete %v, whole view due %v", rs.Complete, a.whole)
 	}
 }
