@@ -153,6 +153,6 @@ func (n *node) ClusterStatus() admin.ClusterStatus {
 	return admin.ClusterStatus{
 		Enabled: true, Name: m.cfg.Name, Joined: m.node.Joined(),
 		Quorum: m.cfg.Rule.String(), StaleAfter: m.cfg.StaleAfter.String(),
-		Members: m.node.Members(), Vantages: m.node.Table().Vantages(time.Now()),
+		Members: append(m.node.Members(), m.node.Lost()...), Vantages: m.node.Table().Vantages(time.Now()),
 	}
 }

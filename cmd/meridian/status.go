@@ -81,11 +81,16 @@ func status(args []string, stdout, stderr io.Writer) int {
 	if cluster.Enabled {
 		fmt.Fprintf(stdout, "\ncluster: node %s, joined %s, quorum %s, stale after %s\n", cluster.Name, yesNo(cluster.Joined), cluster.Quorum, cluster.StaleAfter)
 		tw = tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "VANTAGE	RESULTS	FRESH	LAST HEARD	SUSPECT")
+		fmt.Fprintln(tw, "VANTAGE\tSTATUS\tRESULTS\tFRESH\tLAST HEARD")
 		for _, v := range cluster.Vantages {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%.1fs ago\t%s\n", v.Name, v.Targets, v.Fresh, v.Age, yesNo(v.Suspect))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1fs ago\n", v.Name, v.Status, v.Targets, v.Fresh, v.Age)
 		}
 		tw.Flush()
+		for _, m := range cluster.Members {
+			if m.State != "alive" {
+				fmt.Fprintf(stdout, "member %s (%s) %s %s ago\n", m.Name, m.Role, m.State, time.Since(m.Since).Round(time.Second))
+			}
+		}
 	}
 	return 0
 }
@@ -97,8 +102,15 @@ type clusterView struct {
 	Joined     bool   `json:"joined"`
 	Quorum     string `json:"quorum,omitempty"`
 	StaleAfter string `json:"stale_after,omitempty"`
-	Vantages   []struct {
+	Members    []struct {
+		Name  string    `json:"name"`
+		Role  string    `json:"role"`
+		State string    `json:"state"`
+		Since time.Time `json:"since"`
+	} `json:"members"`
+	Vantages []struct {
 		Name    string  `json:"name"`
+		Status  string  `json:"status"`
 		Targets int     `json:"targets"`
 		Fresh   int     `json:"fresh"`
 		Age     float64 `json:"age_s"`

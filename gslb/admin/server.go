@@ -457,7 +457,7 @@ type Target struct {
 	Address   string    `json:"address"`
 	State     string    `json:"state"`
 	Drained   bool      `json:"drained"`
-	Reason    string    `json:"reason,omitempty"`     // why the state last changed
+	Reason    string    `json:"reason,omitempty"`     // why it is in its state now
 	Since     time.Time `json:"since,omitzero"`       // when it last changed
 	Checked   time.Time `json:"checked,omitzero"`     // the latest result
 	RTTMillis float64   `json:"rtt_ms,omitempty"`     // of the latest successful check
@@ -467,7 +467,7 @@ type Target struct {
 	VotesUp     int           `json:"votes_up"`
 	VotesDown   int           `json:"votes_down"`
 	VotesNeeded int           `json:"votes_needed_down,omitempty"` // down votes that take it out
-	Stale       bool          `json:"stale,omitempty"`             // no fresh vote: the state is the last verdict
+	Stale       bool          `json:"stale"`                       // no vote counts: the state is the last verdict
 	Vantages    []quorum.Vote `json:"vantages"`
 }
 
@@ -501,8 +501,9 @@ type ClusterStatus struct {
 	Joined     bool             `json:"joined"`
 	Quorum     string           `json:"quorum,omitempty"`
 	StaleAfter string           `json:"stale_after,omitempty"`
-	Members    []cluster.Member `json:"members"`
-	Vantages   []quorum.Vantage `json:"vantages"`
+	Members    []cluster.Member `json:"members"` // the live ones, then those lost
+
+	Vantages []quorum.Vantage `json:"vantages"`
 }
 
 func (s *Server) cluster(w http.ResponseWriter, _ *http.Request) {
@@ -550,7 +551,7 @@ func (s *Server) targetStates(e *gslb.Engine) []Target {
 						tv.RTTMillis = float64(st.Result.RTT.Microseconds()) / 1000
 					}
 					if st.State != probes.Unknown {
-						vote := quorum.Vote{Vantage: "local", State: st.State.String(), Age: now.Sub(st.Checked), Reason: st.Result.Reason, Fresh: true}
+						vote := quorum.Vote{Vantage: "local", State: st.State.String(), Age: now.Sub(st.Checked), Reason: st.Result.Reason, Fresh: true, Status: quorum.StatusVoting}
 						if st.Result.OK {
 							vote.RTT = st.Result.RTT
 						}

@@ -16,7 +16,7 @@ var (
 	staleDesc = prometheus.NewDesc("meridian_target_stale",
 		"1 while no vantage's result for a target is fresh: its state is the last verdict.", []string{"target", "region"}, nil)
 	membersDesc = prometheus.NewDesc("meridian_cluster_members",
-		"Cluster members known to this node, by role and state.", []string{"role", "state"}, nil)
+		"Cluster members known to this node, by role and state: alive, or lost (left, failed) and still called back.", []string{"role", "state"}, nil)
 	vantageFreshDesc = prometheus.NewDesc("meridian_vantage_fresh_results",
 		"Results of a vantage young enough to vote.", []string{"vantage"}, nil)
 	vantageAgeDesc = prometheus.NewDesc("meridian_vantage_age_seconds",
@@ -65,7 +65,7 @@ func (h *Health) Collect(ch chan<- prometheus.Metric) {
 		ch <- checks.RegionRTTMetric(region, rtt)
 	}
 	members := map[[2]string]int{}
-	for _, m := range h.node.Members() {
+	for _, m := range append(h.node.Members(), h.node.Lost()...) {
 		members[[2]string{string(m.Role), m.State}]++
 	}
 	for k, n := range members {
