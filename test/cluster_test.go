@@ -202,13 +202,30 @@ func (n *dnsNode) target(t *testing.T, id string) apiTarget {
 }
 
 // startDNSNode serves the quickstart as a cluster member whose checks are
-// HTTP checks of targets.
+// HTTP checks of targets. Each extra is a line of [cluster], or one of:
+// gossip=HOST:PORT (its gossip address), check=... (the pools' check, in
+// place of one every 300 ms that decides on one result), fail=MODE (of
+// app.example.test).
 func startDNSNode(t *testing.T, name, keyFile string, seeds []string, targets []*target, extra ...string) *dnsNode {
 	t.Helper()
 	gossip := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	check := `check = { type = "http", path = "/health", interval = "300ms", timeout = "250ms", rise = 1, fall = 1 }`
+	var edits []func(string) string
+	var lines []string
 	for _, e := range extra {
-		if g, ok := strings.CutPrefix(e, "gossip="); ok {
-			gossip = g
+		switch {
+		case strings.HasPrefix(e, "gossip="):
+			gossip = strings.TrimPrefix(e, "gossip=")
+		case strings.HasPrefix(e, "check="):
+			check = strings.TrimPrefix(e, "check=")
+		case strings.HasPrefix(e, "fail="):
+			// app.example.test's failure mode, when no pool is eligible.
+			mode := strings.TrimPrefix(e, "fail=")
+			edits = append(edits, func(c string) string {
+				return replaceOnce(t, c, "select = \"all\"\n[record.geo]", fmt.Sprintf("select = \"all\"\nfail = %q\n[record.geo]", mode))
+			})
+		default:
+			lines = append(lines, e)
 		}
 	}
 	if len(seeds) == 0 {
@@ -222,8 +239,10 @@ func startDNSNode(t *testing.T, name, keyFile string, seeds []string, targets []
 		config = replaceOnce(t, config, `listen = "127.0.0.1:0"`,
 			"listen = \"127.0.0.1:0\"\ntoken_file = \"token\"\nstate_file = \"admin-state.json\"")
 		const tcp = `check = { type = "tcp", interval = "1s", timeout = "500ms", rise = 2, fall = 2 }`
-		config = strings.ReplaceAll(config, tcp,
-			`check = { type = "http", path = "/health", interval = "300ms", timeout = "250ms", rise = 1, fall = 1 }`)
+		config = strings.ReplaceAll(config, tcp, check)
+		for _, edit := range edits {
+			config = edit(config)
+		}
 		for i, tg := range targets {
 			config = replaceOnce(t, config, fmt.Sprintf(`check_address = "127.0.0.1:%d"`, quickstartCheckPort+i), fmt.Sprintf("check_address = %q", tg.addr))
 		}
@@ -236,7 +255,7 @@ seeds = [%s]
 key_file = %q
 stale_after = "3s"
 %s
-`, name, gossip, strings.Join(quoted, ", "), keyFile, strings.Join(slices.DeleteFunc(slices.Clone(extra), func(e string) bool { return strings.HasPrefix(e, "gossip=") }), "\n"))
+`, name, gossip, strings.Join(quoted, ", "), keyFile, strings.Join(lines, "\n"))
 	}, func(dir string) {
 		writeFile(t, filepath.Join(dir, "token"), adminToken+"\n")
 	})
