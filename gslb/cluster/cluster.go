@@ -676,7 +676,7 @@ func (e *events) NotifyJoin(m *memberlist.Node) {
 	n.mu.Unlock()
 	attrs := []any{"member", m.Name, "role", mm.Role, "vantage", mm.Vantage, "addr", m.Address()}
 	if back {
-		n.log.Info("member came back", append(attrs, "was", l.how, "after", time.Since(l.since).Round(time.Millisecond))...)
+		n.log.Info("member came back", append(attrs, "was", l.how, "after", time.Since(l.since).Round(time.Millisecond).String())...)
 	} else {
 		n.log.Info("member joined", attrs...)
 	}
