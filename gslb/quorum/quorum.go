@@ -528,6 +528,9 @@ func (t *Table) Vantages(now time.Time) []Vantage {
 	for _, byV := range t.results {
 		for name, r := range byV {
 			v := by[name]
+			if v == nil {
+				continue // every merge records its vantage: this is not reached
+			}
 			v.Targets++
 			if t.fresh(r, now) {
 				v.Fresh++
