@@ -80,7 +80,6 @@ func OpenMaxMind(path string) (*MaxMind, error) {
 	return &MaxMind{db: db, caps: maxMindCapabilities(db.mm, city)}, nil
 }
 
-
 // Info describes the database.
 func (m *MaxMind) Info() Info { return m.db.info }
 

@@ -118,4 +118,3 @@ func benchCityFiles(b *testing.B) ([]string, Format) {
 	}
 	return []string{path}, FormatMaxMind
 }
-
