@@ -232,7 +232,7 @@ func (e *Engine) decide(r *Record, c *Client, sc *Scratch, ex *Explanation) Deci
 	if ex != nil {
 		c.Resolve()
 	}
-	order, scope := e.order(r, c, sc)
+	order, scope, unlocated := e.order(r, c, sc)
 	sc.order = order
 	buf := sc.addrs[:0]
 	pools := pl.records[r.idx]
@@ -240,7 +240,7 @@ func (e *Engine) decide(r *Record, c *Client, sc *Scratch, ex *Explanation) Deci
 		ex.Policy, ex.TargetPolicy = r.Regions.Name(), r.Targets.Name()
 		ex.explainPools(e, r, c, order, pools, pl.weights[r.idx])
 	}
-	d := Decision{TTL: r.TTL}
+	d := Decision{TTL: r.TTL, Unlocated: unlocated}
 	for rank, i := range order {
 		if !pools[i].eligible {
 			continue

@@ -19,6 +19,25 @@ type Explanation struct {
 	Answer       []string    `json:"answer"`
 	TTL          uint32      `json:"ttl"`
 	Scope        int         `json:"scope"`
+	// ScopeNetwork is the client's prefix of Scope bits: the clients a
+	// resolver may give this answer to (RFC 7871).
+	ScopeNetwork string `json:"scope_network"`
+	// Geo is what each geo source says of the client, in the order they
+	// are asked: the first decided (and, when it names only a region,
+	// the next placed it). Empty when no source knows the client.
+	Geo []GeoMatch `json:"geo,omitempty"`
+}
+
+// GeoMatch is one geo source's view of a client.
+type GeoMatch struct {
+	Source      string  `json:"source"`  // "geo.network" (the CIDR rows) or a database file
+	Network     string  `json:"network"` // the row's prefix or the database's network
+	Region      string  `json:"region,omitempty"`
+	Country     string  `json:"country,omitempty"`
+	Continent   string  `json:"continent,omitempty"`
+	Subdivision string  `json:"subdivision,omitempty"`
+	Lat         float64 `json:"lat,omitempty"`
+	Lon         float64 `json:"lon,omitempty"`
 }
 
 // Candidate is one pool as the decision saw it.
@@ -42,6 +61,18 @@ func (e *Engine) Explain(r *Record, c *Client) Explanation {
 	d := e.decide(r, c, new(Scratch), &ex)
 	ex.Decision = d
 	ex.Outcome, ex.TTL, ex.Scope = d.Outcome.String(), d.TTL, d.Scope
+	if c.Addr.IsValid() {
+		if p, err := c.Addr.Prefix(d.Scope); err == nil {
+			ex.ScopeNetwork = p.String()
+		}
+	}
+	if c.geo != nil {
+		for _, m := range c.geo.idx.Matches(c.Addr) {
+			l := m.Location
+			ex.Geo = append(ex.Geo, GeoMatch{Source: m.Source, Network: l.Network.String(), Region: l.Region, Country: l.Country,
+				Continent: l.Continent, Subdivision: l.Subdivision, Lat: l.Lat, Lon: l.Lon})
+		}
+	}
 	if d.Pool != nil {
 		ex.Pool, ex.Region = d.Pool.Name, d.Pool.Region.Name
 	}

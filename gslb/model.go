@@ -155,4 +155,7 @@ type Decision struct {
 	// address for which this decision would be the same (RFC 7871 7.2.1);
 	// 0 when it does not depend on the client.
 	Scope int
+	// Unlocated: the order depends on where the client is, and no geo
+	// source knows (meridian_geo_unlocated_answers_total).
+	Unlocated bool
 }

@@ -28,6 +28,9 @@ import (
 type geoState struct {
 	idx   *geo.Index
 	parts []*partition // by record; nil when the order does not depend on the location
+	// coverage is class 1 where a source locates the address, 0 where
+	// none does, for counting the answers given blind.
+	coverage *geo.Partition
 }
 
 // partition is a record's cut of the address space, one class per order.
@@ -120,14 +123,21 @@ func (e *Engine) SetGeo(idx *geo.Index) error {
 		}
 		members[g] = append(members[g], i)
 	}
-	classes := make([]geo.Class, len(cutters))
+	classes := make([]geo.Class, len(cutters), len(cutters)+1)
 	for g, c := range cutters {
 		classes[g] = c.class
 	}
+	classes = append(classes, func(_ geo.Location, located bool) uint32 {
+		if located {
+			return 1
+		}
+		return 0
+	})
 	parts, err := idx.Partitions(classes...)
 	if err != nil {
 		return fmt.Errorf("cutting the geo partitions: %w", err)
 	}
+	gs.coverage = parts[len(cutters)]
 	for g, recs := range members {
 		p := &partition{Partition: parts[g], orders: cutters[g].orders}
 		for _, i := range recs {
@@ -221,16 +231,35 @@ func (c *Client) Resolve() {
 // order returns r's pool order for c and its scope: from r's partition
 // when it holds the order, else from the policy, with the scope cut to
 // the partition's.
-func (e *Engine) order(r *Record, c *Client, sc *Scratch) ([]int, int) {
-	if c.geo != nil && c.Addr.IsValid() && c.Prefix > 0 {
-		if part := c.geo.parts[r.idx]; part != nil && part.orders != nil {
+func (e *Engine) order(r *Record, c *Client, sc *Scratch) (order []int, scope int, unlocated bool) {
+	gs := c.geo
+	if gs != nil && c.Addr.IsValid() && c.Prefix > 0 {
+		if part := gs.parts[r.idx]; part != nil && part.orders != nil {
 			class, scope := part.Lookup(c.Addr)
-			return append(sc.order[:0], part.orders[class]...), scope
+			located, _ := gs.coverage.Lookup(c.Addr)
+			return append(sc.order[:0], part.orders[class]...), scope, located == 0
 		}
 	}
 	c.Resolve()
-	order, scope := r.Regions.Order(c, r, &sc.in, sc.order[:0])
-	return order, scopeOf(r, c, scope)
+	order, scope = r.Regions.Order(c, r, &sc.in, sc.order[:0])
+	_, dependent := r.Regions.(locationOrdered)
+	return order, scopeOf(r, c, scope), dependent && gs != nil && gs.idx != nil && !c.Located
+}
+
+// GeoRanges returns how many ranges the partitions serving now hold, each
+// partition shared by several records counted once.
+func (e *Engine) GeoRanges() int {
+	gs := e.geo.Load()
+	seen := map[*partition]bool{}
+	n := 0
+	for _, p := range gs.parts {
+		if p != nil && !seen[p] {
+			seen[p] = true
+			v4, v6 := p.Ranges()
+			n += v4 + v6
+		}
+	}
+	return n
 }
 
 // GeoIndex returns the geo index decisions read now, or nil.

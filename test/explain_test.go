@@ -33,12 +33,13 @@ func TestExplain(t *testing.T) {
 		}
 		for _, want := range []string{
 			"client    198.51.100.0/24 (an EDNS Client Subnet",
-			"geo       region eu-west (matched 198.51.100.0/24)",
+			"geo       region eu-west\n          decided  geo.network 198.51.100.0/24\n",
 			"policy geo",
 			"198.51.100.100 up",
 			"192.0.2.100 down (connect: connection refused)",
 			"answer    198.51.100.100",
 			"answered from eu-west, ttl 30, ECS scope /24",
+			"every client in 198.51.100.0/24 gets this order of pools",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("output lacks %q:\n%s", want, out)

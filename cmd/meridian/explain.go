@@ -184,8 +184,14 @@ func printExplanation(w io.Writer, subnet netip.Prefix, ecs bool, c gslb.Client,
 		if c.HasCoords {
 			parts = append(parts, fmt.Sprintf("at %.2f,%.2f", c.Lat, c.Lon))
 		}
-		network, _ := c.Addr.Prefix(c.NetworkBits)
-		fmt.Fprintf(w, "geo       %s (matched %s)\n", strings.Join(parts, ", "), network)
+		fmt.Fprintf(w, "geo       %s\n", strings.Join(parts, ", "))
+	}
+	for i, m := range ex.Geo {
+		role := "decided"
+		if i > 0 {
+			role = "below it"
+		}
+		fmt.Fprintf(w, "          %-8s %s %s\n", role, m.Source, m.Network)
 	}
 	fmt.Fprintf(w, "record    %s %s, policy %s, select %s, ttl %d\n", rec.Name, dns.TypeToString[rec.Type], ex.Policy, ex.TargetPolicy, rec.TTL)
 	fmt.Fprintf(w, "pools     in the order the policy tried them:\n")
@@ -229,4 +235,9 @@ func printExplanation(w io.Writer, subnet netip.Prefix, ecs bool, c gslb.Client,
 	}
 	fmt.Fprintf(w, "answer    %s\n", answer)
 	fmt.Fprintf(w, "          %s from %s, ttl %d, ECS scope /%d\n", ex.Outcome, cmp.Or(ex.Pool, "no pool"), ex.TTL, ex.Scope)
+	if ex.Scope > 0 {
+		fmt.Fprintf(w, "          every client in %s gets this order of pools, so a resolver may give them this answer\n", ex.ScopeNetwork)
+	} else {
+		fmt.Fprintf(w, "          the order of pools does not depend on the client: a resolver may give this answer to anyone\n")
+	}
 }

@@ -30,6 +30,7 @@ type gslbParts struct {
 	log      *slog.Logger
 	indexed  []geo.Locator // each watcher's database in the engine's index
 	warnings []error       // located; check prints them, serve logs them
+	metrics  *geoMetrics   // nil but in serve; kept from one configuration to the next
 }
 
 // buildGSLB builds the engine over health, the geo index and the checks
@@ -45,6 +46,9 @@ func buildGSLB(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *
 		return nil, err
 	}
 	p := &gslbParts{checks: g.Checks, interval: cfg.Geo.ReloadInterval.Duration, log: log}
+	if prev != nil {
+		p.metrics = prev.metrics
+	}
 	if len(g.Records) > 0 {
 		if p.engine, err = gslb.New(g.Records, health, gslb.Options{UnknownIsUp: cfg.Health.UnknownUp()}); err != nil {
 			return nil, err
@@ -59,7 +63,7 @@ func buildGSLB(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *
 	}
 	guard := cfg.GeoGuard(rows)
 	for i, db := range cfg.Geo.Databases {
-		w, err := openDatabase(cfg, i, db, prev, guard, log)
+		w, err := openDatabase(cfg, i, db, prev, guard, p.metrics, log)
 		if err != nil {
 			return nil, err
 		}
@@ -113,9 +117,12 @@ func buildTable(cfg *config.Config, rows []geo.Row) (*geo.Table, error) {
 // replacement file that guard refuses. A file prev serves, unchanged, is
 // not read again: the watcher starts from prev's data and looks at the
 // file once, so a change on disk is read now.
-func openDatabase(cfg *config.Config, i int, db config.GeoDatabase, prev *gslbParts, guard *config.GeoGuard, log *slog.Logger) (*geo.Watcher, error) {
+func openDatabase(cfg *config.Config, i int, db config.GeoDatabase, prev *gslbParts, guard *config.GeoGuard, metrics *geoMetrics, log *slog.Logger) (*geo.Watcher, error) {
 	path, format := cfg.ResolvePath(db.Path), geo.Format(db.Format)
 	opts := geo.WatcherOptions{Format: format, Logger: log, Accept: guard.Accept(i, log)}
+	if metrics != nil {
+		opts.OnReload = metrics.reloaded
+	}
 	if prev != nil {
 		for _, w := range prev.watchers {
 			if w.Path() == path && w.Format() == format {
@@ -170,6 +177,9 @@ func (p *gslbParts) index() error {
 		return err
 	}
 	p.indexed = indexed
+	if p.metrics != nil {
+		p.metrics.cutDone(time.Since(start), p.engine.GeoRanges())
+	}
 	// The walk of a City database leaves a hundred MiB or more of
 	// garbage, and a server that then idles would not collect it for
 	// minutes: give it back now, once per database change.

@@ -59,6 +59,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 
 	n := &node{path: *path, health: gslb.NewHealthMap(), level: level, log: log, reloadReq: make(chan chan error), stopped: make(chan struct{})}
 	n.checks = checks.New(n.health, log)
+	geoMetrics := newGeoMetrics()
+	n.parts = &gslbParts{metrics: geoMetrics} // nothing to reuse yet, but the metrics
 	parts, err := buildGSLB(cfg, set, n.health, log, n.parts)
 	if err != nil {
 		log.Error("configuration", "err", err)
@@ -92,7 +94,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	if n.member != nil {
 		healthMetrics = n.member.health
 	}
-	registry.MustRegister(n.handler, healthMetrics, n.reloads,
+	registry.MustRegister(n.handler, healthMetrics, n.reloads, geoMetrics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "meridian_build_info", Help: "Always 1; the version is a label.",
@@ -252,6 +254,9 @@ func (n *node) follow(parts *gslbParts) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stopGeo = cancel
 	n.parts = parts
+	if parts.metrics != nil {
+		parts.metrics.serve(parts)
+	}
 	parts.watch(ctx)
 }
 

@@ -88,6 +88,7 @@ func (h *Handler) decide(st *State, s *scratch, z *zones.Zone, recs []*gslb.Reco
 	if d.Pool != nil {
 		s.info.region = d.Pool.Region.Name
 	}
+	s.info.unlocated = d.Unlocated
 	if q.ecs.present {
 		q.ecs.scope = uint8(d.Scope) // may pass the source prefix when that holds several answers (RFC 7871 7.2.1)
 	}
@@ -144,7 +145,12 @@ func (st *State) locate(c *gslb.Client, q *query, src netip.Addr) {
 // query carrying it would be.
 func (st *State) CapECS(p netip.Prefix) netip.Prefix {
 	limit := st.ECSMaxPrefix4
-	if p.Addr().Is6() {
+	switch {
+	case p.Addr().Is4In6() && p.Bits() >= 96:
+		// An IPv4 client written as IPv6 (::ffff:a.b.c.d) is an IPv4
+		// client: capped as one, and located as one.
+		limit = 96 + st.ECSMaxPrefix4
+	case p.Addr().Is6():
 		limit = st.ECSMaxPrefix6
 	}
 	if p.Bits() > limit {

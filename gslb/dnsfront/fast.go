@@ -307,6 +307,7 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 	if d.Pool != nil {
 		s.info.region = d.Pool.Region.Name
 	}
+	s.info.unlocated = d.Unlocated
 	if d.Outcome == gslb.Servfail || d.Outcome == gslb.NoData || len(d.Addrs) == 0 {
 		return nil
 	}

@@ -36,6 +36,7 @@ type stats struct {
 	replies   [2][16]atomic.Uint64 // [tcp][rcode's low four bits]
 	truncated atomic.Uint64
 	ecs       atomic.Uint64
+	unlocated atomic.Uint64 // dynamic answers for clients no geo source locates
 	latency   prometheus.Histogram
 
 	noZone *zoneCounters // names in no served zone
@@ -95,10 +96,11 @@ func (st *State) counters(z *zones.Zone) *zoneCounters {
 
 // queryInfo is what the answer paths note about a query for counting.
 type queryInfo struct {
-	counters *zoneCounters // the zone's; nil: no served zone
-	qtype    uint16
-	ecs      bool
-	region   string // the region of a dynamic answer
+	counters  *zoneCounters // the zone's; nil: no served zone
+	qtype     uint16
+	ecs       bool
+	region    string // the region of a dynamic answer
+	unlocated bool   // a dynamic answer for a client no geo source locates
 }
 
 func (h *Handler) count(st *State, s *scratch, out []byte, udp bool, start time.Time) {
@@ -123,6 +125,9 @@ func (h *Handler) count(st *State, s *scratch, out []byte, udp bool, start time.
 		zc = h.stats.noZone
 	}
 	zc[typeIndex(qi.qtype)][rcode].Add(1)
+	if qi.unlocated {
+		h.stats.unlocated.Add(1)
+	}
 	if qi.region != "" {
 		if c := st.regionCounters[qi.region]; c != nil {
 			c.Add(1)
@@ -142,6 +147,7 @@ var (
 	regionDesc    = prometheus.NewDesc("meridian_dns_dynamic_answers_total", "Dynamic answers, by the region that answered.", []string{"region"}, nil)
 	truncatedDesc = prometheus.NewDesc("meridian_dns_truncated_total", "UDP responses sent with TC set.", nil, nil)
 	ecsDesc       = prometheus.NewDesc("meridian_dns_ecs_queries_total", "Queries answered that carried a valid EDNS Client Subnet.", nil, nil)
+	unlocatedDesc = prometheus.NewDesc("meridian_geo_unlocated_answers_total", "Dynamic answers whose order depends on where the client is, for clients no CIDR row or GeoIP database locates.", nil, nil)
 )
 
 var _ prometheus.Collector = (*Handler)(nil)
@@ -153,6 +159,7 @@ func (h *Handler) Describe(ch chan<- *prometheus.Desc) {
 	ch <- regionDesc
 	ch <- truncatedDesc
 	ch <- ecsDesc
+	ch <- unlocatedDesc
 	h.stats.latency.Describe(ch)
 }
 
@@ -192,5 +199,6 @@ func (h *Handler) Collect(ch chan<- prometheus.Metric) {
 	h.stats.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(truncatedDesc, prometheus.CounterValue, float64(h.stats.truncated.Load()))
 	ch <- prometheus.MustNewConstMetric(ecsDesc, prometheus.CounterValue, float64(h.stats.ecs.Load()))
+	ch <- prometheus.MustNewConstMetric(unlocatedDesc, prometheus.CounterValue, float64(h.stats.unlocated.Load()))
 	h.stats.latency.Collect(ch)
 }
