@@ -345,6 +345,15 @@ func TestWeightedPoolsStable(t *testing.T) {
 			t.Errorf("pool %s: share %.3f, want %.2f±0.03", name, share, want)
 		}
 	}
+	// A resolver sending a /16 gets the answer of the /16's first /24,
+	// scoped /24: the other /24s of the /16 may hash elsewhere (RFC 7871
+	// allows a scope past the source prefix).
+	for i := range 64 {
+		wide := e.Decide(r, client(fmt.Sprintf("10.%d.0.0", i), 16), nil)
+		if narrow := e.Decide(r, client(fmt.Sprintf("10.%d.0.0", i), 24), nil); wide.Scope != 24 || wide.Pool != narrow.Pool {
+			t.Fatalf("10.%d.0.0/16: %s scope /%d; its first /24 gets %s", i, wide.Pool.Name, wide.Scope, narrow.Pool.Name)
+		}
+	}
 	// Taking euw's weight to 0 at runtime moves euw's clients, and only them.
 	zero := uint32(0)
 	if old, err := e.SetPoolWeight(r.Name, r.Type, "euw", &zero); err != nil || old != 30 {
