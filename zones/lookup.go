@@ -36,7 +36,8 @@ type Result struct {
 	Kind          Kind
 	Rcode         int
 	Authoritative bool
-	Wildcard      bool // the answer was synthesised from a wildcard
+	Wildcard      bool   // the answer was synthesised from a wildcard
+	WildcardOwner string // the wildcard's owner ("*.example.test."), when Wildcard
 	// Static identifies a result that is the same for every query that
 	// gets it (1 and up, unique within the zone; see Zone.Statics), so a
 	// front end can prepare its wire form once. 0 for results built per
@@ -60,7 +61,7 @@ func (z *Zone) Lookup(qname string, qtype uint16) Result {
 		return r
 	}
 	chain := append([]dns.RR(nil), r.Answer...)
-	wild := r.Wildcard
+	wild, wildOwner := r.Wildcard, r.WildcardOwner
 	for hop := 1; hop < maxChase && target != ""; hop++ {
 		// A target already in the chain is a loop (a CNAME to itself
 		// included): stop before giving any record twice.
@@ -75,11 +76,14 @@ func (z *Zone) Lookup(qname string, qtype uint16) Result {
 		}
 		chain = append(chain, next.Answer...)
 		r = next
+		if next.Wildcard && !wild {
+			wildOwner = next.WildcardOwner
+		}
 		wild = wild || next.Wildcard
 	}
 	r.Answer = chain
 	r.Static = 0
-	r.Wildcard = wild // any synthesised link makes the answer synthesised
+	r.Wildcard, r.WildcardOwner = wild, wildOwner // any synthesised link makes the answer synthesised
 	r.Authoritative = true
 	if r.Kind == KindReferral {
 		r.Kind = KindAnswer
@@ -123,7 +127,7 @@ func (z *Zone) lookupOne(qname string, qtype uint16) (Result, string) {
 		if n := z.nodes[ce]; n != nil {
 			if n.wild != nil {
 				r, target := z.fromNode(n.wild, qtype, qname)
-				r.Wildcard = true
+				r.Wildcard, r.WildcardOwner = true, n.wild.name
 				return r, target
 			}
 			break

@@ -25,7 +25,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		// What serve would do next: build the dynamic side and put every
 		// record in wire form.
 		if parts, err = buildGSLB(cfg, set, gslb.NewHealthMap(), slog.New(slog.DiscardHandler), nil); err == nil {
-			if _, err = dnsfront.NewHandler(dnsState(cfg, set, parts), slog.New(slog.DiscardHandler)); err == nil {
+			if _, err = dnsfront.NewHandler(dnsState(cfg, set, parts, nil), slog.New(slog.DiscardHandler)); err == nil {
 				_, err = newAdmin(cfg, nil, slog.New(slog.DiscardHandler), nil, nil)
 			}
 		}

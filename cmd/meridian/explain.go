@@ -87,7 +87,7 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		statuses = checkOnce(parts.checks, health)
 		parts.engine.Refresh()
 	}
-	st := dnsState(cfg, set, parts)
+	st := dnsState(cfg, set, parts, nil)
 	if ecs {
 		subnet = st.CapECS(subnet)
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"reflect"
+
 	"github.com/meridian-gslb/meridian/examples"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/zones"
 )
 
@@ -29,7 +32,10 @@ func loadConfig(path string) (*config.Config, *zones.Set, error) {
 	return cfg, set, nil
 }
 
-func dnsState(cfg *config.Config, set *zones.Set, g *gslbParts) *dnsfront.State {
+// dnsState is what the DNS front end serves for cfg. The rate limiter's
+// table is prev's when its settings did not change, so a reload does not
+// hand every limited client a fresh allowance.
+func dnsState(cfg *config.Config, set *zones.Set, g *gslbParts, prev *dnsfront.State) *dnsfront.State {
 	v := cfg.Server.Version
 	if v == "" {
 		v = "meridian " + version()
@@ -45,5 +51,16 @@ func dnsState(cfg *config.Config, set *zones.Set, g *gslbParts) *dnsfront.State 
 		ECSMaxPrefix4: cfg.Server.ECSMaxPrefix4,
 		ECSMaxPrefix6: cfg.Server.ECSMaxPrefix6,
 		QuerySample:   cfg.Log.QuerySample,
+		RRL:           rrlTable(cfg.Server.RRL, prev),
 	}
+}
+
+func rrlTable(c rrl.Config, prev *dnsfront.State) *rrl.Table {
+	if !c.Enabled {
+		return nil
+	}
+	if prev != nil && prev.RRL != nil && reflect.DeepEqual(prev.RRL.Config(), c) {
+		return prev.RRL
+	}
+	return rrl.New(c)
 }

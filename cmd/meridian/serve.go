@@ -83,7 +83,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	n.applyOverrides(parts)
-	n.handler, err = dnsfront.NewHandler(dnsState(cfg, set, parts), log)
+	n.handler, err = dnsfront.NewHandler(dnsState(cfg, set, parts, nil), log)
 	if err != nil {
 		log.Error("prepare zones", "err", err)
 		return 1
@@ -284,7 +284,7 @@ func (n *node) reload(old *config.Config) *config.Config {
 	// go on the new engine alone, before it serves.
 	n.applyOverrides(parts)
 	prev := n.handler.State()
-	if err := n.handler.Store(dnsState(cfg, set, parts)); err != nil {
+	if err := n.handler.Store(dnsState(cfg, set, parts, prev)); err != nil {
 		return fail(err)
 	}
 	if err := n.updateHealth(parts); err != nil {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"io/fs"
 	"net"
 	"os"
@@ -92,6 +93,8 @@ type Server struct {
 	ECS               bool     `toml:"ecs"`                 // use EDNS Client Subnet for dynamic records
 	ECSMaxPrefix4     int      `toml:"ecs_max_prefix4"`     // longest IPv4 source prefix used
 	ECSMaxPrefix6     int      `toml:"ecs_max_prefix6"`     // longest IPv6 source prefix used
+	// RRL is [server.rrl]: response rate limiting of UDP answers.
+	RRL rrl.Config `toml:"rrl"`
 }
 
 // Log configures structured logging.
@@ -179,7 +182,11 @@ func Parse(path string, src []byte) (*Config, error) {
 	}
 	v := validator{file: name, lines: lines}
 	cfg.applyGSLBDefaults()
+	cfg.Server.RRL.SetDefaults()
 	cfg.validate(&v)
+	for _, p := range cfg.Server.RRL.Validate() {
+		v.fail("server.rrl."+p.Key, "%s", p.Msg)
+	}
 	cfg.validateGSLB(&v)
 	errs = append(errs, v.errs...)
 	if len(errs) > 0 {

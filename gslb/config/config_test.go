@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -85,6 +86,7 @@ records = [
 			ECS:               true,
 			ECSMaxPrefix4:     DefaultECSMaxPrefix4,
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
+			RRL:               rrlDefaults(),
 		},
 		Geo:     Geo{ReloadInterval: Duration{DefaultGeoReload}},
 		Admin:   Admin{Listen: DefaultAdminListen},
@@ -128,6 +130,7 @@ func TestParseDefaults(t *testing.T) {
 			ECS:               true,
 			ECSMaxPrefix4:     DefaultECSMaxPrefix4,
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
+			RRL:               rrlDefaults(),
 		},
 		Geo:     Geo{ReloadInterval: Duration{DefaultGeoReload}},
 		Admin:   Admin{Listen: DefaultAdminListen},
@@ -309,6 +312,16 @@ file = "b.zone"
 			name: "listen in a dotted key",
 			src:  "server.listen = [\"localhost:53\"]\n" + zoneTable,
 			want: [][]string{{"file.toml:1: server.listen:", "host must be an IP address"}},
+		},
+		{
+			name: "rrl rate negative",
+			src:  "[server.rrl]\nenabled = true\nrate = -5\n" + zoneTable,
+			want: [][]string{{"file.toml:3: server.rrl.rate:", "must be 1 to 1000000 responses per second, got -5"}},
+		},
+		{
+			name: "rrl exempt not a prefix",
+			src:  "[server.rrl]\nenabled = true\nexempt = [\"192.0.2.0/24\", \"monitoring\"]\n" + zoneTable,
+			want: [][]string{{"file.toml:3: server.rrl.exempt[1]:", `"monitoring" is not a prefix`}},
 		},
 		{
 			name: "udp_sockets negative",
@@ -853,4 +866,11 @@ address = "192.0.2.10"
 			t.Errorf("answer %s: error %v, want an error: %v", answer, err, wantErr)
 		}
 	}
+}
+
+// rrlDefaults is [server.rrl] left out: off, with the documented defaults.
+func rrlDefaults() rrl.Config {
+	slip := rrl.DefaultSlip
+	return rrl.Config{Rate: rrl.DefaultRate, Slip: &slip, IPv4Prefix: rrl.DefaultIPv4Prefix,
+		IPv6Prefix: rrl.DefaultIPv6Prefix, TableSize: rrl.DefaultTableSize}
 }

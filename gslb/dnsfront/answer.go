@@ -1,6 +1,7 @@
 package dnsfront
 
 import (
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"net/netip"
 
 	"github.com/meridian-gslb/meridian/zones"
@@ -40,7 +41,7 @@ func (h *Handler) answer(st *State, s *scratch, r *dns.Msg, udp bool, client net
 	if !st.ECS {
 		q.ecs = ecs{} // not ours to use, nor to echo
 	}
-	s.info = queryInfo{qtype: q.qtype, ecs: q.ecs.present && q.ecs.family != 0}
+	s.info = queryInfo{qtype: q.qtype, ecs: q.ecs.present && q.ecs.family != 0, edns: q.edns}
 	if len(r.Question) == 1 {
 		s.q[0] = r.Question[0]
 		m.Question = s.q[:]
@@ -68,14 +69,17 @@ func (h *Handler) answer(st *State, s *scratch, r *dns.Msg, udp bool, client net
 		s.info.counters = st.counters(z)
 		if recs := st.dynamic(q.lower); recs != nil {
 			res = h.decide(st, s, z, recs, &q, client)
+			s.info.rrl = rrlInfo{set: true, class: rrl.Dynamic, name: q.lower}
 		} else {
 			res = z.Lookup(q.lower, q.qtype)
+			s.info.rrl = classify(&res, q.lower, z)
 		}
 	case dns.ClassCHAOS:
 		var ok bool
 		if res, ok = chaos(st, q); !ok {
 			return h.refuse(s, q, dns.RcodeRefused)
 		}
+		s.info.rrl = rrlInfo{set: true, class: rrl.Answer, name: q.lower}
 	default:
 		return h.refuse(s, q, dns.RcodeRefused)
 	}

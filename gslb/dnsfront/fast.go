@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
 )
@@ -94,6 +95,7 @@ func packStatic(r zones.Result, buf []byte) (wireAnswer, error) {
 const (
 	flagQR     = 1 << 15
 	flagAA     = 1 << 10
+	flagTC     = 1 << 9
 	flagRD     = 1 << 8
 	flagCD     = 1 << 4
 	maskOpcode = 0xF << 11
@@ -206,7 +208,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 		s.lastName = append(s.lastName[:0], name...)
 		s.lastStr = string(name)
 	}
-	s.info = queryInfo{qtype: qtype, ecs: s.fecs.present}
+	s.info = queryInfo{qtype: qtype, ecs: s.fecs.present, edns: edns}
 	if recs := st.dynamic(s.lastStr); recs != nil {
 		s.info.counters = st.dynCounters[s.lastStr]
 		return h.fastDynamic(st, s, pkt, qend, recs, qtype, limit, adv, edns, do, src)
@@ -222,6 +224,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 			return nil
 		}
 		w = &zw.answers[res.Static]
+		s.info.rrl = classify(&res, s.lastStr, z)
 	}
 	size := qend + len(w.body)
 	if edns {
@@ -300,6 +303,7 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 	if rec == nil {
 		return nil
 	}
+	s.info.rrl = rrlInfo{set: true, class: rrl.Dynamic, name: rec.Name}
 	q := query{ecs: s.fecs}
 	c := &s.client
 	st.locate(c, &q, src)

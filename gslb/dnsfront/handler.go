@@ -4,8 +4,10 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
 )
@@ -33,6 +35,10 @@ type State struct {
 	// QuerySample is the share of dynamic answers logged with their
 	// decision (0 to 1).
 	QuerySample float64
+	// RRL limits the rate of UDP responses per client prefix; nil: off.
+	// A reload with the same settings should keep the table (and its
+	// buckets): see rrl.Table.Config.
+	RRL *rrl.Table
 
 	wire        wireTable                // static answers in wire form, built by Store
 	dynCounters map[string]*zoneCounters // by dynamic name, built by Store
@@ -48,11 +54,15 @@ type Handler struct {
 	stats   *stats
 	log     *slog.Logger
 	scratch sync.Pool
+	// born and clock: tenths of a second since born, kept by a Server
+	// (runClock) for the rate limiter.
+	born  time.Time
+	clock atomic.Uint32
 }
 
 // NewHandler returns a handler serving st.
 func NewHandler(st *State, log *slog.Logger) (*Handler, error) {
-	h := &Handler{log: log, stats: newStats()}
+	h := &Handler{log: log, stats: newStats(), born: time.Now()}
 	h.scratch.New = func() any { return new(scratch) }
 	if err := h.Store(st); err != nil {
 		return nil, err

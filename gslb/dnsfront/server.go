@@ -29,6 +29,8 @@ type Server struct {
 	handler *Handler
 	log     *slog.Logger
 
+	stopClock chan struct{}
+
 	tcps []*tcpServer // one per address
 	udps []*udpServer // UDPSockets per address
 	udp  []net.Addr
@@ -55,6 +57,8 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
+	s.stopClock = make(chan struct{})
+	go s.handler.runClock(s.stopClock)
 	for _, u := range s.udps {
 		s.wg.Add(1)
 		go func() {
@@ -110,6 +114,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.wg.Wait()
+	if s.stopClock != nil {
+		close(s.stopClock)
+	}
 	return errors.Join(errs...)
 }
 

@@ -5,10 +5,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// rrlClasses are the rate limiter's response classes, for the counters.
+var rrlClasses = [...]rrl.Class{rrl.Answer, rrl.Dynamic, rrl.Wildcard, rrl.NoData, rrl.NXDomain, rrl.Referral, rrl.Error}
 
 // The query types counted apart; the rest are "other". A small fixed set
 // keeps the counters an array indexed on the query path.
@@ -36,7 +40,8 @@ type stats struct {
 	replies   [2][16]atomic.Uint64 // [tcp][rcode's low four bits]
 	truncated atomic.Uint64
 	ecs       atomic.Uint64
-	unlocated atomic.Uint64 // dynamic answers for clients no geo source locates
+	unlocated atomic.Uint64                     // dynamic answers for clients no geo source locates
+	rrl       [len(rrlClasses)][3]atomic.Uint64 // limited responses by class and action (send unused)
 	latency   prometheus.Histogram
 
 	noZone *zoneCounters // names in no served zone
@@ -101,6 +106,9 @@ type queryInfo struct {
 	ecs       bool
 	region    string // the region of a dynamic answer
 	unlocated bool   // a dynamic answer for a client no geo source locates
+	rrl       rrlInfo
+	edns      bool // the query had an OPT record
+	cookie    bool // the query carried a valid server cookie (exempt from rate limiting)
 }
 
 func (h *Handler) count(st *State, s *scratch, out []byte, udp bool, start time.Time) {
@@ -147,6 +155,8 @@ var (
 	regionDesc    = prometheus.NewDesc("meridian_dns_dynamic_answers_total", "Dynamic answers, by the region that answered.", []string{"region"}, nil)
 	truncatedDesc = prometheus.NewDesc("meridian_dns_truncated_total", "UDP responses sent with TC set.", nil, nil)
 	ecsDesc       = prometheus.NewDesc("meridian_dns_ecs_queries_total", "Queries answered that carried a valid EDNS Client Subnet.", nil, nil)
+	rrlDesc       = prometheus.NewDesc("meridian_rrl_limited_total", "UDP responses over the rate limit, by response class and what was sent instead: slip (an empty truncated reply) or drop (nothing).", []string{"class", "action"}, nil)
+	rrlBuckets    = prometheus.NewDesc("meridian_rrl_buckets", "Buckets in the rate limiter's table (fixed: its memory does not grow with the number of clients); 0 when rate limiting is off.", nil, nil)
 	unlocatedDesc = prometheus.NewDesc("meridian_geo_unlocated_answers_total", "Dynamic answers whose order depends on where the client is, for clients no CIDR row or GeoIP database locates.", nil, nil)
 )
 
@@ -160,6 +170,8 @@ func (h *Handler) Describe(ch chan<- *prometheus.Desc) {
 	ch <- truncatedDesc
 	ch <- ecsDesc
 	ch <- unlocatedDesc
+	ch <- rrlDesc
+	ch <- rrlBuckets
 	h.stats.latency.Describe(ch)
 }
 
@@ -200,5 +212,15 @@ func (h *Handler) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(truncatedDesc, prometheus.CounterValue, float64(h.stats.truncated.Load()))
 	ch <- prometheus.MustNewConstMetric(ecsDesc, prometheus.CounterValue, float64(h.stats.ecs.Load()))
 	ch <- prometheus.MustNewConstMetric(unlocatedDesc, prometheus.CounterValue, float64(h.stats.unlocated.Load()))
+	for _, c := range rrlClasses {
+		for _, a := range []rrl.Action{rrl.Slip, rrl.Drop} {
+			ch <- prometheus.MustNewConstMetric(rrlDesc, prometheus.CounterValue, float64(h.stats.rrl[c][a].Load()), c.String(), a.String())
+		}
+	}
+	buckets := 0
+	if t := h.State().RRL; t != nil {
+		buckets = t.Buckets()
+	}
+	ch <- prometheus.MustNewConstMetric(rrlBuckets, prometheus.GaugeValue, float64(buckets))
 	h.stats.latency.Collect(ch)
 }

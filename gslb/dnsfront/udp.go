@@ -127,17 +127,19 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 		start = time.Now()
 	}
 	st := h.state.Load()
-	if out := h.fastAnswer(st, s, pkt, client, udp); out != nil {
-		h.count(st, s, out, udp, start)
-		return out
+	if out = h.fastAnswer(st, s, pkt, client, udp); out == nil {
+		if err := req.Unpack(pkt); err != nil {
+			out = headerReply(s, pkt, dns.RcodeFormatError)
+			s.info = queryInfo{}
+		} else {
+			out = h.answer(st, s, req, udp, client)
+		}
 	}
-	if err := req.Unpack(pkt); err != nil {
-		out = headerReply(s, pkt, dns.RcodeFormatError)
-		s.info = queryInfo{}
-		h.count(st, s, out, udp, start)
-		return out
+	if udp {
+		// Over TCP the client's address is proven: only UDP replies can
+		// be reflected at a spoofed one.
+		out = h.limit(st, s, out, client)
 	}
-	out = h.answer(st, s, req, udp, client)
 	h.count(st, s, out, udp, start)
 	return out
 }
