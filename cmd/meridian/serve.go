@@ -347,12 +347,15 @@ func listenConfig(cfg *config.Config) dnsfront.Listen {
 	if n == 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
+	s := cfg.Server
 	return dnsfront.Listen{
-		Addrs:             cfg.Server.Listen,
-		UDPSockets:        n,
-		TCPIdleTimeout:    cfg.Server.TCPIdleTimeout.Duration,
-		TCPMaxConnections: cfg.Server.TCPMaxConnections,
-		TCPMaxQueries:     cfg.Server.TCPMaxQueries,
+		Addrs:      s.Listen,
+		UDPSockets: n,
+		TCP: dnsfront.TCPLimits{
+			Idle: s.TCPIdleTimeout.Duration, MessageTimeout: s.TCPMessageTimeout.Duration,
+			MaxConns: s.TCPMaxConnections, MaxPerClient: s.TCPMaxPerClient, MaxPerPrefix: s.TCPMaxPerPrefix,
+			MaxQueries: s.TCPMaxQueries,
+		},
 	}
 }
 
@@ -365,7 +368,8 @@ func listenConfigChanged(a, b *config.Config) bool {
 	x, y := a.Server, b.Server
 	return !slices.Equal(x.Listen, y.Listen) || x.UDPSockets != y.UDPSockets ||
 		x.TCPIdleTimeout != y.TCPIdleTimeout || x.TCPMaxConnections != y.TCPMaxConnections ||
-		x.TCPMaxQueries != y.TCPMaxQueries
+		x.TCPMaxQueries != y.TCPMaxQueries || x.TCPMaxPerClient != y.TCPMaxPerClient ||
+		x.TCPMaxPerPrefix != y.TCPMaxPerPrefix || x.TCPMessageTimeout != y.TCPMessageTimeout
 }
 
 func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {

@@ -22,8 +22,11 @@ const (
 	DefaultListen            = "127.0.0.1:53" // server.listen when absent
 	DefaultEDNSUDPSize       = 1232           // server.edns_udp_size, the DNS Flag Day 2020 value
 	DefaultTCPIdleTimeout    = 10 * time.Second
-	DefaultTCPMaxConnections = 1024 // server.tcp_max_connections, per listen address
-	DefaultTCPMaxQueries     = 1000 // server.tcp_max_queries, per connection
+	DefaultTCPMaxConnections = 1024            // server.tcp_max_connections, per listen address
+	DefaultTCPMaxQueries     = 1000            // server.tcp_max_queries, per connection
+	DefaultTCPMaxPerClient   = 32              // server.tcp_max_per_client, per client address and listen address
+	DefaultTCPMaxPerPrefix   = 128             // server.tcp_max_per_prefix, per client /24 or /56
+	DefaultTCPMessageTimeout = 2 * time.Second // server.tcp_message_timeout, for a message to arrive whole
 	DefaultShutdownTimeout   = 5 * time.Second
 	DefaultZoneTTL           = 3600 // zone.default_ttl for records that name no TTL
 	DefaultLogLevel          = "info"
@@ -86,13 +89,18 @@ type Server struct {
 	TCPIdleTimeout    Duration `toml:"tcp_idle_timeout"`    // idle time before a TCP connection is closed
 	TCPMaxConnections int      `toml:"tcp_max_connections"` // concurrent TCP connections per address
 	TCPMaxQueries     int      `toml:"tcp_max_queries"`     // queries per TCP connection before it is closed
-	ShutdownTimeout   Duration `toml:"shutdown_timeout"`    // grace for in-flight answers on SIGTERM
-	Chaos             bool     `toml:"chaos"`               // answer CHAOS TXT id.server, hostname.bind, version.bind
-	Identity          string   `toml:"identity"`            // id.server and hostname.bind; default the host name
-	Version           string   `toml:"version"`             // version.bind; default "meridian <version>"
-	ECS               bool     `toml:"ecs"`                 // use EDNS Client Subnet for dynamic records
-	ECSMaxPrefix4     int      `toml:"ecs_max_prefix4"`     // longest IPv4 source prefix used
-	ECSMaxPrefix6     int      `toml:"ecs_max_prefix6"`     // longest IPv6 source prefix used
+	TCPMaxPerClient   int      `toml:"tcp_max_per_client"`  // concurrent TCP connections per client address
+	TCPMaxPerPrefix   int      `toml:"tcp_max_per_prefix"`  // concurrent TCP connections per client /24 (IPv4) or /56 (IPv6)
+	// TCPMessageTimeout is how long a message may take to arrive whole once
+	// its first byte has: a client sending a byte a second is cut.
+	TCPMessageTimeout Duration `toml:"tcp_message_timeout"`
+	ShutdownTimeout   Duration `toml:"shutdown_timeout"` // grace for in-flight answers on SIGTERM
+	Chaos             bool     `toml:"chaos"`            // answer CHAOS TXT id.server, hostname.bind, version.bind
+	Identity          string   `toml:"identity"`         // id.server and hostname.bind; default the host name
+	Version           string   `toml:"version"`          // version.bind; default "meridian <version>"
+	ECS               bool     `toml:"ecs"`              // use EDNS Client Subnet for dynamic records
+	ECSMaxPrefix4     int      `toml:"ecs_max_prefix4"`  // longest IPv4 source prefix used
+	ECSMaxPrefix6     int      `toml:"ecs_max_prefix6"`  // longest IPv6 source prefix used
 	// RRL is [server.rrl]: response rate limiting of UDP answers.
 	RRL rrl.Config `toml:"rrl"`
 }
@@ -251,6 +259,9 @@ func defaults() *Config {
 			TCPIdleTimeout:    Duration{DefaultTCPIdleTimeout},
 			TCPMaxConnections: DefaultTCPMaxConnections,
 			TCPMaxQueries:     DefaultTCPMaxQueries,
+			TCPMaxPerClient:   DefaultTCPMaxPerClient,
+			TCPMaxPerPrefix:   DefaultTCPMaxPerPrefix,
+			TCPMessageTimeout: Duration{DefaultTCPMessageTimeout},
 			ShutdownTimeout:   Duration{DefaultShutdownTimeout},
 			Chaos:             true,
 			Identity:          host,
@@ -347,6 +358,15 @@ func (c *Config) validate(v *validator) {
 	}
 	if s.TCPMaxQueries < 1 {
 		v.fail("server.tcp_max_queries", "must be at least 1, got %d", s.TCPMaxQueries)
+	}
+	if s.TCPMaxPerClient < 1 {
+		v.fail("server.tcp_max_per_client", "must be at least 1, got %d", s.TCPMaxPerClient)
+	}
+	if s.TCPMaxPerPrefix < 1 {
+		v.fail("server.tcp_max_per_prefix", "must be at least 1, got %d", s.TCPMaxPerPrefix)
+	}
+	if s.TCPMessageTimeout.Duration < 100*time.Millisecond {
+		v.fail("server.tcp_message_timeout", "must be at least 100ms, got %s", s.TCPMessageTimeout)
 	}
 	if s.ShutdownTimeout.Duration < 0 {
 		v.fail("server.shutdown_timeout", "must not be negative, got %s", s.ShutdownTimeout)

@@ -3,6 +3,7 @@ package dnsfront
 import (
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"net/netip"
+	"time"
 
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
@@ -23,6 +24,9 @@ type query struct {
 	limit   int // largest answer this client takes over this transport
 	version uint8
 	ecs     ecs // EDNS Client Subnet, when the query carried one
+	// keepalive: the query asked for the TCP idle timeout (RFC 7828);
+	// honoured over TCP only.
+	keepalive bool
 }
 
 // answer is the full path: it builds the wire reply to r (a query, QR
@@ -50,6 +54,12 @@ func (h *Handler) answer(st *State, s *scratch, r *dns.Msg, udp bool, client net
 		s.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
 		s.opt.SetUDPSize(uint16(min(q.limit, st.UDPSize)))
 		s.opt.SetDo(q.do)
+		if q.keepalive {
+			// The idle time this connection has now, in units of 100 ms.
+			s.keepalive = dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE, Length: 2,
+				Timeout: uint16(min(s.tcpIdle/(100*time.Millisecond), 0xFFFF))}
+			s.opt.Option = append(s.opt.Option[:0], &s.keepalive)
+		}
 	}
 	if rcode != dns.RcodeSuccess {
 		return h.refuse(s, q, rcode)
@@ -113,7 +123,7 @@ func (s *scratch) withOPT(q query, extra []dns.RR) []dns.RR {
 			Code: dns.EDNS0SUBNET, Family: q.ecs.family, SourceNetmask: q.ecs.source,
 			SourceScope: q.ecs.scope, Address: q.ecs.raw,
 		}
-		s.opt.Option = append(s.opt.Option[:0], &s.ecsOpt)
+		s.opt.Option = append(s.opt.Option, &s.ecsOpt) // after a keepalive, if any
 	}
 	s.extra = append(append(s.extra[:0], extra...), &s.opt)
 	return s.extra
@@ -157,10 +167,18 @@ func parse(r *dns.Msg, udp bool, udpSize int) (query, int) {
 			return q, dns.RcodeBadVers
 		}
 		for _, o := range opt.Option {
-			if sub, ok := o.(*dns.EDNS0_SUBNET); ok {
-				if !q.ecs.parse(sub) {
+			switch o := o.(type) {
+			case *dns.EDNS0_SUBNET:
+				if !q.ecs.parse(o) {
 					return q, dns.RcodeFormatError // RFC 7871 7.1.2
 				}
+			case *dns.EDNS0_TCP_KEEPALIVE:
+				// RFC 7828 3.2.2: ignored over UDP; in a query it carries
+				// no timeout, else FORMERR.
+				if o.Length != 0 || o.Timeout != 0 {
+					return q, dns.RcodeFormatError
+				}
+				q.keepalive = !udp
 			}
 		}
 	}

@@ -117,6 +117,10 @@ type scratch struct {
 	name, lastName []byte
 	lastStr        string
 
+	// TCP: the idle time the connection has now, for edns-tcp-keepalive
+	tcpIdle   time.Duration
+	keepalive dns.EDNS0_TCP_KEEPALIVE
+
 	// dynamic answers
 	fecs    ecs       // the fast path's parse of the query's Client Subnet
 	info    queryInfo // what the query was, for the counters

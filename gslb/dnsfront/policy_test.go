@@ -72,7 +72,7 @@ func policyServer(t *testing.T, record string, health gslb.HealthView) (string, 
 		t.Fatal(err)
 	}
 	h, e := handlerFor(t, cfg, health)
-	srv := NewServer(Listen{Addrs: []string{"127.0.0.1:0"}, TCPIdleTimeout: time.Second, TCPMaxConnections: 4, TCPMaxQueries: 10}, h, discard())
+	srv := NewServer(Listen{Addrs: []string{"127.0.0.1:0"}, TCP: tcpLimits(TCPLimits{Idle: time.Second, MaxConns: 4, MaxQueries: 10})}, h, discard())
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

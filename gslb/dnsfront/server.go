@@ -16,11 +16,9 @@ import (
 
 // Listen configures the sockets of a Server.
 type Listen struct {
-	Addrs             []string // host:port, each served over UDP and TCP
-	UDPSockets        int      // SO_REUSEPORT sockets per UDP address (at least 1)
-	TCPIdleTimeout    time.Duration
-	TCPMaxConnections int // concurrent connections per address; more are closed at once
-	TCPMaxQueries     int // queries per connection before the server closes it
+	Addrs      []string // host:port, each served over UDP and TCP
+	UDPSockets int      // SO_REUSEPORT sockets per UDP address (at least 1)
+	TCP        TCPLimits
 }
 
 // Server owns the listening sockets and the miekg/dns servers reading them.
@@ -178,7 +176,7 @@ func (s *Server) bindPair(host, port string) error {
 		udps = append(udps, u)
 	}
 	s.udps = append(s.udps, udps...)
-	s.tcps = append(s.tcps, newTCPServer(newLimitListener(ln, s.cfg.TCPMaxConnections), s.handler, s.cfg.TCPIdleTimeout, s.cfg.TCPMaxQueries))
+	s.tcps = append(s.tcps, newTCPServer(ln, s.handler, s.cfg.TCP))
 	s.udp = append(s.udp, first.LocalAddr())
 	s.tcp = append(s.tcp, ln.Addr())
 	return nil

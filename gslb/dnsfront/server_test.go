@@ -1,6 +1,7 @@
 package dnsfront
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -21,15 +22,7 @@ func startServer(t *testing.T, cfg Listen) (*Server, *Handler) {
 	if cfg.Addrs == nil {
 		cfg.Addrs = []string{"127.0.0.1:0"}
 	}
-	if cfg.TCPIdleTimeout == 0 {
-		cfg.TCPIdleTimeout = 5 * time.Second
-	}
-	if cfg.TCPMaxConnections == 0 {
-		cfg.TCPMaxConnections = 16
-	}
-	if cfg.TCPMaxQueries == 0 {
-		cfg.TCPMaxQueries = 100
-	}
+	cfg.TCP = tcpLimits(cfg.TCP)
 	srv := NewServer(cfg, h, discard())
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -208,58 +201,201 @@ func TestTCPPipelining(t *testing.T) {
 	}
 }
 
-// TestTCPLimits: connections over the cap are closed at once, and an idle
-// connection is closed after the idle timeout.
-func TestTCPLimits(t *testing.T) {
-	srv, _ := startServer(t, Listen{TCPMaxConnections: 2, TCPIdleTimeout: 300 * time.Millisecond})
-	addr := srv.TCPAddrs()[0].String()
+// tcpLimits fills the limits a test leaves out.
+func tcpLimits(l TCPLimits) TCPLimits {
+	l.Idle = cmp.Or(l.Idle, 5*time.Second)
+	l.MessageTimeout = cmp.Or(l.MessageTimeout, 2*time.Second)
+	l.MaxConns = cmp.Or(l.MaxConns, 16)
+	l.MaxPerClient = cmp.Or(l.MaxPerClient, 16)
+	l.MaxPerPrefix = cmp.Or(l.MaxPerPrefix, 64)
+	l.MaxQueries = cmp.Or(l.MaxQueries, 100)
+	return l
+}
 
-	var held []net.Conn
-	for i := 0; i < 2; i++ {
-		c, err := dns.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		// A query makes sure the server has accepted this connection.
-		q := new(dns.Msg)
-		q.SetQuestion("www.example.test.", dns.TypeA)
-		c.SetDeadline(time.Now().Add(2 * time.Second))
-		if err := c.WriteMsg(q); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.ReadMsg(); err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
+// dialTCP opens a connection from local (an address of 127/8, or ""
+// for any) and, when ask, makes sure the server took it with a query.
+func dialTCP(t *testing.T, addr, local string, ask bool) *dns.Conn {
+	t.Helper()
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
 	}
-	over, err := net.Dial("tcp", addr)
+	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer over.Close()
-	over.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := over.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
-		t.Fatalf("third connection: read err %v, want it closed by the server", err)
+	c := &dns.Conn{Conn: nc}
+	t.Cleanup(func() { c.Close() })
+	if ask {
+		if _, err := askOn(c); err != nil {
+			t.Fatalf("a query on a new connection from %s: %v", local, err)
+		}
 	}
+	return c
+}
 
-	// The held connections go idle and are closed by the server.
-	held[0].SetReadDeadline(time.Now().Add(3 * time.Second))
-	if _, err := held[0].Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
-		t.Fatalf("idle connection: read err %v, want closed by the server", err)
+func askOn(c *dns.Conn) (*dns.Msg, error) {
+	q := new(dns.Msg)
+	q.SetQuestion("www.example.test.", dns.TypeA)
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if err := c.WriteMsg(q); err != nil {
+		return nil, err
 	}
-	// With the idle ones gone, a new connection is served again.
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		c := &dns.Client{Net: "tcp", Timeout: time.Second}
-		q := new(dns.Msg)
-		q.SetQuestion("www.example.test.", dns.TypeA)
-		if _, _, err := c.Exchange(q, addr); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no TCP service after idle connections closed: %v", err)
+	return c.ReadMsg()
+}
+
+// counted waits for a close of reason to be counted: the server counts
+// after closing.
+func counted(h *Handler, reason string) bool {
+	for range 100 {
+		if h.stats.tcpCloses[reason].Load() == 1 {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// closedWithin reports whether the server closes c within d.
+func closedWithin(c net.Conn, d time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(d))
+	_, err := c.Read(make([]byte, 1))
+	return errors.Is(err, io.EOF) || isReset(err)
+}
+
+// TestTCPLimits: one client cannot hold TCP for the others. At the total
+// cap a newcomer takes the place of the connection idle longest; over a
+// client's own cap it is closed; idle and slow connections are closed;
+// the idle timeout shrinks as the table fills.
+func TestTCPLimits(t *testing.T) {
+	t.Run("at the cap, the oldest idle connection makes room", func(t *testing.T) {
+		srv, h := startServer(t, Listen{TCP: TCPLimits{MaxConns: 2}})
+		addr := srv.TCPAddrs()[0].String()
+		old := dialTCP(t, addr, "127.0.0.2", true)
+		time.Sleep(20 * time.Millisecond)
+		dialTCP(t, addr, "127.0.0.3", true)
+		dialTCP(t, addr, "127.0.0.4", true) // served
+		if !closedWithin(old, 2*time.Second) {
+			t.Error("the oldest idle connection was not closed")
+		}
+		if !counted(h, "evicted") {
+			t.Error("the eviction was not counted")
+		}
+	})
+	t.Run("at the cap with every connection busy, the newcomer is closed", func(t *testing.T) {
+		srv, _ := startServer(t, Listen{TCP: TCPLimits{MaxConns: 2}})
+		addr := srv.TCPAddrs()[0].String()
+		for _, local := range []string{"127.0.0.2", "127.0.0.3"} {
+			c := dialTCP(t, addr, local, false)
+			c.Conn.Write([]byte{0}) // a message begun, not finished: busy
 		}
 		time.Sleep(50 * time.Millisecond)
+		if c := dialTCP(t, addr, "127.0.0.4", false); !closedWithin(c, time.Second) {
+			t.Error("a connection over the cap of busy ones was kept")
+		}
+	})
+	t.Run("a client over its own cap is closed, others are served", func(t *testing.T) {
+		srv, _ := startServer(t, Listen{TCP: TCPLimits{MaxPerClient: 2}})
+		addr := srv.TCPAddrs()[0].String()
+		dialTCP(t, addr, "127.0.0.2", true)
+		dialTCP(t, addr, "127.0.0.2", true)
+		if c := dialTCP(t, addr, "127.0.0.2", false); !closedWithin(c, time.Second) {
+			t.Error("a third connection from one address was kept")
+		}
+		dialTCP(t, addr, "127.1.0.2", true)
+	})
+	t.Run("a client prefix over its cap is closed", func(t *testing.T) {
+		srv, _ := startServer(t, Listen{TCP: TCPLimits{MaxPerPrefix: 2}})
+		addr := srv.TCPAddrs()[0].String()
+		dialTCP(t, addr, "127.0.0.2", true)
+		dialTCP(t, addr, "127.0.0.3", true)
+		if c := dialTCP(t, addr, "127.0.0.4", false); !closedWithin(c, time.Second) {
+			t.Error("a third connection from one /24 was kept")
+		}
+	})
+	t.Run("an idle connection is closed after the idle timeout", func(t *testing.T) {
+		srv, _ := startServer(t, Listen{TCP: TCPLimits{Idle: 300 * time.Millisecond}})
+		c := dialTCP(t, srv.TCPAddrs()[0].String(), "", true)
+		start := time.Now()
+		if !closedWithin(c, 3*time.Second) || time.Since(start) < 200*time.Millisecond {
+			t.Errorf("idle connection closed after %v, want about 300ms", time.Since(start))
+		}
+	})
+	t.Run("a message sent a byte at a time is cut", func(t *testing.T) {
+		srv, h := startServer(t, Listen{TCP: TCPLimits{Idle: 10 * time.Second, MessageTimeout: 300 * time.Millisecond}})
+		c := dialTCP(t, srv.TCPAddrs()[0].String(), "", false)
+		c.Conn.Write([]byte{0}) // the first byte of a length, and no more
+		if !closedWithin(c, 3*time.Second) {
+			t.Error("a slow message kept its connection")
+		}
+		if !counted(h, "slow") {
+			t.Error("the slow connection's close was not counted")
+		}
+	})
+	t.Run("the idle timeout shrinks as the table fills", func(t *testing.T) {
+		srv, _ := startServer(t, Listen{TCP: TCPLimits{MaxConns: 4, Idle: 4 * time.Second}})
+		addr := srv.TCPAddrs()[0].String()
+		var last *dns.Conn
+		for _, local := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"} {
+			last = dialTCP(t, addr, local, true)
+		}
+		start := time.Now()
+		if !closedWithin(last, 3*time.Second) {
+			t.Fatal("the last connection to a full table kept the full idle timeout")
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("closed after %v; with the table full it has a tenth of 4s", took)
+		}
+	})
+	t.Run("a flood of idle connections stops neither UDP nor new clients", func(t *testing.T) {
+		srv, _ := startServer(t, Listen{TCP: TCPLimits{MaxConns: 32, MaxPerClient: 64, MaxPerPrefix: 64}})
+		addr := srv.TCPAddrs()[0].String()
+		for range 64 {
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+		}
+		udp := &dns.Client{Timeout: 2 * time.Second}
+		q := new(dns.Msg)
+		q.SetQuestion("www.example.test.", dns.TypeA)
+		if _, _, err := udp.Exchange(q, srv.UDPAddrs()[0].String()); err != nil {
+			t.Fatalf("UDP during the flood: %v", err)
+		}
+		dialTCP(t, addr, "127.1.0.9", true)
+	})
+}
+
+// TestKeepalive: a TCP query asking for edns-tcp-keepalive learns the idle
+// timeout (RFC 7828); over UDP the option is ignored.
+func TestKeepalive(t *testing.T) {
+	srv, _ := startServer(t, Listen{TCP: TCPLimits{Idle: 7 * time.Second}})
+	q := new(dns.Msg)
+	q.SetQuestion("www.example.test.", dns.TypeA)
+	q.SetEdns0(1232, false)
+	q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE})
+	for _, tt := range []struct {
+		net, addr string
+		want      uint16 // 0: no option
+	}{
+		{"tcp", srv.TCPAddrs()[0].String(), 70},
+		{"udp", srv.UDPAddrs()[0].String(), 0},
+	} {
+		c := &dns.Client{Net: tt.net, Timeout: 2 * time.Second}
+		m, _, err := c.Exchange(q, tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got uint16
+		for _, o := range m.IsEdns0().Option {
+			if k, ok := o.(*dns.EDNS0_TCP_KEEPALIVE); ok {
+				got = k.Timeout
+			}
+		}
+		if got != tt.want || len(m.Answer) == 0 {
+			t.Errorf("%s: keepalive %d, want %d; answer %v", tt.net, got, tt.want, m.Answer)
+		}
 	}
 }
 
@@ -293,7 +429,7 @@ func TestStoreSwapsData(t *testing.T) {
 // TestShutdownStopsServing: after Shutdown the port answers no more.
 func TestShutdownStopsServing(t *testing.T) {
 	h := quickstartHandler(t)
-	srv := NewServer(Listen{Addrs: []string{"127.0.0.1:0"}, TCPIdleTimeout: time.Second, TCPMaxConnections: 4, TCPMaxQueries: 10}, h, discard())
+	srv := NewServer(Listen{Addrs: []string{"127.0.0.1:0"}, TCP: tcpLimits(TCPLimits{Idle: time.Second, MaxConns: 4, MaxQueries: 10})}, h, discard())
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// tcpCloseReasons are why TCP connections end: the client closed or
+// broke the framing, it stayed idle, a message came too slowly, a
+// newcomer took its place at the total cap, it was refused over the caps
+// of its address or prefix or with every connection busy, it reached
+// tcp_max_queries, a write failed, or the server shut down.
+var tcpCloseReasons = []string{"client", "idle", "slow", "evicted", "client_limit", "prefix_limit", "full", "max_queries", "write", "shutdown"}
+
+func (st *stats) tcpClosed(reason string) {
+	if c := st.tcpCloses[reason]; c != nil {
+		c.Add(1)
+	}
+}
+
 // rrlClasses are the rate limiter's response classes, for the counters.
 var rrlClasses = [...]rrl.Class{rrl.Answer, rrl.Dynamic, rrl.Wildcard, rrl.NoData, rrl.NXDomain, rrl.Referral, rrl.Error}
 
@@ -42,6 +55,8 @@ type stats struct {
 	ecs       atomic.Uint64
 	unlocated atomic.Uint64                     // dynamic answers for clients no geo source locates
 	rrl       [len(rrlClasses)][3]atomic.Uint64 // limited responses by class and action (send unused)
+	tcpOpen   atomic.Int64                      // TCP connections open
+	tcpCloses map[string]*atomic.Uint64         // TCP connections closed, by reason; fixed at start
 	latency   prometheus.Histogram
 
 	noZone *zoneCounters // names in no served zone
@@ -53,10 +68,15 @@ type stats struct {
 
 func newStats() *stats {
 	none := new(zoneCounters)
+	closes := map[string]*atomic.Uint64{}
+	for _, r := range tcpCloseReasons {
+		closes[r] = new(atomic.Uint64)
+	}
 	return &stats{
-		noZone:  none,
-		zones:   map[string]*zoneCounters{"": none},
-		regions: map[string]*atomic.Uint64{},
+		tcpCloses: closes,
+		noZone:    none,
+		zones:     map[string]*zoneCounters{"": none},
+		regions:   map[string]*atomic.Uint64{},
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "meridian_dns_answer_duration_seconds",
 			Help: "Time from a query's bytes to its reply's, in the server (kernel time excluded); one query in 64 is timed.",
@@ -155,6 +175,8 @@ var (
 	regionDesc    = prometheus.NewDesc("meridian_dns_dynamic_answers_total", "Dynamic answers, by the region that answered.", []string{"region"}, nil)
 	truncatedDesc = prometheus.NewDesc("meridian_dns_truncated_total", "UDP responses sent with TC set.", nil, nil)
 	ecsDesc       = prometheus.NewDesc("meridian_dns_ecs_queries_total", "Queries answered that carried a valid EDNS Client Subnet.", nil, nil)
+	tcpOpenDesc   = prometheus.NewDesc("meridian_dns_tcp_connections", "DNS TCP connections open.", nil, nil)
+	tcpClosedDesc = prometheus.NewDesc("meridian_dns_tcp_closed_total", "DNS TCP connections closed, by reason: client, idle, slow (a message not whole within tcp_message_timeout), evicted (the longest idle, for a newcomer at tcp_max_connections), client_limit, prefix_limit, full (refused with every connection busy), max_queries, write, shutdown.", []string{"reason"}, nil)
 	rrlDesc       = prometheus.NewDesc("meridian_rrl_limited_total", "UDP responses over the rate limit, by response class and what was sent instead: slip (an empty truncated reply) or drop (nothing).", []string{"class", "action"}, nil)
 	rrlBuckets    = prometheus.NewDesc("meridian_rrl_buckets", "Buckets in the rate limiter's table (fixed: its memory does not grow with the number of clients); 0 when rate limiting is off.", nil, nil)
 	unlocatedDesc = prometheus.NewDesc("meridian_geo_unlocated_answers_total", "Dynamic answers whose order depends on where the client is, for clients no CIDR row or GeoIP database locates.", nil, nil)
@@ -172,6 +194,8 @@ func (h *Handler) Describe(ch chan<- *prometheus.Desc) {
 	ch <- unlocatedDesc
 	ch <- rrlDesc
 	ch <- rrlBuckets
+	ch <- tcpOpenDesc
+	ch <- tcpClosedDesc
 	h.stats.latency.Describe(ch)
 }
 
@@ -222,5 +246,9 @@ func (h *Handler) Collect(ch chan<- prometheus.Metric) {
 		buckets = t.Buckets()
 	}
 	ch <- prometheus.MustNewConstMetric(rrlBuckets, prometheus.GaugeValue, float64(buckets))
+	ch <- prometheus.MustNewConstMetric(tcpOpenDesc, prometheus.GaugeValue, float64(h.stats.tcpOpen.Load()))
+	for _, r := range tcpCloseReasons {
+		ch <- prometheus.MustNewConstMetric(tcpClosedDesc, prometheus.CounterValue, float64(h.stats.tcpCloses[r].Load()), r)
+	}
 	h.stats.latency.Collect(ch)
 }
