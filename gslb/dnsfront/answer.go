@@ -61,6 +61,11 @@ func (h *Handler) answer(st *State, s *scratch, r *dns.Msg, udp bool, client net
 			s.opt.Option = append(s.opt.Option[:0], &s.keepalive)
 		}
 	}
+	if rcode == dns.RcodeNotImplemented {
+		// RFC 8906, RFC 2136 section 2.2: an opcode we do not implement
+		// gets QR, the opcode and the rcode, none of the query's flags.
+		m.RecursionDesired, m.CheckingDisabled = false, false
+	}
 	if rcode != dns.RcodeSuccess {
 		return h.refuse(s, q, rcode)
 	}
@@ -185,6 +190,9 @@ func parse(r *dns.Msg, udp bool, udpSize int) (query, int) {
 	switch {
 	case r.Opcode != dns.OpcodeQuery:
 		return q, dns.RcodeNotImplemented
+	case len(r.Ns) > 0 && q.qtype == dns.TypeIXFR && len(r.Question) == 1 && len(r.Answer) == 0:
+		// RFC 1995 section 3: an IXFR query carries the client's SOA in
+		// the authority section. Well formed; refused like AXFR.
 	case len(r.Question) != 1, len(r.Answer) > 0, len(r.Ns) > 0, q.qtype == dns.TypeOPT:
 		// A query carries exactly one question and nothing else but EDNS
 		// and TSIG in the additional section.

@@ -182,7 +182,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 		switch fastOptions(pkt[o+optFixed:], &s.fecs) {
 		case optionsOther:
 			return nil
-		case optionsBadECS:
+		case optionsBadECS, optionsMalformed:
 			// RFC 7871 7.1.2. Only here are the address's octets still
 			// countable: miekg/dns pads them when it unpacks.
 			if udp {
@@ -354,9 +354,10 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 
 // What fastOptions found.
 const (
-	optionsOK     = iota // nothing the fast path cannot answer
-	optionsOther         // something for the full path
-	optionsBadECS        // a Client Subnet whose address has the wrong number of octets
+	optionsOK        = iota // nothing the fast path cannot answer
+	optionsOther            // something for the full path
+	optionsBadECS           // a Client Subnet whose address has the wrong number of octets
+	optionsMalformed        // an option running past the OPT record: FORMERR, with our OPT (RFC 6891 section 7)
 )
 
 // fastOptions checks that the EDNS options are well framed and all of
@@ -368,11 +369,11 @@ func fastOptions(b []byte, e *ecs) int {
 	result := optionsOK
 	for len(b) > 0 {
 		if len(b) < 4 {
-			return optionsOther
+			return optionsMalformed
 		}
 		code, n := binary.BigEndian.Uint16(b), int(binary.BigEndian.Uint16(b[2:]))
 		if len(b) < 4+n {
-			return optionsOther
+			return optionsMalformed
 		}
 		switch code {
 		case dns.EDNS0COOKIE, dns.EDNS0PADDING:

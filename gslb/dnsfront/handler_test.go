@@ -155,7 +155,12 @@ func checkReply(t *testing.T, tc testCase, q, m *dns.Msg) {
 	if m.RecursionAvailable {
 		t.Error("ra set: Meridian never recurses")
 	}
-	if m.RecursionDesired != q.RecursionDesired {
+	if m.Rcode == dns.RcodeNotImplemented {
+		// RFC 8906: QR, the opcode and the rcode, none of the query's flags.
+		if m.RecursionDesired || m.CheckingDisabled || m.Opcode != q.Opcode {
+			t.Errorf("NOTIMP: rd %v cd %v opcode %d, want no flags and opcode %d", m.RecursionDesired, m.CheckingDisabled, m.Opcode, q.Opcode)
+		}
+	} else if m.RecursionDesired != q.RecursionDesired {
 		t.Errorf("rd %v not copied from the query (%v)", m.RecursionDesired, q.RecursionDesired)
 	}
 	if len(q.Question) == 1 && (len(m.Question) != 1 || m.Question[0] != q.Question[0]) {
@@ -271,6 +276,13 @@ func TestAnswers(t *testing.T) {
 			mutate: func(q *dns.Msg) { q.Opcode = dns.OpcodeNotify }},
 		{name: "UPDATE is NOTIMP", qname: "example.test.", qtype: dns.TypeSOA, rcode: dns.RcodeNotImplemented,
 			mutate: func(q *dns.Msg) { q.Opcode = dns.OpcodeUpdate }},
+		{name: "opcode 15 with RD and CD is NOTIMP without them", qname: "example.test.", qtype: dns.TypeSOA, rcode: dns.RcodeNotImplemented,
+			mutate: func(q *dns.Msg) { q.Opcode, q.RecursionDesired, q.CheckingDisabled = 15, true, true }},
+		{name: "IXFR with the client's SOA is refused, not FORMERR", qname: "example.test.", qtype: dns.TypeIXFR, rcode: dns.RcodeRefused,
+			mutate: func(q *dns.Msg) {
+				q.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: "example.test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET},
+					Ns: "ns1.example.test.", Mbox: "hostmaster.example.test.", Serial: 1}}
+			}},
 		{name: "a response is not answered", qname: "www.example.test.", qtype: dns.TypeA, noReply: true,
 			mutate: func(q *dns.Msg) { q.Response = true }},
 		{name: "rd=0 copied", qname: "www.example.test.", qtype: dns.TypeA, rcode: dns.RcodeSuccess, aa: true,
@@ -467,5 +479,49 @@ func TestPanicBecomesServfail(t *testing.T) {
 	pkt, _ = q.Pack()
 	if err := m.Unpack(h.answerPacket(new(scratch), &req, pkt, testClient, true)); err != nil || m.Rcode != dns.RcodeSuccess {
 		t.Fatalf("after a panic: %v %v", err, m)
+	}
+}
+
+// TestMalformedCorners: packets an EDNS compliance run sends, answered as
+// the RFCs say, on both transports.
+func TestMalformedCorners(t *testing.T) {
+	h := quickstartHandler(t)
+	www := func(edns bool) []byte {
+		q := new(dns.Msg)
+		q.SetQuestion("www.example.test.", dns.TypeA)
+		if edns {
+			q.SetEdns0(1232, false)
+		}
+		p, err := q.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	badOption := www(true)
+	badOption[len(badOption)-1] = 4                       // OPT rdlen 4: one option header...
+	badOption = append(badOption, 0, dns.EDNS0NSID, 0, 9) // ...announcing 9 bytes that are not there
+	for _, tt := range []struct {
+		name     string
+		pkt      []byte
+		rcode    int
+		question bool
+		opt      bool
+	}{
+		{"a question cut off after its name", www(false)[:len(www(false))-4], dns.RcodeFormatError, false, false},
+		{"a question cut off in its class", www(false)[:len(www(false))-1], dns.RcodeFormatError, false, false},
+		{"an option longer than the OPT record", badOption, dns.RcodeFormatError, true, true},
+	} {
+		for _, udp := range []bool{true, false} {
+			out := h.answerPacket(new(scratch), new(dns.Msg), tt.pkt, netip.MustParseAddr("192.0.2.1"), udp)
+			var m dns.Msg
+			if err := m.Unpack(out); err != nil {
+				t.Fatalf("%s (udp %v): reply does not unpack: %v", tt.name, udp, err)
+			}
+			if m.Rcode != tt.rcode || (len(m.Question) > 0) != tt.question || (m.IsEdns0() != nil) != tt.opt {
+				t.Errorf("%s (udp %v): %s question %v opt %v, want %s %v %v", tt.name, udp, dns.RcodeToString[m.Rcode],
+					m.Question, m.IsEdns0() != nil, dns.RcodeToString[tt.rcode], tt.question, tt.opt)
+			}
+		}
 	}
 }

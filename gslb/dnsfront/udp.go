@@ -128,7 +128,7 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 	}
 	st := h.state.Load()
 	if out = h.fastAnswer(st, s, pkt, client, udp); out == nil {
-		if err := req.Unpack(pkt); err != nil {
+		if err := req.Unpack(pkt); err != nil || !questionWhole(pkt) {
 			out = headerReply(s, pkt, dns.RcodeFormatError)
 			s.info = queryInfo{}
 		} else {
@@ -142,6 +142,33 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 	}
 	h.count(st, s, out, udp, start)
 	return out
+}
+
+// questionWhole reports whether pkt's questions end within it: miekg/dns
+// unpacks a question cut off after its name as type 0, class 0, which is
+// FORMERR, not a question to answer.
+func questionWhole(pkt []byte) bool {
+	off := headerLen
+	for range binary.BigEndian.Uint16(pkt[4:]) {
+		for {
+			if off >= len(pkt) {
+				return false
+			}
+			l := int(pkt[off])
+			if l&0xC0 == 0xC0 { // a compression pointer ends the name
+				off += 2
+				break
+			}
+			off += 1 + l
+			if l == 0 {
+				break
+			}
+		}
+		if off += 4; off > len(pkt) {
+			return false
+		}
+	}
+	return true
 }
 
 // recoverServfail turns a panic while answering into a logged SERVFAIL for
