@@ -7,7 +7,7 @@ LDFLAGS := -X main.buildVersion=$(VERSION)
 FUZZTIME ?= 15s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test fuzz bench bench-go bench-forward bench-dnsperf lint clean
+.PHONY: build run test fuzz fuzz-long bench bench-go bench-forward bench-dnsperf lint clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/meridian
@@ -19,10 +19,23 @@ test: lint
 	$(GO) test -race -count=1 -timeout 10m ./...
 	$(MAKE) fuzz
 
+# Every fuzz target, as package:Name. Each runs for FUZZTIME.
+FUZZ_TARGETS := \
+	./gslb/dnsfront:FuzzServeDNS \
+	./gslb/forward:FuzzH1Request \
+	./gslb/forward:FuzzH1Response \
+	./gslb/config:FuzzParse \
+	./zones:FuzzZone
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./gslb/dnsfront
-	$(GO) test -run '^$$' -fuzz '^FuzzH1Request$$' -fuzztime $(FUZZTIME) ./gslb/forward
-	$(GO) test -run '^$$' -fuzz '^FuzzH1Response$$' -fuzztime $(FUZZTIME) ./gslb/forward
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
+
+# The same, longer: make fuzz-long FUZZTIME=10m.
+fuzz-long: FUZZTIME = 10m
+fuzz-long: fuzz
 
 bench: bench-go bench-forward bench-dnsperf
 
