@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/cookie"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"io/fs"
 	"net"
@@ -72,6 +73,29 @@ type Config struct {
 // table's, for errors found after decoding.
 func (c *Config) LineOf(key string) int { return c.lines.line(key) }
 
+// readCookieSecrets reads server.cookies.secret_file, as validation
+// reads the cluster's key file: a reload re-reads it, which is how a
+// secret is rolled.
+func (c *Config) readCookieSecrets(v *validator) {
+	ck := &c.Server.Cookies
+	if ck.SecretFile == "" {
+		return
+	}
+	var b []byte
+	var err error
+	if c.FS != nil {
+		b, err = fs.ReadFile(c.FS, path.Join(path.Dir(c.Path), ck.SecretFile))
+	} else {
+		b, err = os.ReadFile(c.ResolvePath(ck.SecretFile))
+	}
+	if err == nil {
+		ck.Secrets, err = cookie.ParseSecrets(string(b))
+	}
+	if err != nil {
+		v.fail("server.cookies.secret_file", "%v", err)
+	}
+}
+
 // ResolvePath resolves a file named in the configuration against the
 // configuration file's folder.
 func (c *Config) ResolvePath(p string) string {
@@ -103,6 +127,8 @@ type Server struct {
 	ECSMaxPrefix6     int      `toml:"ecs_max_prefix6"`  // longest IPv6 source prefix used
 	// RRL is [server.rrl]: response rate limiting of UDP answers.
 	RRL rrl.Config `toml:"rrl"`
+	// Cookies is [server.cookies]: DNS cookies (RFC 7873, RFC 9018).
+	Cookies cookie.Config `toml:"cookies"`
 }
 
 // Log configures structured logging.
@@ -195,6 +221,7 @@ func Parse(path string, src []byte) (*Config, error) {
 	for _, p := range cfg.Server.RRL.Validate() {
 		v.fail("server.rrl."+p.Key, "%s", p.Msg)
 	}
+	cfg.readCookieSecrets(&v)
 	cfg.validateGSLB(&v)
 	errs = append(errs, v.errs...)
 	if len(errs) > 0 {

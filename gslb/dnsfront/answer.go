@@ -1,6 +1,7 @@
 package dnsfront
 
 import (
+	"encoding/hex"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"net/netip"
 	"time"
@@ -27,6 +28,7 @@ type query struct {
 	// keepalive: the query asked for the TCP idle timeout (RFC 7828);
 	// honoured over TCP only.
 	keepalive bool
+	cookie    cookieQuery
 }
 
 // answer is the full path: it builds the wire reply to r (a query, QR
@@ -54,6 +56,9 @@ func (h *Handler) answer(st *State, s *scratch, r *dns.Msg, udp bool, client net
 		s.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
 		s.opt.SetUDPSize(uint16(min(q.limit, st.UDPSize)))
 		s.opt.SetDo(q.do)
+		if s.info.cookie = h.cookies(st, &q.cookie, client, &s.fck2); s.fck2.n > 0 {
+			s.opt.Option = append(s.opt.Option, s.fck2.option(&s.ckOpt))
+		}
 		if q.keepalive {
 			// The idle time this connection has now, in units of 100 ms.
 			s.keepalive = dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE, Length: 2,
@@ -176,6 +181,11 @@ func parse(r *dns.Msg, udp bool, udpSize int) (query, int) {
 			case *dns.EDNS0_SUBNET:
 				if !q.ecs.parse(o) {
 					return q, dns.RcodeFormatError // RFC 7871 7.1.2
+				}
+			case *dns.EDNS0_COOKIE:
+				b, err := hex.DecodeString(o.Cookie)
+				if err != nil || q.cookie.present || !q.cookie.parse(b) {
+					return q, dns.RcodeFormatError // RFC 7873 5.2.2
 				}
 			case *dns.EDNS0_TCP_KEEPALIVE:
 				// RFC 7828 3.2.2: ignored over UDP; in a query it carries

@@ -167,7 +167,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 		limit = dns.MaxMsgSize
 	}
 	adv := st.UDPSize
-	s.fecs = ecs{}
+	s.fecs, s.fck, s.fck2 = ecs{}, cookieQuery{}, cookieReply{}
 	if ar == 1 {
 		o := qend
 		if len(pkt) < o+optFixed || pkt[o] != 0 || be.Uint16(pkt[o+1:]) != dns.TypeOPT {
@@ -179,7 +179,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 		if o+optFixed+int(be.Uint16(pkt[o+9:])) != len(pkt) {
 			return nil
 		}
-		switch fastOptions(pkt[o+optFixed:], &s.fecs) {
+		switch fastOptions(pkt[o+optFixed:], &s.fecs, &s.fck) {
 		case optionsOther:
 			return nil
 		case optionsBadECS, optionsMalformed:
@@ -189,7 +189,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 				adv = min(max(int(be.Uint16(pkt[o+3:])), minUDPSize), st.UDPSize)
 			}
 			out := startReply(s, pkt, qend, bits, dns.RcodeFormatError, 0, 0, 0, true)
-			return appendOPT(out, adv, be.Uint16(pkt[o+7:])&optDO != 0, &ecs{})
+			return appendOPT(out, adv, be.Uint16(pkt[o+7:])&optDO != 0, &ecs{}, nil)
 		}
 		if !st.ECS {
 			s.fecs.present = false // not ours to use, nor to echo
@@ -209,6 +209,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 		s.lastStr = string(name)
 	}
 	s.info = queryInfo{qtype: qtype, ecs: s.fecs.present, edns: edns}
+	s.info.cookie = h.cookies(st, &s.fck, src, &s.fck2)
 	if recs := st.dynamic(s.lastStr); recs != nil {
 		s.info.counters = st.dynCounters[s.lastStr]
 		return h.fastDynamic(st, s, pkt, qend, recs, qtype, limit, adv, edns, do, src)
@@ -228,7 +229,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 	}
 	size := qend + len(w.body)
 	if edns {
-		size += optLen(&s.fecs)
+		size += optLen(&s.fecs, &s.fck2)
 	}
 	if size > limit {
 		return nil // truncation is the full path's
@@ -236,7 +237,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 	out := startReply(s, pkt, qend, bits, w.bits, w.an, w.ns, w.ar, edns)
 	out = append(out, w.body...)
 	if edns {
-		out = appendOPT(out, adv, do, &s.fecs)
+		out = appendOPT(out, adv, do, &s.fecs, &s.fck2)
 	}
 	return out
 }
@@ -262,16 +263,20 @@ func startReply(s *scratch, pkt []byte, qend int, qbits, bits, an, ns, ar uint16
 }
 
 // optLen is the size of our OPT record, with the ECS echo when there is one.
-func optLen(e *ecs) int {
-	if !e.present {
-		return optFixed
+func optLen(e *ecs, ck *cookieReply) int {
+	n := optFixed
+	if e.present {
+		n += 8 + len(e.raw)
 	}
-	return optFixed + 8 + len(e.raw)
+	if ck.n > 0 {
+		n += 4 + ck.n
+	}
+	return n
 }
 
 // appendOPT appends our OPT record: the payload size, DO copied, and the
 // query's Client Subnet echoed with our scope (RFC 7871 7.2.1).
-func appendOPT(out []byte, size int, do bool, e *ecs) []byte {
+func appendOPT(out []byte, size int, do bool, e *ecs, ck *cookieReply) []byte {
 	var flags byte
 	if do {
 		flags = optDO >> 8
@@ -280,11 +285,18 @@ func appendOPT(out []byte, size int, do bool, e *ecs) []byte {
 	if e.present {
 		rdlen = 8 + len(e.raw)
 	}
+	if ck != nil && ck.n > 0 {
+		rdlen += 4 + ck.n
+	}
 	out = append(out, 0, byte(dns.TypeOPT>>8), byte(dns.TypeOPT), byte(size>>8), byte(size), 0, 0, flags, 0, byte(rdlen>>8), byte(rdlen))
 	if e.present {
 		n := 4 + len(e.raw)
 		out = append(out, 0, dns.EDNS0SUBNET, byte(n>>8), byte(n), byte(e.family>>8), byte(e.family), e.source, e.scope)
 		out = append(out, e.raw...)
+	}
+	if ck != nil && ck.n > 0 {
+		out = append(out, 0, dns.EDNS0COOKIE, 0, byte(ck.n))
+		out = append(out, ck.b[:ck.n]...)
 	}
 	return out
 }
@@ -324,7 +336,7 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 	}
 	size := qend + len(d.Addrs)*(12+rdlen)
 	if edns {
-		size += optLen(&s.fecs)
+		size += optLen(&s.fecs, &s.fck2)
 	}
 	if size > limit {
 		return nil
@@ -347,7 +359,7 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 		}
 	}
 	if edns {
-		out = appendOPT(out, adv, do, &s.fecs)
+		out = appendOPT(out, adv, do, &s.fecs, &s.fck2)
 	}
 	return out
 }
@@ -365,7 +377,7 @@ const (
 // and so ignores (RFC 7873 section 5.2), PADDING, and one valid Client
 // Subnet, parsed into e. Anything else goes to the full path, which
 // validates it.
-func fastOptions(b []byte, e *ecs) int {
+func fastOptions(b []byte, e *ecs, ck *cookieQuery) int {
 	result := optionsOK
 	for len(b) > 0 {
 		if len(b) < 4 {
@@ -376,7 +388,11 @@ func fastOptions(b []byte, e *ecs) int {
 			return optionsMalformed
 		}
 		switch code {
-		case dns.EDNS0COOKIE, dns.EDNS0PADDING:
+		case dns.EDNS0COOKIE:
+			if ck.present || !ck.parse(b[4:4+n]) {
+				return optionsMalformed // RFC 7873 5.2.2; two cookies are FORMERR too
+			}
+		case dns.EDNS0PADDING:
 		case dns.EDNS0SUBNET:
 			if e.present {
 				result = optionsOther

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/cookie"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
@@ -35,6 +36,9 @@ type State struct {
 	// QuerySample is the share of dynamic answers logged with their
 	// decision (0 to 1).
 	QuerySample float64
+	// Cookies makes and checks DNS server cookies; nil: cookies are
+	// neither answered nor checked.
+	Cookies *cookie.Jar
 	// RRL limits the rate of UDP responses per client prefix; nil: off.
 	// A reload with the same settings should keep the table (and its
 	// buckets): see rrl.Table.Config.
@@ -122,7 +126,10 @@ type scratch struct {
 	keepalive dns.EDNS0_TCP_KEEPALIVE
 
 	// dynamic answers
-	fecs    ecs       // the fast path's parse of the query's Client Subnet
+	fecs    ecs         // the fast path's parse of the query's Client Subnet
+	fck     cookieQuery // the query's cookie
+	fck2    cookieReply // the reply's cookie
+	ckOpt   dns.EDNS0_COOKIE
 	info    queryInfo // what the query was, for the counters
 	timed   uint32    // queries seen, to time one in latencySample
 	ecsOpt  dns.EDNS0_SUBNET

@@ -90,7 +90,7 @@ func slipReply(out []byte, edns bool, udpSize int) []byte {
 	be.PutUint16(out[10:], 0)
 	if edns {
 		be.PutUint16(out[10:], 1)
-		out = appendOPT(out, udpSize, false, &ecs{})
+		out = appendOPT(out, udpSize, false, &ecs{}, nil)
 	}
 	return out
 }
