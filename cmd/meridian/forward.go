@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb/config"
 	fwd "github.com/meridian-gslb/meridian/gslb/forward"
+	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )

@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/config"
 )
 
 // accessLog is the JSON access log of the http listeners: a line per

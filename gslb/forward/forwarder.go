@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/checks"
-	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/prometheus/client_golang/prometheus"
 )

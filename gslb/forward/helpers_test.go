@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -8,8 +8,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/canary"
+	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/ratelimit"
 	"github.com/prometheus/client_golang/prometheus"
 )

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/canary"
+	"github.com/meridian-gslb/meridian/gslb/forward/config"
 )
 
 // Routes of http and https listeners are tried most specific first, and

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/config"
 )
 
 // stickyMode is how a pool pins clients to backends (pool.sticky.mode).

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/sni"
 	"github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus"

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	gslbconfig "github.com/meridian-gslb/meridian/gslb/config"
 )
 
 // minimalForward is the smallest valid forwarder file: one pool, one
@@ -45,8 +47,8 @@ func TestParseForwardDefaults(t *testing.T) {
 		{"drain_timeout", p.DrainTimeout.Duration, DefaultDrainTimeout},
 		{"proxy_protocol", p.ProxyProtocol, ""},
 		{"check.type", p.Check.Type, "tcp"},
-		{"check.interval", p.Check.Interval.Duration, DefaultCheckInterval},
-		{"check.timeout", p.Check.Timeout.Duration, DefaultCheckTimeout},
+		{"check.interval", p.Check.Interval.Duration, gslbconfig.DefaultCheckInterval},
+		{"check.timeout", p.Check.Timeout.Duration, gslbconfig.DefaultCheckTimeout},
 		{"check.rise", p.Check.Rise, 2},
 		{"check.fall", p.Check.Fall, 3},
 		{"outlier.consecutive_failures", *p.Outlier.ConsecutiveFailures, DefaultConsecutiveFailures},
@@ -66,7 +68,7 @@ func TestParseForwardDefaults(t *testing.T) {
 		}
 	}
 	// The documented values, so that a changed constant is a deliberate act.
-	if DefaultCheckRise != 2 || DefaultCheckFall != 3 || DefaultDrainTimeout != 30*time.Second ||
+	if gslbconfig.DefaultCheckRise != 2 || gslbconfig.DefaultCheckFall != 3 || DefaultDrainTimeout != 30*time.Second ||
 		DefaultConsecutiveFailures != 5 || DefaultMaxEjectionPercent != 10 || DefaultUDPIdle != 30*time.Second {
 		t.Errorf("a default differs from the value documented in forward.go")
 	}
@@ -267,7 +269,7 @@ func TestLoadForward(t *testing.T) {
 	}
 	// The examples shipped with the forwarder are valid.
 	for _, name := range []string{"forward.toml", "bench.toml", "l7.toml", "bench-l7.toml"} {
-		if _, err := LoadForward(filepath.Join("..", "..", "examples", "forward", name)); err != nil {
+		if _, err := LoadForward(filepath.Join("..", "..", "..", "examples", "forward", name)); err != nil {
 			t.Errorf("examples/forward/%s: %v", name, err)
 		}
 	}

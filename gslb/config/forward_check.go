@@ -1,0 +1,66 @@
+package config
+
+import (
+	"cmp"
+	"reflect"
+	"strings"
+	"time"
+)
+
+// The forwarder's configuration (package gslb/forward/config) writes its
+// pools' active checks as [pool.check] tables of this package's Check type;
+// these are what it uses of them.
+
+// minCheckInterval is the shortest check.interval, for DNS nodes and the
+// forwarder.
+const minCheckInterval = 10 * time.Millisecond
+
+// applyCheckDefaults gives a pool's [pool.check] the defaults of a GSLB
+// pool's [record.pool.check], but for the port: a forwarder checks its
+// backend's own port unless told otherwise, whatever the type.
+func applyCheckDefaults(ck *Check) {
+	ck.Type = strings.ToLower(cmp.Or(ck.Type, "tcp"))
+	if ck.Interval.Duration == 0 {
+		ck.Interval.Duration = DefaultCheckInterval
+	}
+	if ck.Timeout.Duration == 0 {
+		ck.Timeout.Duration = min(DefaultCheckTimeout, ck.Interval.Duration)
+	}
+	ck.Rise = cmp.Or(ck.Rise, DefaultCheckRise)
+	ck.Fall = cmp.Or(ck.Fall, DefaultCheckFall)
+	switch ck.Type {
+	case "http", "https":
+		ck.Method = strings.ToUpper(cmp.Or(ck.Method, DefaultCheckMethod))
+		ck.Path = cmp.Or(ck.Path, "/")
+	case "dns":
+		ck.QueryType = strings.ToUpper(cmp.Or(ck.QueryType, DefaultDNSQueryType))
+		ck.Rcode = strings.ToUpper(cmp.Or(ck.Rcode, DefaultDNSRcode))
+	}
+}
+
+// SetDefaults gives ck the defaults of an absent key, as a GSLB pool's
+// check has them, but for the port.
+func (ck *Check) SetDefaults() { applyCheckDefaults(ck) }
+
+// ValidateCheck checks ck, written at key ("pool[0].check") of file;
+// lineOf gives the line a key is written on (or its table's).
+func ValidateCheck(file, key string, ck Check, lineOf func(key string) int) []error {
+	lines := keyIndex{{key, lineOf(key)}}
+	t := reflect.TypeFor[Check]()
+	for i := range t.NumField() {
+		if name := t.Field(i).Tag.Get("toml"); name != "" {
+			k := key + "." + name
+			lines = append(lines, keyAt{k, lineOf(k)})
+		}
+	}
+	v := validator{file: file, lines: lines}
+	var c Config // validateCheck reads nothing of the GSLB configuration
+	c.validateCheck(&v, key, ck)
+	return v.errs
+}
+
+// CheckSpecOf is ck's spec, with its files resolved against the folder of
+// the configuration file at path. The caller fills in Target and Addr.
+func CheckSpecOf(path string, ck Check) CheckSpec {
+	return (&Config{Path: path}).checkSpec(ck)
+}
