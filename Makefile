@@ -22,8 +22,8 @@ test: lint
 # Every fuzz target, as package:Name. Each runs for FUZZTIME.
 FUZZ_TARGETS := \
 	./gslb/dnsfront:FuzzServeDNS \
-	./gslb/forward:FuzzH1Request \
-	./gslb/forward:FuzzH1Response \
+	./gslb/forward/h1:FuzzH1Request \
+	./gslb/forward/h1:FuzzH1Response \
 	./gslb/config:FuzzParse \
 	./zones:FuzzZone
 

@@ -30,7 +30,7 @@
 //   - The L7 proxy (http and https listeners) accepts connections itself,
 //     terminates TLS, and serves plain HTTP/1.1 requests (GET, HEAD,
 //     OPTIONS, DELETE, and POST, PUT, PATCH with a body of a few KiB, to
-//     routes that only pick a backend) on a fast path of its own (h1.go, h1serve.go, h1transport.go): one goroutine
+//     routes that only pick a backend) on a fast path of its own (package h1 parses, h1serve.go and h1transport.go serve): one goroutine
 //     per connection, heads parsed in place, answers relayed with their
 //     framing over kept backend connections. Anything else goes with the
 //     connection to an http.Server, whose handler is the reference for

@@ -20,8 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/pires/go-proxyproto"
+
+	"github.com/meridian-gslb/meridian/gslb/forward/config"
 )
 
 // Connections spread over the backends, each proxied both ways, and the

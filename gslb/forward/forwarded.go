@@ -4,6 +4,8 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"strings"
+
+	"github.com/meridian-gslb/meridian/gslb/forward/h1"
 )
 
 // trustList is a listener's trusted_proxies: peers whose forwarding
@@ -154,7 +156,7 @@ func forwardedElement(peer netip.Addr, host, proto string) string {
 var quotedPair = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
 func quoteIfNeeded(s string) string {
-	if validToken(s) {
+	if h1.ValidToken(s) {
 		return s
 	}
 	return `"` + quotedPair.Replace(s) + `"`

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/h1"
 )
 
 // h1Conn is a client connection on the fast path.
@@ -25,10 +26,10 @@ type h1Conn struct {
 	tls   *tls.ConnectionState
 	sni   string
 	peer  netip.AddrPort
-	rd    h1Reader
-	req   h1Request
+	rd    h1.Reader
+	req   h1.Request
 	view  h1View
-	resp  h1Response
+	resp  h1.Response
 	rs    *reqState // the request in hand
 	out   []byte    // the answer, on its way to the client
 	reqTo []byte    // the head sent to backends
@@ -72,7 +73,7 @@ func (l *httpListener) serveConn(raw net.Conn) {
 		return
 	}
 	c.peer = netipPeer(raw)
-	c.rd = h1Reader{conn: c.conn, buf: make([]byte, h1HeadMax)}
+	c.rd = h1.NewReader(c.conn, h1.HeadMax)
 	c.out = make([]byte, 0, h1OutSize)
 	if !l.track(c, true) {
 		c.conn.Close()
@@ -80,7 +81,7 @@ func (l *httpListener) serveConn(raw net.Conn) {
 	}
 	err := c.serve()
 	l.track(c, false)
-	if errors.Is(err, errFallback) {
+	if errors.Is(err, h1.ErrFallback) {
 		l.handOver(&replayConn{Conn: c.conn, rd: &c.rd, tls: c.tls})
 		return
 	}
@@ -117,42 +118,42 @@ func (c *h1Conn) serve() error {
 	l := c.l
 	wait := l.headerTimeout // the first request's head is due at once
 	for {
-		if len(c.rd.buffered()) == 0 {
+		if len(c.rd.Buffered()) == 0 {
 			c.idle.Store(true)
 			if l.closing.Load() {
 				return nil
 			}
 			_ = c.conn.SetReadDeadline(time.Now().Add(wait))
-			err := c.rd.fill()
+			err := c.rd.Fill()
 			c.idle.Store(false)
 			if err != nil {
 				return err
 			}
 		}
 		wait = l.idleTimeout
-		head, err := c.rd.head(l.headMax, func() { _ = c.conn.SetReadDeadline(time.Now().Add(l.headerTimeout)) })
+		head, err := c.rd.Head(l.headMax, func() { _ = c.conn.SetReadDeadline(time.Now().Add(l.headerTimeout)) })
 		if err != nil {
 			return err
 		}
 		snap := l.f.snap.Load()
 		lc := snap.listeners[l.lname]
-		if lc == nil || lc.http == nil || !lc.http.fast || !c.req.parse(string(head)) {
-			return errFallback
+		if lc == nil || lc.http == nil || !lc.http.fast || !c.req.Parse(string(head)) {
+			return h1.ErrFallback
 		}
 		hc := lc.http
 		c.view = h1View{q: &c.req}
-		rt := hc.routes.find(&c.view, hostName(c.req.host))
+		rt := hc.routes.find(&c.view, hostName(c.req.Host))
 		if rt == nil {
 			rt = hc.fallback
 		}
 		if !rt.fast {
-			return errFallback
+			return h1.ErrFallback
 		}
 		body, err := c.readBody(len(head), hc)
 		if err != nil {
 			return err
 		}
-		c.rd.consume(len(head) + len(body))
+		c.rd.Consume(len(head) + len(body))
 		// body stays where it is in the buffer until the next read,
 		// which comes after this request.
 		if !c.proxy(snap, hc, rt, body) {
@@ -165,26 +166,23 @@ func (c *h1Conn) serve() error {
 // bytes, into the buffer. Bodies that do not fit there, or past
 // max_body_bytes (net/http answers 413), are net/http's (errFallback).
 func (c *h1Conn) readBody(headLen int, hc *httpConfig) ([]byte, error) {
-	n := max(c.req.length, 0)
+	n := max(c.req.Length, 0)
 	if n == 0 {
 		return nil, nil
 	}
-	if headLen+n > len(c.rd.buf) || (hc.maxBody > 0 && int64(n) > hc.maxBody) {
-		return nil, errFallback
+	if headLen+n > c.rd.Size() || (hc.maxBody > 0 && int64(n) > hc.maxBody) {
+		return nil, h1.ErrFallback
 	}
-	if len(c.rd.buffered()) < headLen+n {
+	if len(c.rd.Buffered()) < headLen+n {
 		_ = c.conn.SetReadDeadline(time.Now().Add(c.l.headerTimeout))
-		if c.rd.r > 0 {
-			c.rd.w = copy(c.rd.buf, c.rd.buffered())
-			c.rd.r = 0
-		}
-		for len(c.rd.buffered()) < headLen+n {
-			if err := c.rd.fill(); err != nil {
+		c.rd.Compact()
+		for len(c.rd.Buffered()) < headLen+n {
+			if err := c.rd.Fill(); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return c.rd.buffered()[headLen : headLen+n], nil
+	return c.rd.Buffered()[headLen : headLen+n], nil
 }
 
 // fastRoute reports whether the fast path can take a route's requests:
@@ -210,13 +208,13 @@ func (c *h1Conn) proxy(snap *snapshot, hc *httpConfig, rt *route, body []byte) b
 	l.requests.Add(1)
 	defer l.requests.Add(-1)
 	q := &c.req
-	rs := l.newReqState(snap, hc, time.Now(), c.peer, q.forwardingValues)
+	rs := l.newReqState(snap, hc, time.Now(), c.peer, q.ForwardingValues)
 	rs.route, rs.view, rs.h1 = rt, &c.view, c
 	c.rs = rs
 	rs.takePool(rt, c.sni) // rt.fast: its pools are in the snapshot
 	p := rs.pool
-	rs.path = rt.rewritePath(q.rawPath)
-	idem := idempotentBy(q.method, func(name string) bool { return c.view.hasHeader(name, "*") })
+	rs.path = rt.rewritePath(q.RawPath)
+	idem := idempotentBy(q.Method, func(name string) bool { return c.view.hasHeader(name, "*") })
 	rs.mayRetry = p.http.mayRetry(idem)
 	if len(body) > 0 {
 		// Kept whole for any try when it may be retried and fits
@@ -229,10 +227,10 @@ func (c *h1Conn) proxy(snap *snapshot, hc *httpConfig, rt *route, body []byte) b
 	l.fastRequests.Add(1)
 	keep, size := c.forward(rs, idem)
 	l.finish(rs, rs.status, size, func() requestLine {
-		return requestLine{q.method, q.host, q.target, "HTTP/1.1", q.ua}
+		return requestLine{q.Method, q.Host, q.Target, "HTTP/1.1", q.UserAgent}
 	})
 	// An aborted request's connection has its deadlines in the past.
-	return keep && !q.close && !l.closing.Load() && !rs.aborted.Load()
+	return keep && !q.Close && !l.closing.Load() && !rs.aborted.Load()
 }
 
 // writeRequest prepares the head the backends get: the route's path, the
@@ -240,30 +238,30 @@ func (c *h1Conn) proxy(snap *snapshot, hc *httpConfig, rt *route, body []byte) b
 // hop's forwarding headers.
 func (c *h1Conn) writeRequest(rs *reqState, p *Pool, body []byte) {
 	q := &c.req
-	b := append(c.reqTo[:0], q.method...)
+	b := append(c.reqTo[:0], q.Method...)
 	b = append(b, ' ')
 	if rs.path != "" {
 		var u url.URL
 		setPath(&u, rs.path)
 		b = append(b, u.EscapedPath()...)
 	} else {
-		b = append(b, q.rawPath...)
+		b = append(b, q.RawPath...)
 	}
-	if len(q.target) > len(q.rawPath) { // a query, even an empty one
-		b = append(b, q.target[len(q.rawPath):]...)
+	if len(q.Target) > len(q.RawPath) { // a query, even an empty one
+		b = append(b, q.Target[len(q.RawPath):]...)
 	}
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, cmp.Or(p.http.host, q.host)...)
+	b = append(b, cmp.Or(p.http.host, q.Host)...)
 	b = append(b, "\r\n"...)
-	for _, h := range q.headers {
-		b = appendHeader(b, h.name, h.value)
+	for _, h := range q.Headers {
+		b = appendHeader(b, h.Name, h.Value)
 	}
 	for i, v := range c.forwarding(rs) {
 		b = appendHeader(b, forwardedNames[i], v)
 	}
 	// net/http sends a length for a body, and for the methods that
 	// expect one even when it is empty.
-	switch q.method {
+	switch q.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
 		b = appendLength(b, len(body))
 	default:
@@ -281,13 +279,13 @@ func (c *h1Conn) forwarding(rs *reqState) [4]string {
 	if c.tls != nil {
 		proto = "https"
 	}
-	if q.xfwd && rs.trustedPeer {
-		return forwardedHeaders(rs, q.host, proto, q.forwardingValues)
+	if q.HasForwarding && rs.trustedPeer {
+		return forwardedHeaders(rs, q.Host, proto, q.ForwardingValues)
 	}
 	// Without forwarding headers to carry on, trust makes no difference.
-	if c.fwd[0] == "" || c.fwdHost != q.host {
-		c.fwd = forwardedHeaders(rs, q.host, proto, q.forwardingValues)
-		c.fwdHost = q.host
+	if c.fwd[0] == "" || c.fwdHost != q.Host {
+		c.fwd = forwardedHeaders(rs, q.Host, proto, q.ForwardingValues)
+		c.fwdHost = q.Host
 	}
 	return c.fwd
 }
@@ -296,8 +294,8 @@ func (c *h1Conn) forwarding(rs *reqState) [4]string {
 // for it.
 func (c *h1Conn) clientProto(rs *reqState) string {
 	xfp := ""
-	if rs.trustedPeer && c.req.xfwd {
-		if v := c.req.forwardingValues("X-Forwarded-Proto"); len(v) > 0 {
+	if rs.trustedPeer && c.req.HasForwarding {
+		if v := c.req.ForwardingValues("X-Forwarded-Proto"); len(v) > 0 {
 			xfp = v[0]
 		}
 	}
@@ -325,7 +323,7 @@ func (c *h1Conn) forward(rs *reqState, idem bool) (keep bool, size int64) {
 	be, err := runTries(rs,
 		func(b *Backend) (*h1Backend, int, tryOutcome, error) {
 			be, outcome, err := c.try(rs, b, idem)
-			return be, c.resp.status, outcome, err
+			return be, c.resp.Status, outcome, err
 		},
 		c.discard)
 	return c.answer(rs, be, err)
@@ -335,7 +333,7 @@ func (c *h1Conn) forward(rs *reqState, idem bool) (keep bool, size int64) {
 // connection the body is to be read from, nil when there is no answer.
 func (c *h1Conn) try(rs *reqState, b *Backend, idem bool) (be *h1Backend, outcome tryOutcome, err error) {
 	t := b.pool.http.fast
-	c.resp.status = 0
+	c.resp.Status = 0
 	if rs.metrics {
 		start := time.Now()
 		defer func() { b.st.tryLatency.observe(time.Since(start)) }()
@@ -357,7 +355,7 @@ func (c *h1Conn) try(rs *reqState, b *Backend, idem bool) (be *h1Backend, outcom
 		}
 		c.be.Store(be)
 		if err = c.exchange(rs, be, t.spec.timeout); err == nil {
-			return be, b.tried(rs.f.log, c.resp.status, nil), nil
+			return be, b.tried(rs.f.log, c.resp.Status, nil), nil
 		}
 		be.conn.Close()
 		c.be.Store(nil)
@@ -393,25 +391,25 @@ func (c *h1Conn) exchange(rs *reqState, be *h1Backend, timeout time.Duration) er
 		return errAborted
 	}
 	for first := true; ; first = false {
-		head, err := be.rd.head(h1RespHeadMax, nil)
+		head, err := be.rd.Head(h1RespHeadMax, nil)
 		switch {
-		case errors.Is(err, errFallback):
+		case errors.Is(err, h1.ErrFallback):
 			return errors.New("malformed or oversized response head")
-		case err != nil && first && len(be.rd.buffered()) == 0 && !timedOut(err):
+		case err != nil && first && len(be.rd.Buffered()) == 0 && !timedOut(err):
 			return errors.Join(errNoAnswer, err)
 		case err != nil:
 			return err
 		}
-		if err := c.resp.parse(head, c.req.method); err != nil {
+		if err := c.resp.Parse(head, c.req.Method); err != nil {
 			return err
 		}
-		if c.resp.status >= 200 {
+		if c.resp.Status >= 200 {
 			return nil
 		}
-		if c.resp.status == http.StatusSwitchingProtocols {
+		if c.resp.Status == http.StatusSwitchingProtocols {
 			return errors.New("101 Switching Protocols to a request without Upgrade")
 		}
-		be.rd.consume(len(head)) // 100 Continue, 103 Early Hints
+		be.rd.Consume(len(head)) // 100 Continue, 103 Early Hints
 	}
 }
 
@@ -419,9 +417,9 @@ func (c *h1Conn) exchange(rs *reqState, be *h1Backend, timeout time.Duration) er
 // the whole body is already read, closed otherwise.
 func (c *h1Conn) discard(be *h1Backend) {
 	r := &c.resp
-	rest := len(be.rd.buffered()) - r.headLen
-	if r.length >= 0 && !r.close && int64(rest) == r.length {
-		be.rd.consume(r.headLen + rest)
+	rest := len(be.rd.Buffered()) - r.HeadLen
+	if r.Length >= 0 && !r.Close && int64(rest) == r.Length {
+		be.rd.Consume(r.HeadLen + rest)
 		c.keepBackend(be)
 		return
 	}
@@ -444,14 +442,14 @@ func (c *h1Conn) answer(rs *reqState, be *h1Backend, err error) (keep bool, size
 		return c.answerError(rs, hc, err)
 	}
 	r := &c.resp
-	rs.status = r.status
-	closeAfter := r.length == lengthUntilClose || c.req.close || c.l.closing.Load()
+	rs.status = r.Status
+	closeAfter := r.Length == h1.LengthUntilClose || c.req.Close || c.l.closing.Load()
 	b := append(c.out[:0], "HTTP/1.1 "...)
-	b = append(b, r.statusLine...)
+	b = append(b, r.StatusLine...)
 	b = append(b, "\r\n"...)
-	for _, h := range r.headers {
-		if !h.drop && (len(hc.headers) == 0 || !overridden(hc, h.name)) {
-			b = appendHeader(b, h.name, h.value)
+	for _, h := range r.Headers {
+		if !h.Drop && (len(hc.headers) == 0 || !overridden(hc, h.Name)) {
+			b = appendHeader(b, h.Name, h.Value)
 		}
 	}
 	for _, kv := range hc.headers {
@@ -466,7 +464,7 @@ func (c *h1Conn) answer(rs *reqState, be *h1Backend, err error) (keep bool, size
 		b = append(b, "Connection: close\r\n"...)
 	}
 	c.out = append(b, "\r\n"...)
-	be.rd.consume(r.headLen)
+	be.rd.Consume(r.HeadLen)
 	size, err = c.relayBody(be, r)
 	if err != nil {
 		be.conn.Close()
@@ -478,7 +476,7 @@ func (c *h1Conn) answer(rs *reqState, be *h1Backend, err error) (keep bool, size
 		}
 		return false, size
 	}
-	if r.close || len(be.rd.buffered()) > 0 {
+	if r.Close || len(be.rd.Buffered()) > 0 {
 		be.conn.Close() // or it answered more than was asked
 	} else {
 		c.keepBackend(be)
@@ -497,11 +495,11 @@ func (c *h1Conn) keepBackend(be *h1Backend) {
 var errClientWrite = errors.New("writing to the client")
 
 // relayBody copies the answer's body as the backend framed it.
-func (c *h1Conn) relayBody(be *h1Backend, r *h1Response) (int64, error) {
-	switch r.length {
-	case lengthChunked:
+func (c *h1Conn) relayBody(be *h1Backend, r *h1.Response) (int64, error) {
+	switch r.Length {
+	case h1.LengthChunked:
 		return c.relayChunked(be)
-	case lengthUntilClose:
+	case h1.LengthUntilClose:
 		n, err := c.relay(be, -1)
 		if errors.Is(err, io.EOF) {
 			err = nil
@@ -511,7 +509,7 @@ func (c *h1Conn) relayBody(be *h1Backend, r *h1Response) (int64, error) {
 		}
 		return n, err
 	}
-	n, err := c.relay(be, r.length)
+	n, err := c.relay(be, r.Length)
 	if err == nil {
 		err = c.flush()
 	}
@@ -523,7 +521,7 @@ func (c *h1Conn) relayBody(be *h1Backend, r *h1Response) (int64, error) {
 func (c *h1Conn) relay(be *h1Backend, n int64) (int64, error) {
 	var done int64
 	for n < 0 || done < n {
-		if len(be.rd.buffered()) == 0 {
+		if len(be.rd.Buffered()) == 0 {
 			if err := c.flush(); err != nil {
 				return done, err
 			}
@@ -536,21 +534,21 @@ func (c *h1Conn) relay(be *h1Backend, n int64) (int64, error) {
 					return done, errAborted
 				}
 			}
-			if err := be.rd.fill(); err != nil {
+			if err := be.rd.Fill(); err != nil {
 				if n >= 0 && errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
 				}
 				return done, err
 			}
 		}
-		chunk := be.rd.buffered()
+		chunk := be.rd.Buffered()
 		if n >= 0 && int64(len(chunk)) > n-done {
 			chunk = chunk[:n-done]
 		}
 		if err := c.write(chunk); err != nil {
 			return done, err
 		}
-		be.rd.consume(len(chunk))
+		be.rd.Consume(len(chunk))
 		done += int64(len(chunk))
 	}
 	return done, nil
@@ -590,12 +588,12 @@ func (c *h1Conn) relayChunked(be *h1Backend) (int64, error) {
 
 // relayLine copies one line of the chunked framing.
 func (c *h1Conn) relayLine(be *h1Backend) ([]byte, error) {
-	if bytes.IndexByte(be.rd.buffered(), '\n') < 0 {
+	if bytes.IndexByte(be.rd.Buffered(), '\n') < 0 {
 		if err := c.flush(); err != nil {
 			return nil, err
 		}
 	}
-	line, err := be.rd.line()
+	line, err := be.rd.Line()
 	if err != nil {
 		return nil, err
 	}
@@ -652,12 +650,12 @@ func (c *h1Conn) answerError(rs *reqState, hc *httpConfig, err error) (bool, int
 	for _, kv := range hc.headers {
 		b = appendHeader(b, kv[0], kv[1])
 	}
-	closeAfter := c.req.close || c.l.closing.Load()
+	closeAfter := c.req.Close || c.l.closing.Load()
 	if closeAfter {
 		b = append(b, "Connection: close\r\n"...)
 	}
 	b = append(b, "\r\n"...)
-	if c.req.method != http.MethodHead {
+	if c.req.Method != http.MethodHead {
 		b = append(b, body...)
 	}
 	c.out = b

@@ -1,12 +1,11 @@
 package forward
 
 import (
-	"bytes"
-	"errors"
 	"net"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/forward/h1"
 )
 
 // h1Transport is a pool's keep-alive connections to its backends for the
@@ -27,7 +26,7 @@ type h1Transport struct {
 type h1Backend struct {
 	addr   string // as configured: the key of the idle list
 	conn   net.Conn
-	rd     h1Reader
+	rd     h1.Reader
 	idleAt time.Time
 	timed  bool // a read deadline is set
 }
@@ -77,7 +76,7 @@ func (t *h1Transport) get(b *Backend, maxIdle time.Duration) (be *h1Backend, reu
 	}
 	b.st.connections.Add(1)
 	cc := &countedConn{Conn: c, st: b.st}
-	return &h1Backend{addr: b.Addr, conn: cc, rd: h1Reader{conn: cc, buf: make([]byte, h1BackendBuf)}}, false, nil
+	return &h1Backend{addr: b.Addr, conn: cc, rd: h1.NewReader(cc, h1BackendBuf)}, false, nil
 }
 
 // put keeps a connection whose answer was read to its end, unless max_idle
@@ -85,7 +84,7 @@ func (t *h1Transport) get(b *Backend, maxIdle time.Duration) (be *h1Backend, reu
 func (t *h1Transport) put(be *h1Backend) {
 	addr := be.addr
 	be.idleAt = time.Now()
-	be.rd.r, be.rd.w = 0, 0
+	be.rd.Reset()
 	t.mu.Lock()
 	list := t.idle[addr]
 	if t.closed || len(list) >= t.spec.maxIdle {
@@ -142,153 +141,4 @@ func (t *h1Transport) close() {
 		t.reaper.Stop()
 		t.reaper = nil
 	}
-}
-
-// Body lengths besides a count of bytes.
-const (
-	lengthChunked    = -1
-	lengthUntilClose = -2
-)
-
-// h1Response is an answer's head, parsed in place in the backend
-// connection's buffer.
-type h1Response struct {
-	headLen    int
-	status     int
-	statusLine []byte // "200 OK": the code and reason, as sent
-	headers    []h1RespHeader
-	length     int64 // of the body, or lengthChunked, lengthUntilClose
-	close      bool  // the backend closes the connection after it
-}
-
-type h1RespHeader struct {
-	name, value []byte
-	drop        bool // it stays with this hop
-}
-
-var errBadResponse = errors.New("malformed response head")
-
-// How the fast path treats a header of an answer.
-const (
-	respKeep = iota
-	respContentLength
-	respTransferEncoding
-	respConnection
-	respHop // hop-by-hop: dropped
-)
-
-// responseHeaders are the answer's headers the fast path does not simply
-// pass on.
-var responseHeaders = []headerKind{
-	{"Content-Length", respContentLength}, {"Transfer-Encoding", respTransferEncoding}, {"Connection", respConnection},
-	{"Keep-Alive", respHop}, {"Proxy-Connection", respHop}, {"Proxy-Authenticate", respHop},
-	{"Proxy-Authorization", respHop}, {"TE", respHop}, {"Upgrade", respHop},
-}
-
-func respKind(name []byte) int { return kindOf(responseHeaders, name, respKeep) }
-
-// parse reads an answer's head to a request of method. Headers that stay
-// with this hop are marked: the hop-by-hop ones, those the Connection
-// header names, and Content-Length beside chunked framing.
-// Transfer-Encoding goes on: the body is relayed as it is framed.
-func (r *h1Response) parse(head []byte, method string) error {
-	*r = h1Response{headLen: len(head), headers: r.headers[:0], length: lengthUntilClose}
-	line, rest, ok := bytes.Cut(head, crlf)
-	if !ok || len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-		return errBadResponse
-	}
-	http10 := line[7] == '0'
-	r.close = http10
-	code := 0
-	for _, c := range line[9:12] {
-		if c < '0' || c > '9' {
-			return errBadResponse
-		}
-		code = code*10 + int(c-'0')
-	}
-	if code < 100 || (len(line) > 12 && line[12] != ' ') {
-		return errBadResponse
-	}
-	r.status, r.statusLine = code, line[9:]
-	length, chunked, named := int64(-1), false, false
-	for {
-		line, rest, ok = bytes.Cut(rest, crlf)
-		if !ok {
-			return errBadResponse
-		}
-		if len(line) == 0 {
-			break
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || bytes.IndexByte(line[:colon], ' ') >= 0 || bytes.IndexByte(line[:colon], '\t') >= 0 {
-			return errBadResponse
-		}
-		name, value := line[:colon], trimOWS(line[colon+1:])
-		h := h1RespHeader{name: name, value: value}
-		switch respKind(name) {
-		case respContentLength:
-			n, err := strconv.ParseInt(string(value), 10, 64)
-			if err != nil || n < 0 || (length >= 0 && n != length) {
-				return errBadResponse
-			}
-			length = n
-		case respTransferEncoding:
-			if !bytes.EqualFold(value, []byte("chunked")) {
-				return errors.New("unsupported Transfer-Encoding " + strconv.Quote(string(value)))
-			}
-			chunked = true
-		case respConnection:
-			h.drop = true
-			for tok := range bytes.SplitSeq(value, []byte(",")) {
-				switch tok = bytes.TrimSpace(tok); {
-				case bytes.EqualFold(tok, []byte("close")):
-					r.close = true
-				case bytes.EqualFold(tok, []byte("keep-alive")):
-					if http10 {
-						r.close = false
-					}
-				case len(tok) > 0:
-					named = true
-				}
-			}
-		case respHop:
-			h.drop = true
-		}
-		r.headers = append(r.headers, h)
-	}
-	switch {
-	case method == "HEAD" || code < 200 || code == 204 || code == 304:
-		r.length = 0
-	case chunked:
-		r.length = lengthChunked
-	case length >= 0:
-		r.length = length
-	default:
-		r.close = true
-	}
-	if chunked || named {
-		for i := range r.headers {
-			h := &r.headers[i]
-			if chunked && respKind(h.name) == respContentLength || named && r.namedByConnection(h.name) {
-				h.drop = true
-			}
-		}
-	}
-	return nil
-}
-
-// namedByConnection reports whether a Connection header (any of them)
-// names a header.
-func (r *h1Response) namedByConnection(name []byte) bool {
-	for _, h := range r.headers {
-		if respKind(h.name) != respConnection {
-			continue
-		}
-		for tok := range bytes.SplitSeq(h.value, []byte(",")) {
-			if bytes.EqualFold(bytes.TrimSpace(tok), name) {
-				return true
-			}
-		}
-	}
-	return false
 }

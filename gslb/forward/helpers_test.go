@@ -18,8 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-gslb/meridian/gslb/forward/config"
 )
 
 // Bounds on every wait: long enough for a loaded machine, short enough

@@ -13,10 +13,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb/forward/canary"
-	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-gslb/meridian/gslb/forward/canary"
+	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/h1"
 )
 
 // Route names the forwarder gives itself: requests no route takes go to
@@ -243,7 +245,7 @@ func (f *Forwarder) bindHTTP(lc config.ForwardListener, certs *certSet) (listene
 		l.idleTimeout = l.headerTimeout
 	}
 	// A head net/http would refuse never takes the fast path.
-	l.headMax = h1HeadMax
+	l.headMax = h1.HeadMax
 	if m := lc.MaxHeaderBytes; m > 0 && m < l.headMax {
 		l.headMax = m
 	}

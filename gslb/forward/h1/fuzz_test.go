@@ -1,4 +1,4 @@
-package forward
+package h1
 
 import (
 	"bufio"
@@ -14,7 +14,7 @@ import (
 // (it hands those to net/http); it must never take what net/http would
 // refuse or read differently.
 //
-//	go test -run '^$' -fuzz FuzzH1Request -fuzztime 30s ./gslb/forward
+//	go test -run '^$' -fuzz FuzzH1Request -fuzztime 30s ./gslb/forward/h1
 func FuzzH1Request(f *testing.F) {
 	for _, seed := range []string{
 		"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n",
@@ -35,24 +35,24 @@ func FuzzH1Request(f *testing.F) {
 			return
 		}
 		head = head[:i+4]
-		var q h1Request
-		if !q.parse(head) {
+		var q Request
+		if !q.Parse(head) {
 			return
 		}
 		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
 		if err != nil {
 			t.Fatalf("the fast path took %q, net/http refuses it: %v", head, err)
 		}
-		if r.Method != q.method || r.RequestURI != q.target || r.Host != q.host || r.URL.Path != q.upath {
+		if r.Method != q.Method || r.RequestURI != q.Target || r.Host != q.Host || r.URL.Path != q.Path {
 			t.Fatalf("%q: fast path %s %s host %q path %q; net/http %s %s host %q path %q",
-				head, q.method, q.target, q.host, q.upath, r.Method, r.RequestURI, r.Host, r.URL.Path)
+				head, q.Method, q.Target, q.Host, q.Path, r.Method, r.RequestURI, r.Host, r.URL.Path)
 		}
-		if r.ContentLength != int64(max(q.length, 0)) || len(r.TransferEncoding) > 0 {
-			t.Fatalf("%q: fast path body length %d; net/http %d, %q", head, q.length, r.ContentLength, r.TransferEncoding)
+		if r.ContentLength != int64(max(q.Length, 0)) || len(r.TransferEncoding) > 0 {
+			t.Fatalf("%q: fast path body length %d; net/http %d, %q", head, q.Length, r.ContentLength, r.TransferEncoding)
 		}
-		for _, h := range q.headers {
-			if !slices.Contains(r.Header.Values(h.name), h.value) {
-				t.Fatalf("%q: header %s: fast path %q, net/http %q", head, h.name, h.value, r.Header.Values(h.name))
+		for _, h := range q.Headers {
+			if !slices.Contains(r.Header.Values(h.Name), h.Value) {
+				t.Fatalf("%q: header %s: fast path %q, net/http %q", head, h.Name, h.Value, r.Header.Values(h.Name))
 			}
 		}
 	})
@@ -74,12 +74,12 @@ func FuzzH1Response(f *testing.F) {
 		if i < 0 {
 			return
 		}
-		var r h1Response
-		if err := r.parse([]byte(head[:i+4]), method); err != nil {
+		var r Response
+		if err := r.Parse([]byte(head[:i+4]), method); err != nil {
 			return
 		}
-		if r.status < 100 || r.status > 999 || r.length < lengthUntilClose || (r.length == lengthUntilClose && !r.close) {
-			t.Fatalf("%q: status %d, length %d, close %v", head, r.status, r.length, r.close)
+		if r.Status < 100 || r.Status > 999 || r.Length < LengthUntilClose || (r.Length == LengthUntilClose && !r.Close) {
+			t.Fatalf("%q: status %d, length %d, close %v", head, r.Status, r.Length, r.Close)
 		}
 	})
 }
