@@ -245,8 +245,9 @@ func TestAdminReloadAndQueryLog(t *testing.T) {
 	}
 }
 
-// TestCanarySteering follows the README's canary steps: shift the canary
-// pool's weight through the API, count the answers, roll back.
+// TestCanarySteering follows the canary steps of docs/operations.md
+// ("Steering with curl"): shift the canary pool's weight through the API,
+// count the answers, roll back.
 func TestCanarySteering(t *testing.T) {
 	s := startQuickstartWith(t, func(config string) string {
 		return replaceOnce(t, config, `listen = "127.0.0.1:0"`, "listen = \"127.0.0.1:0\"\ntoken_file = \"token\"")

@@ -508,7 +508,7 @@ func TestClusterJoinLater(t *testing.T) {
 	}
 }
 
-// TestClusterKeyRotation follows the README's three reloads: add the new
+// TestClusterKeyRotation follows docs/cluster.md's three reloads: add the new
 // key, encrypt with it, retire the old; the cluster stays whole, and an
 // agent that knows only the new key joins it.
 func TestClusterKeyRotation(t *testing.T) {
