@@ -13,16 +13,17 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/meridian-gslb/meridian/gslb/config"
+	fwdconfig "github.com/meridian-gslb/meridian/gslb/forward/config"
 )
 
 // The configuration files configuration.md documents, by the name its
 // <!-- keys: NAME --> markers give them, and the Go type the TOML decoder
 // fills for each. When the forwarder's types move to a package of their
 // own, change the import above and the "forward.toml" line: nothing else
-// here names them.
+// here names them. (They moved to gslb/forward/config.)
 var configFiles = map[string]reflect.Type{
 	"meridian.toml": reflect.TypeFor[config.Config](),
-	"forward.toml":  reflect.TypeFor[config.Forward](),
+	"forward.toml":  reflect.TypeFor[fwdconfig.Forward](),
 }
 
 var (
