@@ -3,31 +3,22 @@ package gslb
 import (
 	"net/netip"
 	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/health"
 )
 
-// State is a target's health as the engine sees it.
-type State uint8
+// State is a target's health as the engine sees it: health.State, the one
+// state type of checks, vantages and engine, named here for the engine's
+// callers.
+type State = health.State
 
 // Target states. Unknown is a target with no result yet; whether it counts
 // as up is the engine's UnknownIsUp setting.
 const (
-	Unknown State = iota
-	Up
-	Down
+	Unknown = health.Unknown
+	Up      = health.Up
+	Down    = health.Down
 )
-
-func (s State) String() string {
-	switch s {
-	case Up:
-		return "up"
-	case Down:
-		return "down"
-	}
-	return "unknown"
-}
-
-// MarshalText writes the state's name, so JSON shows "up", not 1.
-func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // HealthView is what the engine reads of health: a state per target and,
 // for the latency policy, a smoothed round-trip time per region. The local

@@ -3,27 +3,21 @@ package probes
 import (
 	"fmt"
 	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/health"
 )
 
-// State is a target's health as its checks see it.
-type State uint8
+// State is a target's health as its checks see it: health.State, the one
+// state type of checks, vantages and engine, named here for the probes'
+// other callers (the forwarder).
+type State = health.State
 
-// Target states, in the order of gslb.State so the engine can convert.
+// Target states.
 const (
-	Unknown State = iota // no result yet
-	Up
-	Down
+	Unknown = health.Unknown // no result yet
+	Up      = health.Up
+	Down    = health.Down
 )
-
-func (s State) String() string {
-	switch s {
-	case Up:
-		return "up"
-	case Down:
-		return "down"
-	}
-	return "unknown"
-}
 
 // Status is what is known of one target after its latest result.
 type Status struct {

@@ -152,7 +152,7 @@ func checkOnce(specs []config.CheckSpec, health *gslb.HealthMap) map[string]prob
 			if res.OK {
 				st.State = probes.Up
 			}
-			health.Set(spec.Target, gslb.State(st.State))
+			health.Set(spec.Target, st.State)
 			mu.Lock()
 			out[spec.Target] = st
 			mu.Unlock()

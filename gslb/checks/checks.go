@@ -102,7 +102,7 @@ func Checker(s config.CheckSpec) (probes.Checker, error) {
 // observe takes every result: a state change goes to the health map and
 // rebuilds the engine's plan; successful round trips feed the region's RTT.
 func (r *Runner) observe(id string, st probes.Status) {
-	state := gslb.State(st.State) // probes orders its states as gslb does
+	state := st.State
 	changed := r.health.Set(id, state)
 	if st.Result.OK && st.Result.RTT > 0 {
 		if region, _, ok := strings.Cut(id, "/"); ok {

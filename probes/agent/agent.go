@@ -218,7 +218,7 @@ func (a *Agent) observe(id string, st probes.Status) {
 	if changed {
 		a.seq++
 		r.seq = a.seq
-		r.state = gslb.State(st.State) // probes orders its states as gslb does
+		r.state = st.State
 		r.reason = st.Reason
 		a.pending[id] = true
 	}
