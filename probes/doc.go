@@ -14,6 +14,10 @@
 //   - Scheduler runs a checker per target on its interval, spread by
 //     jitter, applies Hysteresis and hands every Status to a Sink.
 //
+// A CheckSpec describes one check as the configuration defines it;
+// NewChecker builds its Checker. EncodePlan and DecodePlan carry a DNS
+// node's specs to the probe agents as the check plan's JSON.
+//
 // The package decides nothing about answers: the engine turns what the Sink
 // receives into its health view, and no check ever runs on the query path.
 package probes

@@ -9,10 +9,10 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/admin"
-	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/cluster"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
+	"github.com/meridian-gslb/meridian/probes"
 )
 
 // member is a DNS node's part in a cluster: its gossip node, the bridge
@@ -44,13 +44,13 @@ func newMember(ctx context.Context, cfg config.Cluster, health *gslb.HealthMap, 
 // points the health bridge at its engine. Only encoding the plan can
 // fail, and it comes first: a failed update has changed nothing.
 func (m *member) update(specs []config.CheckSpec, e *gslb.Engine) error {
-	body, err := checks.EncodePlan(specs)
+	body, err := probes.EncodePlan(specs)
 	if err != nil {
 		return err
 	}
 	keep := make(map[string]bool, len(specs))
 	for _, sp := range specs {
-		keep[sp.Target] = true
+		keep[string(sp.Target)] = true
 	}
 	m.node.Table().Retain(keep)
 	if !bytes.Equal(body, m.plan) {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
-	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/miekg/dns"
@@ -138,7 +137,7 @@ func checkOnce(specs []config.CheckSpec, health *gslb.HealthMap) map[string]prob
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, spec := range specs {
-		ck, err := checks.Checker(spec)
+		ck, err := probes.NewChecker(spec)
 		if err != nil {
 			continue
 		}
@@ -152,9 +151,9 @@ func checkOnce(specs []config.CheckSpec, health *gslb.HealthMap) map[string]prob
 			if res.OK {
 				st.State = probes.Up
 			}
-			health.Set(spec.Target, st.State)
+			health.Set(string(spec.Target), st.State)
 			mu.Lock()
-			out[spec.Target] = st
+			out[string(spec.Target)] = st
 			mu.Unlock()
 		}()
 	}

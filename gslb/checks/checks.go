@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
-	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/probes"
 )
 
@@ -39,15 +38,15 @@ func New(health *gslb.HealthMap, log *slog.Logger) *Runner {
 
 // Update sets the checks to run and the engine to refresh on changes.
 // Unchanged checks keep their state; new ones run at once.
-func (r *Runner) Update(specs []config.CheckSpec, e *gslb.Engine) error {
+func (r *Runner) Update(specs []probes.CheckSpec, e *gslb.Engine) error {
 	targets := make([]probes.Target, 0, len(specs))
 	for _, s := range specs {
-		ck, err := Checker(s)
+		ck, err := probes.NewChecker(s)
 		if err != nil {
 			return fmt.Errorf("check of %s: %w", s.Target, err)
 		}
 		targets = append(targets, probes.Target{
-			ID: s.Target, Checker: ck, Interval: s.Interval, Timeout: s.Timeout,
+			ID: string(s.Target), Checker: ck, Interval: s.Interval, Timeout: s.Timeout,
 			Rise: s.Rise, Fall: s.Fall,
 		})
 	}
@@ -67,37 +66,9 @@ func (r *Runner) Run(ctx context.Context) error { return r.sched.Run(ctx) }
 // Snapshot returns every target's status, for explanations.
 func (r *Runner) Snapshot() map[string]probes.Status { return r.sched.Snapshot() }
 
-// Checker builds the probe for one check. PEM contents, set when the check
-// was defined on another host, take the place of the file paths.
-func Checker(s config.CheckSpec) (probes.Checker, error) {
-	switch s.Type {
-	case "tcp":
-		return probes.NewTCPChecker(probes.TCPConfig{Addr: s.Addr, Source: s.Source})
-	case "http", "https":
-		cfg := probes.HTTPConfig{
-			Addr: s.Addr, TLS: s.Type == "https", Source: s.Source,
-			Method: s.Method, Path: s.Path, Host: s.Host, Status: s.Expect,
-			BodyContains: s.Body, BodyRegexp: s.BodyRegexp,
-			ServerName: s.ServerName, CAFile: s.CAFile, CertFile: s.CertFile, KeyFile: s.KeyFile,
-		}
-		if len(s.CAPEM) > 0 {
-			cfg.CAFile, cfg.CAPEM = "", s.CAPEM
-		}
-		if len(s.CertPEM) > 0 {
-			cfg.CertFile, cfg.CertPEM = "", s.CertPEM
-		}
-		if len(s.KeyPEM) > 0 {
-			cfg.KeyFile, cfg.KeyPEM = "", s.KeyPEM
-		}
-		return probes.NewHTTPChecker(cfg)
-	case "dns":
-		return probes.NewDNSChecker(probes.DNSConfig{
-			Addr: s.Addr, Source: s.Source,
-			Name: s.QueryName, Type: s.QueryType, Rcode: s.Rcode, Answer: s.Answer,
-		})
-	}
-	return nil, fmt.Errorf("unknown check type %q", s.Type)
-}
+// Checker builds the probe for one check: probes.NewChecker, under the
+// name the forwarder calls it by.
+func Checker(s probes.CheckSpec) (probes.Checker, error) { return probes.NewChecker(s) }
 
 // observe takes every result: a state change goes to the health map and
 // rebuilds the engine's plan; successful round trips feed the region's RTT.

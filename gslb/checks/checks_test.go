@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
-	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/miekg/dns"
 )
@@ -47,20 +47,20 @@ func TestChecksMoveAnswers(t *testing.T) {
 			{Name: "away", Region: away, MinHealthy: 1, Targets: []gslb.Target{{ID: "away/192.0.2.2", Addr: b, Weight: 1}}},
 		},
 	}
-	health := gslb.NewHealthMap()
-	e, err := gslb.New([]*gslb.Record{rec}, health, gslb.Options{UnknownIsUp: false})
+	hm := gslb.NewHealthMap()
+	e, err := gslb.New([]*gslb.Record{rec}, hm, gslb.Options{UnknownIsUp: false})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(health, slog.New(slog.DiscardHandler))
-	spec := func(id, addr string) config.CheckSpec {
-		return config.CheckSpec{Target: id, Type: "tcp", Addr: addr, Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, Rise: 1, Fall: 2}
+	r := New(hm, slog.New(slog.DiscardHandler))
+	spec := func(id health.TargetID, addr string) probes.CheckSpec {
+		return probes.CheckSpec{Target: id, Type: "tcp", Addr: addr, Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, Rise: 1, Fall: 2}
 	}
 	// away's check address is always refused: a port just closed.
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	deadAddr := closed.Addr().String()
 	closed.Close()
-	if err := r.Update([]config.CheckSpec{spec("home/192.0.2.1", ln.Addr().String()), spec("away/192.0.2.2", deadAddr)}, e); err != nil {
+	if err := r.Update([]probes.CheckSpec{spec("home/192.0.2.1", ln.Addr().String()), spec("away/192.0.2.2", deadAddr)}, e); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,13 +83,13 @@ func TestChecksMoveAnswers(t *testing.T) {
 		}
 	}
 	waitFor(gslb.Answered, "home")
-	if rtt, ok := health.RTT("home"); !ok || rtt <= 0 {
+	if rtt, ok := hm.RTT("home"); !ok || rtt <= 0 {
 		t.Errorf("no smoothed RTT for home: %v %v", rtt, ok)
 	}
 	ln.Close()
 	// Both down now: failing open, from the first pool.
 	waitFor(gslb.Opened, "home")
-	if got := health.State("home/192.0.2.1"); got != gslb.Down {
+	if got := hm.State("home/192.0.2.1"); got != gslb.Down {
 		t.Fatalf("home target %s after its listener closed", got)
 	}
 }
@@ -115,17 +115,17 @@ func TestHTTPCheckFromSpec(t *testing.T) {
 	second := netip.MustParseAddr("127.0.0.2")
 	for _, tt := range []struct {
 		name string
-		spec config.CheckSpec
+		spec probes.CheckSpec
 		ok   bool
 	}{
-		{"path, host and body match", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Body: "ready"}, true},
-		{"body does not match", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Body: "draining"}, false},
-		{"wrong path is a 404", config.CheckSpec{Type: "http", Addr: addr, Path: "/", Host: "app.example.test"}, false},
-		{"404 accepted when expected", config.CheckSpec{Type: "http", Addr: addr, Path: "/", Host: "app.example.test", Expect: []int{404}}, true},
-		{"body regexp matches", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", BodyRegexp: `version \d+$`}, true},
-		{"body regexp does not match", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", BodyRegexp: `^version`}, false},
-		{"method", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Method: http.MethodHead, Expect: []int{204}}, true},
-		{"from a source address", config.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Source: second}, true},
+		{"path, host and body match", probes.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Body: "ready"}, true},
+		{"body does not match", probes.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Body: "draining"}, false},
+		{"wrong path is a 404", probes.CheckSpec{Type: "http", Addr: addr, Path: "/", Host: "app.example.test"}, false},
+		{"404 accepted when expected", probes.CheckSpec{Type: "http", Addr: addr, Path: "/", Host: "app.example.test", Expect: []int{404}}, true},
+		{"body regexp matches", probes.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", BodyRegexp: `version \d+$`}, true},
+		{"body regexp does not match", probes.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", BodyRegexp: `^version`}, false},
+		{"method", probes.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Method: http.MethodHead, Expect: []int{204}}, true},
+		{"from a source address", probes.CheckSpec{Type: "http", Addr: addr, Path: "/health", Host: "app.example.test", Source: second}, true},
 	} {
 		if tt.spec.Source.IsValid() && !canBind(tt.spec.Source) {
 			t.Logf("%s: skipped, this host has no %s", tt.name, tt.spec.Source)
@@ -175,12 +175,12 @@ func TestHTTPSCheckFromSpecPEM(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "not-on-this-host.pem")
 	for _, tt := range []struct {
 		name string
-		spec config.CheckSpec
+		spec probes.CheckSpec
 		ok   bool
 	}{
-		{"system roots do not know the test CA", config.CheckSpec{Type: "https", Addr: addr, Host: "example.com"}, false},
-		{"CA PEM", config.CheckSpec{Type: "https", Addr: addr, Host: "example.com", CAPEM: caPEM}, true},
-		{"CA PEM over a path from elsewhere", config.CheckSpec{Type: "https", Addr: addr, Host: "example.com", CAFile: missing, CAPEM: caPEM}, true},
+		{"system roots do not know the test CA", probes.CheckSpec{Type: "https", Addr: addr, Host: "example.com"}, false},
+		{"CA PEM", probes.CheckSpec{Type: "https", Addr: addr, Host: "example.com", CAPEM: caPEM}, true},
+		{"CA PEM over a path from elsewhere", probes.CheckSpec{Type: "https", Addr: addr, Host: "example.com", CAFile: missing, CAPEM: caPEM}, true},
 	} {
 		ck, err := Checker(tt.spec)
 		if err != nil {
@@ -193,7 +193,7 @@ func TestHTTPSCheckFromSpecPEM(t *testing.T) {
 			t.Errorf("%s: ok=%v (%s), want %v", tt.name, res.OK, res.Reason, tt.ok)
 		}
 	}
-	if _, err := Checker(config.CheckSpec{Type: "https", Addr: addr, CAFile: missing}); !errors.Is(err, probes.ErrInvalidCheck) {
+	if _, err := Checker(probes.CheckSpec{Type: "https", Addr: addr, CAFile: missing}); !errors.Is(err, probes.ErrInvalidCheck) {
 		t.Errorf("a CA file that is not there, without PEM: %v, want ErrInvalidCheck", err)
 	}
 }
@@ -229,14 +229,14 @@ func TestDNSCheckFromSpec(t *testing.T) {
 	addr := pc.LocalAddr().String()
 	for _, tt := range []struct {
 		name   string
-		spec   config.CheckSpec
+		spec   probes.CheckSpec
 		ok     bool
 		reason string
 	}{
-		{"answer", config.CheckSpec{Type: "dns", Addr: addr, QueryName: "app.example.test.", QueryType: dns.TypeA, Answer: "192.0.2.1"}, true, "rcode NOERROR"},
-		{"another answer", config.CheckSpec{Type: "dns", Addr: addr, QueryName: "app.example.test.", QueryType: dns.TypeA, Answer: "192.0.2.2"}, false, "no answer 192.0.2.2 (got 192.0.2.1)"},
-		{"NXDOMAIN", config.CheckSpec{Type: "dns", Addr: addr, QueryName: "gone.example.test.", QueryType: dns.TypeA}, false, "rcode NXDOMAIN, want NOERROR"},
-		{"NXDOMAIN expected", config.CheckSpec{Type: "dns", Addr: addr, QueryName: "gone.example.test.", QueryType: dns.TypeA, Rcode: dns.RcodeNameError}, true, "rcode NXDOMAIN"},
+		{"answer", probes.CheckSpec{Type: "dns", Addr: addr, QueryName: "app.example.test.", QueryType: dns.TypeA, Answer: "192.0.2.1"}, true, "rcode NOERROR"},
+		{"another answer", probes.CheckSpec{Type: "dns", Addr: addr, QueryName: "app.example.test.", QueryType: dns.TypeA, Answer: "192.0.2.2"}, false, "no answer 192.0.2.2 (got 192.0.2.1)"},
+		{"NXDOMAIN", probes.CheckSpec{Type: "dns", Addr: addr, QueryName: "gone.example.test.", QueryType: dns.TypeA}, false, "rcode NXDOMAIN, want NOERROR"},
+		{"NXDOMAIN expected", probes.CheckSpec{Type: "dns", Addr: addr, QueryName: "gone.example.test.", QueryType: dns.TypeA, Rcode: dns.RcodeNameError}, true, "rcode NXDOMAIN"},
 	} {
 		ck, err := Checker(tt.spec)
 		if err != nil {

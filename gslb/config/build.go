@@ -10,50 +10,18 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/meridian-gslb/meridian/geo"
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/health"
+	"github.com/meridian-gslb/meridian/probes"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
 )
 
-// CheckSpec is one health check to run, for the target whose ID it carries.
-type CheckSpec struct {
-	Target string     // gslb.Target.ID
-	Type   string     // tcp, http, https, dns
-	Addr   string     // host:port probed
-	Source netip.Addr // address the check is sent from; zero lets the system choose
-
-	// HTTP and HTTPS.
-	Method     string
-	Path       string
-	Host       string
-	Expect     []int
-	Body       string
-	BodyRegexp string
-	CAFile     string // paths resolved against the config file's folder
-	ServerName string
-	CertFile   string
-	KeyFile    string
-	// CAPEM, CertPEM and KeyPEM carry the contents of the files, for a
-	// check run on another host; each replaces its file when set. The
-	// configuration leaves them empty.
-	CAPEM   []byte
-	CertPEM []byte
-	KeyPEM  []byte
-
-	// DNS.
-	QueryName string // fully qualified
-	QueryType uint16
-	Rcode     int
-	Answer    string
-
-	Interval time.Duration
-	Timeout  time.Duration
-	Rise     int
-	Fall     int
-}
+// CheckSpec is one health check to run: the probes' type, which the check
+// plan also carries to the probe agents.
+type CheckSpec = probes.CheckSpec
 
 // GSLB is the configuration's dynamic part, built into the engine's types.
 type GSLB struct {
@@ -64,7 +32,9 @@ type GSLB struct {
 
 // TargetID names a target for health and drains: its region and address.
 // Two records answering the same address in the same region share it.
-func TargetID(region string, addr netip.Addr) string { return region + "/" + addr.String() }
+func TargetID(region string, addr netip.Addr) string {
+	return string(health.NewTargetID(region, addr))
+}
 
 // BuildGSLB turns the validated [[region]] and [[record]] tables into the
 // engine's records and the checks that feed it.
@@ -139,7 +109,7 @@ func (c *Config) BuildGSLB() (*GSLB, error) {
 					continue
 				}
 				spec := c.checkSpec(pc.Check)
-				spec.Target, spec.Addr = t.ID, tc.CheckAddress
+				spec.Target, spec.Addr = health.TargetID(t.ID), tc.CheckAddress
 				if spec.Addr == "" {
 					spec.Addr = net.JoinHostPort(addr.String(), strconv.Itoa(pc.Check.Port))
 				}

@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
-	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/cluster"
-	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/probes"
 )
 
@@ -53,7 +51,7 @@ type Agent struct {
 	pending map[string]bool    // changed since the last send
 	seq     uint64
 	wake    chan struct{}
-	specs   map[string]config.CheckSpec // the plan in force
+	specs   map[string]probes.CheckSpec // the plan in force
 	// whole is set when every target of the plan has its first result
 	// and the whole view is yet to be sent: the DNS nodes judge a
 	// vantage on its whole view before counting its votes.
@@ -98,7 +96,7 @@ func New(ctx context.Context, cfg Config) (*Agent, error) {
 		// results replace those of its previous run.
 		seq:   uint64(start.UnixNano()),
 		wake:  make(chan struct{}, 1),
-		specs: map[string]config.CheckSpec{},
+		specs: map[string]probes.CheckSpec{},
 	}
 	a.sched = probes.NewScheduler(probes.Options{Sink: probes.SinkFunc(a.observe), Logger: cfg.Log})
 	node, err := cluster.New(ctx, cfg.Cluster)
@@ -146,21 +144,21 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) follow() {
 	plans := a.node.Plans()
 	slices.SortFunc(plans, func(x, y cluster.Plan) int { return compareUint(x.Generation, y.Generation) })
-	specs := map[string]config.CheckSpec{}
+	specs := map[string]probes.CheckSpec{}
 	for _, p := range plans {
-		list, err := checks.DecodePlan(p.Body)
+		list, err := probes.DecodePlan(p.Body)
 		if err != nil {
 			a.log.Error("ignoring a check plan", "from", p.Origin, "err", err)
 			continue
 		}
 		for _, s := range list {
-			specs[s.Target] = s
+			specs[string(s.Target)] = s
 		}
 	}
 	targets := make([]probes.Target, 0, len(specs))
 	for id, s := range specs {
 		s.Source = a.cfg.Source
-		ck, err := checks.Checker(s)
+		ck, err := probes.NewChecker(s)
 		if err != nil {
 			a.log.Error("ignoring a check", "target", id, "err", err)
 			delete(specs, id)
@@ -241,7 +239,7 @@ func (a *Agent) observe(id string, st probes.Status) {
 
 // take records what a result says beyond the state: when, the evidence
 // behind the state, and the round-trip time.
-func (r *result) take(st probes.Status, spec config.CheckSpec) {
+func (r *result) take(st probes.Status, spec probes.CheckSpec) {
 	interval, timeout := spec.Interval, spec.Timeout
 	if interval == 0 {
 		interval = probes.DefaultInterval
@@ -266,7 +264,7 @@ func (r *result) take(st probes.Status, spec config.CheckSpec) {
 // while down), each an interval apart, the last one's timeout, and a
 // timeout more for the way to the DNS nodes. A state older than that was
 // carried, not observed.
-func window(st probes.State, spec config.CheckSpec, interval, timeout time.Duration) time.Duration {
+func window(st probes.State, spec probes.CheckSpec, interval, timeout time.Duration) time.Duration {
 	n := spec.Fall
 	if n == 0 {
 		n = probes.DefaultFall

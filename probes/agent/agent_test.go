@@ -13,9 +13,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/meridian-gslb/meridian/gslb"
-	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/cluster"
-	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/probes"
 )
 
@@ -61,14 +59,14 @@ func TestAgentFollowsPlanAndReports(t *testing.T) {
 	if err := dns.Join(ctx); err != nil {
 		t.Fatal(err)
 	}
-	publish := func(gen uint64, specs ...config.CheckSpec) {
-		body, err := checks.EncodePlan(specs)
+	publish := func(gen uint64, specs ...probes.CheckSpec) {
+		body, err := probes.EncodePlan(specs)
 		if err != nil {
 			t.Fatal(err)
 		}
 		dns.PublishPlan(cluster.Plan{Generation: gen, Body: body})
 	}
-	http1 := config.CheckSpec{Target: "eu/192.0.2.1", Type: "http", Addr: addr, Path: "/", Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond, Rise: 1, Fall: 1}
+	http1 := probes.CheckSpec{Target: "eu/192.0.2.1", Type: "http", Addr: addr, Path: "/", Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond, Rise: 1, Fall: 1}
 	publish(1, http1)
 
 	a, err := New(ctx, Config{
@@ -116,7 +114,7 @@ func TestAgentFollowsPlanAndReports(t *testing.T) {
 	}
 
 	// A reload's plan adds a TCP check and drops the HTTP one.
-	tcp := config.CheckSpec{Target: "us/192.0.2.2", Type: "tcp", Addr: addr, Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond, Rise: 1, Fall: 1}
+	tcp := probes.CheckSpec{Target: "us/192.0.2.2", Type: "tcp", Addr: addr, Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond, Rise: 1, Fall: 1}
 	publish(2, tcp)
 	eventually(t, "the new plan's target", func() bool { st, _ := verdict("us/192.0.2.2"); return st == gslb.Up })
 	eventually(t, "the agent to drop the old target", func() bool { _, ok := a.Status()["eu/192.0.2.1"]; return !ok })
@@ -138,8 +136,8 @@ func TestReportsCarryEvidence(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.node.Shutdown()
-	spec := config.CheckSpec{Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 3, Fall: 2}
-	a.specs = map[string]config.CheckSpec{"t1": spec, "t2": spec}
+	spec := probes.CheckSpec{Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 3, Fall: 2}
+	a.specs = map[string]probes.CheckSpec{"t1": spec, "t2": spec}
 	h := probes.Hysteresis{Rise: spec.Rise, Fall: spec.Fall}
 	t0 := time.Now()
 	var st1 probes.Status

@@ -1,12 +1,10 @@
-package checks
+package probes
 
 import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
-
-	"github.com/meridian-gslb/meridian/gslb/config"
 )
 
 // planVersion is the version of a plan's JSON. A probe agent refuses a
@@ -14,15 +12,16 @@ import (
 const planVersion = 1
 
 type planBody struct {
-	Version int                `json:"version"`
-	Checks  []config.CheckSpec `json:"checks"`
+	Version int         `json:"version"`
+	Checks  []CheckSpec `json:"checks"`
 }
 
-// EncodePlan writes the checks for probe agents on other hosts: the
-// contents of CA, certificate and key files travel in place of their
-// paths, which mean nothing there.
-func EncodePlan(specs []config.CheckSpec) ([]byte, error) {
-	out := make([]config.CheckSpec, len(specs))
+// EncodePlan writes the checks a DNS node asks probe agents on other hosts
+// to run: the contents of CA, certificate and key files travel in place
+// of their paths, which mean nothing there, and no source address (a
+// vantage sends from its own).
+func EncodePlan(specs []CheckSpec) ([]byte, error) {
+	out := make([]CheckSpec, len(specs))
 	for i, s := range specs {
 		for _, f := range []struct {
 			path string
@@ -38,8 +37,6 @@ func EncodePlan(specs []config.CheckSpec) ([]byte, error) {
 			*f.dst = b
 		}
 		s.CAFile, s.CertFile, s.KeyFile = "", "", ""
-		// A source address is the DNS node's own; a vantage sends from
-		// its own.
 		s.Source = netip.Addr{}
 		out[i] = s
 	}
@@ -47,7 +44,7 @@ func EncodePlan(specs []config.CheckSpec) ([]byte, error) {
 }
 
 // DecodePlan reads a plan written by EncodePlan.
-func DecodePlan(b []byte) ([]config.CheckSpec, error) {
+func DecodePlan(b []byte) ([]CheckSpec, error) {
 	var p planBody
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("check plan: %w", err)
