@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/miekg/dns"
 )
 
@@ -36,6 +38,10 @@ type Engine struct {
 	targets map[string]bool
 	health  HealthView
 	opts    Options
+	// Regions by index, for the plan's round-trip times: regionNames in
+	// name order, and each record's pools' regions (by Record.idx).
+	regionNames []string
+	poolRegion  [][]int
 
 	mu   sync.Mutex // serialises plan builds and override changes
 	over overrides  // drains and runtime weights
@@ -62,6 +68,12 @@ func PoolKey(r *Record, p *Pool) string {
 type plan struct {
 	records [][]poolPlan
 	weights [][]uint32 // pool weights in force, by record and pool
+	rtt     *rttPlan   // the health's round-trip times; nil without health
+	// statesAt is the StatesVersion of the health snapshot the pools were
+	// built from, and fromSnapshot whether there was one: a snapshot that
+	// changes only times then refolds the times alone.
+	statesAt     uint64
+	fromSnapshot bool
 }
 
 type poolPlan struct {
@@ -99,6 +111,7 @@ func New(records []*Record, health HealthView, opts Options) (*Engine, error) {
 			}
 		}
 	}
+	e.indexRegions()
 	e.geo.Store(&geoState{parts: make([]*partition, len(e.records))})
 	e.Refresh()
 	return e, nil
@@ -108,16 +121,50 @@ func New(records []*Record, health HealthView, opts Options) (*Engine, error) {
 // name with records answers NODATA for other types.
 func (e *Engine) Records(name string) []*Record { return e.byName[name] }
 
+// indexRegions numbers the regions, for the plan's round-trip times.
+func (e *Engine) indexRegions() {
+	e.regionNames = slices.Sorted(maps.Keys(e.regions))
+	e.poolRegion = make([][]int, len(e.records))
+	for ri, r := range e.records {
+		e.poolRegion[ri] = make([]int, len(r.Pools))
+		for pi, p := range r.Pools {
+			e.poolRegion[ri][pi], _ = slices.BinarySearch(e.regionNames, p.Region.Name)
+		}
+	}
+}
+
 // Refresh rebuilds the plan from the current health and overrides; call it
-// when health changes.
+// when health changes (a health.Store's OnPublish can). A snapshot whose
+// states are those of the plan changes only the round-trip times, and
+// only those are folded again.
 func (e *Engine) Refresh() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if snap := e.snapshot(); snap != nil {
+		if old := e.plan.Load(); old != nil && old.fromSnapshot && old.statesAt == snap.StatesVersion() {
+			p := *old
+			p.rtt = e.foldRTTs(e.health, snap)
+			e.plan.Store(&p)
+			return
+		}
+	}
 	e.rebuild()
 }
 
+// snapshot is the health's current snapshot, or nil for a view without.
+func (e *Engine) snapshot() *health.Snapshot {
+	if s, ok := e.health.(snapshotter); ok {
+		return s.Snapshot()
+	}
+	return nil
+}
+
 func (e *Engine) rebuild() {
-	p := &plan{records: make([][]poolPlan, len(e.records)), weights: make([][]uint32, len(e.records))}
+	snap := e.snapshot()
+	p := &plan{records: make([][]poolPlan, len(e.records)), weights: make([][]uint32, len(e.records)), rtt: e.foldRTTs(e.health, snap)}
+	if snap != nil {
+		p.statesAt, p.fromSnapshot = snap.StatesVersion(), true
+	}
 	for ri, r := range e.records {
 		pools := make([]poolPlan, len(r.Pools))
 		weights := make([]uint32, len(r.Pools))
@@ -140,7 +187,7 @@ func (e *Engine) rebuild() {
 					continue
 				}
 				pp.open = append(pp.open, t)
-				if e.up(t.ID) {
+				if e.up(snap, t.ID) {
 					pp.healthy = append(pp.healthy, t)
 				}
 			}
@@ -155,11 +202,17 @@ func (e *Engine) rebuild() {
 	e.plan.Store(p)
 }
 
-func (e *Engine) up(id string) bool {
+func (e *Engine) up(snap *health.Snapshot, id string) bool {
 	if e.health == nil {
 		return e.opts.UnknownIsUp
 	}
-	switch e.health.State(id) {
+	var st State
+	if snap != nil {
+		st = snap.State(health.TargetID(id))
+	} else {
+		st = e.health.State(id)
+	}
+	switch st {
 	case Up:
 		return true
 	case Unknown:
@@ -228,7 +281,7 @@ func (e *Engine) Decide(r *Record, c *Client, s *Scratch) Decision {
 
 func (e *Engine) decide(r *Record, c *Client, sc *Scratch, ex *Explanation) Decision {
 	pl := e.plan.Load()
-	sc.in = Inputs{Health: e.health, Weights: pl.weights[r.idx]}
+	sc.in = Inputs{Weights: pl.weights[r.idx], rtt: pl.rtt, regions: e.poolRegion[r.idx]}
 	if ex != nil {
 		c.Resolve()
 	}

@@ -259,6 +259,7 @@ func TestLatency(t *testing.T) {
 	h := NewHealthMap()
 	r := world(Latency{}, All{})
 	e := newEngine(t, h, r)
+	h.OnPublish(e.Refresh) // as the DNS node wires it: times reach the plan
 	if d := e.Decide(r, paris, nil); d.Pool.Region.Name != "eu-west" || d.Scope != 16 {
 		t.Fatalf("no measurements: %s scope %d, want proximity's eu-west scope 16", d.Pool.Region.Name, d.Scope)
 	}
@@ -277,6 +278,7 @@ func TestLatencyFromNearestVantage(t *testing.T) {
 	h := NewHealthMap()
 	r := world(Latency{}, All{})
 	e := newEngine(t, h, r)
+	h.OnPublish(e.Refresh)
 	// The median says us-east for everyone; the vantage in Frankfurt sees
 	// eu-west fastest, the one in Osaka ap-northeast.
 	h.SetRTT("us-east", 10*time.Millisecond)

@@ -21,8 +21,10 @@ const (
 )
 
 // HealthView is what the engine reads of health: a state per target and,
-// for the latency policy, a smoothed round-trip time per region. The local
-// checker implements it now; the gossip cluster will.
+// for the latency policy, a smoothed round-trip time per region. The
+// engine reads it when it builds its plan, never per query; a view with a
+// health.Snapshot behind it (HealthMap) is read as one snapshot, its
+// vantages' times included.
 type HealthView interface {
 	State(target string) State
 	// RTT is the measured round-trip time to a region's targets (from

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
-	"time"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -22,11 +21,14 @@ type RegionPolicy interface {
 }
 
 // Inputs is what a region policy may read besides the client and the
-// record: health, and the pool weights in force (configured, or set at
-// runtime through the admin API).
+// record, all from the engine's plan: the pool weights in force
+// (configured, or set at runtime through the admin API) and the measured
+// round-trip times. The zero Inputs has configured weights and no times.
 type Inputs struct {
-	Health  HealthView
 	Weights []uint32 // by index in Record.Pools
+
+	rtt     *rttPlan // nil: no health, no times
+	regions []int    // the region index of each of Record.Pools, for rtt
 }
 
 // TargetPolicy picks the addresses to answer from a pool's usable targets
@@ -193,47 +195,37 @@ type Latency struct{}
 // Name implements RegionPolicy.
 func (Latency) Name() string { return "latency" }
 
-// Order implements RegionPolicy.
+// Order implements RegionPolicy. The times come from the plan: a decision
+// takes no lock and allocates nothing.
 func (Latency) Order(c *Client, r *Record, in *Inputs, dst []int) ([]int, int) {
 	dst, scope := Proximity{}.Order(c, r, in, dst)
-	h := in.Health
-	if h == nil {
+	if in.rtt == nil || len(r.Pools) > maxSortPools || len(in.regions) != len(r.Pools) {
 		return dst, scope
 	}
-	if len(r.Pools) > maxSortPools {
-		return dst, scope
+	// From the vantage nearest a located client when the health has
+	// several; else the region's one RTT, the same for every client.
+	times, near := in.rtt.region, false
+	if c.HasCoords {
+		if t := in.rtt.nearest(c.Lat, c.Lon); t != nil {
+			times, near = t, true
+		}
 	}
 	// Measured regions first by RTT; unmeasured keep proximity's order
 	// after them (a stable sort on a key that is +Inf for all of them).
 	var rtt [maxSortPools]float64
 	measured := 0
-	// From the vantage nearest a located client when the view has
-	// several; else the region's one RTT, the same for every client.
-	var nearest map[string]time.Duration
-	if near, isNear := h.(NearRTT); isNear && c.HasCoords {
-		nearest = near.NearestRTTs(c.Lat, c.Lon)
-	}
-	for i, p := range r.Pools {
-		var d time.Duration
-		var ok bool
-		if nearest != nil {
-			d, ok = nearest[p.Region.Name]
-		} else {
-			d, ok = h.RTT(p.Region.Name)
-		}
-		if ok {
-			rtt[i] = float64(d)
+	for i := range r.Pools {
+		rtt[i] = times[in.regions[i]]
+		if !math.IsInf(rtt[i], 1) {
 			measured++
-		} else {
-			rtt[i] = math.Inf(1)
 		}
 	}
 	if measured == 0 {
 		return dst, scope
 	}
 	sortByKey(dst[len(dst)-len(r.Pools):], rtt[:len(r.Pools)])
-	if measured == len(r.Pools) && nearest == nil {
-		// One vantage measures the same for every client: the order does
+	if measured == len(r.Pools) && !near {
+		// One view measures the same for every client: the order does
 		// not depend on who asks.
 		return dst, 0
 	}

@@ -209,10 +209,20 @@ func (n *node) Reload() error {
 // or, in a cluster, its plan goes to the vantages. When it fails it has
 // changed nothing.
 func (n *node) updateHealth(parts *gslbParts) error {
+	var err error
 	if n.member != nil {
-		return n.member.update(parts.checks, parts.engine)
+		err = n.member.update(parts.checks, parts.engine)
+	} else {
+		err = n.checks.Update(parts.checks, parts.engine)
 	}
-	return n.checks.Update(parts.checks, parts.engine)
+	if err != nil {
+		return err
+	}
+	// Every publish of the health store (states and round-trip times)
+	// now reaches the serving engine's plan.
+	n.health.OnPublish(parts.engine.Refresh)
+	parts.engine.Refresh()
+	return nil
 }
 
 // publishOverrides shares a change made through this node's admin API.
