@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/admin"
 	"github.com/meridian-gslb/meridian/gslb/cluster"
 	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
 	"github.com/meridian-gslb/meridian/probes"
 )
@@ -26,7 +26,7 @@ type member struct {
 }
 
 // newMember starts the node's gossip; it joins in join.
-func newMember(ctx context.Context, cfg config.Cluster, health *gslb.HealthMap, log *slog.Logger) (*member, error) {
+func newMember(ctx context.Context, cfg config.Cluster, store *health.Store, log *slog.Logger) (*member, error) {
 	node, err := cluster.New(ctx, cluster.Config{
 		Name: cfg.Name, Bind: cfg.Bind, Advertise: cfg.Advertise, Seeds: cfg.Seeds,
 		Keys: cfg.Keys, Insecure: cfg.Insecure,
@@ -37,27 +37,27 @@ func newMember(ctx context.Context, cfg config.Cluster, health *gslb.HealthMap, 
 	if err != nil {
 		return nil, err
 	}
-	return &member{node: node, health: cluster.NewHealth(node, health, log), cfg: cfg, log: log}, nil
+	return &member{node: node, health: cluster.NewHealth(node, store, log), cfg: cfg, log: log}, nil
 }
 
 // update publishes the checks of a new configuration as the plan, and
-// points the health bridge at its engine. Only encoding the plan can
+// recomputes the verdicts of its targets. Only encoding the plan can
 // fail, and it comes first: a failed update has changed nothing.
-func (m *member) update(specs []config.CheckSpec, e *gslb.Engine) error {
+func (m *member) update(specs []config.CheckSpec) error {
 	body, err := probes.EncodePlan(specs)
 	if err != nil {
 		return err
 	}
-	keep := make(map[string]bool, len(specs))
+	keep := make(map[health.TargetID]bool, len(specs))
 	for _, sp := range specs {
-		keep[string(sp.Target)] = true
+		keep[sp.Target] = true
 	}
 	m.node.Table().Retain(keep)
 	if !bytes.Equal(body, m.plan) {
 		m.node.PublishPlan(cluster.Plan{Generation: uint64(time.Now().UnixNano()), Body: body})
 		m.plan = body
 	}
-	m.health.SetEngine(e)
+	m.health.Apply(time.Now())
 	return nil
 }
 
@@ -140,7 +140,7 @@ func (n *node) Verdicts() map[string]quorum.Verdict {
 	}
 	out := map[string]quorum.Verdict{}
 	for _, v := range n.member.node.Table().Verdicts() {
-		out[v.Target] = v
+		out[string(v.Target)] = v
 	}
 	return out
 }

@@ -58,7 +58,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 
 	n := &node{path: *path, health: gslb.NewHealthMap(), level: level, log: log, reloadReq: make(chan chan error), stopped: make(chan struct{})}
-	n.checks = checks.New(n.health, log)
+	n.checks = checks.New(n.health.Store, log)
 	geoMetrics := newGeoMetrics()
 	n.parts = &gslbParts{metrics: geoMetrics} // nothing to reuse yet, but the metrics
 	parts, err := buildGSLB(cfg, set, n.health, log, n.parts)
@@ -68,7 +68,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	logWarnings(log, parts)
 	if cfg.Cluster.Enabled() {
-		if n.member, err = newMember(ctx, cfg.Cluster, n.health, log); err != nil {
+		if n.member, err = newMember(ctx, cfg.Cluster, n.health.Store, log); err != nil {
 			log.Error("cluster", "err", err)
 			return 1
 		}
@@ -211,15 +211,16 @@ func (n *node) Reload() error {
 func (n *node) updateHealth(parts *gslbParts) error {
 	var err error
 	if n.member != nil {
-		err = n.member.update(parts.checks, parts.engine)
+		err = n.member.update(parts.checks)
 	} else {
-		err = n.checks.Update(parts.checks, parts.engine)
+		err = n.checks.Update(parts.checks)
 	}
 	if err != nil {
 		return err
 	}
 	// Every publish of the health store (states and round-trip times)
-	// now reaches the serving engine's plan.
+	// reaches the serving engine's plan from now on; and what was
+	// published while the engine was built.
 	n.health.OnPublish(parts.engine.Refresh)
 	parts.engine.Refresh()
 	return nil

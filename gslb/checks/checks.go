@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/probes"
 )
 
@@ -17,28 +15,29 @@ import (
 // value (an EWMA, as TCP's SRTT uses 1/8).
 const rttWeight = 0.125
 
-// Runner runs the checks of the current configuration.
+// Runner runs the checks of the current configuration and writes what
+// they find into a health store; it knows nothing of the engine, which
+// follows the store.
 type Runner struct {
-	health *gslb.HealthMap
-	sched  *probes.Scheduler
-	engine atomic.Pointer[gslb.Engine]
-	log    *slog.Logger
+	store *health.Store
+	sched *probes.Scheduler
+	log   *slog.Logger
 
 	mu          sync.Mutex
 	rtt         map[string]float64   // region -> smoothed RTT in ns
 	transitions map[[2]string]uint64 // (target, new state) -> count, for metrics
 }
 
-// New returns a runner writing into health; Run starts it.
-func New(health *gslb.HealthMap, log *slog.Logger) *Runner {
-	r := &Runner{health: health, log: log, rtt: map[string]float64{}, transitions: map[[2]string]uint64{}}
+// New returns a runner writing into store; Run starts it.
+func New(store *health.Store, log *slog.Logger) *Runner {
+	r := &Runner{store: store, log: log, rtt: map[string]float64{}, transitions: map[[2]string]uint64{}}
 	r.sched = probes.NewScheduler(probes.Options{Sink: probes.SinkFunc(r.observe), Logger: log})
 	return r
 }
 
-// Update sets the checks to run and the engine to refresh on changes.
-// Unchanged checks keep their state; new ones run at once.
-func (r *Runner) Update(specs []probes.CheckSpec, e *gslb.Engine) error {
+// Update sets the checks to run. Unchanged checks keep their state; new
+// ones run at once. On error nothing changed.
+func (r *Runner) Update(specs []probes.CheckSpec) error {
 	targets := make([]probes.Target, 0, len(specs))
 	for _, s := range specs {
 		ck, err := probes.NewChecker(s)
@@ -50,14 +49,7 @@ func (r *Runner) Update(specs []probes.CheckSpec, e *gslb.Engine) error {
 			Rise: s.Rise, Fall: s.Fall,
 		})
 	}
-	if err := r.sched.Update(targets); err != nil {
-		return err // nothing changed: the old checks and engine stay
-	}
-	r.engine.Store(e)
-	if e != nil {
-		e.Refresh() // results that came in while the new engine was built
-	}
-	return nil
+	return r.sched.Update(targets) // on error nothing changed: the old checks stay
 }
 
 // Run checks until ctx ends.
@@ -70,35 +62,39 @@ func (r *Runner) Snapshot() map[string]probes.Status { return r.sched.Snapshot()
 // name the forwarder calls it by.
 func Checker(s probes.CheckSpec) (probes.Checker, error) { return probes.NewChecker(s) }
 
-// observe takes every result: a state change goes to the health map and
-// rebuilds the engine's plan; successful round trips feed the region's RTT.
-func (r *Runner) observe(id string, st probes.Status) {
-	state := st.State
-	changed := r.health.Set(id, state)
-	if st.Result.OK && st.Result.RTT > 0 {
-		if region, _, ok := strings.Cut(id, "/"); ok {
-			r.mu.Lock()
-			old, seen := r.rtt[region]
-			v := float64(st.Result.RTT)
-			if seen {
-				v = old + rttWeight*(v-old)
-			}
-			r.rtt[region] = v
-			r.mu.Unlock()
-			r.health.SetRTT(region, time.Duration(v))
+// observe takes every result: the state goes to the store, and a
+// successful round trip feeds the region's smoothed RTT, both in one
+// publish.
+func (r *Runner) observe(sid string, st probes.Status) {
+	id := health.TargetID(sid)
+	region := id.Region()
+	var rtt time.Duration
+	if st.Result.OK && st.Result.RTT > 0 && region != "" {
+		r.mu.Lock()
+		old, seen := r.rtt[region]
+		v := float64(st.Result.RTT)
+		if seen {
+			v = old + rttWeight*(v-old)
 		}
+		r.rtt[region] = v
+		r.mu.Unlock()
+		rtt = time.Duration(v)
 	}
+	var changed bool
+	r.store.Update(func(tx *health.Tx) {
+		changed = tx.Set(id, st.State)
+		if rtt > 0 {
+			tx.SetRTT(region, rtt)
+		}
+	})
 	if changed {
 		r.mu.Lock()
-		r.transitions[[2]string{id, state.String()}]++
+		r.transitions[[2]string{sid, st.State.String()}]++
 		r.mu.Unlock()
 		level := slog.LevelInfo
-		if state == gslb.Down {
+		if st.State == health.Down {
 			level = slog.LevelWarn
 		}
-		r.log.Log(context.Background(), level, "target "+state.String(), "target", id, "reason", st.Reason, "rtt", st.Result.RTT)
-		if e := r.engine.Load(); e != nil {
-			e.Refresh()
-		}
+		r.log.Log(context.Background(), level, "target "+st.State.String(), "target", sid, "reason", st.Reason, "rtt", st.Result.RTT)
 	}
 }

@@ -52,7 +52,8 @@ func TestChecksMoveAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(hm, slog.New(slog.DiscardHandler))
+	hm.OnPublish(e.Refresh) // as the DNS node wires it
+	r := New(hm.Store, slog.New(slog.DiscardHandler))
 	spec := func(id health.TargetID, addr string) probes.CheckSpec {
 		return probes.CheckSpec{Target: id, Type: "tcp", Addr: addr, Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, Rise: 1, Fall: 2}
 	}
@@ -60,7 +61,7 @@ func TestChecksMoveAnswers(t *testing.T) {
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	deadAddr := closed.Addr().String()
 	closed.Close()
-	if err := r.Update([]probes.CheckSpec{spec("home/192.0.2.1", ln.Addr().String()), spec("away/192.0.2.2", deadAddr)}, e); err != nil {
+	if err := r.Update([]probes.CheckSpec{spec("home/192.0.2.1", ln.Addr().String()), spec("away/192.0.2.2", deadAddr)}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

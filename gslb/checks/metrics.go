@@ -1,9 +1,9 @@
 package checks
 
 import (
-	"strings"
 	"time"
 
+	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -73,7 +73,7 @@ func (r *Runner) Collect(ch chan<- prometheus.Metric) {
 	r.mu.Unlock()
 	counts := map[[2]string]int{}
 	for id, st := range r.sched.Snapshot() {
-		region, _, _ := strings.Cut(id, "/")
+		region := health.TargetID(id).Region()
 		counts[[2]string{region, st.State.String()}]++
 		if st.State != probes.Unknown {
 			ch <- TargetUpMetric(id, region, st.State == probes.Up)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
 )
 
@@ -54,7 +55,7 @@ func BenchmarkConvergence(b *testing.B) {
 		}
 		n := newNode(fmt.Sprintf("dns%d", i), Meta{Role: RoleDNS}, seeds...)
 		hm := gslb.NewHealthMap()
-		go NewHealth(n, hm, slogDiscard()).Run(runCtx)
+		go NewHealth(n, hm.Store, slogDiscard()).Run(runCtx)
 		dns, maps = append(dns, n), append(maps, hm)
 	}
 	var vantages []*Node
@@ -86,7 +87,7 @@ func BenchmarkConvergence(b *testing.B) {
 	}
 	sendAll()
 	for _, hm := range maps {
-		for hm.State(benchTarget(benchTargets-1)) != gslb.Up {
+		for hm.Snapshot().State(benchTarget(benchTargets-1)) != gslb.Up {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
@@ -111,7 +112,7 @@ func BenchmarkConvergence(b *testing.B) {
 	}
 	waitAll := func(t int, st gslb.State) {
 		for _, hm := range maps {
-			for hm.State(benchTarget(t)) != st {
+			for hm.Snapshot().State(benchTarget(t)) != st {
 				time.Sleep(50 * time.Microsecond)
 			}
 		}
@@ -158,6 +159,8 @@ func BenchmarkConvergence(b *testing.B) {
 	b.ReportMetric(float64(len(dns[0].fullState(time.Now()))), "pushpull-B")
 }
 
-func benchTarget(i int) string { return fmt.Sprintf("r%d/10.%d.%d.%d", i%3, i/65536, i/256%256, i%256) }
+func benchTarget(i int) health.TargetID {
+	return health.TargetID(fmt.Sprintf("r%d/10.%d.%d.%d", i%3, i/65536, i/256%256, i%256))
+}
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
 )
 
@@ -114,11 +115,11 @@ func TestJoiningVantageJudgedFirst(t *testing.T) {
 	}
 	t.Cleanup(func() { dns.Shutdown() })
 	hm := gslb.NewHealthMap()
-	h := NewHealth(dns, hm, testLog(t))
+	h := NewHealth(dns, hm.Store, testLog(t))
 	h.recheck = time.Hour // the per-message path alone
 	go h.Run(t.Context())
-	targets := []string{"eu/192.0.2.1", "us/192.0.2.2"}
-	reports := func(st gslb.State, ids ...string) []Report {
+	targets := []health.TargetID{"eu/192.0.2.1", "us/192.0.2.2"}
+	reports := func(st gslb.State, ids ...health.TargetID) []Report {
 		var out []Report
 		for _, id := range ids {
 			out = append(out, Report{Target: id, State: st, Seq: 1, Window: time.Minute})
@@ -129,7 +130,9 @@ func TestJoiningVantageJudgedFirst(t *testing.T) {
 		v := start(t, name, Meta{Role: RoleProbe}, dns.Addr())
 		v.SendResults(Results{Vantage: name, Boot: 1, Complete: true, Reports: reports(gslb.Up, targets...)})
 	}
-	eventually(t, "both targets up", func() bool { return hm.State(targets[0]) == gslb.Up && hm.State(targets[1]) == gslb.Up })
+	eventually(t, "both targets up", func() bool {
+		return hm.Snapshot().State(targets[0]) == gslb.Up && hm.Snapshot().State(targets[1]) == gslb.Up
+	})
 
 	broken := start(t, "c", Meta{Role: RoleProbe}, dns.Addr())
 	eventually(t, "c to see dns", func() bool { return len(broken.alive(RoleDNS)) == 1 })
@@ -139,8 +142,8 @@ func TestJoiningVantageJudgedFirst(t *testing.T) {
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
 		for _, id := range targets {
-			if hm.State(id) != gslb.Up {
-				t.Fatalf("%s went %s on a joining vantage's votes", id, hm.State(id))
+			if hm.Snapshot().State(id) != gslb.Up {
+				t.Fatalf("%s went %s on a joining vantage's votes", id, hm.Snapshot().State(id))
 			}
 		}
 		time.Sleep(time.Millisecond)

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -577,9 +577,8 @@ func (n *Node) mergeResults(rs Results, now time.Time) bool {
 		return false
 	}
 	for _, r := range rs.Reports {
-		if r.RTT > 0 && r.State == gslb.Up {
-			region, _, _ := strings.Cut(r.Target, "/")
-			n.rtts.WithLabelValues(rs.Vantage, region).Observe(r.RTT.Seconds())
+		if r.RTT > 0 && r.State == health.Up {
+			n.rtts.WithLabelValues(rs.Vantage, r.Target.Region()).Observe(r.RTT.Seconds())
 		}
 	}
 	return true

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/health"
 )
 
 var testKey = bytes.Repeat([]byte{7}, 32)
@@ -84,7 +85,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func verdict(n *Node, target string) string {
+func verdict(n *Node, target health.TargetID) string {
 	n.table.Recompute(time.Now())
 	v, ok := n.table.Verdict(target)
 	if !ok {
@@ -93,7 +94,7 @@ func verdict(n *Node, target string) string {
 	return fmt.Sprintf("%s %d/%d", v.State, v.Up, v.Down)
 }
 
-func report(target string, st gslb.State, seq uint64) Report {
+func report(target health.TargetID, st gslb.State, seq uint64) Report {
 	return Report{Target: target, State: st, Seq: seq, RTT: 3 * time.Millisecond, Reason: "status " + map[gslb.State]string{gslb.Up: "200", gslb.Down: "503"}[st]}
 }
 
@@ -364,7 +365,7 @@ func TestWire(t *testing.T) {
 	var many Results
 	many.Vantage = "v"
 	for i := range 1000 {
-		many.Reports = append(many.Reports, Report{Target: fmt.Sprintf("region/10.0.%d.%d", i/256, i%256), State: gslb.Up, Seq: uint64(i)})
+		many.Reports = append(many.Reports, Report{Target: health.TargetID(fmt.Sprintf("region/10.0.%d.%d", i/256, i%256)), State: gslb.Up, Seq: uint64(i)})
 	}
 	many.Complete = true
 	total := 0
@@ -439,7 +440,7 @@ func TestHealthFeedsEngine(t *testing.T) {
 	send(paris, 5*time.Millisecond)
 	send(tokyo, 200*time.Millisecond)
 	hm := gslb.NewHealthMap()
-	h := NewHealth(dns, hm, testLog(t))
+	h := NewHealth(dns, hm.Store, testLog(t))
 	eventually(t, "both results", func() bool {
 		h.Apply(time.Now())
 		v, _ := dns.table.Verdict("eu-west/192.0.2.1")

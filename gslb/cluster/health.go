@@ -6,10 +6,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
 )
 
@@ -17,34 +16,25 @@ import (
 // arrives, so that results age out on time.
 const DefaultRecheck = time.Second
 
-// Health feeds a DNS node's engine from the cluster: whenever results
-// arrive it recomputes the verdicts of the node's quorum table and writes
-// them, and the vantages' round-trip times, into the HealthMap the engine
-// reads.
+// Health feeds a DNS node's health store from the cluster: whenever
+// results arrive it recomputes the verdicts of the node's quorum table and
+// writes them, and the vantages' round-trip times, into the store, whose
+// snapshot the engine folds into its plan. It knows nothing of the
+// engine: the store tells whoever follows it.
 type Health struct {
 	node    *Node
-	health  *gslb.HealthMap
+	store   *health.Store
 	log     *slog.Logger
 	recheck time.Duration
-	engine  atomic.Pointer[gslb.Engine]
 
 	mu          sync.Mutex
 	transitions map[[2]string]uint64     // (target, new state) -> count
 	regionRTT   map[string]time.Duration // as the latest Apply set them, for the metrics
 }
 
-// NewHealth returns the bridge from node's table to health.
-func NewHealth(node *Node, health *gslb.HealthMap, log *slog.Logger) *Health {
-	return &Health{node: node, health: health, log: log, recheck: DefaultRecheck, transitions: map[[2]string]uint64{}}
-}
-
-// SetEngine sets the engine to refresh on changes, after a reload.
-func (h *Health) SetEngine(e *gslb.Engine) {
-	h.engine.Store(e)
-	h.Apply(time.Now())
-	if e != nil {
-		e.Refresh()
-	}
+// NewHealth returns the bridge from node's table to store.
+func NewHealth(node *Node, store *health.Store, log *slog.Logger) *Health {
+	return &Health{node: node, store: store, log: log, recheck: DefaultRecheck, transitions: map[[2]string]uint64{}}
 }
 
 // Run recomputes on every merge and every second until ctx ends.
@@ -56,7 +46,9 @@ func (h *Health) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-h.node.ResultsChanged():
-			h.publish(h.node.table.RecomputeChanged(time.Now()))
+			changed := h.node.table.RecomputeChanged(time.Now())
+			h.store.Update(func(tx *health.Tx) { setVerdicts(tx, changed) })
+			h.logChanges(changed)
 		case <-t.C:
 			h.Apply(time.Now())
 		}
@@ -64,52 +56,57 @@ func (h *Health) Run(ctx context.Context) {
 }
 
 // Apply recomputes every verdict at now, suspects and ageing included,
-// and publishes the changes and the regions' round-trip times.
+// and publishes the changes and the regions' round-trip times as one
+// snapshot.
 func (h *Health) Apply(now time.Time) {
-	h.publish(h.node.table.Recompute(now))
+	changed := h.node.table.Recompute(now)
 	perVantage := vantageRTTs(h.node.table.Entries(), now, h.node.cfg.Quorum.StaleAfter)
 	medians := medianRTTs(perVantage)
-	for region, rtt := range medians {
-		h.health.SetRTT(region, rtt)
-	}
-	h.mu.Lock()
-	h.regionRTT = medians
-	h.mu.Unlock()
 	where := map[string]Meta{}
 	for _, m := range h.node.Members() {
 		if m.Role == RoleProbe {
 			where[m.Vantage] = m.Meta
 		}
 	}
-	var vs []gslb.VantageRTT
+	var vs []health.VantageRTT
 	for name, rtts := range perVantage {
 		if m, ok := where[name]; ok {
-			vs = append(vs, gslb.VantageRTT{Name: name, Lat: m.Lat, Lon: m.Lon, RTT: rtts})
+			vs = append(vs, health.VantageRTT{Name: name, Lat: m.Lat, Lon: m.Lon, RTT: rtts})
 		}
 	}
-	slices.SortFunc(vs, func(a, b gslb.VantageRTT) int { return strings.Compare(a.Name, b.Name) })
-	h.health.SetVantageRTTs(vs)
+	slices.SortFunc(vs, func(a, b health.VantageRTT) int { return strings.Compare(a.Name, b.Name) })
+	h.store.Update(func(tx *health.Tx) {
+		setVerdicts(tx, changed)
+		// A region no vantage measures any more keeps its last time.
+		for region, rtt := range medians {
+			tx.SetRTT(region, rtt)
+		}
+		tx.SetVantageRTTs(vs)
+	})
+	h.mu.Lock()
+	h.regionRTT = medians
+	h.mu.Unlock()
+	h.logChanges(changed)
 }
 
-// publish writes changed verdicts to the health map and refreshes the
-// engine.
-func (h *Health) publish(changed []quorum.Verdict) {
+func setVerdicts(tx *health.Tx, changed []quorum.Verdict) {
 	for _, v := range changed {
-		h.health.Set(v.Target, v.State)
+		tx.Set(v.Target, v.State)
+	}
+}
+
+// logChanges counts and logs verdicts that changed.
+func (h *Health) logChanges(changed []quorum.Verdict) {
+	for _, v := range changed {
 		h.mu.Lock()
-		h.transitions[[2]string{v.Target, v.State.String()}]++
+		h.transitions[[2]string{string(v.Target), v.State.String()}]++
 		h.mu.Unlock()
 		level := slog.LevelInfo
-		if v.State == gslb.Down {
+		if v.State == health.Down {
 			level = slog.LevelWarn
 		}
 		h.log.Log(context.Background(), level, "target "+v.State.String(), "target", v.Target,
 			"votes_up", v.Up, "votes_down", v.Down, "reason", v.Reason, "vantages", voteDetail(v.Votes))
-	}
-	if len(changed) > 0 {
-		if e := h.engine.Load(); e != nil {
-			e.Refresh()
-		}
 	}
 }
 
@@ -148,8 +145,7 @@ func voteDetail(votes []quorum.Vote) string {
 }
 
 // vantageRTTs is each vantage's round-trip time to each region: the mean
-// over its fresh, up results for the region's targets (IDs are
-// "region/address").
+// over its fresh, up results for the region's targets.
 func vantageRTTs(entries []quorum.Entry, now time.Time, staleAfter time.Duration) map[string]map[string]time.Duration {
 	if staleAfter <= 0 {
 		staleAfter = quorum.DefaultStaleAfter
@@ -160,11 +156,11 @@ func vantageRTTs(entries []quorum.Entry, now time.Time, staleAfter time.Duration
 	}
 	per := map[[2]string]*acc{} // (vantage, region)
 	for _, e := range entries {
-		if e.State != gslb.Up || e.RTT <= 0 || now.Sub(e.Seen) > staleAfter {
+		if e.State != health.Up || e.RTT <= 0 || now.Sub(e.Seen) > staleAfter {
 			continue
 		}
-		region, _, ok := strings.Cut(e.Target, "/")
-		if !ok {
+		region := e.Target.Region()
+		if region == "" {
 			continue
 		}
 		k := [2]string{e.Vantage, region}

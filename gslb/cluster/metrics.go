@@ -1,11 +1,10 @@
 package cluster
 
 import (
-	"strings"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/checks"
+	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -46,16 +45,16 @@ func (h *Health) Collect(ch chan<- prometheus.Metric) {
 	}
 	counts := map[[2]string]int{}
 	for _, v := range h.node.table.Verdicts() {
-		region, _, _ := strings.Cut(v.Target, "/")
+		region := v.Target.Region()
 		counts[[2]string{region, v.State.String()}]++
-		if v.State != gslb.Unknown {
-			ch <- checks.TargetUpMetric(v.Target, region, v.State == gslb.Up)
+		if v.State != health.Unknown {
+			ch <- checks.TargetUpMetric(string(v.Target), region, v.State == health.Up)
 		}
 		stale := 0.0
 		if v.Stale {
 			stale = 1
 		}
-		ch <- prometheus.MustNewConstMetric(staleDesc, prometheus.GaugeValue, stale, v.Target, region)
+		ch <- prometheus.MustNewConstMetric(staleDesc, prometheus.GaugeValue, stale, string(v.Target), region)
 	}
 	for k, n := range counts {
 		ch <- checks.TargetsMetric(k[0], k[1], n)

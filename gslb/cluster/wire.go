@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/health"
 )
 
 // wireVersion is the first byte of every message. A node drops messages
@@ -39,8 +39,8 @@ var errMalformed = errors.New("malformed message")
 
 // Report is one vantage's result for one target, as it travels.
 type Report struct {
-	Target string
-	State  gslb.State
+	Target health.TargetID
+	State  health.State
 	Seq    uint64
 	RTT    time.Duration
 	// Delay is how long before sending the result was last known current:
@@ -171,7 +171,7 @@ func encodeResults(rs Results, limit int) [][]byte {
 }
 
 func encodeReport(w *writer, r Report) {
-	w.str(r.Target)
+	w.str(string(r.Target))
 	w.b = append(w.b, byte(r.State))
 	w.uvarint(r.Seq)
 	w.uvarint(uint64(max(r.RTT, 0) / time.Microsecond))
@@ -209,11 +209,11 @@ func decodeResults(r *reader, legacy bool) (Results, error) {
 }
 
 func decodeReport(r *reader, legacy bool) (Report, error) {
-	rep := Report{Target: r.str()}
+	rep := Report{Target: health.TargetID(r.str())}
 	if len(r.b) < 1 {
 		return rep, errMalformed
 	}
-	rep.State, r.b = gslb.State(r.b[0]), r.b[1:]
+	rep.State, r.b = health.State(r.b[0]), r.b[1:]
 	rep.Seq = r.uvarint()
 	rep.RTT = time.Duration(r.uvarint()) * time.Microsecond
 	rep.Delay = millis(r.uvarint())
@@ -226,7 +226,7 @@ func decodeReport(r *reader, legacy bool) (Report, error) {
 	if r.err != nil {
 		return rep, r.err
 	}
-	if rep.State > gslb.Down {
+	if rep.State > health.Down {
 		return rep, fmt.Errorf("%w: state %d", errMalformed, rep.State)
 	}
 	return rep, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/health"
 )
 
 // t0 is the churn tests' clock origin; at(s) is s seconds after it.
@@ -20,7 +21,7 @@ func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Seco
 // observation backing it was made (window 3 s, as interval 1 s, timeout
 // 500 ms and fall 2 give).
 type obs struct {
-	target string
+	target health.TargetID
 	state  gslb.State
 	backed float64
 }
@@ -37,8 +38,8 @@ type step struct {
 	periodic bool // the periodic Recompute, instead of the per-message one
 }
 
-func up(target string, backed float64) obs   { return obs{target, gslb.Up, backed} }
-func down(target string, backed float64) obs { return obs{target, gslb.Down, backed} }
+func up(target health.TargetID, backed float64) obs   { return obs{target, gslb.Up, backed} }
+func down(target health.TargetID, backed float64) obs { return obs{target, gslb.Down, backed} }
 
 // whole is a vantage's complete batch of run 1 at s, its states observed
 // then.

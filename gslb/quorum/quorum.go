@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -9,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/health"
 )
 
 // DefaultStaleAfter is how long a result votes after it was last known
@@ -18,8 +19,8 @@ const DefaultStaleAfter = 10 * time.Second
 
 // Result is one vantage's latest verdict on one target.
 type Result struct {
-	State  gslb.State // Up or Down; Unknown results are not kept
-	Seq    uint64     // the vantage's version of this result: a higher one replaces a lower
+	State  health.State // Up or Down; Unknown results are not kept
+	Seq    uint64       // the vantage's version of this result: a higher one replaces a lower
 	RTT    time.Duration
 	Reason string
 	// Seen is the local time at which the result was last known to be
@@ -49,13 +50,14 @@ func (r Result) backed(now time.Time) bool {
 
 // Entry is a Result with whose it is.
 type Entry struct {
-	Vantage, Target string
+	Vantage string
+	Target  health.TargetID
 	Result
 }
 
 // TargetResult is one result of a Batch.
 type TargetResult struct {
-	Target string
+	Target health.TargetID
 	Result
 }
 
@@ -116,8 +118,8 @@ func (v Vote) MarshalJSON() ([]byte, error) {
 
 // Verdict is a target's state as the vantages decide it.
 type Verdict struct {
-	Target string     `json:"target"`
-	State  gslb.State `json:"state"`
+	Target health.TargetID `json:"target"`
+	State  health.State    `json:"state"`
 	// Up and Down count the votes that decided: fresh, from vantages
 	// judged and not suspect.
 	Up    int  `json:"votes_up"`
@@ -163,13 +165,13 @@ type Table struct {
 	stale time.Duration
 
 	mu       sync.Mutex
-	results  map[string]map[string]Result // target -> vantage -> result
-	verdicts map[string]*Verdict
+	results  map[health.TargetID]map[string]Result // target -> vantage -> result
+	verdicts map[health.TargetID]*Verdict
 	vantages map[string]*vantage
 	// dirty holds the targets whose votes changed since they were last
 	// decided: a refresh that only confirms a result leaves it clean, so
 	// deciding after each message costs what changed, not the table.
-	dirty map[string]bool
+	dirty map[health.TargetID]bool
 	// judge holds the vantages whose view changed since they were last
 	// judged: they are judged before the dirty targets are decided, so
 	// that a vantage never votes on a view it was not judged on.
@@ -183,15 +185,15 @@ func New(opts Options) *Table {
 	}
 	return &Table{
 		rule: opts.Rule, stale: opts.StaleAfter,
-		results: map[string]map[string]Result{}, verdicts: map[string]*Verdict{}, vantages: map[string]*vantage{},
-		dirty: map[string]bool{}, judge: map[string]bool{},
+		results: map[health.TargetID]map[string]Result{}, verdicts: map[health.TargetID]*Verdict{}, vantages: map[string]*vantage{},
+		dirty: map[health.TargetID]bool{}, judge: map[string]bool{},
 	}
 }
 
 // Merge keeps r as vantage's result for target if it is newer than the one
 // held, and reports whether it was. The vantage counts as having sent its
 // whole view: this is the path of senders that do not say (and of tests).
-func (t *Table) Merge(vantage, target string, r Result) bool {
+func (t *Table) Merge(vantage string, target health.TargetID, r Result) bool {
 	return t.MergeBatch(Batch{Vantage: vantage, Complete: true, Results: []TargetResult{{target, r}}}, r.Seen)
 }
 
@@ -222,8 +224,8 @@ func (t *Table) MergeBatch(b Batch, now time.Time) bool {
 }
 
 // merge keeps one result; t.mu is held.
-func (t *Table) merge(name, target string, r Result, now time.Time) bool {
-	if r.State != gslb.Up && r.State != gslb.Down || target == "" {
+func (t *Table) merge(name string, target health.TargetID, r Result, now time.Time) bool {
+	if r.State != health.Up && r.State != health.Down || target == "" {
 		return false
 	}
 	byV := t.results[target]
@@ -275,7 +277,7 @@ func (t *Table) dropResults(name string) {
 // Retain forgets every target keep does not hold: after a reload removed
 // them, their votes and verdicts would otherwise stay for ever, in memory
 // and in the metrics.
-func (t *Table) Retain(keep map[string]bool) {
+func (t *Table) Retain(keep map[health.TargetID]bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for target := range t.results {
@@ -363,7 +365,7 @@ func (t *Table) RecomputeChanged(now time.Time) []Verdict {
 	if len(t.dirty) == 0 {
 		return nil
 	}
-	some := make(map[string]map[string]Result, len(t.dirty))
+	some := make(map[health.TargetID]map[string]Result, len(t.dirty))
 	for target := range t.dirty {
 		some[target] = t.results[target] // nil for a target no vantage reports any more
 	}
@@ -372,7 +374,7 @@ func (t *Table) RecomputeChanged(now time.Time) []Verdict {
 }
 
 // decideAll decides the targets of results; t.mu is held.
-func (t *Table) decideAll(now time.Time, results map[string]map[string]Result) []Verdict {
+func (t *Table) decideAll(now time.Time, results map[health.TargetID]map[string]Result) []Verdict {
 	var changed []Verdict
 	for target, byV := range results {
 		v := t.verdicts[target]
@@ -387,7 +389,7 @@ func (t *Table) decideAll(now time.Time, results map[string]map[string]Result) [
 			changed = append(changed, t.copyOf(v))
 		}
 	}
-	slices.SortFunc(changed, func(a, b Verdict) int { return strings.Compare(a.Target, b.Target) })
+	slices.SortFunc(changed, func(a, b Verdict) int { return cmp.Compare(a.Target, b.Target) })
 	return changed
 }
 
@@ -421,7 +423,7 @@ func (t *Table) decide(v *Verdict, byV map[string]Result, now time.Time) bool {
 		v.Votes = append(v.Votes, vote)
 		switch {
 		case vote.Status != StatusVoting:
-		case r.State == gslb.Up:
+		case r.State == health.Up:
 			v.Up++
 		default:
 			v.Down++
@@ -434,9 +436,9 @@ func (t *Table) decide(v *Verdict, byV map[string]Result, now time.Time) bool {
 		return false // keeps its last state
 	}
 	v.Need = t.rule.Need(n)
-	state := gslb.Up
+	state := health.Up
 	if v.Down >= v.Need {
-		state = gslb.Down
+		state = health.Down
 	}
 	if state == v.State {
 		return false
@@ -471,7 +473,7 @@ func reasonOf(v *Verdict) string {
 	switch {
 	case v.Stale:
 		s = "no vote counts: the last verdict stands (" + v.changed + ")"
-	case v.State == gslb.Down:
+	case v.State == health.Down:
 		s = fmt.Sprintf("%d of %d vantages see it down (%s)", v.Down, n, strings.Join(down, "; "))
 	case len(down) > 0:
 		s = fmt.Sprintf("%d of %d vantages see it up (down: %s)", v.Up, n, strings.Join(down, "; "))
@@ -494,7 +496,7 @@ func (t *Table) copyOf(v *Verdict) Verdict {
 }
 
 // Verdict returns a target's verdict as of the latest Recompute.
-func (t *Table) Verdict(target string) (Verdict, bool) {
+func (t *Table) Verdict(target health.TargetID) (Verdict, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	v, ok := t.verdicts[target]
@@ -513,7 +515,7 @@ func (t *Table) Verdicts() []Verdict {
 	for _, v := range t.verdicts {
 		out = append(out, t.copyOf(v))
 	}
-	slices.SortFunc(out, func(a, b Verdict) int { return strings.Compare(a.Target, b.Target) })
+	slices.SortFunc(out, func(a, b Verdict) int { return cmp.Compare(a.Target, b.Target) })
 	return out
 }
 

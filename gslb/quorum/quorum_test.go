@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/health"
 )
 
 func TestParseRule(t *testing.T) {
@@ -53,7 +54,7 @@ var vantages = []string{"a", "b", "c", "d", "e"}
 
 // feed merges one result per vantage for target: states[i] for vantage i,
 // '+' up, '-' down, '.' nothing.
-func feed(tb *Table, target, states string, seq uint64, seen time.Time) {
+func feed(tb *Table, target health.TargetID, states string, seq uint64, seen time.Time) {
 	for i, c := range states {
 		if c == '.' {
 			continue
@@ -71,52 +72,52 @@ func TestVerdicts(t *testing.T) {
 	tests := []struct {
 		name    string
 		rule    string
-		votes   map[string]string // target -> states
-		want    map[string]string // target -> "state up/down"
+		votes   map[health.TargetID]string // target -> states
+		want    map[health.TargetID]string // target -> "state up/down"
 		suspect string
 	}{
 		{
 			name:  "2 of 5 down stays up",
-			votes: map[string]string{"t1": "--+++", "t2": "+++++"},
-			want:  map[string]string{"t1": "up 3/2", "t2": "up 5/0"},
+			votes: map[health.TargetID]string{"t1": "--+++", "t2": "+++++"},
+			want:  map[health.TargetID]string{"t1": "up 3/2", "t2": "up 5/0"},
 		},
 		{
 			name:  "3 of 5 down is down",
-			votes: map[string]string{"t1": "---++", "t2": "+++++"},
-			want:  map[string]string{"t1": "down 2/3", "t2": "up 5/0"},
+			votes: map[health.TargetID]string{"t1": "---++", "t2": "+++++"},
+			want:  map[health.TargetID]string{"t1": "down 2/3", "t2": "up 5/0"},
 		},
 		{
 			name:  "a tie keeps a target up under a majority",
-			votes: map[string]string{"t1": "--++.", "t2": "++++."},
-			want:  map[string]string{"t1": "up 2/2", "t2": "up 4/0"},
+			votes: map[health.TargetID]string{"t1": "--++.", "t2": "++++."},
+			want:  map[health.TargetID]string{"t1": "up 2/2", "t2": "up 4/0"},
 		},
 		{
 			name:  "a count quorum",
 			rule:  "2",
-			votes: map[string]string{"t1": "--+++", "t2": "++-++"},
-			want:  map[string]string{"t1": "down 3/2", "t2": "up 4/1"},
+			votes: map[health.TargetID]string{"t1": "--+++", "t2": "++-++"},
+			want:  map[health.TargetID]string{"t1": "down 3/2", "t2": "up 4/1"},
 		},
 		{
 			name:  "the quorum is capped at the vantages voting",
 			rule:  "3",
-			votes: map[string]string{"t1": "--...", "t2": "++..."},
-			want:  map[string]string{"t1": "down 0/2", "t2": "up 2/0"},
+			votes: map[health.TargetID]string{"t1": "--...", "t2": "++..."},
+			want:  map[health.TargetID]string{"t1": "down 0/2", "t2": "up 2/0"},
 		},
 		{
 			name:    "a vantage that sees everything down is suspect and does not vote",
-			votes:   map[string]string{"t1": "--+++", "t2": "-++++", "t3": "-++++"},
-			want:    map[string]string{"t1": "up 3/1", "t2": "up 4/0", "t3": "up 4/0"},
+			votes:   map[health.TargetID]string{"t1": "--+++", "t2": "-++++", "t3": "-++++"},
+			want:    map[health.TargetID]string{"t1": "up 3/1", "t2": "up 4/0", "t3": "up 4/0"},
 			suspect: "a",
 		},
 		{
 			name:  "a dead world is no vantage's fault",
-			votes: map[string]string{"t1": "-----", "t2": "-----"},
-			want:  map[string]string{"t1": "down 0/5", "t2": "down 0/5"},
+			votes: map[health.TargetID]string{"t1": "-----", "t2": "-----"},
+			want:  map[health.TargetID]string{"t1": "down 0/5", "t2": "down 0/5"},
 		},
 		{
 			name:  "one target down everywhere suspects nobody",
-			votes: map[string]string{"t1": "-----", "t2": "+++++"},
-			want:  map[string]string{"t1": "down 0/5", "t2": "up 5/0"},
+			votes: map[health.TargetID]string{"t1": "-----", "t2": "+++++"},
+			want:  map[health.TargetID]string{"t1": "down 0/5", "t2": "up 5/0"},
 		},
 	}
 	for _, tt := range tests {
@@ -225,7 +226,7 @@ func BenchmarkRecompute(b *testing.B) {
 	now := time.Unix(1_000_000, 0)
 	tb := New(Options{})
 	for i := range 1000 {
-		feed(tb, fmt.Sprintf("r%d/10.0.%d.%d", i%3, i/256, i%256), "+++-+", 1, now)
+		feed(tb, health.TargetID(fmt.Sprintf("r%d/10.0.%d.%d", i%3, i/256, i%256)), "+++-+", 1, now)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -267,7 +268,7 @@ func TestRetain(t *testing.T) {
 	feed(tb, "kept", "+++++", 1, now)
 	feed(tb, "removed", "-----", 1, now)
 	tb.Recompute(now)
-	tb.Retain(map[string]bool{"kept": true})
+	tb.Retain(map[health.TargetID]bool{"kept": true})
 	if _, ok := tb.Verdict("removed"); ok {
 		t.Error("a removed target still has a verdict")
 	}

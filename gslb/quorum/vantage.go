@@ -3,7 +3,7 @@ package quorum
 import (
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/health"
 )
 
 // minSuspectTargets is how many targets a vantage must see, all down, to
@@ -166,7 +166,7 @@ func (t *Table) suspectOf(name string, now time.Time) bool {
 		if !ok || !t.fresh(r, now) {
 			continue
 		}
-		if r.State == gslb.Up {
+		if r.State == health.Up {
 			return false
 		}
 		seen++
@@ -187,7 +187,7 @@ func (t *Table) othersSeeUp(byV map[string]Result, name string, now time.Time) b
 		if vs := t.vantages[other]; other == name || vs == nil || !vs.gone.IsZero() || !t.fresh(r, now) {
 			continue
 		}
-		if r.State == gslb.Up {
+		if r.State == health.Up {
 			up++
 		} else {
 			down++

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/cluster"
+	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/probes"
 )
 
@@ -59,7 +59,7 @@ type Agent struct {
 }
 
 type result struct {
-	state   gslb.State
+	state   health.State
 	seq     uint64
 	rtt     float64 // smoothed, ns
 	reason  string
@@ -325,7 +325,7 @@ func (a *Agent) all() cluster.Results {
 func (a *Agent) report(id string, r *result, now time.Time) cluster.Report {
 	backed := max(now.Sub(r.backed), now.Round(0).Sub(r.backed.Round(0)), 0)
 	return cluster.Report{
-		Target: id, State: r.state, Seq: r.seq, RTT: time.Duration(r.rtt), Reason: r.reason,
+		Target: health.TargetID(id), State: r.state, Seq: r.seq, RTT: time.Duration(r.rtt), Reason: r.reason,
 		Delay:  max(now.Sub(r.checked)-r.due, 0),
 		Backed: backed, Window: r.window, Streak: r.streak,
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/cluster"
+	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/probes"
 )
 
@@ -80,7 +81,7 @@ func TestAgentFollowsPlanAndReports(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 
-	verdict := func(target string) (gslb.State, int) {
+	verdict := func(target health.TargetID) (gslb.State, int) {
 		dns.Table().Recompute(time.Now())
 		v, _ := dns.Table().Verdict(target)
 		return v.State, v.Up + v.Down
