@@ -25,7 +25,11 @@ FUZZ_TARGETS := \
 	./gslb/forward/h1:FuzzH1Request \
 	./gslb/forward/h1:FuzzH1Response \
 	./gslb/config:FuzzParse \
-	./zones:FuzzZone
+	./zones:FuzzZone \
+	./gslb/cluster:FuzzDecode \
+	./gslb/forward/sni:FuzzRead \
+	./gslb/forward/ratelimit:FuzzJWTClaim \
+	./gslb/forward:FuzzProxyHeader
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
