@@ -7,7 +7,7 @@ LDFLAGS := -X main.buildVersion=$(VERSION)
 FUZZTIME ?= 15s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test fuzz fuzz-long bench bench-go bench-forward bench-dnsperf lint clean
+.PHONY: build run test test-short fuzz fuzz-long bench bench-go bench-forward bench-dnsperf lint clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/meridian
@@ -30,6 +30,11 @@ FUZZ_TARGETS := \
 	./gslb/forward/sni:FuzzRead \
 	./gslb/forward/ratelimit:FuzzJWTClaim \
 	./gslb/forward:FuzzProxyHeader
+
+# The quick local tier: lint and every test but the end-to-end ones, without
+# the race detector; make test before you push.
+test-short: lint
+	$(GO) test -short -count=1 ./...
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
