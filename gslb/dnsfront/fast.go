@@ -21,14 +21,47 @@ import (
 // holds the two to the same replies.
 
 // wireAnswer is a static zones.Result in wire form: the header bits and
-// section counts it sets, and every record after the question. Answer
-// owners are compression pointers to the question (offset 12), so they
-// take the query's own spelling; other names are written in full, so the
-// bytes do not depend on the question's length.
+// section counts it sets, and every record after the question, with names
+// compressed as the full path compresses them.
+//
+// A result with answers is the answer of one name, so the body is packed
+// after that name as the question and copied as is: pointers into the
+// question stay right whatever case the query spells it in. A result
+// without answers (NXDOMAIN, NODATA, a referral) serves many names of the
+// zone, whose questions differ in length; its pointers are relocated per
+// reply (relocs): those into the question point into the zone's origin
+// (or a referral's delegation), which ends every name the result serves,
+// and the others into the body.
 type wireAnswer struct {
 	bits       uint16 // AA and RCODE
 	an, ns, ar uint16
 	body       []byte
+	relocs     []reloc
+	originLen  int // the origin's wire length, for pointers into the question
+}
+
+// reloc is a compression pointer of a shared body: at pos in the body, it
+// points rel bytes past the origin's start in the question (question) or
+// past the body's start.
+type reloc struct {
+	pos      uint16
+	rel      uint16
+	question bool
+}
+
+// appendBody appends w's body to out, which ends with the question, and
+// points its relocated pointers for this question.
+func (w *wireAnswer) appendBody(out []byte) []byte {
+	start := len(out)
+	out = append(out, w.body...)
+	for _, r := range w.relocs {
+		target := start + int(r.rel)
+		if r.question {
+			target = start - 4 - w.originLen + int(r.rel)
+		}
+		binary.BigEndian.PutUint16(out[start+int(r.pos):], 0xC000|uint16(target))
+	}
+	return out
 }
 
 // wireTable holds, for each zone, its prepared answers by Result.Static and
@@ -42,7 +75,6 @@ type zoneWire struct {
 
 func buildWire(set *zones.Set) (wireTable, error) {
 	t := make(wireTable)
-	var buf [dns.MaxMsgSize]byte
 	for _, z := range set.Zones() {
 		answers := make([]wireAnswer, z.StaticCount())
 		var err error
@@ -50,7 +82,7 @@ func buildWire(set *zones.Set) (wireTable, error) {
 			if err != nil {
 				return
 			}
-			answers[r.Static], err = packStatic(r, buf[:])
+			answers[r.Static], err = packStatic(r, z.Origin())
 		})
 		if err != nil {
 			return nil, fmt.Errorf("zone %s: %w", z.Origin(), err)
@@ -60,7 +92,7 @@ func buildWire(set *zones.Set) (wireTable, error) {
 	return t, nil
 }
 
-func packStatic(r zones.Result, buf []byte) (wireAnswer, error) {
+func packStatic(r zones.Result, origin string) (wireAnswer, error) {
 	w := wireAnswer{
 		bits: uint16(r.Rcode & 0xF),
 		an:   uint16(len(r.Answer)),
@@ -70,25 +102,84 @@ func packStatic(r zones.Result, buf []byte) (wireAnswer, error) {
 	if r.Authoritative {
 		w.bits |= flagAA
 	}
-	for si, rrs := range [][]dns.RR{r.Answer, r.Ns, r.Extra} {
-		for _, rr := range rrs {
-			end, err := dns.PackRR(rr, buf, 0, nil, false)
-			if err != nil {
-				return w, fmt.Errorf("pack %s: %w", rr, err)
-			}
-			if si > 0 {
-				w.body = append(w.body, buf[:end]...)
-				continue
-			}
-			owner, err := dns.PackDomainName(rr.Header().Name, buf[end:], 0, nil, false)
-			if err != nil {
-				return w, err
-			}
-			w.body = append(w.body, 0xC0, headerLen)
-			w.body = append(w.body, buf[owner:end]...)
-		}
+	if len(r.Answer) > 0 {
+		body, err := packBody(r, r.Answer[0].Header().Name)
+		w.body = body
+		return w, err
 	}
-	return w, nil
+	// Every name a shared result answers ends with the zone's origin, or
+	// for a referral with the delegation: names in the body may point
+	// into that part of the question, as the full path's do.
+	if r.Kind == zones.KindReferral && len(r.Ns) > 0 {
+		origin = zones.Lower(r.Ns[0].Header().Name)
+	}
+	// Packed twice, after questions two bytes apart, the body differs
+	// exactly in its pointers: that is how they are found.
+	probe := "z." + origin // two bytes longer
+	w.originLen = len(origin) + 1
+	if origin == "." {
+		probe, w.originLen = "z.", 1
+	}
+	one, err := packBody(r, origin)
+	if err != nil {
+		return w, err
+	}
+	two, err := packBody(r, probe)
+	if err != nil {
+		return w, err
+	}
+	w.body = one
+	w.relocs, err = relocations(one, two, headerLen+w.originLen+4, w.originLen)
+	return w, err
+}
+
+// packBody packs r's records after the question qname, compressed, and
+// returns the bytes after the question.
+func packBody(r zones.Result, qname string) ([]byte, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(qname, dns.TypeA)
+	m.Compress = true
+	m.Answer, m.Ns, m.Extra = r.Answer, r.Ns, r.Extra
+	out, err := m.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("pack %s: %w", qname, err)
+	}
+	qend := headerLen
+	for out[qend] != 0 {
+		qend += 1 + int(out[qend])
+	}
+	return out[qend+1+4:], nil
+}
+
+// relocations compares a body packed after the origin as the question
+// (one, starting at bodyStart) with the same body packed two bytes later
+// (two): each pointer differs by two, and says where it points.
+func relocations(one, two []byte, bodyStart, originLen int) ([]reloc, error) {
+	if len(one) != len(two) {
+		return nil, fmt.Errorf("bodies of %d and %d bytes: compression depends on the question", len(one), len(two))
+	}
+	var out []reloc
+	for i := 0; i+1 < len(one); i++ {
+		if one[i] == two[i] && one[i+1] == two[i+1] {
+			continue
+		}
+		p1 := int(binary.BigEndian.Uint16(one[i:]))
+		p2 := int(binary.BigEndian.Uint16(two[i:]))
+		if p1&0xC000 != 0xC000 || p2-p1 != 2 {
+			return nil, fmt.Errorf("bytes %d of the body differ but are no pointer", i)
+		}
+		t := p1 &^ 0xC000
+		switch {
+		case t >= bodyStart:
+			out = append(out, reloc{pos: uint16(i), rel: uint16(t - bodyStart)})
+		case t >= headerLen && t < headerLen+originLen:
+			out = append(out, reloc{pos: uint16(i), rel: uint16(t - headerLen), question: true})
+		default:
+			return nil, fmt.Errorf("a pointer to %d, in neither the origin nor the body", t)
+		}
+		i++
+	}
+	return out, nil
 }
 
 // Header bits, RFC 1035 section 4.1.1.
@@ -235,7 +326,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 		return nil // truncation is the full path's
 	}
 	out := startReply(s, pkt, qend, bits, w.bits, w.an, w.ns, w.ar, edns)
-	out = append(out, w.body...)
+	out = w.appendBody(out)
 	if edns {
 		out = appendOPT(out, adv, do, &s.fecs, &s.fck2)
 	}
