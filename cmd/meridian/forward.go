@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	fwd "github.com/meridian-gslb/meridian/gslb/forward"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/internal/runner"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // forwardShutdownGrace is how long shutdown waits past the longest
@@ -36,11 +33,8 @@ func forward(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: meridian forward -config FILE")
 		return 2
 	}
-	// Caught before anything is bound, so that a reload sent the moment
-	// the forwarder is up never kills it.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	r := runner.New(true)
+	defer r.Close()
 
 	cfg, err := config.LoadForward(*path)
 	if err != nil {
@@ -48,59 +42,60 @@ func forward(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	level := new(slog.LevelVar)
-	level.Set(parseLevel(cfg.Log.Level))
-	log := newLogger(stderr, cfg.Log.Format, level)
+	level.Set(runner.ParseLevel(cfg.Log.Level))
+	log := runner.NewLogger(stderr, cfg.Log.Format, level)
 
-	registry := prometheus.NewRegistry()
+	registry := runner.NewRegistry(version())
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meridian_forward_reloads_total", Help: "Configuration reloads, by result.",
 	}, []string{"result"})
 	f := fwd.New(fwd.Options{Log: log, Metrics: registry})
-	registry.MustRegister(f.Collector(), reloads,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "meridian_build_info", Help: "Always 1; the version is a label.",
-			ConstLabels: prometheus.Labels{"version": version()},
-		}, func() float64 { return 1 }))
+	registry.MustRegister(f.Collector(), reloads)
 	if err := f.Start(cfg); err != nil {
 		log.Error("start", "err", err)
 		return 1
 	}
 	log.Info("forwarding", "version", version(), "config", cfg.Path, "pools", len(cfg.Pools), "listeners", len(cfg.Listeners))
 
-	for {
-		select {
-		case <-hup:
-			next, err := config.LoadForward(*path)
-			if err == nil {
-				err = f.Reload(next)
-			}
-			if err != nil {
-				reloads.WithLabelValues("failure").Inc()
-				log.Error("reload failed; still forwarding with the previous configuration", "err", err)
-				continue
-			}
-			if next.Log.Format != cfg.Log.Format {
-				log.Warn("reload: log.format changed; it applies at the next restart")
-			}
-			cfg = next
-			level.Set(parseLevel(cfg.Log.Level))
-			reloads.WithLabelValues("success").Inc()
-			log.Info("reloaded", "pools", len(cfg.Pools), "listeners", len(cfg.Listeners))
-		case <-ctx.Done():
-			grace := f.DrainTimeout()
-			log.Info("shutting down: draining", "drain_timeout", grace.String())
-			sctx, cancel := context.WithTimeout(context.Background(), grace+forwardShutdownGrace)
-			err := f.Shutdown(sctx)
-			cancel()
-			if err != nil {
-				log.Error("shutdown", "err", err)
-				return 1
-			}
-			log.Info("stopped")
-			return 0
+	reload := func() ([]any, error) {
+		next, err := config.LoadForward(*path)
+		if err == nil {
+			err = f.Reload(next)
 		}
+		if err != nil {
+			return nil, err
+		}
+		if next.Log.Format != cfg.Log.Format {
+			log.Warn("reload: log.format changed; it applies at the next restart")
+		}
+		cfg = next
+		level.Set(runner.ParseLevel(cfg.Log.Level))
+		return []any{"pools", len(cfg.Pools), "listeners", len(cfg.Listeners)}, nil
 	}
+	err = r.Run(ctx, runner.Loop{
+		Reload: reload, Reloads: reloads, Log: log,
+		FailMsg:  "reload failed; still forwarding with the previous configuration",
+		Shutdown: func() error { return drain(f, log) },
+	})
+	if err != nil {
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// drain shuts the forwarder down, giving connections the longest
+// drain_timeout and forwardShutdownGrace to go.
+func drain(f *fwd.Forwarder, log *slog.Logger) error {
+	grace := f.DrainTimeout()
+	log.Info("shutting down: draining", "drain_timeout", grace.String())
+	ctx, cancel := context.WithTimeout(context.Background(), grace+forwardShutdownGrace)
+	defer cancel()
+	if err := f.Shutdown(ctx); err != nil {
+		log.Error("shutdown", "err", err)
+		return err
+	}
+	return nil
 }
 
 // printErrors prints each of a joined error's parts on a line of its own.

@@ -23,6 +23,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront"
+	"github.com/meridian-gslb/meridian/internal/runner"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,8 +51,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	level := new(slog.LevelVar)
-	level.Set(parseLevel(cfg.Log.Level))
-	log := newLogger(stderr, cfg.Log.Format, level)
+	level.Set(runner.ParseLevel(cfg.Log.Level))
+	log := runner.NewLogger(stderr, cfg.Log.Format, level)
 	source := cfg.Path
 	if cfg.FS != nil {
 		source += " (embedded quickstart)"
@@ -322,7 +323,7 @@ func (n *node) reload(old *config.Config) *config.Config {
 	}
 	n.follow(parts)
 	logWarnings(log, parts)
-	n.level.Set(parseLevel(cfg.Log.Level))
+	n.level.Set(runner.ParseLevel(cfg.Log.Level))
 	if listenConfigChanged(old, cfg) {
 		log.Warn("reload: listener settings (server.listen, udp_sockets, tcp_*) changed; they apply at the next restart")
 	}
@@ -381,22 +382,6 @@ func listenConfigChanged(a, b *config.Config) bool {
 		x.TCPIdleTimeout != y.TCPIdleTimeout || x.TCPMaxConnections != y.TCPMaxConnections ||
 		x.TCPMaxQueries != y.TCPMaxQueries || x.TCPMaxPerClient != y.TCPMaxPerClient ||
 		x.TCPMaxPerPrefix != y.TCPMaxPerPrefix || x.TCPMessageTimeout != y.TCPMessageTimeout
-}
-
-func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func parseLevel(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
-		return slog.LevelInfo
-	}
-	return l
 }
 
 func zoneSummary(set *zones.Set) string {
