@@ -4,10 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 
-	"github.com/meridian-gslb/meridian/gslb"
-	"github.com/meridian-gslb/meridian/gslb/dnsfront"
+	"github.com/meridian-gslb/meridian/gslb/node"
 )
 
 // check validates a configuration and its zones without serving: exit 0
@@ -20,15 +18,10 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, set, err := loadConfig(*path)
-	var parts *gslbParts
+	var parts *node.Parts
 	if err == nil {
-		// What serve would do next: build the dynamic side and put every
-		// record in wire form.
-		if parts, err = buildGSLB(cfg, set, gslb.NewHealthMap(), slog.New(slog.DiscardHandler), nil); err == nil {
-			if _, err = dnsfront.NewHandler(dnsState(cfg, set, parts, nil), slog.New(slog.DiscardHandler)); err == nil {
-				_, err = newAdmin(cfg, nil, slog.New(slog.DiscardHandler), nil, nil)
-			}
-		}
+		// What serve would do next.
+		parts, err = node.Check(cfg, set, version())
 	}
 	if err != nil {
 		printErrors(stderr, err)
@@ -36,7 +29,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	// Warnings do not fail the check: the configuration serves, though
 	// not as well as its author may think.
-	for _, w := range parts.warnings {
+	for _, w := range parts.Warnings() {
 		fmt.Fprintf(stderr, "warning: %v\n", w)
 	}
 	for _, z := range set.Zones() {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/node"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/miekg/dns"
 )
@@ -63,14 +64,14 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	health := gslb.NewHealthMap()
-	parts, err := buildGSLB(cfg, set, health, slog.New(slog.DiscardHandler), nil)
+	parts, err := node.Build(cfg, set, health, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "meridian: %v\n", err)
 		return 1
 	}
 	var rec *gslb.Record
-	if parts.engine != nil {
-		for _, r := range parts.engine.Records(name) {
+	if parts.Engine() != nil {
+		for _, r := range parts.Engine().Records(name) {
 			if r.Type == qtype {
 				rec = r
 			}
@@ -83,15 +84,15 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	}
 	statuses := map[string]probes.Status{}
 	if !*noChecks {
-		statuses = checkOnce(parts.checks, health)
-		parts.engine.Refresh()
+		statuses = checkOnce(parts.Checks(), health)
+		parts.Engine().Refresh()
 	}
-	st := dnsState(cfg, set, parts, nil)
+	st := node.DNSState(cfg, set, parts, nil, version())
 	if ecs {
 		subnet = st.CapECS(subnet)
 	}
 	client := st.ClientFor(subnet)
-	ex := parts.engine.Explain(rec, &client)
+	ex := parts.Engine().Explain(rec, &client)
 	if *asJSON {
 		out := struct {
 			Client  string            `json:"client"`

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"sync"
@@ -12,7 +12,7 @@ import (
 // keeps one across reloads, so its counters only grow.
 type geoMetrics struct {
 	mu    sync.Mutex
-	parts *gslbParts // serving now
+	parts *Parts // serving now
 
 	failures *prometheus.CounterVec // by file
 	cut      prometheus.Gauge
@@ -44,7 +44,7 @@ func newGeoMetrics() *geoMetrics {
 }
 
 // serve makes parts the configuration whose databases are reported.
-func (m *geoMetrics) serve(parts *gslbParts) {
+func (m *geoMetrics) serve(parts *Parts) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.parts = parts

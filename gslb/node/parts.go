@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"bytes"
@@ -15,13 +15,14 @@ import (
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/admin"
 	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// gslbParts is one configuration's dynamic side, built before anything
+// Parts is one configuration's dynamic side, built before anything
 // is swapped in, so a bad reload changes nothing.
-type gslbParts struct {
+type Parts struct {
 	engine   *gslb.Engine // nil without [[record]]
 	table    *geo.Table   // nil without CIDR rows
 	watchers []*geo.Watcher
@@ -33,11 +34,20 @@ type gslbParts struct {
 	metrics  *geoMetrics   // nil but in serve; kept from one configuration to the next
 }
 
-// buildGSLB builds the engine over health, the geo index and the checks
+// Engine is the engine built, nil without [[record]].
+func (p *Parts) Engine() *gslb.Engine { return p.engine }
+
+// Checks are the health checks of the configuration.
+func (p *Parts) Checks() []config.CheckSpec { return p.checks }
+
+// Warnings are what meridian check warns of: located, not fatal.
+func (p *Parts) Warnings() []error { return p.warnings }
+
+// Build builds the engine over health, the geo index and the checks
 // of cfg, and holds the dynamic names to the zones. Database files that
 // prev already serves, unchanged, are not read again: a reload re-reads
 // only what changed on disk.
-func buildGSLB(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *slog.Logger, prev *gslbParts) (*gslbParts, error) {
+func Build(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *slog.Logger, prev *Parts) (*Parts, error) {
 	g, err := cfg.BuildGSLB()
 	if err != nil {
 		return nil, err
@@ -45,7 +55,7 @@ func buildGSLB(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *
 	if err := cfg.CheckDynamicNames(set, g); err != nil {
 		return nil, err
 	}
-	p := &gslbParts{checks: g.Checks, interval: cfg.Geo.ReloadInterval.Duration, log: log}
+	p := &Parts{checks: g.Checks, interval: cfg.Geo.ReloadInterval.Duration, log: log}
 	if prev != nil {
 		p.metrics = prev.metrics
 	}
@@ -117,7 +127,7 @@ func buildTable(cfg *config.Config, rows []geo.Row) (*geo.Table, error) {
 // replacement file that guard refuses. A file prev serves, unchanged, is
 // not read again: the watcher starts from prev's data and looks at the
 // file once, so a change on disk is read now.
-func openDatabase(cfg *config.Config, i int, db config.GeoDatabase, prev *gslbParts, guard *config.GeoGuard, metrics *geoMetrics, log *slog.Logger) (*geo.Watcher, error) {
+func openDatabase(cfg *config.Config, i int, db config.GeoDatabase, prev *Parts, guard *config.GeoGuard, metrics *geoMetrics, log *slog.Logger) (*geo.Watcher, error) {
 	path, format := cfg.ResolvePath(db.Path), geo.Format(db.Format)
 	opts := geo.WatcherOptions{Format: format, Logger: log, Accept: guard.Accept(i, log)}
 	if metrics != nil {
@@ -155,7 +165,7 @@ func logDatabase(log *slog.Logger, msg, path string, l geo.Locator) {
 
 // index snapshots the table and the databases into a geo index and gives
 // it to the engine, which cuts the records' partitions from it.
-func (p *gslbParts) index() error {
+func (p *Parts) index() error {
 	if p.engine == nil || (p.table == nil && len(p.watchers) == 0) {
 		return nil
 	}
@@ -191,7 +201,7 @@ func (p *gslbParts) index() error {
 // watch looks at the database files every interval until ctx ends, and
 // gives the engine a new index when one changed. Only the configuration
 // serving now watches: a reload cancels the previous one's ctx.
-func (p *gslbParts) watch(ctx context.Context) {
+func (p *Parts) watch(ctx context.Context) {
 	if len(p.watchers) == 0 {
 		return
 	}
@@ -214,7 +224,7 @@ func (p *gslbParts) watch(ctx context.Context) {
 // index is rebuilt whenever a watcher serves other data than the index
 // holds, whoever noticed the change: a reload that failed after looking
 // at a shared watcher must not leave this configuration behind.
-func (p *gslbParts) recheck() {
+func (p *Parts) recheck() {
 	changed := false
 	for i, w := range p.watchers {
 		_, _ = w.Check() // logged by the watcher
@@ -274,4 +284,22 @@ func newAdmin(cfg *config.Config, src admin.Source, log *slog.Logger, metrics pr
 		}
 	}
 	return admin.New(src, opts)
+}
+
+// Check builds what New would for cfg, serving nothing and running no
+// check: the dynamic side, every record in wire form, the admin API's
+// settings. It returns the parts for their warnings.
+func Check(cfg *config.Config, set *zones.Set, version string) (*Parts, error) {
+	discard := slog.New(slog.DiscardHandler)
+	parts, err := Build(cfg, set, gslb.NewHealthMap(), discard, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dnsfront.NewHandler(DNSState(cfg, set, parts, nil, version), discard); err != nil {
+		return nil, err
+	}
+	if _, err := newAdmin(cfg, nil, discard, nil, nil); err != nil {
+		return nil, err
+	}
+	return parts, nil
 }

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"bytes"
@@ -26,11 +26,11 @@ type member struct {
 }
 
 // newMember starts the node's gossip; it joins in join.
-func newMember(ctx context.Context, cfg config.Cluster, store *health.Store, log *slog.Logger) (*member, error) {
+func newMember(ctx context.Context, cfg config.Cluster, store *health.Store, version string, log *slog.Logger) (*member, error) {
 	node, err := cluster.New(ctx, cluster.Config{
 		Name: cfg.Name, Bind: cfg.Bind, Advertise: cfg.Advertise, Seeds: cfg.Seeds,
 		Keys: cfg.Keys, Insecure: cfg.Insecure,
-		Meta:   cluster.Meta{Role: cluster.RoleDNS, Version: version()},
+		Meta:   cluster.Meta{Role: cluster.RoleDNS, Version: version},
 		Quorum: quorum.Options{Rule: cfg.Rule, StaleAfter: cfg.StaleAfter.Duration},
 		Log:    log.With("component", "cluster"),
 	})
@@ -82,7 +82,7 @@ func (m *member) join(ctx context.Context) {
 }
 
 // run keeps health and overrides in step with the cluster until ctx ends.
-func (m *member) run(ctx context.Context, n *node) {
+func (m *member) run(ctx context.Context, n *Node) {
 	go m.health.Run(ctx)
 	for {
 		select {
@@ -96,7 +96,7 @@ func (m *member) run(ctx context.Context, n *node) {
 
 // takeOverrides applies the cluster's overrides when they are newer than
 // this node's.
-func (m *member) takeOverrides(n *node) {
+func (m *member) takeOverrides(n *Node) {
 	if n.admin == nil {
 		return
 	}
@@ -134,7 +134,7 @@ func (m *member) leave() {
 }
 
 // Verdicts and ClusterStatus serve the admin API (admin.ClusterSource).
-func (n *node) Verdicts() map[string]quorum.Verdict {
+func (n *Node) Verdicts() map[string]quorum.Verdict {
 	if n.member == nil {
 		return nil
 	}
@@ -145,7 +145,7 @@ func (n *node) Verdicts() map[string]quorum.Verdict {
 	return out
 }
 
-func (n *node) ClusterStatus() admin.ClusterStatus {
+func (n *Node) ClusterStatus() admin.ClusterStatus {
 	if n.member == nil {
 		return admin.ClusterStatus{}
 	}

@@ -1,0 +1,72 @@
+package node
+
+import (
+	"reflect"
+
+	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/cookie"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
+	"github.com/meridian-gslb/meridian/zones"
+)
+
+// DNSState is what the DNS front end serves for cfg; version is the
+// default of server.version. The rate limiter's
+// table is prev's when its settings did not change, so a reload does not
+// hand every limited client a fresh allowance.
+func DNSState(cfg *config.Config, set *zones.Set, g *Parts, prev *dnsfront.State, version string) *dnsfront.State {
+	v := cfg.Server.Version
+	if v == "" {
+		v = "meridian " + version
+	}
+	return &dnsfront.State{
+		Zones:         set,
+		UDPSize:       cfg.Server.EDNSUDPSize,
+		Chaos:         cfg.Server.Chaos,
+		Identity:      cfg.Server.Identity,
+		Version:       v,
+		GSLB:          g.engine,
+		ECS:           cfg.Server.ECS,
+		ECSMaxPrefix4: cfg.Server.ECSMaxPrefix4,
+		ECSMaxPrefix6: cfg.Server.ECSMaxPrefix6,
+		QuerySample:   cfg.Log.QuerySample,
+		RRL:           rrlTable(cfg.Server.RRL, prev),
+		Cookies:       cookieJar(cfg, prev),
+	}
+}
+
+// cookieJar holds the secrets of [server.cookies]: the secret file's, else
+// one derived from the cluster's keys (every node then accepts the
+// others' cookies, and rolling the keys rolls the secret), else one made
+// at start and kept across reloads.
+func cookieJar(cfg *config.Config, prev *dnsfront.State) *cookie.Jar {
+	c := cfg.Server.Cookies
+	if !c.On() {
+		return nil
+	}
+	secrets := c.Secrets
+	if len(secrets) == 0 {
+		for _, k := range cfg.Cluster.Keys {
+			secrets = append(secrets, cookie.Derive(k))
+		}
+	}
+	if len(secrets) > 0 {
+		if jar, err := cookie.New(secrets); err == nil { // validated: 16 bytes each
+			return jar
+		}
+	}
+	if prev != nil && prev.Cookies != nil {
+		return prev.Cookies
+	}
+	return cookie.Random()
+}
+
+func rrlTable(c rrl.Config, prev *dnsfront.State) *rrl.Table {
+	if !c.Enabled {
+		return nil
+	}
+	if prev != nil && prev.RRL != nil && reflect.DeepEqual(prev.RRL.Config(), c) {
+		return prev.RRL
+	}
+	return rrl.New(c)
+}
