@@ -57,23 +57,9 @@ func forward(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	log.Info("forwarding", "version", version(), "config", cfg.Path, "pools", len(cfg.Pools), "listeners", len(cfg.Listeners))
 
-	reload := func() ([]any, error) {
-		next, err := config.LoadForward(*path)
-		if err == nil {
-			err = f.Reload(next)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if next.Log.Format != cfg.Log.Format {
-			log.Warn("reload: log.format changed; it applies at the next restart")
-		}
-		cfg = next
-		level.Set(runner.ParseLevel(cfg.Log.Level))
-		return []any{"pools", len(cfg.Pools), "listeners", len(cfg.Listeners)}, nil
-	}
+	rl := &forwardReload{f: f, path: *path, cfg: cfg, level: level, log: log}
 	err = r.Run(ctx, runner.Loop{
-		Reload: reload, Reloads: reloads, Log: log,
+		Reload: rl.reload, Reloads: reloads, Log: log,
 		FailMsg:  "reload failed; still forwarding with the previous configuration",
 		Shutdown: func() error { return drain(f, log) },
 	})
@@ -82,6 +68,33 @@ func forward(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// forwardReload reloads a running forwarder.
+type forwardReload struct {
+	f     *fwd.Forwarder
+	path  string
+	cfg   *config.Forward // in force
+	level *slog.LevelVar
+	log   *slog.Logger
+}
+
+// reload loads the configuration again and hands it to the forwarder,
+// which keeps the old one when it fails.
+func (rl *forwardReload) reload() ([]any, error) {
+	next, err := config.LoadForward(rl.path)
+	if err == nil {
+		err = rl.f.Reload(next)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if next.Log.Format != rl.cfg.Log.Format {
+		rl.log.Warn("reload: log.format changed; it applies at the next restart")
+	}
+	rl.cfg = next
+	rl.level.Set(runner.ParseLevel(next.Log.Level))
+	return []any{"pools", len(next.Pools), "listeners", len(next.Listeners)}, nil
 }
 
 // drain shuts the forwarder down, giving connections the longest
