@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/internal/runner"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +59,12 @@ type testNode struct {
 
 func startNode(t *testing.T, body string) *testNode {
 	t.Helper()
+	return startNodeWith(t, body, func() error { return errors.New("no loop") })
+}
+
+// startNodeWith starts a node whose admin reloads go to request.
+func startNodeWith(t *testing.T, body string, request func() error) *testNode {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "meridian.toml")
 	tn := &testNode{path: path}
 	tn.write(t, body)
@@ -68,7 +75,7 @@ func startNode(t *testing.T, body string) *testNode {
 	n, err := New(context.Background(), cfg, set, Options{
 		Path: path, Load: load, Version: "test", Log: slog.New(slog.DiscardHandler),
 		Level: new(slog.LevelVar), Registry: prometheus.NewRegistry(),
-		RequestReload: func() error { return errors.New("no loop") },
+		RequestReload: request,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -77,7 +84,6 @@ func startNode(t *testing.T, body string) *testNode {
 	if err := n.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	t.Cleanup(func() { _ = n.Shutdown() })
 	tn.Node = n
 	return tn
 }
@@ -176,5 +182,39 @@ func TestReloadFailingAfterStoreRestores(t *testing.T) {
 	}
 	if got := tn.answer(t); got != "192.0.2.2" {
 		t.Errorf("answer = %s, want 192.0.2.2", got)
+	}
+}
+
+// The admin API's reloads run on the runner's loop, and report their
+// result; once the loop has ended they fail at once.
+func TestAdminReloadRunsOnTheLoop(t *testing.T) {
+	r := runner.New(false)
+	defer r.Close()
+	tn := startNodeWith(t, configWith("192.0.2.1"), r.Request)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Run(ctx, runner.Loop{
+			Reload: tn.ReloadConfig, Reloads: tn.Reloads(), Log: tn.log, FailMsg: "reload failed",
+			Failed: tn.Failed(), StopMsg: "listener stopped", Shutdown: tn.Shutdown,
+		})
+	}()
+	tn.write(t, "[server\n")
+	if err := tn.Reload(); err == nil {
+		t.Error("Reload of a broken file succeeded")
+	}
+	tn.write(t, configWith("192.0.2.2"))
+	if err := tn.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if got := tn.answer(t); got != "192.0.2.2" {
+		t.Errorf("answer = %s, want 192.0.2.2", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if err := tn.Reload(); !errors.Is(err, runner.ErrStopped) {
+		t.Errorf("Reload after the loop = %v, want ErrStopped", err)
 	}
 }

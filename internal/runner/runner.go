@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -55,7 +56,7 @@ type Runner struct {
 	hup      chan os.Signal // nil: SIGHUP keeps its default action
 	requests chan chan error
 	stopped  chan struct{}
-	closed   bool
+	stopOnce sync.Once
 }
 
 // New returns a runner catching SIGHUP from now on when reload is set.
@@ -77,12 +78,7 @@ func (r *Runner) Close() {
 	r.stop()
 }
 
-func (r *Runner) stop() {
-	if !r.closed {
-		r.closed = true
-		close(r.stopped)
-	}
-}
+func (r *Runner) stop() { r.stopOnce.Do(func() { close(r.stopped) }) }
 
 // Request runs a reload on the loop, as SIGHUP does, and returns its
 // result (for an admin API). It fails at once once the loop has ended.
