@@ -194,6 +194,17 @@ const (
 	optFixed   = 11 // an OPT record without options
 )
 
+// fastQuery is what the fast path read of a query.
+type fastQuery struct {
+	bits  uint16 // the query's header flags
+	qend  int    // the question's end
+	qtype uint16
+	// limit is the largest reply the transport takes; adv the payload
+	// size our OPT advertises (the full path's min(limit, edns_udp_size)).
+	limit, adv int
+	edns, do   bool
+}
+
 // fastAnswer answers pkt from prepared wire data, or returns nil when the
 // full path must take it.
 func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, udp bool) []byte {
@@ -202,20 +213,41 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 		return nil
 	}
 	be := binary.BigEndian
-	bits := be.Uint16(pkt[2:])
+	fq := fastQuery{bits: be.Uint16(pkt[2:])}
 	ar := be.Uint16(pkt[10:])
-	if bits&(flagQR|maskOpcode) != 0 || be.Uint16(pkt[4:]) != 1 || be.Uint16(pkt[6:]) != 0 || be.Uint16(pkt[8:]) != 0 || ar > 1 {
+	if fq.bits&(flagQR|maskOpcode) != 0 || be.Uint16(pkt[4:]) != 1 || be.Uint16(pkt[6:]) != 0 || be.Uint16(pkt[8:]) != 0 || ar > 1 {
 		return nil
 	}
+	if !fastQuestion(s, pkt, &fq) {
+		return nil
+	}
+	if out, ok := h.fastEDNS(st, s, pkt, ar == 1, udp, &fq); !ok || out != nil {
+		return out
+	}
+	// The same name is asked again and again; keep its string.
+	if !bytes.Equal(s.name, s.lastName) {
+		s.lastName = append(s.lastName[:0], s.name...)
+		s.lastStr = string(s.name)
+	}
+	s.info = queryInfo{qtype: fq.qtype, ecs: s.fecs.present, edns: fq.edns}
+	s.info.cookie = h.cookies(st, &s.fck, src, &s.fck2)
+	if recs := st.dynamic(s.lastStr); recs != nil {
+		s.info.counters = st.dynCounters[s.lastStr]
+		return h.fastDynamic(st, s, pkt, &fq, recs, src)
+	}
+	return fastStatic(st, s, pkt, &fq)
+}
 
-	// The question name, lower-cased into presentation form. Labels with
-	// anything but letters, digits, '-', '_' and '*' would need escaping:
-	// the full path handles those.
+// fastQuestion reads the question into fq and s.name, lower-cased into
+// presentation form; false for what the full path must take. Labels with
+// anything but letters, digits, '-', '_' and '*' would need escaping: the
+// full path handles those.
+func fastQuestion(s *scratch, pkt []byte, fq *fastQuery) bool {
 	name := s.name[:0]
 	off := headerLen
 	for {
 		if off >= len(pkt) {
-			return nil
+			return false
 		}
 		l := int(pkt[off])
 		off++
@@ -223,7 +255,7 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 			break
 		}
 		if l > 63 || off+l > len(pkt) {
-			return nil // compression pointer, or a label past the end
+			return false // compression pointer, or a label past the end
 		}
 		for _, c := range pkt[off : off+l] {
 			switch {
@@ -231,104 +263,92 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 			case c >= 'A' && c <= 'Z':
 				c += 'a' - 'A'
 			default:
-				return nil
+				return false
 			}
 			name = append(name, c)
 		}
 		name = append(name, '.')
 		off += l
 	}
-	if len(name) == 0 || off-headerLen > 255 {
-		return nil
-	}
 	s.name = name
-	qend := off + 4
-	if qend > len(pkt) {
-		return nil
+	fq.qend = off + 4
+	if len(name) == 0 || off-headerLen > 255 || fq.qend > len(pkt) {
+		return false
 	}
-	qtype := be.Uint16(pkt[off:])
-	if be.Uint16(pkt[off+2:]) != dns.ClassINET || qtype == dns.TypeAXFR || qtype == dns.TypeIXFR || qtype == dns.TypeOPT {
-		return nil
-	}
+	fq.qtype = binary.BigEndian.Uint16(pkt[off:])
+	class := binary.BigEndian.Uint16(pkt[off+2:])
+	return class == dns.ClassINET && fq.qtype != dns.TypeAXFR && fq.qtype != dns.TypeIXFR && fq.qtype != dns.TypeOPT
+}
 
-	// limit is the largest reply the transport takes; adv the payload size
-	// our OPT advertises (the full path's min(limit, edns_udp_size)).
-	limit, edns, do := minUDPSize, false, false
+// fastEDNS reads the OPT record after the question, when hasOPT, into fq
+// and s (Client Subnet, cookie). It returns ok false for what the full
+// path must take, and a reply of its own (FORMERR) for a malformed option.
+func (h *Handler) fastEDNS(st *State, s *scratch, pkt []byte, hasOPT, udp bool, fq *fastQuery) (reply []byte, ok bool) {
+	fq.limit, fq.adv = minUDPSize, st.UDPSize
 	if !udp {
-		limit = dns.MaxMsgSize
+		fq.limit = dns.MaxMsgSize
 	}
-	adv := st.UDPSize
 	s.fecs, s.fck, s.fck2 = ecs{}, cookieQuery{}, cookieReply{}
-	if ar == 1 {
-		o := qend
-		if len(pkt) < o+optFixed || pkt[o] != 0 || be.Uint16(pkt[o+1:]) != dns.TypeOPT {
-			return nil
-		}
-		if pkt[o+6] != 0 { // EDNS version: BADVERS is the full path's
-			return nil
-		}
-		if o+optFixed+int(be.Uint16(pkt[o+9:])) != len(pkt) {
-			return nil
-		}
-		switch fastOptions(pkt[o+optFixed:], &s.fecs, &s.fck) {
-		case optionsOther:
-			return nil
-		case optionsBadECS, optionsMalformed:
-			// RFC 7871 7.1.2. Only here are the address's octets still
-			// countable: miekg/dns pads them when it unpacks.
-			if udp {
-				adv = min(max(int(be.Uint16(pkt[o+3:])), minUDPSize), st.UDPSize)
-			}
-			out := startReply(s, pkt, qend, bits, dns.RcodeFormatError, 0, 0, 0, true)
-			return appendOPT(out, adv, be.Uint16(pkt[o+7:])&optDO != 0, &ecs{}, nil)
-		}
-		if !st.ECS {
-			s.fecs.present = false // not ours to use, nor to echo
-		}
-		edns, do = true, be.Uint16(pkt[o+7:])&optDO != 0
+	if !hasOPT {
+		return nil, fq.qend == len(pkt)
+	}
+	be := binary.BigEndian
+	o := fq.qend
+	if len(pkt) < o+optFixed || pkt[o] != 0 || be.Uint16(pkt[o+1:]) != dns.TypeOPT ||
+		pkt[o+6] != 0 || // EDNS version: BADVERS is the full path's
+		o+optFixed+int(be.Uint16(pkt[o+9:])) != len(pkt) {
+		return nil, false
+	}
+	size := min(max(int(be.Uint16(pkt[o+3:])), minUDPSize), st.UDPSize)
+	do := be.Uint16(pkt[o+7:])&optDO != 0
+	switch fastOptions(pkt[o+optFixed:], &s.fecs, &s.fck) {
+	case optionsOther:
+		return nil, false
+	case optionsBadECS, optionsMalformed:
+		// RFC 7871 7.1.2, RFC 6891 section 7. Only here are an ECS
+		// address's octets still countable: miekg/dns pads them.
 		if udp {
-			limit = min(max(int(be.Uint16(pkt[o+3:])), minUDPSize), st.UDPSize)
-			adv = limit
+			fq.adv = size
 		}
-	} else if qend != len(pkt) {
-		return nil
+		out := startReply(s, pkt, fq.qend, fq.bits, dns.RcodeFormatError, 0, 0, 0, true)
+		return appendOPT(out, fq.adv, do, &ecs{}, nil), true
 	}
+	if !st.ECS {
+		s.fecs.present = false // not ours to use, nor to echo
+	}
+	fq.edns, fq.do = true, do
+	if udp {
+		fq.limit, fq.adv = size, size
+	}
+	return nil, true
+}
 
-	// The same name is asked again and again; keep its string.
-	if !bytes.Equal(name, s.lastName) {
-		s.lastName = append(s.lastName[:0], name...)
-		s.lastStr = string(name)
-	}
-	s.info = queryInfo{qtype: qtype, ecs: s.fecs.present, edns: edns}
-	s.info.cookie = h.cookies(st, &s.fck, src, &s.fck2)
-	if recs := st.dynamic(s.lastStr); recs != nil {
-		s.info.counters = st.dynCounters[s.lastStr]
-		return h.fastDynamic(st, s, pkt, qend, recs, qtype, limit, adv, edns, do, src)
-	}
-	// Names in no served zone are REFUSED: no AA, nothing but the OPT.
+// fastStatic answers a static name from its zone's prepared answers, or
+// REFUSED for a name in no served zone (no AA, nothing but the OPT).
+func fastStatic(st *State, s *scratch, pkt []byte, fq *fastQuery) []byte {
 	refused := wireAnswer{bits: dns.RcodeRefused}
 	w := &refused
 	if z := st.Zones.Find(s.lastStr); z != nil {
 		zw := st.wire[z]
 		s.info.counters = zw.counters
-		res := z.Lookup(s.lastStr, qtype)
+		res := z.Lookup(s.lastStr, fq.qtype)
 		if res.Static == 0 {
 			return nil
 		}
 		w = &zw.answers[res.Static]
 		s.info.rrl = classify(&res, s.lastStr, z)
 	}
-	size := qend + len(w.body)
-	if edns {
+	size := fq.qend + len(w.body)
+	if fq.edns {
 		size += optLen(&s.fecs, &s.fck2)
 	}
-	if size > limit {
+	if size > fq.limit {
 		return nil // truncation is the full path's
 	}
-	out := startReply(s, pkt, qend, bits, w.bits, w.an, w.ns, w.ar, edns)
+	out := startReply(s, pkt, fq.qend, fq.bits, w.bits, w.an, w.ns, w.ar, fq.edns)
 	out = w.appendBody(out)
-	if edns {
-		out = appendOPT(out, adv, do, &s.fecs, &s.fck2)
+	if fq.edns {
+		out = appendOPT(out, fq.adv, fq.do, &s.fecs, &s.fck2)
 	}
 	return out
 }
@@ -395,10 +415,10 @@ func appendOPT(out []byte, size int, do bool, e *ecs, ck *cookieReply) []byte {
 // fastDynamic answers a dynamic record from the packet: locate, decide,
 // and write the addresses straight into the reply. NODATA, fail-closed
 // outcomes and ANY go to the full path.
-func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs []*gslb.Record, qtype uint16, limit, adv int, edns, do bool, src netip.Addr) []byte {
+func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, fq *fastQuery, recs []*gslb.Record, src netip.Addr) []byte {
 	var rec *gslb.Record
 	for _, r := range recs {
-		if r.Type == qtype {
+		if r.Type == fq.qtype {
 			rec = r
 			break
 		}
@@ -425,19 +445,18 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 	if rec.Type == dns.TypeAAAA {
 		rdlen = 16
 	}
-	size := qend + len(d.Addrs)*(12+rdlen)
-	if edns {
+	size := fq.qend + len(d.Addrs)*(12+rdlen)
+	if fq.edns {
 		size += optLen(&s.fecs, &s.fck2)
 	}
-	if size > limit {
+	if size > fq.limit {
 		return nil
 	}
 	// Logged once answered here: a query handed to the full path is
 	// logged there.
 	h.logDecision(st, rec, c, &s.fecs, d)
 	be := binary.BigEndian
-	bits := binary.BigEndian.Uint16(pkt[2:])
-	out := startReply(s, pkt, qend, bits, flagAA, uint16(len(d.Addrs)), 0, 0, edns)
+	out := startReply(s, pkt, fq.qend, fq.bits, flagAA, uint16(len(d.Addrs)), 0, 0, fq.edns)
 	for _, a := range d.Addrs {
 		out = append(out, 0xC0, headerLen, byte(rec.Type>>8), byte(rec.Type), 0, dns.ClassINET, 0, 0, 0, 0, 0, byte(rdlen))
 		be.PutUint32(out[len(out)-6:], d.TTL)
@@ -449,8 +468,8 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, qend int, recs 
 			out = append(out, b[:]...)
 		}
 	}
-	if edns {
-		out = appendOPT(out, adv, do, &s.fecs, &s.fck2)
+	if fq.edns {
+		out = appendOPT(out, fq.adv, fq.do, &s.fecs, &s.fck2)
 	}
 	return out
 }
