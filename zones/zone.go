@@ -62,7 +62,25 @@ func Build(origin string, rrs []dns.RR) (*Zone, error) {
 	origin = Lower(dns.Fqdn(origin))
 	z := &Zone{origin: origin, nodes: make(map[string]*node)}
 	z.nodes[origin] = &node{name: origin}
+	byOwner, err := groupByOwner(origin, rrs)
+	if err != nil {
+		return nil, err
+	}
+	for owner, types := range byOwner {
+		if err := z.addNode(owner, types); err != nil {
+			return nil, err
+		}
+	}
+	if err := z.apex(); err != nil {
+		return nil, err
+	}
+	z.prepare()
+	return z, nil
+}
 
+// groupByOwner sorts rrs into RRsets by owner (lower-cased) and type,
+// dropping duplicates (RFC 2181 section 5: an RRset holds none).
+func groupByOwner(origin string, rrs []dns.RR) (map[string]map[uint16][]dns.RR, error) {
 	byOwner := make(map[string]map[uint16][]dns.RR)
 	for _, rr := range rrs {
 		h := rr.Header()
@@ -76,55 +94,67 @@ func Build(origin string, rrs []dns.RR) (*Zone, error) {
 			byOwner[h.Name] = types
 		}
 		if slices.ContainsFunc(types[h.Rrtype], func(o dns.RR) bool { return dns.IsDuplicate(o, rr) }) {
-			continue // RFC 2181 section 5: an RRset holds no duplicates
+			continue
 		}
 		types[h.Rrtype] = append(types[h.Rrtype], rr)
 	}
+	return byOwner, nil
+}
 
-	for owner, types := range byOwner {
-		if _, ok := types[dns.TypeSOA]; ok {
-			if owner != origin {
-				return nil, fmt.Errorf("%s: %w", owner, ErrSOANotApex)
+// addNode checks one owner's RRsets (SOA only at the apex; a CNAME alone)
+// and stores them, marking a delegation point.
+func (z *Zone) addNode(owner string, types map[uint16][]dns.RR) error {
+	if _, ok := types[dns.TypeSOA]; ok && owner != z.origin {
+		return fmt.Errorf("%s: %w", owner, ErrSOANotApex)
+	}
+	if _, ok := types[dns.TypeCNAME]; ok {
+		for t := range types {
+			if t != dns.TypeCNAME && t != dns.TypeRRSIG && t != dns.TypeNSEC {
+				return fmt.Errorf("%s: %w", owner, ErrCNAMEAndData)
 			}
 		}
-		if _, ok := types[dns.TypeCNAME]; ok {
-			for t := range types {
-				if t != dns.TypeCNAME && t != dns.TypeRRSIG && t != dns.TypeNSEC {
-					return nil, fmt.Errorf("%s: %w", owner, ErrCNAMEAndData)
-				}
-			}
-			if len(types[dns.TypeCNAME]) > 1 {
-				return nil, fmt.Errorf("%s: %w", owner, ErrCNAMEAndData)
-			}
-		}
-		n := z.ensure(owner)
-		for t, set := range types {
-			n.sets = append(n.sets, rrset{rrtype: t, rrs: set})
-			z.records += len(set)
-		}
-		slices.SortFunc(n.sets, func(a, b rrset) int { return int(a.rrtype) - int(b.rrtype) })
-		if _, ok := types[dns.TypeNS]; ok && owner != origin {
-			n.cut = true
-			z.hasCuts = true
+		if len(types[dns.TypeCNAME]) > 1 {
+			return fmt.Errorf("%s: %w", owner, ErrCNAMEAndData)
 		}
 	}
+	n := z.ensure(owner)
+	for t, set := range types {
+		n.sets = append(n.sets, rrset{rrtype: t, rrs: set})
+		z.records += len(set)
+	}
+	slices.SortFunc(n.sets, func(a, b rrset) int { return int(a.rrtype) - int(b.rrtype) })
+	if _, ok := types[dns.TypeNS]; ok && owner != z.origin {
+		n.cut = true
+		z.hasCuts = true
+	}
+	return nil
+}
 
-	apex := z.nodes[origin]
+// apex checks the apex's one SOA and its NS, and keeps the SOA and the
+// SOA of negative answers (TTL the lower of its TTL and minimum).
+func (z *Zone) apex() error {
+	apex := z.nodes[z.origin]
 	soas := apex.set(dns.TypeSOA)
 	switch {
 	case len(soas) == 0:
-		return nil, fmt.Errorf("%s: %w", origin, ErrNoSOA)
+		return fmt.Errorf("%s: %w", z.origin, ErrNoSOA)
 	case len(soas) > 1:
-		return nil, fmt.Errorf("%s: %w", origin, ErrManySOA)
+		return fmt.Errorf("%s: %w", z.origin, ErrManySOA)
 	}
 	if len(apex.set(dns.TypeNS)) == 0 {
-		return nil, fmt.Errorf("%s: %w", origin, ErrNoApexNS)
+		return fmt.Errorf("%s: %w", z.origin, ErrNoApexNS)
 	}
 	z.soa = soas[0].(*dns.SOA)
 	neg := dns.Copy(z.soa).(*dns.SOA)
 	neg.Hdr.Ttl = min(z.soa.Hdr.Ttl, z.soa.Minttl)
 	z.negSOA = []dns.RR{neg}
+	return nil
+}
 
+// prepare links wildcards to their parents, and numbers every answer
+// that is the same for all who get it (Static) with its additional data
+// and each delegation's referral.
+func (z *Zone) prepare() {
 	z.statics = firstStatic
 	for name, n := range z.nodes {
 		if p, ok := parent(name); ok && len(name) > 2 && name[:2] == "*." {
@@ -148,7 +178,6 @@ func Build(origin string, rrs []dns.RR) (*Zone, error) {
 			z.statics++
 		}
 	}
-	return z, nil
 }
 
 // ensure returns the node for owner, creating it and any empty non-terminals
