@@ -25,40 +25,11 @@ import (
 // client is, the pools in the order tried with their health, and the
 // answer. Health comes from running each check once, now.
 func explain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (default: the embedded quickstart)")
-	clientArg := fs.String("client", "", "the client: IP (a resolver's address) or IP/PREFIX (an EDNS Client Subnet)")
-	asJSON := fs.Bool("json", false, "print the decision as JSON")
-	noChecks := fs.Bool("no-checks", false, "do not run the health checks; every target counts as unknown")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: meridian explain [-config FILE] -client IP[/PREFIX] [-json] [-no-checks] NAME [TYPE]")
-		fs.PrintDefaults()
+	q, code := parseExplainArgs(args, stderr)
+	if code != 0 {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() < 1 || fs.NArg() > 2 || *clientArg == "" {
-		fs.Usage()
-		return 2
-	}
-	name := strings.ToLower(dns.Fqdn(fs.Arg(0)))
-	qtype := dns.TypeA
-	if fs.NArg() == 2 {
-		t, ok := dns.StringToType[strings.ToUpper(fs.Arg(1))]
-		if !ok {
-			fmt.Fprintf(stderr, "meridian: %q is not a record type\n", fs.Arg(1))
-			return 2
-		}
-		qtype = t
-	}
-	subnet, ecs, err := parseClient(*clientArg)
-	if err != nil {
-		fmt.Fprintf(stderr, "meridian: -client: %v\n", err)
-		return 2
-	}
-
-	cfg, set, err := loadConfig(*path)
+	cfg, set, err := loadConfig(q.path)
 	if err != nil {
 		fmt.Fprintf(stderr, "meridian: %v\n", err)
 		return 1
@@ -69,50 +40,109 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "meridian: %v\n", err)
 		return 1
 	}
-	var rec *gslb.Record
-	if parts.Engine() != nil {
-		for _, r := range parts.Engine().Records(name) {
-			if r.Type == qtype {
-				rec = r
-			}
-		}
-	}
+	rec := dynamicRecord(parts.Engine(), q.name, q.qtype)
 	if rec == nil {
 		fmt.Fprintf(stderr, "meridian: %s %s is not a dynamic record of %s (static data is answered as written; dig shows it)\n",
-			name, dns.TypeToString[qtype], cfg.Path)
+			q.name, dns.TypeToString[q.qtype], cfg.Path)
 		return 1
 	}
 	statuses := map[string]probes.Status{}
-	if !*noChecks {
+	if !q.noChecks {
 		statuses = checkOnce(parts.Checks(), health)
 		parts.Engine().Refresh()
 	}
 	st := node.DNSState(cfg, set, parts, nil, version())
-	if ecs {
+	subnet := q.subnet
+	if q.ecs {
 		subnet = st.CapECS(subnet)
 	}
 	client := st.ClientFor(subnet)
 	ex := parts.Engine().Explain(rec, &client)
-	if *asJSON {
-		out := struct {
-			Client  string            `json:"client"`
-			ECS     bool              `json:"ecs"`
-			Geo     gslb.Client       `json:"geo"`
-			Checks  map[string]string `json:"checks"`
-			Explain gslb.Explanation  `json:"decision"`
-		}{subnet.String(), ecs, client, map[string]string{}, ex}
-		for id, s := range statuses {
-			out.Checks[id] = s.State.String() + ": " + s.Result.Reason
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			fmt.Fprintln(stderr, "meridian:", err)
-			return 1
-		}
-		return 0
+	if q.json {
+		return printExplanationJSON(stdout, stderr, subnet, q.ecs, client, ex, statuses)
 	}
-	printExplanation(stdout, subnet, ecs, client, rec, ex, statuses)
+	printExplanation(stdout, subnet, q.ecs, client, rec, ex, statuses)
+	return 0
+}
+
+// explainQuery is what explain's command line asks.
+type explainQuery struct {
+	path, name     string
+	qtype          uint16
+	subnet         netip.Prefix
+	ecs            bool
+	json, noChecks bool
+}
+
+// parseExplainArgs reads explain's flags and arguments; a non-zero code
+// is the exit status of a bad command line, already explained on stderr.
+func parseExplainArgs(args []string, stderr io.Writer) (explainQuery, int) {
+	var q explainQuery
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&q.path, "config", "", "configuration file (default: the embedded quickstart)")
+	clientArg := fs.String("client", "", "the client: IP (a resolver's address) or IP/PREFIX (an EDNS Client Subnet)")
+	fs.BoolVar(&q.json, "json", false, "print the decision as JSON")
+	fs.BoolVar(&q.noChecks, "no-checks", false, "do not run the health checks; every target counts as unknown")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: meridian explain [-config FILE] -client IP[/PREFIX] [-json] [-no-checks] NAME [TYPE]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return q, 2
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 || *clientArg == "" {
+		fs.Usage()
+		return q, 2
+	}
+	q.name, q.qtype = strings.ToLower(dns.Fqdn(fs.Arg(0))), dns.TypeA
+	if fs.NArg() == 2 {
+		t, ok := dns.StringToType[strings.ToUpper(fs.Arg(1))]
+		if !ok {
+			fmt.Fprintf(stderr, "meridian: %q is not a record type\n", fs.Arg(1))
+			return q, 2
+		}
+		q.qtype = t
+	}
+	var err error
+	if q.subnet, q.ecs, err = parseClient(*clientArg); err != nil {
+		fmt.Fprintf(stderr, "meridian: -client: %v\n", err)
+		return q, 2
+	}
+	return q, 0
+}
+
+// dynamicRecord returns e's record of name and type, or nil.
+func dynamicRecord(e *gslb.Engine, name string, qtype uint16) *gslb.Record {
+	if e == nil {
+		return nil
+	}
+	for _, r := range e.Records(name) {
+		if r.Type == qtype {
+			return r
+		}
+	}
+	return nil
+}
+
+// printExplanationJSON writes the decision as JSON (explain -json).
+func printExplanationJSON(stdout, stderr io.Writer, subnet netip.Prefix, ecs bool, client gslb.Client, ex gslb.Explanation, statuses map[string]probes.Status) int {
+	out := struct {
+		Client  string            `json:"client"`
+		ECS     bool              `json:"ecs"`
+		Geo     gslb.Client       `json:"geo"`
+		Checks  map[string]string `json:"checks"`
+		Explain gslb.Explanation  `json:"decision"`
+	}{subnet.String(), ecs, client, map[string]string{}, ex}
+	for id, s := range statuses {
+		out.Checks[id] = s.State.String() + ": " + s.Result.Reason
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		fmt.Fprintln(stderr, "meridian:", err)
+		return 1
+	}
 	return 0
 }
 
