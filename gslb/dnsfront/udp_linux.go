@@ -36,93 +36,120 @@ func (u *udpServer) serveBatch() error {
 	if err != nil {
 		return err
 	}
-	var (
-		in     [udpBatch]mmsghdr
-		out    [udpBatch]mmsghdr
-		inIov  [udpBatch]unix.Iovec
-		outIov [udpBatch]unix.Iovec
-		names  [udpBatch]unix.RawSockaddrInet6 // large enough for either family
-		bufs   [udpBatch][]byte
-		scr    [udpBatch]*scratch
-	)
-	for i := range in {
-		bufs[i] = make([]byte, dns.MaxMsgSize)
-		scr[i] = new(scratch)
-		inIov[i].Base = &bufs[i][0]
-		in[i].hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
-		in[i].hdr.Iov = &inIov[i]
-		in[i].hdr.SetIovlen(1)
-		out[i].hdr.Iov = &outIov[i]
-		out[i].hdr.SetIovlen(1)
-	}
-	var req dns.Msg
+	b := newBatch()
 	for {
-		var n int
-		var errno syscall.Errno
-		err := rc.Read(func(fd uintptr) bool {
-			for i := range in {
-				in[i].hdr.Namelen = unix.SizeofSockaddrInet6
-				inIov[i].SetLen(len(bufs[i]))
-			}
-			r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
-			if e == unix.EAGAIN || e == unix.EINTR {
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		})
-		if err == nil && errno != 0 {
-			err = errno
-		}
+		n, err := b.recv(rc)
 		if err != nil {
 			if u.stopped(err) {
 				return nil
 			}
 			continue
 		}
-
-		replies := 0
-		for i := range n {
-			if in[i].hdr.Flags&unix.MSG_TRUNC != 0 {
-				continue // larger than any DNS message: not one
-			}
-			ans := u.h.answerPacket(scr[i], &req, bufs[i][:in[i].len], sockaddrAddr(&names[i]), true)
-			if ans == nil {
-				continue
-			}
-			o := &out[replies]
-			o.hdr.Name = in[i].hdr.Name
-			o.hdr.Namelen = in[i].hdr.Namelen
-			outIov[replies].Base = &ans[0]
-			outIov[replies].SetLen(len(ans))
-			replies++
-		}
-		for sent := 0; sent < replies; {
-			var k int
-			var errno syscall.Errno
-			err := rc.Write(func(fd uintptr) bool {
-				r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&out[sent])), uintptr(replies-sent), unix.MSG_DONTWAIT, 0, 0)
-				if e == unix.EAGAIN || e == unix.EINTR {
-					return false
-				}
-				k, errno = int(r), e
-				return true
-			})
-			if err != nil {
-				if u.closing.Load() || errors.Is(err, net.ErrClosed) {
-					return nil
-				}
-				break
-			}
-			if errno != 0 {
-				// The first message of the rest failed (a client that
-				// cannot be reached): skip it, send the others.
-				u.h.log.Debug("udp write", "err", errno)
-				k = 1
-			}
-			sent += k
+		if !b.send(rc, b.answer(u.h, n), u) {
+			return nil
 		}
 	}
+}
+
+// batch is the memory of recvmmsg and sendmmsg calls: the messages, their
+// buffers and addresses, and a scratch per query. It is allocated once,
+// so the kernel's pointers into it stay put.
+type batch struct {
+	in     [udpBatch]mmsghdr
+	out    [udpBatch]mmsghdr
+	inIov  [udpBatch]unix.Iovec
+	outIov [udpBatch]unix.Iovec
+	names  [udpBatch]unix.RawSockaddrInet6 // large enough for either family
+	bufs   [udpBatch][]byte
+	scr    [udpBatch]*scratch
+	req    dns.Msg
+}
+
+func newBatch() *batch {
+	b := new(batch)
+	for i := range b.in {
+		b.bufs[i] = make([]byte, dns.MaxMsgSize)
+		b.scr[i] = new(scratch)
+		b.inIov[i].Base = &b.bufs[i][0]
+		b.in[i].hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+		b.in[i].hdr.Iov = &b.inIov[i]
+		b.in[i].hdr.SetIovlen(1)
+		b.out[i].hdr.Iov = &b.outIov[i]
+		b.out[i].hdr.SetIovlen(1)
+	}
+	return b
+}
+
+// recv reads up to udpBatch packets, waiting for the first.
+func (b *batch) recv(rc syscall.RawConn) (int, error) {
+	var n int
+	var errno syscall.Errno
+	err := rc.Read(func(fd uintptr) bool {
+		for i := range b.in {
+			b.in[i].hdr.Namelen = unix.SizeofSockaddrInet6
+			b.inIov[i].SetLen(len(b.bufs[i]))
+		}
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN || e == unix.EINTR {
+			return false
+		}
+		n, errno = int(r), e
+		return true
+	})
+	if err == nil && errno != 0 {
+		err = errno
+	}
+	return n, err
+}
+
+// answer answers the n packets read and lines the replies up in b.out,
+// each to its query's sender; it returns how many there are.
+func (b *batch) answer(h *Handler, n int) int {
+	replies := 0
+	for i := range n {
+		if b.in[i].hdr.Flags&unix.MSG_TRUNC != 0 {
+			continue // larger than any DNS message: not one
+		}
+		ans := h.answerPacket(b.scr[i], &b.req, b.bufs[i][:b.in[i].len], sockaddrAddr(&b.names[i]), true)
+		if ans == nil {
+			continue
+		}
+		o := &b.out[replies]
+		o.hdr.Name = b.in[i].hdr.Name
+		o.hdr.Namelen = b.in[i].hdr.Namelen
+		b.outIov[replies].Base = &ans[0]
+		b.outIov[replies].SetLen(len(ans))
+		replies++
+	}
+	return replies
+}
+
+// send writes the replies; it reports false once the socket is closed
+// for shutdown.
+func (b *batch) send(rc syscall.RawConn, replies int, u *udpServer) bool {
+	for sent := 0; sent < replies; {
+		var k int
+		var errno syscall.Errno
+		err := rc.Write(func(fd uintptr) bool {
+			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[sent])), uintptr(replies-sent), unix.MSG_DONTWAIT, 0, 0)
+			if e == unix.EAGAIN || e == unix.EINTR {
+				return false
+			}
+			k, errno = int(r), e
+			return true
+		})
+		if err != nil {
+			return !u.closing.Load() && !errors.Is(err, net.ErrClosed)
+		}
+		if errno != 0 {
+			// The first message of the rest failed (a client that
+			// cannot be reached): skip it, send the others.
+			u.h.log.Debug("udp write", "err", errno)
+			k = 1
+		}
+		sent += k
+	}
+	return true
 }
 
 // sockaddrAddr reads the source address the kernel wrote into a
