@@ -22,42 +22,42 @@ type Backend struct {
 	Weight   int    // in force: the configured weight, or the admin API's
 	MaxConns int64  // 0: no limit
 
-	pool      *Pool
-	st        *backendState
-	token     string // the sticky cookie's value for it, when its pool has one
-	cfgWeight int    // the weight in the file
+	Pool         *Pool
+	State        *BackendState
+	token        string // the sticky cookie's value for it, when its pool has one
+	ConfigWeight int    // the weight in the file
 }
 
 // backendState is what a reload keeps of a backend whose pool and address
 // are unchanged: health, drains, ejection and counters. Everything read on
 // the connection path is atomic; mu guards the rest.
-type backendState struct {
-	id   string // pool/address, the health check's target ID
-	addr string
-	ps   *poolState
+type BackendState struct {
+	ID   string // pool/address, the health check's target ID
+	Addr string
+	Pool *PoolState
 	log  *slog.Logger
 
-	health   atomic.Uint32 // a probes.State
-	ejected  atomic.Bool
-	draining atomic.Bool  // for any drainReason
-	joined   atomic.Int64 // unix ns it last (re)joined rotation, where slow start runs from; 0: at full weight
+	Health   atomic.Uint32 // a probes.State
+	Ejected  atomic.Bool
+	Draining atomic.Bool  // for any drainReason
+	Joined   atomic.Int64 // unix ns it last (re)joined rotation, where slow start runs from; 0: at full weight
 	failures atomic.Int32 // connect failures in a row, for outlier detection
 
-	active        atomic.Int64
-	connections   atomic.Uint64
-	connectErrors atomic.Uint64
-	sent          atomic.Uint64 // bytes from clients to the backend
-	received      atomic.Uint64 // bytes from the backend to clients
-	toUp, toDown  atomic.Uint64 // health transitions
-	ejections     atomic.Uint64
+	Active        atomic.Int64
+	Connections   atomic.Uint64
+	ConnectErrors atomic.Uint64
+	Sent          atomic.Uint64 // bytes from clients to the backend
+	Received      atomic.Uint64 // bytes from the backend to clients
+	ToUp, ToDown  atomic.Uint64 // health transitions
+	Ejections     atomic.Uint64
 
 	// L7: requests by status class (index status/100; 0 for none, when
 	// the try failed), the time to the response headers of each try, and
 	// the circuit breaker, if the pool has one.
-	requests   [6]atomic.Uint64
-	tryLatency histogram
-	breaker    atomic.Pointer[breaker]
-	breakerOps atomic.Uint64 // times the breaker opened
+	Requests     [6]atomic.Uint64
+	TryLatency   Histogram
+	Breaker      atomic.Pointer[Breaker]
+	BreakerOpens atomic.Uint64 // times the breaker opened
 
 	// A weight set through the admin API (canary and blue-green shifts)
 	// replaces the configured one until the file's weight for the backend
@@ -70,7 +70,7 @@ type backendState struct {
 	weightFrom atomic.Int64 // the configured weight when the runtime one was set
 
 	mu           sync.Mutex
-	drains       drainReason
+	drains       DrainReason
 	drainTimeout time.Duration
 	drainTimer   *time.Timer
 	drainExpired bool // the drain's timeout has passed: sessions still arriving are closed
@@ -78,31 +78,31 @@ type backendState struct {
 	ejectedUntil time.Time
 	restoredAt   time.Time
 	ejectTimer   *time.Timer
-	sessions     map[session]struct{}
+	sessions     map[Session]struct{}
 	onDrained    func() // called after the drain timeout closed the sessions of a removed backend
 }
 
 // session is one proxied connection or UDP flow, which a drain's timeout
 // or shutdown may have to close.
-type session interface{ abort() }
+type Session interface{ Abort() }
 
 // drainReason says why a backend takes no new connections; several may
 // hold at once, and the backend drains while any does.
-type drainReason uint8
+type DrainReason uint8
 
 const (
-	drainConfig   drainReason = 1 << iota // drain = true in the configuration
-	drainAdmin                            // POST .../drain on the admin API
-	drainRemoved                          // gone from the configuration
-	drainShutdown                         // the forwarder is stopping
+	DrainConfig   DrainReason = 1 << iota // drain = true in the configuration
+	DrainAdmin                            // POST .../drain on the admin API
+	DrainRemoved                          // gone from the configuration
+	DrainShutdown                         // the forwarder is stopping
 )
 
-func (r drainReason) names() []string {
+func (r DrainReason) Names() []string {
 	var out []string
 	for _, n := range []struct {
-		r    drainReason
+		r    DrainReason
 		name string
-	}{{drainConfig, "config"}, {drainAdmin, "admin"}, {drainRemoved, "removed"}, {drainShutdown, "shutdown"}} {
+	}{{DrainConfig, "config"}, {DrainAdmin, "admin"}, {DrainRemoved, "removed"}, {DrainShutdown, "shutdown"}} {
 		if r&n.r != 0 {
 			out = append(out, n.name)
 		}
@@ -110,9 +110,9 @@ func (r drainReason) names() []string {
 	return out
 }
 
-func newBackendState(id, addr string, ps *poolState, health probes.State, log *slog.Logger) *backendState {
-	s := &backendState{id: id, addr: addr, ps: ps, log: log, sessions: map[session]struct{}{}}
-	s.health.Store(uint32(health))
+func NewBackendState(id, addr string, ps *PoolState, health probes.State, log *slog.Logger) *BackendState {
+	s := &BackendState{ID: id, Addr: addr, Pool: ps, log: log, sessions: map[Session]struct{}{}}
+	s.Health.Store(uint32(health))
 	return s
 }
 
@@ -120,14 +120,14 @@ func newBackendState(id, addr string, ps *poolState, health probes.State, log *s
 // room under its connection limit, and is healthy and not ejected, unless
 // its pool is in panic mode, where health is ignored.
 func (b *Backend) Available() bool {
-	s := b.st
-	if s.draining.Load() || s.noWeight.Load() {
+	s := b.State
+	if s.Draining.Load() || s.noWeight.Load() {
 		return false
 	}
-	if b.MaxConns > 0 && s.active.Load() >= b.MaxConns {
+	if b.MaxConns > 0 && s.Active.Load() >= b.MaxConns {
 		return false
 	}
-	if s.ps.panicking.Load() {
+	if s.Pool.Panicking.Load() {
 		return true
 	}
 	return s.healthy()
@@ -136,29 +136,29 @@ func (b *Backend) Available() bool {
 // healthy reports whether active and passive health both pass: the checks
 // say up, outlier detection has not ejected it, and its circuit breaker,
 // if any, is not open.
-func (s *backendState) healthy() bool {
-	if probes.State(s.health.Load()) != probes.Up || s.ejected.Load() {
+func (s *BackendState) healthy() bool {
+	if probes.State(s.Health.Load()) != probes.Up || s.Ejected.Load() {
 		return false
 	}
-	br := s.breaker.Load()
+	br := s.Breaker.Load()
 	return br == nil || br.admits()
 }
 
 // inRotation is what the capacity count and panic mode go by: healthy and
 // taking new connections.
-func (s *backendState) inRotation() bool {
-	return s.healthy() && !s.draining.Load() && !s.noWeight.Load()
+func (s *BackendState) inRotation() bool {
+	return s.healthy() && !s.Draining.Load() && !s.noWeight.Load()
 }
 
 // effectiveWeight is the weight the balancers use at time now (unix ns):
 // during slow start it ramps from slowStartFloor of the weight to all of it.
-func (b *Backend) effectiveWeight(now int64) float64 {
+func (b *Backend) EffectiveWeight(now int64) float64 {
 	w := float64(b.Weight)
-	ramp := b.pool.slowStart
+	ramp := b.Pool.SlowStart
 	if ramp <= 0 {
 		return w
 	}
-	joined := b.st.joined.Load()
+	joined := b.State.Joined.Load()
 	if joined == 0 || now-joined >= ramp || now < joined {
 		return w
 	}
@@ -167,38 +167,38 @@ func (b *Backend) effectiveWeight(now int64) float64 {
 
 // acquire counts a new connection, unless the backend is at its limit; the
 // check in Available is a hint that a race can beat, this is the rule.
-func (b *Backend) acquire() bool {
-	s := b.st
+func (b *Backend) Acquire() bool {
+	s := b.State
 	if b.MaxConns <= 0 {
-		s.active.Add(1)
+		s.Active.Add(1)
 		return true
 	}
 	for {
-		n := s.active.Load()
+		n := s.Active.Load()
 		if n >= b.MaxConns {
 			return false
 		}
-		if s.active.CompareAndSwap(n, n+1) {
+		if s.Active.CompareAndSwap(n, n+1) {
 			return true
 		}
 	}
 }
 
-func (b *Backend) release() { b.st.active.Add(-1) }
+func (b *Backend) Release() { b.State.Active.Add(-1) }
 
 // track registers a session so that a drain can close it; false means the
 // backend's drain has already timed out, and the caller must close it.
-func (s *backendState) track(x session) bool {
-	if !s.trackRequest(x) {
+func (s *BackendState) Track(x Session) bool {
+	if !s.TrackRequest(x) {
 		return false
 	}
-	s.connections.Add(1)
+	s.Connections.Add(1)
 	return true
 }
 
 // trackRequest registers an HTTP request as track does a connection,
 // without counting a connection: the L7 proxy counts those as it dials.
-func (s *backendState) trackRequest(x session) bool {
+func (s *BackendState) TrackRequest(x Session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.drainExpired {
@@ -208,7 +208,7 @@ func (s *backendState) trackRequest(x session) bool {
 	return true
 }
 
-func (s *backendState) untrack(x session) {
+func (s *BackendState) Untrack(x Session) {
 	s.mu.Lock()
 	delete(s.sessions, x)
 	s.mu.Unlock()
@@ -218,7 +218,7 @@ func (s *backendState) untrack(x session) {
 // starts draining, its established sessions get timeout to finish before
 // they are closed; when it stops, the clock stops too. It reports whether
 // the backend's draining changed.
-func (s *backendState) setDrain(r drainReason, on bool, timeout time.Duration) bool {
+func (s *BackendState) SetDrain(r DrainReason, on bool, timeout time.Duration) bool {
 	s.mu.Lock()
 	was := s.drains != 0
 	if on {
@@ -230,10 +230,10 @@ func (s *backendState) setDrain(r drainReason, on bool, timeout time.Duration) b
 	s.drainTimeout = timeout
 	switch {
 	case now && !was:
-		s.draining.Store(true)
+		s.Draining.Store(true)
 		s.drainTimer = time.AfterFunc(timeout, s.drainTimedOut)
 	case !now && was:
-		s.draining.Store(false)
+		s.Draining.Store(false)
 		s.drainExpired = false
 		if s.drainTimer != nil {
 			s.drainTimer.Stop()
@@ -245,24 +245,24 @@ func (s *backendState) setDrain(r drainReason, on bool, timeout time.Duration) b
 }
 
 // drainTimedOut closes the sessions a drain left open.
-func (s *backendState) drainTimedOut() {
+func (s *BackendState) drainTimedOut() {
 	s.mu.Lock()
 	if s.drains == 0 {
 		s.mu.Unlock()
 		return // undrained while the timer fired
 	}
 	s.drainExpired = true
-	open := make([]session, 0, len(s.sessions))
+	open := make([]Session, 0, len(s.sessions))
 	for x := range s.sessions {
 		open = append(open, x)
 	}
 	done := s.onDrained
 	s.mu.Unlock()
 	if len(open) > 0 {
-		s.log.Info("drain timeout: closing established connections", "pool", s.ps.name, "backend", s.addr, "connections", len(open))
+		s.log.Info("drain timeout: closing established connections", "pool", s.Pool.Name, "backend", s.Addr, "connections", len(open))
 	}
 	for _, x := range open {
-		x.abort()
+		x.Abort()
 	}
 	if done != nil {
 		done()
@@ -270,45 +270,45 @@ func (s *backendState) drainTimedOut() {
 }
 
 // timeout returns the drain timeout of the backend's pool as last applied.
-func (s *backendState) timeout() time.Duration {
+func (s *BackendState) DrainTimeout() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.drainTimeout
 }
 
 // drainReasons returns why the backend drains, if it does.
-func (s *backendState) drainReasons() drainReason {
+func (s *BackendState) DrainReasons() DrainReason {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.drains
 }
 
 // abortAll closes every session at once, for a shutdown whose time is up.
-func (s *backendState) abortAll() {
+func (s *BackendState) AbortAll() {
 	s.mu.Lock()
-	open := make([]session, 0, len(s.sessions))
+	open := make([]Session, 0, len(s.sessions))
 	for x := range s.sessions {
 		open = append(open, x)
 	}
 	s.mu.Unlock()
 	for _, x := range open {
-		x.abort()
+		x.Abort()
 	}
 }
 
 // setHealth records a change of the active checks' verdict and reports
 // whether there was one.
-func (s *backendState) setHealth(to probes.State, now time.Time) bool {
-	from := probes.State(s.health.Swap(uint32(to)))
+func (s *BackendState) SetHealth(to probes.State, now time.Time) bool {
+	from := probes.State(s.Health.Swap(uint32(to)))
 	if from == to {
 		return false
 	}
 	switch to {
 	case probes.Up:
-		s.toUp.Add(1)
-		s.joined.Store(now.UnixNano())
+		s.ToUp.Add(1)
+		s.Joined.Store(now.UnixNano())
 	case probes.Down:
-		s.toDown.Add(1)
+		s.ToDown.Add(1)
 	}
 	return true
 }

@@ -28,16 +28,16 @@ var (
 	_ Balancer = (*rendezvous)(nil)
 )
 
-// maxTried bounds the backends one connection remembers having failed on:
+// MaxTried bounds the backends one connection remembers having failed on:
 // connect_attempts is at most 10, and pick skips a few full ones.
-const maxTried = 16
+const MaxTried = 16
 
 // Request is what a balancer knows of a new connection.
 type Request struct {
 	Key uint64 // hash of the pool's hash_key (see Pool.key); 0 for balancers that do not hash
 	Now int64  // unix ns, read once per connection, for slow start
 
-	tried  [maxTried]*Backend // backends this connection already failed on
+	tried  [MaxTried]*Backend // backends this connection already failed on
 	ntried int
 }
 
@@ -53,7 +53,7 @@ func (r *Request) Available(b *Backend) bool {
 }
 
 // avoid keeps b out of this connection's later picks.
-func (r *Request) avoid(b *Backend) {
+func (r *Request) Avoid(b *Backend) {
 	if r.ntried < len(r.tried) {
 		r.tried[r.ntried] = b
 		r.ntried++
@@ -63,7 +63,7 @@ func (r *Request) avoid(b *Backend) {
 // newBalancer builds the balancer named in the configuration for bs. rnd
 // returns a uniform number in [0, n) and must be safe for concurrent use;
 // nil uses math/rand/v2.
-func newBalancer(name string, bs []*Backend, rnd func(n uint64) uint64) (Balancer, error) {
+func NewBalancer(name string, bs []*Backend, rnd func(n uint64) uint64) (Balancer, error) {
 	if rnd == nil {
 		rnd = rand.Uint64N
 	}
@@ -81,7 +81,7 @@ func newBalancer(name string, bs []*Backend, rnd func(n uint64) uint64) (Balance
 	case "maglev":
 		return newMaglev(bs, maglevTableSize), nil
 	case "rendezvous":
-		return newRendezvous(bs), nil
+		return NewRendezvous(bs), nil
 	}
 	return nil, fmt.Errorf("unknown balancer %q", name)
 }
@@ -129,7 +129,7 @@ func swrr(current []float64, bs []*Backend, r *Request, maxLoad float64) *Backen
 		if !r.Available(b) || (!math.IsInf(maxLoad, 1) && load(b, r.Now) > maxLoad) {
 			continue
 		}
-		w := b.effectiveWeight(r.Now)
+		w := b.EffectiveWeight(r.Now)
 		current[i] += w
 		total += w
 		if best < 0 || current[i] > current[best] {
@@ -171,7 +171,7 @@ func (lc *leastConn) Pick(bs []*Backend, r *Request) *Backend {
 
 // load is a backend's active connections per unit of its effective weight.
 func load(b *Backend, now int64) float64 {
-	return float64(b.st.active.Load()) / b.effectiveWeight(now)
+	return float64(b.State.Active.Load()) / b.EffectiveWeight(now)
 }
 
 // powerOfTwo draws two distinct backends at random and takes the less
@@ -209,7 +209,7 @@ func (pc *powerOfTwo) Pick(bs []*Backend, r *Request) *Backend {
 		}
 		// Equally loaded (both idle, say): a draw weighted by weight,
 		// so that short connections still follow the weights.
-		wa, wb := a.effectiveWeight(r.Now), b.effectiveWeight(r.Now)
+		wa, wb := a.EffectiveWeight(r.Now), b.EffectiveWeight(r.Now)
 		if float64(pc.rand(1<<53))/(1<<53)*(wa+wb) < wa {
 			return a
 		}

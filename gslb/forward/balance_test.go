@@ -43,25 +43,25 @@ func testPool(t testing.TB, src string) *Pool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.st.mu.Lock()
-	p.st.cur = p
-	p.st.refreshLocked()
-	p.st.mu.Unlock()
+	p.State.mu.Lock()
+	p.State.cur = p
+	p.State.refreshLocked()
+	p.State.mu.Unlock()
 	return p
 }
 
 // setHealth marks backend i up or down as the checks would.
 func setHealth(p *Pool, i int, s probes.State) {
-	p.backends[i].st.health.Store(uint32(s))
-	p.st.refresh()
+	p.Backends[i].State.Health.Store(uint32(s))
+	p.State.Refresh()
 }
 
 // pickN picks n times and returns how often each backend was chosen. With
 // hold the picks stay active, as connections that have not ended.
 func pickN(p *Pool, n int, hold bool, key func(i int) uint64) []int {
-	counts := make([]int, len(p.backends))
+	counts := make([]int, len(p.Backends))
 	index := map[*Backend]int{}
-	for i, b := range p.backends {
+	for i, b := range p.Backends {
 		index[b] = i
 	}
 	for i := range n {
@@ -69,13 +69,13 @@ func pickN(p *Pool, n int, hold bool, key func(i int) uint64) []int {
 		if key != nil {
 			r.Key = key(i)
 		}
-		b := p.pick(r)
+		b := p.Pick(r)
 		if b == nil {
 			continue
 		}
 		counts[index[b]]++
 		if !hold {
-			b.release()
+			b.Release()
 		}
 	}
 	return counts
@@ -147,9 +147,9 @@ func TestSmoothWeightedSequence(t *testing.T) {
 	p := testPool(t, poolTOML("weighted_round_robin", "", 5, 1, 1))
 	var seq strings.Builder
 	for range 14 {
-		b := p.pick(&Request{})
+		b := p.Pick(&Request{})
 		seq.WriteByte("abc"[strings.Index("123", b.Addr[7:8])])
-		b.release()
+		b.Release()
 	}
 	if got, want := seq.String(), "aabacaaaabacaa"; got != want {
 		t.Errorf("sequence %s, want %s", got, want)
@@ -164,17 +164,17 @@ func TestBalancersSkipUnavailable(t *testing.T) {
 		t.Run(balance, func(t *testing.T) {
 			p := testPool(t, poolTOML(balance, "", 1, 1, 1, 1))
 			setHealth(p, 0, probes.Down)
-			p.backends[1].st.setDrain(drainAdmin, true, time.Hour)
-			defer p.backends[1].st.setDrain(drainAdmin, false, 0)
-			p.backends[2].MaxConns = 1
-			p.backends[2].st.active.Store(1)
+			p.Backends[1].State.SetDrain(DrainAdmin, true, time.Hour)
+			defer p.Backends[1].State.SetDrain(DrainAdmin, false, 0)
+			p.Backends[2].MaxConns = 1
+			p.Backends[2].State.Active.Store(1)
 			got := pickN(p, 3000, false, func(i int) uint64 { return keys[i] })
 			if got[0] != 0 || got[1] != 0 || got[2] != 0 || got[3] != 3000 {
 				t.Errorf("picks = %v, want all on the one available backend", got)
 			}
 			// None available: nil, not a panic or a spin.
 			setHealth(p, 3, probes.Down)
-			if b := p.pick(&Request{Key: 1}); b != nil {
+			if b := p.Pick(&Request{Key: 1}); b != nil {
 				t.Errorf("picked %s with nothing available", b.Addr)
 			}
 		})
@@ -189,9 +189,9 @@ func TestConsistentHashMovesOnlyTheGoneShare(t *testing.T) {
 	assign := func(p *Pool) []string {
 		out := make([]string, len(keys))
 		for i, k := range keys {
-			b := p.pick(&Request{Key: k})
+			b := p.Pick(&Request{Key: k})
 			out[i] = b.Addr
-			b.release()
+			b.Release()
 		}
 		return out
 	}
@@ -262,15 +262,15 @@ func TestConsistentHashMovesOnlyTheGoneShare(t *testing.T) {
 func TestSourceHashStickyAndItsLimit(t *testing.T) {
 	p := testPool(t, poolTOML("source_hash", "", 1, 1, 1, 1, 1))
 	key := hashRequest(keySourceIP, netip.MustParseAddrPort("198.51.100.7:1000"), "")
-	first := p.pick(&Request{Key: key})
-	first.release()
+	first := p.Pick(&Request{Key: key})
+	first.Release()
 	for port := range uint16(50) {
 		// Another connection of the same client: another port.
 		k := hashRequest(keySourceIP, netip.AddrPortFrom(netip.MustParseAddr("198.51.100.7"), 2000+port), "")
-		if b := p.pick(&Request{Key: k}); b != first {
+		if b := p.Pick(&Request{Key: k}); b != first {
 			t.Fatalf("connection from port %d went to %s, the client's first to %s", 2000+port, b.Addr, first.Addr)
 		} else {
-			b.release()
+			b.Release()
 		}
 	}
 	// An IPv4-mapped address is the same client.
@@ -291,10 +291,10 @@ func TestPanicMode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := testPool(t, poolTOML("round_robin", fmt.Sprintf("all_unhealthy = %q", tt.mode), 1, 1, 1))
-			for i := range p.backends {
+			for i := range p.Backends {
 				setHealth(p, i, probes.Down)
 			}
-			if got := p.st.panicking.Load(); got != tt.wantPicks {
+			if got := p.State.Panicking.Load(); got != tt.wantPicks {
 				t.Errorf("panicking = %v, want %v", got, tt.wantPicks)
 			}
 			got := pickN(p, 300, false, nil)
@@ -309,7 +309,7 @@ func TestPanicMode(t *testing.T) {
 			}
 			// One back up ends panic mode: traffic goes to it alone.
 			setHealth(p, 1, probes.Up)
-			if p.st.panicking.Load() {
+			if p.State.Panicking.Load() {
 				t.Error("still panicking with a healthy backend")
 			}
 			if got := pickN(p, 30, false, nil); got[1] != 30 {
@@ -321,9 +321,9 @@ func TestPanicMode(t *testing.T) {
 
 func TestSlowStart(t *testing.T) {
 	p := testPool(t, poolTOML("weighted_round_robin", `slow_start = "100s"`, 10, 10))
-	b := p.backends[1]
+	b := p.Backends[1]
 	joined := time.Unix(1000, 0)
-	b.st.joined.Store(joined.UnixNano())
+	b.State.Joined.Store(joined.UnixNano())
 	for _, tt := range []struct {
 		after time.Duration
 		want  float64
@@ -334,7 +334,7 @@ func TestSlowStart(t *testing.T) {
 		{100 * time.Second, 10},
 		{time.Hour, 10},
 	} {
-		if got := b.effectiveWeight(joined.Add(tt.after).UnixNano()); math.Abs(got-tt.want) > 1e-9 {
+		if got := b.EffectiveWeight(joined.Add(tt.after).UnixNano()); math.Abs(got-tt.want) > 1e-9 {
 			t.Errorf("%v after joining: weight %g, want %g", tt.after, got, tt.want)
 		}
 	}
@@ -343,9 +343,9 @@ func TestSlowStart(t *testing.T) {
 	now := joined.Add(50 * time.Second).UnixNano()
 	counts := [2]int{}
 	for range 300 {
-		c := p.pick(&Request{Now: now})
+		c := p.Pick(&Request{Now: now})
 		counts[strings.Index("12", c.Addr[7:8])]++
-		c.release()
+		c.Release()
 	}
 	if counts != [2]int{200, 100} {
 		t.Errorf("picks = %v, want [200 100]", counts)
@@ -360,8 +360,8 @@ func TestMaxConnections(t *testing.T) {
 	if got[0] != 2 || got[1] != 2 {
 		t.Errorf("held picks = %v, want 2 each and the fifth refused", got)
 	}
-	p.backends[0].release()
-	if b := p.pick(&Request{}); b != p.backends[0] {
+	p.Backends[0].Release()
+	if b := p.Pick(&Request{}); b != p.Backends[0] {
 		t.Errorf("after one ended, picked %v, want the backend with room", b)
 	}
 }
@@ -382,8 +382,8 @@ func BenchmarkPick(b *testing.B) {
 				for b.Loop() {
 					*r = Request{Key: keys[i%len(keys)], Now: int64(i)}
 					i++
-					bk := p.pick(r)
-					bk.release()
+					bk := p.Pick(r)
+					bk.Release()
 				}
 			})
 		}

@@ -13,14 +13,14 @@ import (
 // Outcomes a breaker is told of. errTryFailed is a failure; errTryExcluded
 // (the client went away, say) counts neither way.
 var (
-	errTryFailed   = errors.New("backend failed the request")
-	errTryExcluded = errors.New("outcome says nothing of the backend")
+	ErrTryFailed   = errors.New("backend failed the request")
+	ErrTryExcluded = errors.New("outcome says nothing of the backend")
 )
 
 // breaker is a backend's circuit breaker: gobreaker's state machine, with
 // its state mirrored in atomics so that the availability gate, which runs
 // for every backend on every pick, reads it without gobreaker's mutex.
-type breaker struct {
+type Breaker struct {
 	cfg config.ForwardBreaker
 	cb  *gobreaker.TwoStepCircuitBreaker[struct{}]
 
@@ -29,10 +29,10 @@ type breaker struct {
 }
 
 // newBreaker builds the breaker of backend s; cfg is enabled.
-func newBreaker(cfg config.ForwardBreaker, s *backendState, log *slog.Logger) *breaker {
-	br := &breaker{cfg: cfg}
+func newBreaker(cfg config.ForwardBreaker, s *BackendState, log *slog.Logger) *Breaker {
+	br := &Breaker{cfg: cfg}
 	br.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        s.id,
+		Name:        s.ID,
 		MaxRequests: uint32(cfg.Probes),
 		Interval:    cfg.Interval.Duration,
 		Timeout:     cfg.OpenTime.Duration,
@@ -43,7 +43,7 @@ func newBreaker(cfg config.ForwardBreaker, s *backendState, log *slog.Logger) *b
 			return cfg.FailureRatio > 0 && c.Requests >= uint32(max(cfg.MinRequests, 1)) &&
 				float64(c.TotalFailures) >= cfg.FailureRatio*float64(c.Requests)
 		},
-		IsExcluded: func(err error) bool { return errors.Is(err, errTryExcluded) },
+		IsExcluded: func(err error) bool { return errors.Is(err, ErrTryExcluded) },
 		// Runs under gobreaker's lock: atomics, a log line and the pool's
 		// recount, which takes only the pool's lock.
 		OnStateChange: func(_ string, from, to gobreaker.State) {
@@ -51,17 +51,17 @@ func newBreaker(cfg config.ForwardBreaker, s *backendState, log *slog.Logger) *b
 			switch to {
 			case gobreaker.StateOpen:
 				br.openUntil.Store(time.Now().Add(cfg.OpenTime.Duration).UnixNano())
-				s.breakerOps.Add(1)
-				log.Warn("circuit breaker open", "pool", s.ps.name, "backend", s.addr, "from", from.String(), "for", cfg.OpenTime.Duration)
+				s.BreakerOpens.Add(1)
+				log.Warn("circuit breaker open", "pool", s.Pool.Name, "backend", s.Addr, "from", from.String(), "for", cfg.OpenTime.Duration)
 				// The capacity count should see the backend back once
 				// a probe may go, even if no request comes to send one.
-				time.AfterFunc(cfg.OpenTime.Duration, s.ps.refresh)
+				time.AfterFunc(cfg.OpenTime.Duration, s.Pool.Refresh)
 			case gobreaker.StateHalfOpen:
-				log.Info("circuit breaker half-open: probing", "pool", s.ps.name, "backend", s.addr, "probes", cfg.Probes)
+				log.Info("circuit breaker half-open: probing", "pool", s.Pool.Name, "backend", s.Addr, "probes", cfg.Probes)
 			case gobreaker.StateClosed:
-				log.Info("circuit breaker closed", "pool", s.ps.name, "backend", s.addr)
+				log.Info("circuit breaker closed", "pool", s.Pool.Name, "backend", s.Addr)
 			}
-			s.ps.refresh()
+			s.Pool.Refresh()
 		},
 	})
 	return br
@@ -70,7 +70,7 @@ func newBreaker(cfg config.ForwardBreaker, s *backendState, log *slog.Logger) *b
 // admits reports whether the breaker may let a request through: closed,
 // half-open (gobreaker then admits only the probes), or open past its
 // time, when the next request becomes the probe.
-func (br *breaker) admits() bool {
+func (br *Breaker) admits() bool {
 	if gobreaker.State(br.state.Load()) != gobreaker.StateOpen {
 		return true
 	}
@@ -81,8 +81,8 @@ func (br *breaker) admits() bool {
 // breaker refuses (open, or half-open with its probes out): pick another
 // backend. Otherwise done, nil without a breaker, must be told the
 // outcome: nil, errTryFailed or errTryExcluded.
-func (b *Backend) admit() (done func(error), ok bool) {
-	br := b.st.breaker.Load()
+func (b *Backend) Admit() (done func(error), ok bool) {
+	br := b.State.Breaker.Load()
 	if br == nil {
 		return nil, true
 	}
@@ -94,7 +94,7 @@ func (b *Backend) admit() (done func(error), ok bool) {
 }
 
 // stateName is the breaker's state for the admin API and metrics.
-func (br *breaker) stateName() string {
+func (br *Breaker) StateName() string {
 	if br == nil {
 		return ""
 	}

@@ -236,28 +236,28 @@ max_ejection_percent = 50`, a.addr, deadAddr)+listenerTOML("web", "tcp", "web", 
 // base_ejection_time, up to max_ejection_time.
 func TestEjectionGrowsForRepeatOffenders(t *testing.T) {
 	p := testPool(t, poolTOML("round_robin", "[pool.outlier]\nconsecutive_failures = 1\nbase_ejection_time = \"1h\"\nmax_ejection_time = \"3h\"\nmax_ejection_percent = 100", 1, 1))
-	b := p.backends[0]
+	b := p.Backends[0]
 	now := time.Now()
 	for i, want := range []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour, 3 * time.Hour} {
-		b.connectFailed(now)
-		b.st.mu.Lock()
-		got := b.st.ejectedUntil.Sub(now)
-		b.st.ejectTimer.Stop()
-		b.st.mu.Unlock()
+		b.ConnectFailed(now)
+		b.State.mu.Lock()
+		got := b.State.ejectedUntil.Sub(now)
+		b.State.ejectTimer.Stop()
+		b.State.mu.Unlock()
 		if got != want {
 			t.Errorf("ejection %d lasts %v, want %v", i+1, got, want)
 		}
-		p.st.restore(b.st)
+		p.State.restore(b.State)
 	}
 	// max_ejection_percent: of two backends at 50%, one may be out, the
 	// second not.
 	p = testPool(t, poolTOML("round_robin", "[pool.outlier]\nconsecutive_failures = 1\nbase_ejection_time = \"1h\"\nmax_ejection_percent = 50", 1, 1))
-	p.backends[0].connectFailed(now)
-	p.backends[1].connectFailed(now)
-	if !p.backends[0].st.ejected.Load() || p.backends[1].st.ejected.Load() {
-		t.Errorf("ejected = %v, %v; want the first only", p.backends[0].st.ejected.Load(), p.backends[1].st.ejected.Load())
+	p.Backends[0].ConnectFailed(now)
+	p.Backends[1].ConnectFailed(now)
+	if !p.Backends[0].State.Ejected.Load() || p.Backends[1].State.Ejected.Load() {
+		t.Errorf("ejected = %v, %v; want the first only", p.Backends[0].State.Ejected.Load(), p.Backends[1].State.Ejected.Load())
 	}
-	p.backends[0].st.ejectTimer.Stop()
+	p.Backends[0].State.ejectTimer.Stop()
 }
 
 // Each side's FIN reaches the other while the other direction carries on.

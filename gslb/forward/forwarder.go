@@ -63,8 +63,8 @@ type Forwarder struct {
 	cancel context.CancelFunc
 
 	mu         sync.Mutex // serialises Start, Reload and Shutdown; guards the fields below
-	states     map[string]*backendState
-	poolStates map[string]*poolState
+	states     map[string]*BackendState
+	poolStates map[string]*PoolState
 	listeners  map[string]listener
 	started    bool
 	stopping   atomic.Bool
@@ -113,8 +113,8 @@ func New(opts Options) *Forwarder {
 	f := &Forwarder{
 		log:         opts.Log,
 		opts:        opts,
-		states:      map[string]*backendState{},
-		poolStates:  map[string]*poolState{},
+		states:      map[string]*BackendState{},
+		poolStates:  map[string]*PoolState{},
 		listeners:   map[string]listener{},
 		routeStates: map[string]*routeState{},
 	}
@@ -348,24 +348,24 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 		if keep[id] {
 			continue
 		}
-		if st.drainReasons()&drainRemoved == 0 {
-			f.log.Info("backend removed", "pool", st.ps.name, "backend", st.addr, "active", st.active.Load())
+		if st.DrainReasons()&DrainRemoved == 0 {
+			f.log.Info("backend removed", "pool", st.Pool.Name, "backend", st.Addr, "active", st.Active.Load())
 			f.retire(id, st)
 		}
 	}
 	f.snap.Store(snap)
 	for _, p := range snap.pools {
-		p.st.mu.Lock()
-		p.st.cur = p
-		if old := p.st.transport; old != nil && old != p.http.transport {
+		p.State.mu.Lock()
+		p.State.cur = p
+		if old := p.State.transport; old != nil && old != p.http.transport {
 			old.CloseIdleConnections() // requests in flight on it finish
 		}
-		if old := p.st.fast; old != nil && old != p.http.fast {
+		if old := p.State.fast; old != nil && old != p.http.fast {
 			old.close()
 		}
-		p.st.transport, p.st.fast, p.st.tspec = p.http.transport, p.http.fast, p.http.tspec
-		p.st.refreshLocked()
-		p.st.mu.Unlock()
+		p.State.transport, p.State.fast, p.State.tspec = p.http.transport, p.http.fast, p.http.tspec
+		p.State.refreshLocked()
+		p.State.mu.Unlock()
 	}
 	for name, ps := range f.poolStates {
 		if snap.pools[name] != nil {
@@ -432,26 +432,26 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, first bool, now time.Time, stickyKey []byte, spec transportSpec) (*Pool, error) {
 	ps := f.poolStates[pc.Name]
 	if ps == nil {
-		ps = &poolState{name: pc.Name, log: f.log}
+		ps = &PoolState{Name: pc.Name, log: f.log}
 		f.poolStates[pc.Name] = ps
 	}
 	h := pc.HTTP
 	p := &Pool{
 		Name:            pc.Name,
-		balance:         pc.Balance,
+		Balance:         pc.Balance,
 		hashes:          config.Hashing(pc.Balance),
-		hashKey:         parseHashKey(pc.HashKey),
-		minHealthy:      pc.MinHealthy,
-		panicMode:       pc.AllUnhealthy == "panic",
-		slowStart:       int64(pc.SlowStart.Duration),
-		connectTimeout:  pc.ConnectTimeout.Duration,
-		connectAttempts: pc.ConnectAttempts,
-		drainTimeout:    pc.DrainTimeout.Duration,
-		outlier: outlierConfig{
-			consecutive: *pc.Outlier.ConsecutiveFailures,
-			base:        pc.Outlier.BaseEjectionTime.Duration,
-			max:         pc.Outlier.MaxEjectionTime.Duration,
-			maxPercent:  *pc.Outlier.MaxEjectionPercent,
+		hashKey:         ParseHashKey(pc.HashKey),
+		MinHealthy:      pc.MinHealthy,
+		PanicMode:       pc.AllUnhealthy == "panic",
+		SlowStart:       int64(pc.SlowStart.Duration),
+		ConnectTimeout:  pc.ConnectTimeout.Duration,
+		ConnectAttempts: pc.ConnectAttempts,
+		DrainTimeout:    pc.DrainTimeout.Duration,
+		Outlier: OutlierConfig{
+			Consecutive: *pc.Outlier.ConsecutiveFailures,
+			Base:        pc.Outlier.BaseEjectionTime.Duration,
+			Max:         pc.Outlier.MaxEjectionTime.Duration,
+			MaxPercent:  *pc.Outlier.MaxEjectionPercent,
 		},
 		http: poolHTTP{
 			scheme: h.Scheme, host: h.Host, retries: *h.Retries, retryStatuses: h.RetryStatuses,
@@ -459,7 +459,7 @@ func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, firs
 			budgetRatio: *h.RetryBudget, budgetMin: *h.RetryBudgetMin, retryBuffer: *h.RetryBuffer,
 			stickyKey: stickyKey, tspec: spec,
 		},
-		st: ps,
+		State: ps,
 	}
 	if ps.transport != nil && ps.tspec == spec {
 		p.http.transport, p.http.fast = ps.transport, ps.fast
@@ -471,9 +471,9 @@ func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, firs
 	}
 	switch pc.ProxyProtocol {
 	case "v1":
-		p.proxyVersion = 1
+		p.ProxyVersion = 1
 	case "v2":
-		p.proxyVersion = 2
+		p.ProxyVersion = 2
 	}
 	initial := initialState(pc)
 	for j := range pc.Backends {
@@ -483,45 +483,45 @@ func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, firs
 		st := f.states[id]
 		switch {
 		case st == nil:
-			st = newBackendState(id, bc.Address, ps, initial, f.log)
+			st = NewBackendState(id, bc.Address, ps, initial, f.log)
 			if !first {
 				// Joining a pool that carries traffic: ramp up.
-				st.joined.Store(now.UnixNano())
+				st.Joined.Store(now.UnixNano())
 			}
 			f.states[id] = st
 			f.log.Info("backend added", "pool", pc.Name, "backend", bc.Address, "weight", *bc.Weight, "health", initial.String())
-		case st.drainReasons()&drainRemoved != 0:
+		case st.DrainReasons()&DrainRemoved != 0:
 			st.mu.Lock()
 			st.onDrained = nil
 			st.mu.Unlock()
-			st.setDrain(drainRemoved, false, p.drainTimeout)
-			f.log.Info("backend added", "pool", pc.Name, "backend", bc.Address, "weight", *bc.Weight, "health", probes.State(st.health.Load()).String())
+			st.SetDrain(DrainRemoved, false, p.DrainTimeout)
+			f.log.Info("backend added", "pool", pc.Name, "backend", bc.Address, "weight", *bc.Weight, "health", probes.State(st.Health.Load()).String())
 		}
 		if pc.Check.Type == "none" {
 			// Nothing checks it: passive health alone takes it out.
-			st.health.Store(uint32(probes.Up))
+			st.Health.Store(uint32(probes.Up))
 		}
-		if st.setDrain(drainConfig, bc.Drain, p.drainTimeout) {
+		if st.SetDrain(DrainConfig, bc.Drain, p.DrainTimeout) {
 			f.logDrain(st, bc.Drain, "config")
 		}
 		if pc.Breaker.Enabled() {
-			if cur := st.breaker.Load(); cur == nil || cur.cfg != pc.Breaker {
-				st.breaker.Store(newBreaker(pc.Breaker, st, f.log))
+			if cur := st.Breaker.Load(); cur == nil || cur.cfg != pc.Breaker {
+				st.Breaker.Store(newBreaker(pc.Breaker, st, f.log))
 			}
 		} else {
-			st.breaker.Store(nil)
+			st.Breaker.Store(nil)
 		}
-		p.backends = append(p.backends, &Backend{
-			Addr: bc.Address, Weight: f.weightOf(st, pc.Name, *bc.Weight), cfgWeight: *bc.Weight,
-			MaxConns: int64(*bc.MaxConnections), pool: p, st: st,
+		p.Backends = append(p.Backends, &Backend{
+			Addr: bc.Address, Weight: f.weightOf(st, pc.Name, *bc.Weight), ConfigWeight: *bc.Weight,
+			MaxConns: int64(*bc.MaxConnections), Pool: p, State: st,
 		})
 	}
-	bal, err := newBalancer(pc.Balance, p.backends, f.opts.Rand)
+	bal, err := NewBalancer(pc.Balance, p.Backends, f.opts.Rand)
 	if err != nil {
 		return nil, fmt.Errorf("pool %q: %w", pc.Name, err)
 	}
 	p.balancer = bal
-	p.http.sticky = newSticky(pc.Sticky, pc.Name, p.backends, stickyKey)
+	p.http.sticky = newSticky(pc.Sticky, pc.Name, p.Backends, stickyKey)
 	return p, nil
 }
 
@@ -529,14 +529,14 @@ func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, firs
 // unless the file's has changed since, in which case the file's wins.
 // A runtime weight of 0 keeps the configured one for the balancers'
 // tables and takes the backend out of rotation instead.
-func (f *Forwarder) weightOf(st *backendState, pool string, configured int) int {
+func (f *Forwarder) weightOf(st *BackendState, pool string, configured int) int {
 	if !st.weightSet.Load() {
 		st.noWeight.Store(false)
 		return configured
 	}
 	if st.weightFrom.Load() != int64(configured) {
 		f.log.Info("reload: the file's weight replaces the one set through the admin API",
-			"pool", pool, "backend", st.addr, "runtime", st.runtimeW.Load(), "file", configured)
+			"pool", pool, "backend", st.Addr, "runtime", st.runtimeW.Load(), "file", configured)
 		st.weightSet.Store(false)
 		st.noWeight.Store(false)
 		return configured
@@ -551,13 +551,13 @@ func (f *Forwarder) weightOf(st *backendState, pool string, configured int) int 
 
 // retire drains a backend gone from the configuration and forgets it once
 // its drain timeout has closed what was left. f.mu is held.
-func (f *Forwarder) retire(id string, st *backendState) {
-	timeout := st.timeout()
+func (f *Forwarder) retire(id string, st *BackendState) {
+	timeout := st.DrainTimeout()
 	st.mu.Lock()
 	st.onDrained = func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if f.states[id] == st && st.drainReasons()&drainRemoved != 0 {
+		if f.states[id] == st && st.DrainReasons()&DrainRemoved != 0 {
 			delete(f.states, id)
 		}
 	}
@@ -565,19 +565,19 @@ func (f *Forwarder) retire(id string, st *backendState) {
 	// already gets no new timer: its sessions are closed, and it goes now.
 	expired := st.drains != 0 && st.drainExpired
 	st.mu.Unlock()
-	st.setDrain(drainRemoved, true, timeout)
+	st.SetDrain(DrainRemoved, true, timeout)
 	if expired {
 		delete(f.states, id) // f.mu is held
 	}
 }
 
-func (f *Forwarder) logDrain(st *backendState, on bool, by string) {
+func (f *Forwarder) logDrain(st *BackendState, on bool, by string) {
 	if on {
-		f.log.Info("backend draining", "pool", st.ps.name, "backend", st.addr, "by", by, "active", st.active.Load(), "drain_timeout", st.timeout())
+		f.log.Info("backend draining", "pool", st.Pool.Name, "backend", st.Addr, "by", by, "active", st.Active.Load(), "drain_timeout", st.DrainTimeout())
 	} else {
-		f.log.Info("backend undrained", "pool", st.ps.name, "backend", st.addr, "by", by)
+		f.log.Info("backend undrained", "pool", st.Pool.Name, "backend", st.Addr, "by", by)
 	}
-	st.ps.refresh()
+	st.Pool.Refresh()
 }
 
 func backendID(pool, addr string) string { return pool + "/" + addr }
@@ -625,7 +625,7 @@ func (f *Forwarder) observe(id string, s probes.Status) {
 	f.mu.Lock()
 	st := f.states[id]
 	f.mu.Unlock()
-	if st == nil || s.State == probes.Unknown || !st.setHealth(s.State, s.Checked) {
+	if st == nil || s.State == probes.Unknown || !st.SetHealth(s.State, s.Checked) {
 		return
 	}
 	level, reason := slog.LevelInfo, s.Reason
@@ -635,8 +635,8 @@ func (f *Forwarder) observe(id string, s probes.Status) {
 	if !s.Changed {
 		reason = s.Result.Reason
 	}
-	f.log.Log(context.Background(), level, "backend "+s.State.String(), "pool", st.ps.name, "backend", st.addr, "reason", reason)
-	st.ps.refresh()
+	f.log.Log(context.Background(), level, "backend "+s.State.String(), "pool", st.Pool.Name, "backend", st.Addr, "reason", reason)
+	st.Pool.Refresh()
 }
 
 // Drain sets or clears the admin API's drain of a backend. The configured
@@ -646,8 +646,8 @@ func (f *Forwarder) Drain(pool, addr string, on bool) error {
 	if err != nil {
 		return err
 	}
-	if b.st.setDrain(drainAdmin, on, p.drainTimeout) {
-		f.logDrain(b.st, on, "admin")
+	if b.State.SetDrain(DrainAdmin, on, p.DrainTimeout) {
+		f.logDrain(b.State, on, "admin")
 	}
 	return nil
 }
@@ -662,7 +662,7 @@ func (snap *snapshot) backend(pool, addr string) (*Pool, *Backend, error) {
 	if p == nil {
 		return nil, nil, fmt.Errorf("pool %q: %w", pool, ErrUnknownPool)
 	}
-	for _, b := range p.backends {
+	for _, b := range p.Backends {
 		if b.Addr == addr {
 			return p, b, nil
 		}
@@ -698,7 +698,7 @@ func (f *Forwarder) DrainTimeout() time.Duration {
 	var d time.Duration
 	if snap := f.snap.Load(); snap != nil {
 		for _, p := range snap.pools {
-			d = max(d, p.drainTimeout)
+			d = max(d, p.DrainTimeout)
 		}
 	}
 	return d
@@ -728,10 +728,10 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 		l.stop()
 	}
 	for _, st := range states {
-		st.setDrain(drainShutdown, true, st.timeout())
+		st.SetDrain(DrainShutdown, true, st.DrainTimeout())
 	}
 	for _, ps := range pools {
-		ps.refresh()
+		ps.Refresh()
 	}
 	var wg sync.WaitGroup
 	for _, l := range listeners {
@@ -741,7 +741,7 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 	err := ctx.Err()
 	if err != nil {
 		for _, st := range states {
-			st.abortAll()
+			st.AbortAll()
 		}
 		waitCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		for _, l := range listeners {

@@ -332,11 +332,11 @@ func (c *h1Conn) forward(rs *reqState, idem bool) (keep bool, size int64) {
 // try sends the request to b once and reads the answer's head; be is the
 // connection the body is to be read from, nil when there is no answer.
 func (c *h1Conn) try(rs *reqState, b *Backend, idem bool) (be *h1Backend, outcome tryOutcome, err error) {
-	t := b.pool.http.fast
+	t := b.Pool.http.fast
 	c.resp.Status = 0
 	if rs.metrics {
 		start := time.Now()
-		defer func() { b.st.tryLatency.observe(time.Since(start)) }()
+		defer func() { b.State.TryLatency.Observe(time.Since(start)) }()
 	}
 	// A kept connection the backend closed meanwhile fails before any
 	// answer: a request that may be sent twice goes again on a new one,
@@ -455,7 +455,7 @@ func (c *h1Conn) answer(rs *reqState, be *h1Backend, err error) (keep bool, size
 	for _, kv := range hc.headers {
 		b = appendHeader(b, kv[0], kv[1])
 	}
-	if rs.backend.pool.http.sticky != nil {
+	if rs.backend.Pool.http.sticky != nil {
 		if v := rs.stickyCookie(rs.backend, c.clientProto(rs) == "https"); v != "" {
 			b = appendHeader(b, "Set-Cookie", v)
 		}
@@ -678,7 +678,7 @@ func overridden(hc *httpConfig, name []byte) bool {
 }
 
 // abort cuts the request short: a drain's timeout or shutdown.
-func (c *h1Conn) abort() {
+func (c *h1Conn) Abort() {
 	past := time.Unix(1, 0)
 	_ = c.conn.SetDeadline(past)
 	if be := c.be.Load(); be != nil {

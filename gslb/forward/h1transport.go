@@ -74,8 +74,8 @@ func (t *h1Transport) get(b *Backend, maxIdle time.Duration) (be *h1Backend, reu
 	if err != nil {
 		return nil, false, &dialError{err}
 	}
-	b.st.connections.Add(1)
-	cc := &countedConn{Conn: c, st: b.st}
+	b.State.Connections.Add(1)
+	cc := &countedConn{Conn: c, st: b.State}
 	return &h1Backend{addr: b.Addr, conn: cc, rd: h1.NewReader(cc, h1BackendBuf)}, false, nil
 }
 

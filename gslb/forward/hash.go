@@ -9,15 +9,15 @@ import (
 )
 
 // hashKey is what the hashing balancers hash (pool.hash_key).
-type hashKey uint8
+type HashKey uint8
 
 const (
-	keySourceIP   hashKey = iota // the client's address: a client sticks to a backend
+	keySourceIP   HashKey = iota // the client's address: a client sticks to a backend
 	keySourceAddr                // address and port: each connection or flow hashes apart
 	keySNI                       // the TLS server name: a name sticks to a backend
 )
 
-func parseHashKey(s string) hashKey {
+func ParseHashKey(s string) HashKey {
 	switch s {
 	case "source_addr":
 		return keySourceAddr
@@ -29,7 +29,7 @@ func parseHashKey(s string) hashKey {
 
 // hashRequest hashes a connection's key. IPv4-mapped IPv6 addresses hash
 // as IPv4, so a dual-stack listener sees one client as one.
-func hashRequest(k hashKey, src netip.AddrPort, serverName string) uint64 {
+func hashRequest(k HashKey, src netip.AddrPort, serverName string) uint64 {
 	if k == keySNI {
 		return xxhash.Sum64String(serverName)
 	}
@@ -220,7 +220,7 @@ func (mg *maglev) Pick(bs []*Backend, r *Request) *Backend { return probeTable(m
 // backend per pick.
 type rendezvous struct{ seeds []uint64 }
 
-func newRendezvous(bs []*Backend) *rendezvous {
+func NewRendezvous(bs []*Backend) *rendezvous {
 	seeds := make([]uint64, len(bs))
 	for i, b := range bs {
 		seeds[i] = xxhash.Sum64String(b.Addr)
@@ -237,7 +237,7 @@ func (rv *rendezvous) Pick(bs []*Backend, r *Request) *Backend {
 		}
 		h := rehash(r.Key, rv.seeds[i])
 		u := (float64(h>>11) + 0.5) / (1 << 53) // uniform in (0, 1)
-		if s := b.effectiveWeight(r.Now) / -math.Log(u); s > bestScore {
+		if s := b.EffectiveWeight(r.Now) / -math.Log(u); s > bestScore {
 			best, bestScore = b, s
 		}
 	}

@@ -24,12 +24,12 @@ var latencyBucketNS = func() [len(latencyBuckets)]int64 {
 
 // histogram is a latency histogram kept in atomics: observe costs two
 // atomic adds, and Prometheus reads it as a const histogram when scraped.
-type histogram struct {
+type Histogram struct {
 	counts [len(latencyBuckets) + 1]atomic.Uint64 // per bucket, not cumulative; the last is +Inf
 	sumNS  atomic.Int64
 }
 
-func (h *histogram) observe(d time.Duration) {
+func (h *Histogram) Observe(d time.Duration) {
 	ns := int64(d)
 	i := 0
 	for i < len(latencyBucketNS) && ns > latencyBucketNS[i] {
@@ -40,7 +40,7 @@ func (h *histogram) observe(d time.Duration) {
 }
 
 // metric returns the histogram as Prometheus has it.
-func (h *histogram) metric(d *prometheus.Desc, labels ...string) prometheus.Metric {
+func (h *Histogram) Metric(d *prometheus.Desc, labels ...string) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(latencyBuckets))
 	var total uint64
 	for i, ub := range latencyBuckets {
@@ -53,7 +53,7 @@ func (h *histogram) metric(d *prometheus.Desc, labels ...string) prometheus.Metr
 
 // quantile estimates the q quantile (0 to 1) as Prometheus's
 // histogram_quantile does, interpolating within the bucket; 0 when empty.
-func (h *histogram) quantile(q float64) time.Duration {
+func (h *Histogram) Quantile(q float64) time.Duration {
 	var counts [len(latencyBuckets) + 1]uint64
 	var total uint64
 	for i := range counts {
@@ -87,7 +87,7 @@ func quantileOf(counts []uint64, total uint64, q float64) time.Duration {
 
 // statusClass is the index of a status in the per-class counters:
 // status/100, 0 when there was no answer.
-func statusClass(code int) int {
+func StatusClass(code int) int {
 	if code < 100 || code > 599 {
 		return 0
 	}
@@ -95,4 +95,4 @@ func statusClass(code int) int {
 }
 
 // classNames label the per-class counters.
-var classNames = [6]string{"none", "1xx", "2xx", "3xx", "4xx", "5xx"}
+var ClassNames = [6]string{"none", "1xx", "2xx", "3xx", "4xx", "5xx"}

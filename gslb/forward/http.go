@@ -150,9 +150,9 @@ type PoolHealth struct {
 }
 
 func (f *Forwarder) poolHealthOf(p *Pool) (PoolHealth, bool) {
-	n, ok := p.capacity()
+	n, ok := p.Capacity()
 	ok = ok && !f.stopping.Load()
-	h := PoolHealth{Pool: p.Name, Status: "ok", Healthy: n, MinHealthy: p.minHealthy, Total: len(p.backends), Panic: p.st.panicking.Load()}
+	h := PoolHealth{Pool: p.Name, Status: "ok", Healthy: n, MinHealthy: p.MinHealthy, Total: len(p.Backends), Panic: p.State.Panicking.Load()}
 	if !ok {
 		h.Status = "degraded"
 	}
@@ -246,8 +246,8 @@ func (f *Forwarder) Pools() []PoolView {
 	for _, name := range snap.poolNames {
 		p := snap.pools[name]
 		h, _ := f.poolHealthOf(p)
-		pv := PoolView{PoolHealth: h, Balance: p.balance, RefusedConnections: p.st.refused.Load()}
-		for _, b := range p.backends {
+		pv := PoolView{PoolHealth: h, Balance: p.Balance, RefusedConnections: p.State.Refused.Load()}
+		for _, b := range p.Backends {
 			pv.Backends = append(pv.Backends, backendView(b, checks, now))
 		}
 		out = append(out, pv)
@@ -256,17 +256,17 @@ func (f *Forwarder) Pools() []PoolView {
 }
 
 func backendView(b *Backend, checks map[string]probes.Status, now time.Time) BackendView {
-	s := b.st
-	health := probes.State(s.health.Load())
+	s := b.State
+	health := probes.State(s.Health.Load())
 	v := BackendView{
 		Address: b.Addr, Health: health.String(), Available: b.Available(),
-		Weight: b.Weight, EffectiveWeight: b.effectiveWeight(now.UnixNano()), MaxConnections: b.MaxConns,
-		ActiveConnections: s.active.Load(), Connections: s.connections.Load(), ConnectErrors: s.connectErrors.Load(),
-		SentBytes: s.sent.Load(), ReceivedBytes: s.received.Load(), Ejections: s.ejections.Load(),
-		ConfiguredWeight: b.cfgWeight, Breaker: s.breaker.Load().stateName(),
+		Weight: b.Weight, EffectiveWeight: b.EffectiveWeight(now.UnixNano()), MaxConnections: b.MaxConns,
+		ActiveConnections: s.Active.Load(), Connections: s.Connections.Load(), ConnectErrors: s.ConnectErrors.Load(),
+		SentBytes: s.Sent.Load(), ReceivedBytes: s.Received.Load(), Ejections: s.Ejections.Load(),
+		ConfiguredWeight: b.ConfigWeight, Breaker: s.Breaker.Load().StateName(),
 	}
-	for class := range s.requests {
-		n := s.requests[class].Load()
+	for class := range s.Requests {
+		n := s.Requests[class].Load()
 		v.HTTPRequests += n
 		if class == 0 || class == 5 {
 			v.HTTPErrors += n
@@ -277,8 +277,8 @@ func backendView(b *Backend, checks map[string]probes.Status, now time.Time) Bac
 		v.RuntimeWeight = &w
 	}
 	s.mu.Lock()
-	v.Draining = s.drains.names()
-	if s.ejected.Load() {
+	v.Draining = s.drains.Names()
+	if s.Ejected.Load() {
 		until := s.ejectedUntil
 		v.EjectedUntil = &until
 	}
@@ -295,7 +295,7 @@ func backendView(b *Backend, checks map[string]probes.Status, now time.Time) Bac
 	default:
 		v.State = health.String()
 	}
-	if st, ok := checks[s.id]; ok && !st.Checked.IsZero() {
+	if st, ok := checks[s.ID]; ok && !st.Checked.IsZero() {
 		v.LastCheck = &CheckView{OK: st.Result.OK, Reason: st.Result.Reason, RTTMS: float64(st.Result.RTT.Microseconds()) / 1000, At: st.Checked}
 	}
 	return v
@@ -449,13 +449,13 @@ func (f *Forwarder) Listeners() []ListenerView {
 			if rt.respond != nil {
 				rv.Respond = rt.respond.Status
 			}
-			for class, n := range classNames {
+			for class, n := range ClassNames {
 				if v := rt.st.requests[class].Load(); v > 0 {
 					rv.Requests[n] = v
 				}
 			}
-			rv.P50MS = float64(rt.st.latency.quantile(0.5).Microseconds()) / 1000
-			rv.P99MS = float64(rt.st.latency.quantile(0.99).Microseconds()) / 1000
+			rv.P50MS = float64(rt.st.latency.Quantile(0.5).Microseconds()) / 1000
+			rv.P99MS = float64(rt.st.latency.Quantile(0.99).Microseconds()) / 1000
 			if rt.canary != "" {
 				rv.Canary = canaryView(lc.Name, rt)
 			}

@@ -56,7 +56,7 @@ type routeState struct {
 	split       [2]atomic.Uint64 // requests to the route's pool and to the canary's
 
 	requests [6]atomic.Uint64 // by status class
-	latency  histogram
+	latency  Histogram
 	limited  atomic.Uint64 // refused by the route's rate limit
 
 	// The canary guard running for the route, if any; f.mu guards these.

@@ -152,42 +152,42 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now().UnixNano()
 	for _, name := range snap.poolNames {
 		p := snap.pools[name]
-		gauge(descPoolHealthy, float64(p.st.healthy.Load()), name)
-		gauge(descPoolMinHealthy, float64(p.minHealthy), name)
-		gauge(descPoolPanic, boolFloat(p.st.panicking.Load()), name)
-		counter(descPoolRefused, p.st.refused.Load(), name)
-		for _, b := range p.backends {
-			s := b.st
-			gauge(descBackendActive, float64(s.active.Load()), name, b.Addr)
-			counter(descBackendConns, s.connections.Load(), name, b.Addr)
-			counter(descBackendSent, s.sent.Load(), name, b.Addr)
-			counter(descBackendReceived, s.received.Load(), name, b.Addr)
-			counter(descBackendConnectErrors, s.connectErrors.Load(), name, b.Addr)
-			gauge(descBackendHealthy, boolFloat(probes.State(s.health.Load()) == probes.Up), name, b.Addr)
-			counter(descBackendTransitions, s.toUp.Load(), name, b.Addr, "up")
-			counter(descBackendTransitions, s.toDown.Load(), name, b.Addr, "down")
-			gauge(descBackendEjected, boolFloat(s.ejected.Load()), name, b.Addr)
-			counter(descBackendEjections, s.ejections.Load(), name, b.Addr)
-			gauge(descBackendDraining, boolFloat(s.draining.Load()), name, b.Addr)
-			gauge(descBackendWeight, b.effectiveWeight(now), name, b.Addr)
+		gauge(descPoolHealthy, float64(p.State.Healthy.Load()), name)
+		gauge(descPoolMinHealthy, float64(p.MinHealthy), name)
+		gauge(descPoolPanic, boolFloat(p.State.Panicking.Load()), name)
+		counter(descPoolRefused, p.State.Refused.Load(), name)
+		for _, b := range p.Backends {
+			s := b.State
+			gauge(descBackendActive, float64(s.Active.Load()), name, b.Addr)
+			counter(descBackendConns, s.Connections.Load(), name, b.Addr)
+			counter(descBackendSent, s.Sent.Load(), name, b.Addr)
+			counter(descBackendReceived, s.Received.Load(), name, b.Addr)
+			counter(descBackendConnectErrors, s.ConnectErrors.Load(), name, b.Addr)
+			gauge(descBackendHealthy, boolFloat(probes.State(s.Health.Load()) == probes.Up), name, b.Addr)
+			counter(descBackendTransitions, s.ToUp.Load(), name, b.Addr, "up")
+			counter(descBackendTransitions, s.ToDown.Load(), name, b.Addr, "down")
+			gauge(descBackendEjected, boolFloat(s.Ejected.Load()), name, b.Addr)
+			counter(descBackendEjections, s.Ejections.Load(), name, b.Addr)
+			gauge(descBackendDraining, boolFloat(s.Draining.Load()), name, b.Addr)
+			gauge(descBackendWeight, b.EffectiveWeight(now), name, b.Addr)
 			gauge(descBackendAvailable, boolFloat(b.Available()), name, b.Addr)
-			for class, n := range classNames {
-				counter(descBackendHTTP, s.requests[class].Load(), name, b.Addr, n)
+			for class, n := range ClassNames {
+				counter(descBackendHTTP, s.Requests[class].Load(), name, b.Addr, n)
 			}
-			ch <- s.tryLatency.metric(descBackendHTTPDuration, name, b.Addr)
-			if br := s.breaker.Load(); br != nil {
+			ch <- s.TryLatency.Metric(descBackendHTTPDuration, name, b.Addr)
+			if br := s.Breaker.Load(); br != nil {
 				gauge(descBackendBreaker, breakerGauge(br), name, b.Addr)
-				counter(descBackendBreakerOpens, s.breakerOps.Load(), name, b.Addr)
+				counter(descBackendBreakerOpens, s.BreakerOpens.Load(), name, b.Addr)
 			}
 		}
 		for outcome, reason := range retryReasons {
-			counter(descPoolRetries, p.st.retries[outcome].Load(), name, reason)
+			counter(descPoolRetries, p.State.retries[outcome].Load(), name, reason)
 		}
-		counter(descPoolBudget, p.st.budgetExhausted.Load(), name)
+		counter(descPoolBudget, p.State.budgetExhausted.Load(), name)
 		if s := p.http.sticky; s != nil && s.mode == stickyCookie {
-			counter(descPoolSticky, p.st.sticky.hits.Load(), name, "hit")
-			counter(descPoolSticky, p.st.sticky.assigned.Load(), name, "assigned")
-			counter(descPoolSticky, p.st.sticky.moved.Load(), name, "moved")
+			counter(descPoolSticky, p.State.sticky.hits.Load(), name, "hit")
+			counter(descPoolSticky, p.State.sticky.assigned.Load(), name, "assigned")
+			counter(descPoolSticky, p.State.sticky.moved.Load(), name, "moved")
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(snap.limiters)) {
@@ -200,10 +200,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, rt := range append(slices.Clip(hc.routes.all), hc.fallback) {
 			st := rt.st
-			for class, n := range classNames {
+			for class, n := range ClassNames {
 				counter(descRouteRequests, st.requests[class].Load(), lname, rt.name, n)
 			}
-			ch <- st.latency.metric(descRouteDuration, lname, rt.name)
+			ch <- st.latency.Metric(descRouteDuration, lname, rt.name)
 			if rt.rateLimit != "" {
 				counter(descRouteLimited, st.limited.Load(), lname, rt.name)
 			}
@@ -235,7 +235,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // breakerGauge is the breaker's state as its metric has it.
-func breakerGauge(br *breaker) float64 {
+func breakerGauge(br *Breaker) float64 {
 	switch gobreaker.State(br.state.Load()) {
 	case gobreaker.StateHalfOpen:
 		return 1

@@ -5,79 +5,79 @@ import (
 )
 
 // outlierConfig is a pool's passive health (pool.outlier).
-type outlierConfig struct {
-	consecutive int // connect failures in a row that eject; 0 disables
-	base, max   time.Duration
-	maxPercent  int
+type OutlierConfig struct {
+	Consecutive int // connect failures in a row that eject; 0 disables
+	Base, Max   time.Duration
+	MaxPercent  int
 }
 
 // connectOK clears the backend's run of failures. It only reads in the
 // common case, so healthy traffic costs no write to shared memory.
-func (b *Backend) connectOK() {
-	if b.st.failures.Load() != 0 {
-		b.st.failures.Store(0)
+func (b *Backend) ConnectOK() {
+	if b.State.failures.Load() != 0 {
+		b.State.failures.Store(0)
 	}
 }
 
 // connectFailed counts a failed connection to the backend and ejects it
 // once the failures in a row reach the pool's threshold.
-func (b *Backend) connectFailed(now time.Time) {
-	b.st.connectErrors.Add(1)
-	b.failed(now)
+func (b *Backend) ConnectFailed(now time.Time) {
+	b.State.ConnectErrors.Add(1)
+	b.Failed(now)
 }
 
 // failed counts a failure of live traffic: a connection refused, or for
 // HTTP a 5xx answer or a timeout. Enough of them in a row eject the
 // backend.
-func (b *Backend) failed(now time.Time) {
-	s := b.st
-	oc := b.pool.outlier
-	if oc.consecutive == 0 {
+func (b *Backend) Failed(now time.Time) {
+	s := b.State
+	oc := b.Pool.Outlier
+	if oc.Consecutive == 0 {
 		return
 	}
-	if int(s.failures.Add(1)) < oc.consecutive || s.ejected.Load() {
+	if int(s.failures.Add(1)) < oc.Consecutive || s.Ejected.Load() {
 		return
 	}
-	s.ps.eject(b, oc, now)
+	s.Pool.eject(b, oc, now)
 }
 
 // eject takes b out of rotation for base_ejection_time times the number
 // of ejections in a row, up to max_ejection_time, unless the pool already
 // has its max_ejection_percent ejected. One backend may always be ejected:
 // a percentage of a small pool would otherwise round down to none.
-func (ps *poolState) eject(b *Backend, oc outlierConfig, now time.Time) {
+func (ps *PoolState) eject(b *Backend, oc OutlierConfig, now time.Time) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	s := b.st
-	if s.ejected.Load() {
+	s := b.State
+	if s.Ejected.Load() {
 		return
 	}
 	ejected, total := 0, 0
 	if p := ps.cur; p != nil {
-		total = len(p.backends)
-		for _, o := range p.backends {
-			if o.st.ejected.Load() {
+		total = len(p.Backends)
+		for _, o := range p.Backends {
+			if o.State.Ejected.Load() {
 				ejected++
 			}
 		}
 	}
-	if ejected > 0 && (ejected+1)*100 > oc.maxPercent*total {
+	if ejected > 0 && (ejected+1)*100 > oc.MaxPercent*total {
 		ps.log.Warn("backend not ejected: the pool is at max_ejection_percent",
-			"pool", ps.name, "backend", s.addr, "failures", s.failures.Load(), "ejected", ejected, "max_ejection_percent", oc.maxPercent)
+			"pool", ps.Name, "backend", s.Addr, "failures", s.failures.Load(), "ejected", ejected, "max_ejection_percent", oc.MaxPercent)
 		s.failures.Store(0)
 		return
 	}
 	s.mu.Lock()
-	if !s.restoredAt.IsZero() && now.Sub(s.restoredAt) > oc.max {
+	if !s.restoredAt.IsZero() && now.Sub(s.restoredAt) > oc.Max {
 		// Healthy for longer than the longest ejection: a new
 		// failure starts the count again.
 		s.ejectStreak = 0
 	}
 	s.ejectStreak++
-	d := min(oc.base*time.Duration(s.ejectStreak), oc.max)
+	d := min(oc.Base*time.Duration(s.ejectStreak), oc.Max)
 	s.ejectedUntil = now.Add(d)
-	s.ejected.Store(true)
-	s.ejections.Add(1)
+	s.Ejected.Store(true)
+	s.Ejections.Add(1)
 	failures := s.failures.Swap(0)
 	if s.ejectTimer != nil {
 		s.ejectTimer.Stop()
@@ -86,25 +86,25 @@ func (ps *poolState) eject(b *Backend, oc outlierConfig, now time.Time) {
 	streak := s.ejectStreak
 	s.mu.Unlock()
 	ps.refreshLocked()
-	ps.log.Warn("backend ejected", "pool", ps.name, "backend", s.addr, "failures", failures, "for", d, "ejections_in_a_row", streak)
+	ps.log.Warn("backend ejected", "pool", ps.Name, "backend", s.Addr, "failures", failures, "for", d, "ejections_in_a_row", streak)
 }
 
 // restore puts an ejected backend back in rotation when its time is up.
-func (ps *poolState) restore(s *backendState) {
+func (ps *PoolState) restore(s *BackendState) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	s.mu.Lock()
-	if !s.ejected.Load() {
+	if !s.Ejected.Load() {
 		s.mu.Unlock()
 		return
 	}
 	now := time.Now()
-	s.ejected.Store(false)
+	s.Ejected.Store(false)
 	s.ejectTimer = nil
 	s.restoredAt = now
 	s.ejectedUntil = time.Time{}
-	s.joined.Store(now.UnixNano())
+	s.Joined.Store(now.UnixNano())
 	s.mu.Unlock()
 	ps.refreshLocked()
-	ps.log.Info("backend restored", "pool", ps.name, "backend", s.addr)
+	ps.log.Info("backend restored", "pool", ps.Name, "backend", s.Addr)
 }

@@ -14,33 +14,33 @@ import (
 // poolState and the backends' backendState.
 type Pool struct {
 	Name     string
-	backends []*Backend
-	balance  string // the balancer's name, as configured
+	Backends []*Backend
+	Balance  string // the balancer's name, as configured
 	balancer Balancer
 	hashes   bool // the balancer hashes key's result
-	hashKey  hashKey
+	hashKey  HashKey
 
-	minHealthy      int
-	panicMode       bool  // all_unhealthy = "panic"
-	slowStart       int64 // ns
-	connectTimeout  time.Duration
-	connectAttempts int
-	proxyVersion    byte // 0: no PROXY header to backends
-	drainTimeout    time.Duration
-	outlier         outlierConfig
+	MinHealthy      int
+	PanicMode       bool  // all_unhealthy = "panic"
+	SlowStart       int64 // ns
+	ConnectTimeout  time.Duration
+	ConnectAttempts int
+	ProxyVersion    byte // 0: no PROXY header to backends
+	DrainTimeout    time.Duration
+	Outlier         OutlierConfig
 	http            poolHTTP
 
-	st *poolState
+	State *PoolState
 }
 
 // poolState is what a reload keeps of a pool: its health summary and
 // counters. mu serialises health recounts, ejections and restores.
-type poolState struct {
-	name      string
+type PoolState struct {
+	Name      string
 	log       *slog.Logger
-	healthy   atomic.Int64 // backends in rotation: healthy and not draining
-	panicking atomic.Bool
-	refused   atomic.Uint64 // connections no backend could take
+	Healthy   atomic.Int64 // backends in rotation: healthy and not draining
+	Panicking atomic.Bool
+	Refused   atomic.Uint64 // connections no backend could take
 
 	// L7: the retry budget and what it allowed and refused, what sticky
 	// sessions did, and the transport to the backends, kept with its
@@ -59,18 +59,18 @@ type poolState struct {
 
 // pick chooses a backend for a new connection and counts it as active; nil
 // when none is available. Release what it returns.
-func (p *Pool) pick(r *Request) *Backend {
+func (p *Pool) Pick(r *Request) *Backend {
 	// A backend that filled up between the balancer's look and acquire
 	// is skipped: the next look sees it full.
 	for range 3 {
-		b := p.balancer.Pick(p.backends, r)
+		b := p.balancer.Pick(p.Backends, r)
 		if b == nil {
 			return nil
 		}
-		if b.acquire() {
+		if b.Acquire() {
 			return b
 		}
-		r.avoid(b)
+		r.Avoid(b)
 	}
 	return nil
 }
@@ -78,24 +78,24 @@ func (p *Pool) pick(r *Request) *Backend {
 // pickAdmitted is pick, past the picked backend's circuit breaker: a
 // backend whose breaker refuses is skipped. done, when not nil, must be
 // told the outcome (see Backend.admit).
-func (p *Pool) pickAdmitted(r *Request) (b *Backend, done func(error)) {
-	for range maxTried {
-		if b = p.pick(r); b == nil {
+func (p *Pool) PickAdmitted(r *Request) (b *Backend, done func(error)) {
+	for range MaxTried {
+		if b = p.Pick(r); b == nil {
 			return nil, nil
 		}
-		done, ok := b.admit()
+		done, ok := b.Admit()
 		if ok {
 			return b, done
 		}
-		b.release()
-		r.avoid(b)
+		b.Release()
+		r.Avoid(b)
 	}
 	return nil, nil
 }
 
 // key is the hash of what the pool's hashing balancer hashes; 0 for the
 // others, which do not look at it.
-func (p *Pool) key(src netip.AddrPort, serverName string) uint64 {
+func (p *Pool) Key(src netip.AddrPort, serverName string) uint64 {
 	if !p.hashes {
 		return 0
 	}
@@ -104,37 +104,37 @@ func (p *Pool) key(src netip.AddrPort, serverName string) uint64 {
 
 // capacity reports the backends in rotation and whether they reach
 // min_healthy.
-func (p *Pool) capacity() (healthy int, ok bool) {
-	n := int(p.st.healthy.Load())
-	return n, n >= p.minHealthy
+func (p *Pool) Capacity() (healthy int, ok bool) {
+	n := int(p.State.Healthy.Load())
+	return n, n >= p.MinHealthy
 }
 
 // refresh recounts the backends in rotation and enters or leaves panic
 // mode; called whenever a backend's health, ejection or drain changes.
-func (ps *poolState) refresh() {
+func (ps *PoolState) Refresh() {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.refreshLocked()
 }
 
-func (ps *poolState) refreshLocked() {
+func (ps *PoolState) refreshLocked() {
 	p := ps.cur
 	if p == nil {
 		return
 	}
 	n := 0
-	for _, b := range p.backends {
-		if b.st.inRotation() {
+	for _, b := range p.Backends {
+		if b.State.inRotation() {
 			n++
 		}
 	}
-	ps.healthy.Store(int64(n))
-	inPanic := p.panicMode && n == 0 && len(p.backends) > 0
-	if ps.panicking.Swap(inPanic) != inPanic {
+	ps.Healthy.Store(int64(n))
+	inPanic := p.PanicMode && n == 0 && len(p.Backends) > 0
+	if ps.Panicking.Swap(inPanic) != inPanic {
 		if inPanic {
-			ps.log.Warn("pool in panic mode: no healthy backend, spreading connections over every backend not draining", "pool", ps.name)
+			ps.log.Warn("pool in panic mode: no healthy backend, spreading connections over every backend not draining", "pool", ps.Name)
 		} else {
-			ps.log.Info("pool left panic mode", "pool", ps.name, "healthy", n)
+			ps.log.Info("pool left panic mode", "pool", ps.Name, "healthy", n)
 		}
 	}
 }

@@ -61,10 +61,10 @@ func stateOf(r *http.Request) *reqState {
 
 // abort is the drain's and shutdown's way to end the request: its context
 // ends, which ends the try, the response's copy, or an upgraded tunnel.
-func (rs *reqState) abort() {
+func (rs *reqState) Abort() {
 	rs.aborted.Store(true)
 	if rs.h1 != nil {
-		rs.h1.abort()
+		rs.h1.Abort()
 		return
 	}
 	rs.cancel()
@@ -75,46 +75,46 @@ func (rs *reqState) abort() {
 // availability gate and the circuit breaker. It counts the backend active
 // and tracks the request on it; nil when none can take it.
 func (rs *reqState) choose(p *Pool, req *Request) (*Backend, func(error)) {
-	for range maxTried {
+	for range MaxTried {
 		var b *Backend
 		var done func(error)
-		if rs.tries == 0 && rs.pin != nil && req.Available(rs.pin) && rs.pin.acquire() {
+		if rs.tries == 0 && rs.pin != nil && req.Available(rs.pin) && rs.pin.Acquire() {
 			var ok bool
-			if done, ok = rs.pin.admit(); ok {
+			if done, ok = rs.pin.Admit(); ok {
 				b = rs.pin
 			} else {
-				rs.pin.release()
-				req.avoid(rs.pin)
+				rs.pin.Release()
+				req.Avoid(rs.pin)
 			}
 		}
 		if b == nil && rs.stickyHash {
-			if b = p.http.sticky.hash.Pick(p.backends, req); b != nil {
-				if !b.acquire() {
-					req.avoid(b)
+			if b = p.http.sticky.hash.Pick(p.Backends, req); b != nil {
+				if !b.Acquire() {
+					req.Avoid(b)
 					continue
 				}
 				var ok bool
-				if done, ok = b.admit(); !ok {
-					b.release()
-					req.avoid(b)
+				if done, ok = b.Admit(); !ok {
+					b.Release()
+					req.Avoid(b)
 					continue
 				}
 			}
 		}
 		if b == nil {
-			if b, done = p.pickAdmitted(req); b == nil {
+			if b, done = p.PickAdmitted(req); b == nil {
 				return nil, nil
 			}
 		}
-		if b.st.trackRequest(rs) {
+		if b.State.TrackRequest(rs) {
 			return b, done
 		}
 		// Its drain timed out a moment ago.
 		if done != nil {
-			done(errTryExcluded)
+			done(ErrTryExcluded)
 		}
-		b.release()
-		req.avoid(b)
+		b.Release()
+		req.Avoid(b)
 	}
 	return nil, nil
 }
@@ -125,8 +125,8 @@ func (rs *reqState) keep(b *Backend) { rs.backend = b }
 
 // drop lets go of a backend a try failed on.
 func (rs *reqState) drop(b *Backend) {
-	b.release()
-	b.st.untrack(rs)
+	b.Release()
+	b.State.Untrack(rs)
 }
 
 // bodyReplayable reports whether another try can send the body: always
@@ -353,8 +353,8 @@ func (l *httpListener) finish(rs *reqState, status int, size int64, line func() 
 	elapsed := time.Since(rs.start)
 	if rs.metrics {
 		st := rs.route.st
-		st.requests[statusClass(status)].Add(1)
-		st.latency.observe(elapsed)
+		st.requests[StatusClass(status)].Add(1)
+		st.latency.Observe(elapsed)
 	}
 	// The guard judges answers: not tunnels, whose time is their life,
 	// nor requests whose client left.
@@ -424,7 +424,7 @@ func (rs *reqState) takePool(rt *route, sni string) bool {
 	if rs.metrics && rt.canary != "" {
 		rt.st.split[boolIndex(canary)].Add(1)
 	}
-	rs.key = p.key(netip.AddrPortFrom(rs.client, rs.peer.Port()), sni)
+	rs.key = p.Key(netip.AddrPortFrom(rs.client, rs.peer.Port()), sni)
 	rs.applySticky(p)
 	return true
 }

@@ -63,10 +63,10 @@ func newSticky(sc config.ForwardSticky, pool string, backends []*Backend, key []
 		}
 	case "source_ip":
 		s.mode = stickySourceIP
-		s.hash = newRendezvous(backends)
+		s.hash = NewRendezvous(backends)
 	case "header":
 		s.mode = stickyHeader
-		s.hash = newRendezvous(backends)
+		s.hash = NewRendezvous(backends)
 	default:
 		return nil
 	}
@@ -120,10 +120,10 @@ func (s *sticky) cookieFor(b *Backend, secure bool) string {
 // the client there, or "" when it was pinned there already (or the pool
 // does not pin by cookie). https says whether the client's scheme was.
 func (rs *reqState) stickyCookie(b *Backend, https bool) string {
-	if b == nil || b.pool.http.sticky == nil || b.pool.http.sticky.mode != stickyCookie {
+	if b == nil || b.Pool.http.sticky == nil || b.Pool.http.sticky.mode != stickyCookie {
 		return ""
 	}
-	counts := &b.pool.st.sticky
+	counts := &b.Pool.State.sticky
 	switch {
 	case rs.pin == b:
 		counts.hits.Add(1)
@@ -133,5 +133,5 @@ func (rs *reqState) stickyCookie(b *Backend, https bool) string {
 	default:
 		counts.assigned.Add(1)
 	}
-	return b.pool.http.sticky.cookieFor(b, https)
+	return b.Pool.http.sticky.cookieFor(b, https)
 }

@@ -240,32 +240,32 @@ func (l *tcpListener) handle(c *net.TCPConn, snap *snapshot, cfg *listenerConfig
 // proxy connects to a backend of p, trying another when one fails, and
 // copies both ways until both sides are done.
 func (l *tcpListener) proxy(c *net.TCPConn, p *Pool, cfg *listenerConfig, src, dst netip.AddrPort, serverName string, prelude []byte) {
-	req := &Request{Key: p.key(src, serverName), Now: time.Now().UnixNano()}
-	for range p.connectAttempts {
-		b, done := p.pickAdmitted(req)
+	req := &Request{Key: p.Key(src, serverName), Now: time.Now().UnixNano()}
+	for range p.ConnectAttempts {
+		b, done := p.PickAdmitted(req)
 		if b == nil {
 			break
 		}
-		bc, err := dialTCP(l.f.ctx, b.Addr, p.connectTimeout)
+		bc, err := dialTCP(l.f.ctx, b.Addr, p.ConnectTimeout)
 		if err != nil {
-			b.release()
-			b.connectFailed(time.Now())
+			b.Release()
+			b.ConnectFailed(time.Now())
 			if done != nil {
-				done(errTryFailed)
+				done(ErrTryFailed)
 			}
-			req.avoid(b)
+			req.Avoid(b)
 			l.f.log.Debug("connect failed", "pool", p.Name, "backend", b.Addr, "err", err)
 			continue
 		}
-		b.connectOK()
+		b.ConnectOK()
 		if done != nil {
 			done(nil)
 		}
 		s := &tcpSession{client: c, backend: bc, idle: cfg.idle}
-		s.run(b, proxyHeader(p.proxyVersion, src, dst), prelude)
+		s.run(b, proxyHeader(p.ProxyVersion, src, dst), prelude)
 		return
 	}
-	p.st.refused.Add(1)
+	p.State.Refused.Add(1)
 	l.reject(rejectNoBackend, src, fmt.Errorf("pool %q: no backend available", p.Name))
 }
 
@@ -315,7 +315,7 @@ type tcpSession struct {
 }
 
 // abort closes both sides, which ends both copies.
-func (s *tcpSession) abort() {
+func (s *tcpSession) Abort() {
 	s.once.Do(func() {
 		s.client.Close()
 		s.backend.Close()
@@ -323,16 +323,16 @@ func (s *tcpSession) abort() {
 }
 
 func (s *tcpSession) run(b *Backend, header, prelude []byte) {
-	defer b.release()
-	defer s.abort()
-	if !b.st.track(s) {
+	defer b.Release()
+	defer s.Abort()
+	if !b.State.Track(s) {
 		return
 	}
-	defer b.st.untrack(s)
+	defer b.State.Untrack(s)
 	if first := append(header, prelude...); len(first) > 0 {
 		s.backend.SetWriteDeadline(time.Now().Add(max(s.idle, time.Second)))
 		n, err := s.backend.Write(first)
-		b.st.sent.Add(uint64(max(n-len(header), 0))) // the client's bytes only
+		b.State.Sent.Add(uint64(max(n-len(header), 0))) // the client's bytes only
 
 		if err != nil {
 			return
@@ -350,8 +350,8 @@ func (s *tcpSession) run(b *Backend, header, prelude []byte) {
 	}()
 	tick := min(s.idle/2, statsTick)
 	var wg sync.WaitGroup
-	wg.Go(func() { s.pipe(s.backend, s.client, &b.st.sent, tick) })
-	s.pipe(s.client, s.backend, &b.st.received, tick)
+	wg.Go(func() { s.pipe(s.backend, s.client, &b.State.Sent, tick) })
+	s.pipe(s.client, s.backend, &b.State.Received, tick)
 	wg.Wait()
 }
 
@@ -377,7 +377,7 @@ func (s *tcpSession) pipe(dst, src *net.TCPConn, count *atomic.Uint64, tick time
 			// no deadline, since a timed-out splice drops what it
 			// holds; a stalled write is the watchdog's.
 		default:
-			s.abort()
+			s.Abort()
 			return
 		}
 	}
@@ -388,7 +388,7 @@ func (s *tcpSession) pipe(dst, src *net.TCPConn, count *atomic.Uint64, tick time
 func (s *tcpSession) checkIdle() {
 	quiet := time.Since(time.Unix(0, s.last.Load()))
 	if quiet >= s.idle {
-		s.abort()
+		s.Abort()
 		return
 	}
 	s.mu.Lock()

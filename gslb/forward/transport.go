@@ -94,8 +94,8 @@ func (f *Forwarder) newTransport(spec transportSpec) *http.Transport {
 			}
 			if rs, _ := ctx.Value(stateKey{}).(*reqState); rs != nil {
 				if b := rs.try.Load(); b != nil && b.Addr == addr {
-					b.st.connections.Add(1)
-					return &countedConn{Conn: c, st: b.st}, nil
+					b.State.Connections.Add(1)
+					return &countedConn{Conn: c, st: b.State}, nil
 				}
 			}
 			return c, nil
@@ -127,13 +127,13 @@ func (f *Forwarder) newTransport(spec transportSpec) *http.Transport {
 // countedConn counts a backend connection's bytes.
 type countedConn struct {
 	net.Conn
-	st *backendState
+	st *BackendState
 }
 
 func (c *countedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		c.st.received.Add(uint64(n))
+		c.st.Received.Add(uint64(n))
 	}
 	return n, err
 }
@@ -141,7 +141,7 @@ func (c *countedConn) Read(p []byte) (int, error) {
 func (c *countedConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	if n > 0 {
-		c.st.sent.Add(uint64(n))
+		c.st.Sent.Add(uint64(n))
 	}
 	return n, err
 }
@@ -196,7 +196,7 @@ func (t roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 func runTries[A comparable](rs *reqState, try func(*Backend) (A, int, tryOutcome, error), discard func(A)) (A, error) {
 	p := rs.pool
 	now := rs.start.UnixNano()
-	p.st.budget.request(now)
+	p.State.budget.request(now)
 	req := &Request{Key: rs.key, Now: now}
 	var (
 		zero, pending A
@@ -204,7 +204,7 @@ func runTries[A comparable](rs *reqState, try func(*Backend) (A, int, tryOutcome
 		pendingB      *Backend
 		n             tryCounts
 	)
-	for range maxTried {
+	for range MaxTried {
 		b, done := rs.choose(p, req)
 		if b == nil {
 			break
@@ -224,13 +224,13 @@ func runTries[A comparable](rs *reqState, try func(*Backend) (A, int, tryOutcome
 			return answer, err
 		}
 		pending, pendingErr, pendingB = answer, err, b
-		req.avoid(b)
+		req.Avoid(b)
 	}
 	if pendingB != nil {
 		rs.keep(pendingB)
 		return pending, pendingErr
 	}
-	p.st.refused.Add(1)
+	p.State.Refused.Add(1)
 	return zero, errNoBackend
 }
 
@@ -247,11 +247,11 @@ func judge(done func(error), outcome tryOutcome, status int) {
 	switch {
 	case done == nil:
 	case outcome == tryCancelled:
-		done(errTryExcluded)
+		done(ErrTryExcluded)
 	case outcome == tryOK && status < 500:
 		done(nil)
 	default:
-		done(errTryFailed)
+		done(ErrTryFailed)
 	}
 }
 
@@ -270,20 +270,20 @@ func (rs *reqState) retryAfter(p *Pool, outcome tryOutcome, n *tryCounts) bool {
 	switch outcome {
 	case tryConnect:
 		n.connects++
-		if n.connects < p.connectAttempts && rs.bodyReplayable(false) {
-			p.st.retries[tryConnect].Add(1)
+		if n.connects < p.ConnectAttempts && rs.bodyReplayable(false) {
+			p.State.retries[tryConnect].Add(1)
 			return true
 		}
 	case tryTimeout, tryStatus, tryError:
 		if !rs.mayRetry || n.retries >= h.retries || !rs.bodyReplayable(true) || (outcome == tryTimeout && !h.retryTimeout) {
 			return false
 		}
-		if !p.st.budget.spend(time.Now().UnixNano(), h.budgetRatio, h.budgetMin) {
-			p.st.budgetExhausted.Add(1)
+		if !p.State.budget.spend(time.Now().UnixNano(), h.budgetRatio, h.budgetMin) {
+			p.State.budgetExhausted.Add(1)
 			return false
 		}
 		n.retries++
-		p.st.retries[outcome].Add(1)
+		p.State.retries[outcome].Add(1)
 		return true
 	}
 	return false
@@ -291,7 +291,7 @@ func (rs *reqState) retryAfter(p *Pool, outcome tryOutcome, n *tryCounts) bool {
 
 // try sends the request to b once.
 func (t roundTripper) try(out *http.Request, rs *reqState, b *Backend) (*http.Response, tryOutcome, error) {
-	h := b.pool.http
+	h := b.Pool.http
 	o := new(http.Request)
 	*o = *out
 	u := *out.URL
@@ -311,7 +311,7 @@ func (t roundTripper) try(out *http.Request, rs *reqState, b *Backend) (*http.Re
 	start := time.Now()
 	resp, err := h.transport.RoundTrip(o)
 	if rs.metrics {
-		b.st.tryLatency.observe(time.Since(start))
+		b.State.TryLatency.Observe(time.Since(start))
 	}
 	if err != nil {
 		if rs.ctx.Err() != nil || (rs.body != nil && rs.body.failed.Load()) {
@@ -329,29 +329,29 @@ func (t roundTripper) try(out *http.Request, rs *reqState, b *Backend) (*http.Re
 // the caller's to see first.
 func (b *Backend) tried(log *slog.Logger, status int, err error) tryOutcome {
 	if err != nil {
-		b.st.requests[0].Add(1)
+		b.State.Requests[0].Add(1)
 		var de *dialError
 		switch {
 		case errors.As(err, &de):
-			b.connectFailed(time.Now())
-			log.Debug("connect failed", "pool", b.pool.Name, "backend", b.Addr, "err", err)
+			b.ConnectFailed(time.Now())
+			log.Debug("connect failed", "pool", b.Pool.Name, "backend", b.Addr, "err", err)
 			return tryConnect
 		case timedOut(err):
-			b.failed(time.Now())
-			log.Debug("backend timed out", "pool", b.pool.Name, "backend", b.Addr, "err", err)
+			b.Failed(time.Now())
+			log.Debug("backend timed out", "pool", b.Pool.Name, "backend", b.Addr, "err", err)
 			return tryTimeout
 		}
-		b.failed(time.Now())
-		log.Debug("backend request failed", "pool", b.pool.Name, "backend", b.Addr, "err", err)
+		b.Failed(time.Now())
+		log.Debug("backend request failed", "pool", b.Pool.Name, "backend", b.Addr, "err", err)
 		return tryError
 	}
-	b.st.requests[statusClass(status)].Add(1)
+	b.State.Requests[StatusClass(status)].Add(1)
 	if status >= 500 {
-		b.failed(time.Now())
+		b.Failed(time.Now())
 	} else {
-		b.connectOK()
+		b.ConnectOK()
 	}
-	if slices.Contains(b.pool.http.retryStatuses, status) {
+	if slices.Contains(b.Pool.http.retryStatuses, status) {
 		return tryStatus
 	}
 	return tryOK

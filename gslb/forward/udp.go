@@ -152,13 +152,13 @@ func (l *udpListener) forward(client netip.AddrPort, session *dns.SessionUDP, dg
 		fl.last.Store(time.Now().UnixNano())
 		_, err := fl.conn.Write(dgram)
 		if err == nil {
-			fl.b.st.sent.Add(uint64(len(dgram)))
+			fl.b.State.Sent.Add(uint64(len(dgram)))
 			return
 		}
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			fl.b.connectFailed(time.Now())
+			fl.b.ConnectFailed(time.Now())
 		}
-		fl.abort()
+		fl.Abort()
 		fl.end() // out of the table now, so the retry starts a new flow
 	}
 }
@@ -194,17 +194,17 @@ func (l *udpListener) flow(client netip.AddrPort, session *dns.SessionUDP) *udpF
 		l.rejected[rejectNoRoute].Add(1)
 		return nil
 	}
-	req := &Request{Key: p.key(client, ""), Now: time.Now().UnixNano()}
-	for range p.connectAttempts {
-		b := p.pick(req)
+	req := &Request{Key: p.Key(client, ""), Now: time.Now().UnixNano()}
+	for range p.ConnectAttempts {
+		b := p.Pick(req)
 		if b == nil {
 			break
 		}
-		conn, err := dialUDP(l.f.ctx, b.Addr, p.connectTimeout)
+		conn, err := dialUDP(l.f.ctx, b.Addr, p.ConnectTimeout)
 		if err != nil {
-			b.release()
-			b.connectFailed(time.Now())
-			req.avoid(b)
+			b.Release()
+			b.ConnectFailed(time.Now())
+			req.Avoid(b)
 			continue
 		}
 		fl := &udpFlow{l: l, client: client, b: b, conn: conn, idle: cfg.idle}
@@ -212,17 +212,17 @@ func (l *udpListener) flow(client netip.AddrPort, session *dns.SessionUDP) *udpF
 		if session != nil {
 			fl.session.Store(session)
 		}
-		if !b.st.track(fl) {
+		if !b.State.Track(fl) {
 			conn.Close()
-			b.release()
+			b.Release()
 			return nil
 		}
 		l.mu.Lock()
 		if l.closing.Load() {
 			l.mu.Unlock()
-			b.st.untrack(fl)
+			b.State.Untrack(fl)
 			conn.Close()
-			b.release()
+			b.Release()
 			return nil
 		}
 		l.flows[client] = fl
@@ -232,7 +232,7 @@ func (l *udpListener) flow(client netip.AddrPort, session *dns.SessionUDP) *udpF
 		go fl.replies()
 		return fl
 	}
-	p.st.refused.Add(1)
+	p.State.Refused.Add(1)
 	l.rejected[rejectNoBackend].Add(1)
 	return nil
 }
@@ -259,7 +259,7 @@ type udpFlow struct {
 }
 
 // abort closes the flow's socket, which ends its reply loop.
-func (fl *udpFlow) abort() { fl.conn.Close() }
+func (fl *udpFlow) Abort() { fl.conn.Close() }
 
 // replies sends the backend's datagrams to the client until the flow has
 // been idle for its timeout or the backend refuses it.
@@ -281,20 +281,20 @@ func (fl *udpFlow) replies() {
 				}
 			case errors.Is(err, syscall.ECONNREFUSED):
 				// ICMP port unreachable: nothing listens there.
-				fl.b.connectFailed(time.Now())
+				fl.b.ConnectFailed(time.Now())
 			}
 			return
 		}
 		if !answered {
 			answered = true
-			fl.b.connectOK()
+			fl.b.ConnectOK()
 		}
 		fl.last.Store(time.Now().UnixNano())
 		if flags&syscall.MSG_TRUNC != 0 {
 			l.rejected[rejectTooLarge].Add(1)
 			continue
 		}
-		fl.b.st.received.Add(uint64(n))
+		fl.b.State.Received.Add(uint64(n))
 		if s := fl.session.Load(); s != nil {
 			_, err = dns.WriteToSessionUDP(l.conn, buf[:n], s)
 		} else {
@@ -316,8 +316,8 @@ func (fl *udpFlow) end() {
 		}
 		l.mu.Unlock()
 		fl.conn.Close()
-		fl.b.st.untrack(fl)
-		fl.b.release()
+		fl.b.State.Untrack(fl)
+		fl.b.Release()
 	})
 }
 

@@ -23,8 +23,8 @@ func (f *Forwarder) SetWeight(pool, addr string, weight int) error {
 		return fmt.Errorf("weight %d: must be 0 to %d: %w", weight, maxRuntimeWeight, ErrBadWeight)
 	}
 	return f.changeWeight(pool, addr, func(b *Backend) {
-		st := b.st
-		st.weightFrom.Store(int64(b.cfgWeight))
+		st := b.State
+		st.weightFrom.Store(int64(b.ConfigWeight))
 		st.runtimeW.Store(int64(weight))
 		st.weightSet.Store(true)
 	})
@@ -32,7 +32,7 @@ func (f *Forwarder) SetWeight(pool, addr string, weight int) error {
 
 // ClearWeight puts a backend back on its configured weight.
 func (f *Forwarder) ClearWeight(pool, addr string) error {
-	return f.changeWeight(pool, addr, func(b *Backend) { b.st.weightSet.Store(false) })
+	return f.changeWeight(pool, addr, func(b *Backend) { b.State.weightSet.Store(false) })
 }
 
 func (f *Forwarder) changeWeight(pool, addr string, change func(*Backend)) error {
@@ -65,10 +65,10 @@ func (f *Forwarder) rebuildPool(snap *snapshot, pool string) error {
 	next.pools = maps.Clone(snap.pools)
 	next.pools[pool] = p
 	f.snap.Store(&next)
-	p.st.mu.Lock()
-	p.st.cur = p
-	p.st.refreshLocked()
-	p.st.mu.Unlock()
+	p.State.mu.Lock()
+	p.State.cur = p
+	p.State.refreshLocked()
+	p.State.mu.Unlock()
 	return nil
 }
 
