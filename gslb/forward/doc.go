@@ -8,14 +8,17 @@
 //     in force is an immutable snapshot (pools, backends, balancers,
 //     listener settings) behind an atomic pointer, read without locks on
 //     the connection path and replaced whole by a reload. What must
-//     survive a reload lives beside it, keyed by pool and address: each
-//     backend's health, drains, ejection and counters.
-//   - Balancer is a one-method interface with seven policies: round robin,
-//     smooth weighted round robin (nginx's), weighted least connections,
-//     power of two choices, source hash, Maglev and weighted rendezvous.
-//     Every policy asks one gate, Request.Available, which is where
-//     health, drains, connection limits, outlier ejection, the circuit
-//     breaker, a runtime weight of 0 and panic mode are decided.
+//     survive a reload lives beside it, in an upstream.Registry keyed by
+//     pool and address: each backend's health, drains, ejection and
+//     counters.
+//   - Package upstream holds pools and backends and what decides among
+//     them: a one-method Balancer interface with seven policies (round
+//     robin, smooth weighted round robin, weighted least connections,
+//     power of two choices, source hash, Maglev and weighted rendezvous),
+//     one availability gate every policy asks (health, drains, connection
+//     limits, outlier ejection, the circuit breaker, a runtime weight of 0
+//     and panic mode), slow start, outlier detection and the breakers, and
+//     the Registry that keeps their state across reloads.
 //   - Active health reuses package probes: a probes.Scheduler checks every
 //     backend, its rise and fall hysteresis decides up and down, and its
 //     sink moves backends in and out of rotation. Passive health ejects a
@@ -56,7 +59,7 @@
 //     listeners pick their certificate by SNI and read the files again
 //     when they change; HTTP/2 over TLS, h2c on request.
 //   - Per-request metrics are atomics and histograms of our own
-//     (histogram.go), read at scrape time; the access log is JSON lines,
+//     (upstream.Histogram), read at scrape time; the access log is JSON lines,
 //     sampled.
 //   - The HTTP endpoints show it: a capacity endpoint that answers 200 only
 //     while a pool has min_healthy backends in rotation, which is what

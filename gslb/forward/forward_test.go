@@ -23,6 +23,7 @@ import (
 	"github.com/pires/go-proxyproto"
 
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
 
 // Connections spread over the backends, each proxied both ways, and the
@@ -230,34 +231,6 @@ max_ejection_percent = 50`, a.addr, deadAddr)+listenerTOML("web", "tcp", "web", 
 	if got := h.metric("meridian_forward_backend_ejections_total" + series); got != 1 {
 		t.Errorf("ejections_total = %v, want 1", got)
 	}
-}
-
-// A repeat offender stays out longer: each ejection in a row adds
-// base_ejection_time, up to max_ejection_time.
-func TestEjectionGrowsForRepeatOffenders(t *testing.T) {
-	p := testPool(t, poolTOML("round_robin", "[pool.outlier]\nconsecutive_failures = 1\nbase_ejection_time = \"1h\"\nmax_ejection_time = \"3h\"\nmax_ejection_percent = 100", 1, 1))
-	b := p.Backends[0]
-	now := time.Now()
-	for i, want := range []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour, 3 * time.Hour} {
-		b.ConnectFailed(now)
-		b.State.mu.Lock()
-		got := b.State.ejectedUntil.Sub(now)
-		b.State.ejectTimer.Stop()
-		b.State.mu.Unlock()
-		if got != want {
-			t.Errorf("ejection %d lasts %v, want %v", i+1, got, want)
-		}
-		p.State.restore(b.State)
-	}
-	// max_ejection_percent: of two backends at 50%, one may be out, the
-	// second not.
-	p = testPool(t, poolTOML("round_robin", "[pool.outlier]\nconsecutive_failures = 1\nbase_ejection_time = \"1h\"\nmax_ejection_percent = 50", 1, 1))
-	p.Backends[0].ConnectFailed(now)
-	p.Backends[1].ConnectFailed(now)
-	if !p.Backends[0].State.Ejected.Load() || p.Backends[1].State.Ejected.Load() {
-		t.Errorf("ejected = %v, %v; want the first only", p.Backends[0].State.Ejected.Load(), p.Backends[1].State.Ejected.Load())
-	}
-	p.Backends[0].State.ejectTimer.Stop()
 }
 
 // Each side's FIN reaches the other while the other direction carries on.
@@ -1009,19 +982,12 @@ func TestRemovedDrainedBackendForgotten(t *testing.T) {
 	drained := strings.Replace(uncheckedPool("web", "drain_timeout = \"50ms\"", a.addr, b.addr),
 		fmt.Sprintf("address = %q\n", a.addr), fmt.Sprintf("address = %q\ndrain = true\n", a.addr), 1)
 	h := startForwarder(t, drained+listenerTOML("web", "tcp", "web", ""))
-	id := backendID("web", a.addr)
+	id := upstream.BackendID("web", a.addr)
 	eventually(t, "the drain timed out", func() bool {
-		h.f.mu.Lock()
-		defer h.f.mu.Unlock()
-		st := h.f.states[id]
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		return st.drainExpired
+		return h.f.upstream.Backend(id).DrainExpired()
 	})
 	h.reload(uncheckedPool("web", "drain_timeout = \"50ms\"", b.addr) + listenerTOML("web", "tcp", "web", ""))
 	eventually(t, "the removed backend forgotten", func() bool {
-		h.f.mu.Lock()
-		defer h.f.mu.Unlock()
-		return h.f.states[id] == nil
+		return h.f.upstream.Backend(id) == nil
 	})
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -51,7 +52,8 @@ type Options struct {
 // force is an immutable snapshot behind an atomic pointer, which the
 // connection path reads without locks and a reload replaces whole; what
 // must outlive a reload (health, drains, ejections, counters) sits in
-// states and poolStates, keyed by pool and address.
+// the upstream registry, keyed by pool and address, and the pools' L7
+// state (retry budgets, transports) in l7States.
 type Forwarder struct {
 	log   *slog.Logger
 	opts  Options
@@ -62,9 +64,9 @@ type Forwarder struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu         sync.Mutex // serialises Start, Reload and Shutdown; guards the fields below
-	states     map[string]*BackendState
-	poolStates map[string]*PoolState
+	mu         sync.Mutex              // serialises Start, Reload and Shutdown; guards the fields below
+	upstream   *upstream.Registry      // pools' and backends' state, by name and ID
+	l7States   map[string]*poolL7State // by pool
 	listeners  map[string]listener
 	started    bool
 	stopping   atomic.Bool
@@ -113,8 +115,8 @@ func New(opts Options) *Forwarder {
 	f := &Forwarder{
 		log:         opts.Log,
 		opts:        opts,
-		states:      map[string]*BackendState{},
-		poolStates:  map[string]*PoolState{},
+		upstream:    upstream.NewRegistry(opts.Log, opts.Rand),
+		l7States:    map[string]*poolL7State{},
 		listeners:   map[string]listener{},
 		routeStates: map[string]*routeState{},
 	}
@@ -290,22 +292,69 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 			prep.accessLog.close(f.accessLog.Load())
 		}
 	}()
+	lcfgs, usedRoutes, err := f.buildListenerConfigs(cfg, prep)
+	if err != nil {
+		return err
+	}
+	next, bound, err := f.bindListeners(cfg, prep)
+	if err != nil {
+		return err
+	}
+	first := f.snap.Load() == nil
+	snap := &snapshot{cfg: cfg, pools: map[string]*Pool{}, listeners: lcfgs, limiters: prep.limiters}
+	if err := f.buildPools(cfg, snap, prep, first); err != nil { // a bug: the configuration was validated
+		for _, b := range bound {
+			b.stop()
+		}
+		return err
+	}
+	f.publish(snap)
+	f.runGuards(snap)
+	for key := range f.routeStates {
+		if !usedRoutes[key] {
+			delete(f.routeStates, key)
+		}
+	}
+	f.limiters = prep.limiters
+	if err := f.sched.Update(targets); err != nil {
+		// Targets come from a validated configuration: this is a bug,
+		// and the checks in force carry on.
+		f.log.Error("health checks not updated", "err", err)
+	}
+	f.swapListeners(cfg, next, prep)
+	f.swapAccessLog(prep.accessLog, first)
+	for _, l := range bound {
+		f.log.Info("listening", "listener", l.name(), "protocol", l.protocol(), "addr", l.addr().String())
+	}
+	return nil
+}
+
+// buildListenerConfigs builds what the connection path reads of each
+// listener of cfg, and returns with them the listener/route keys of the
+// routes in use.
+func (f *Forwarder) buildListenerConfigs(cfg *config.Forward, prep *prepared) (map[string]*listenerConfig, map[string]bool, error) {
 	lcfgs := make(map[string]*listenerConfig, len(cfg.Listeners))
 	usedRoutes := map[string]bool{}
 	for i := range cfg.Listeners {
 		lc := &cfg.Listeners[i]
 		c := newListenerConfig(*lc)
 		if lc.IsHTTP() {
+			var err error
 			if c.http, err = f.buildHTTPConfig(cfg, i, usedRoutes, prep.limiters); err != nil {
-				return err
+				return nil, nil, err
 			}
 		}
 		lcfgs[lc.Name] = c
 	}
-	// Bind new listeners first: the only step here that can fail on
-	// something outside the file.
-	next := make(map[string]listener, len(cfg.Listeners))
-	var bound []listener
+	return lcfgs, usedRoutes, nil
+}
+
+// bindListeners returns the listeners of cfg: those in force whose
+// protocol and address are unchanged, and new ones, bound here, the only
+// step of a reload that can fail on something outside the file. bound
+// lists the new ones; on error none is left bound.
+func (f *Forwarder) bindListeners(cfg *config.Forward, prep *prepared) (next map[string]listener, bound []listener, err error) {
+	next = make(map[string]listener, len(cfg.Listeners))
 	for _, lc := range cfg.Listeners {
 		if l, ok := f.listeners[lc.Name]; ok && l.protocol() == lc.Protocol && l.listen() == lc.Listen {
 			next[lc.Name] = l
@@ -321,86 +370,58 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 			for _, b := range bound {
 				b.stop()
 			}
-			return err
+			return nil, nil, err
 		}
 		bound = append(bound, l)
 		next[lc.Name] = l
 	}
+	return next, bound, nil
+}
 
+// buildPools builds the pools of cfg into snap, and drains the backends
+// gone from it.
+func (f *Forwarder) buildPools(cfg *config.Forward, snap *snapshot, prep *prepared, first bool) error {
 	now := time.Now()
-	first := f.snap.Load() == nil
-	snap := &snapshot{cfg: cfg, pools: map[string]*Pool{}, listeners: lcfgs, limiters: prep.limiters}
 	keep := map[string]bool{}
 	for i := range cfg.Pools {
 		pc := &cfg.Pools[i]
 		p, err := f.buildPool(pc, keep, first, now, prep.stickyKeys[pc.Name], prep.transports[pc.Name])
-		if err != nil { // a bug: the configuration was validated
-			for _, b := range bound {
-				b.stop()
-			}
+		if err != nil {
 			return err
 		}
 		snap.pools[p.Name] = p
 		snap.poolNames = append(snap.poolNames, p.Name)
 	}
 	slices.Sort(snap.poolNames)
-	for id, st := range f.states {
-		if keep[id] {
-			continue
-		}
-		if st.DrainReasons()&DrainRemoved == 0 {
-			f.log.Info("backend removed", "pool", st.Pool.Name, "backend", st.Addr, "active", st.Active.Load())
-			f.retire(id, st)
-		}
-	}
+	f.upstream.Retire(keep)
+	return nil
+}
+
+// publish puts snap in force: the connection path reads it from now on,
+// its pools' transports replace those before, and the pools it no longer
+// has are taken out with their transports' idle connections.
+func (f *Forwarder) publish(snap *snapshot) {
 	f.snap.Store(snap)
 	for _, p := range snap.pools {
-		p.State.mu.Lock()
-		p.State.cur = p
-		if old := p.State.transport; old != nil && old != p.http.transport {
-			old.CloseIdleConnections() // requests in flight on it finish
-		}
-		if old := p.State.fast; old != nil && old != p.http.fast {
-			old.close()
-		}
-		p.State.transport, p.State.fast, p.State.tspec = p.http.transport, p.http.fast, p.http.tspec
-		p.State.refreshLocked()
-		p.State.mu.Unlock()
+		p.State.Install(p.Pool)
+		p.http.st.install(p)
 	}
-	for name, ps := range f.poolStates {
+	for name, ps := range f.upstream.PoolStates() {
 		if snap.pools[name] != nil {
 			continue
 		}
-		ps.mu.Lock()
-		removed := ps.cur != nil
-		ps.cur = nil
-		if t := ps.transport; t != nil {
-			// Its backends' idle connections go with it; requests in
-			// flight on them finish.
-			t.CloseIdleConnections()
-			ps.transport = nil
+		if ls := f.l7States[name]; ls != nil {
+			ls.close()
 		}
-		if t := ps.fast; t != nil {
-			t.close()
-			ps.fast = nil
-		}
-		ps.mu.Unlock()
-		if removed {
+		if ps.Uninstall() {
 			f.log.Info("pool removed", "pool", name)
 		}
 	}
-	f.runGuards(snap)
-	for key := range f.routeStates {
-		if !usedRoutes[key] {
-			delete(f.routeStates, key)
-		}
-	}
-	f.limiters = prep.limiters
-	if err := f.sched.Update(targets); err != nil {
-		// Targets come from a validated configuration: this is a bug,
-		// and the checks in force carry on.
-		f.log.Error("health checks not updated", "err", err)
-	}
+}
+
+// swapListeners puts the listeners of next in force, closing those it
+// replaces, and gives https listeners their certificates.
+func (f *Forwarder) swapListeners(cfg *config.Forward, next map[string]listener, prep *prepared) {
 	for name, l := range f.listeners {
 		if next[name] != l {
 			f.log.Info("listener closed", "listener", name, "addr", l.addr().String())
@@ -414,182 +435,53 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 			hl.certs.set(prep.certs[lc.Name], lc.CertificateReload.Duration)
 		}
 	}
-	if old := f.accessLog.Swap(prep.accessLog); old != nil || prep.accessLog != nil {
-		old.close(prep.accessLog)
-		if !first && old.String() != prep.accessLog.String() {
-			f.log.Info("access log", "log", prep.accessLog.String())
-		}
-	}
-	for _, l := range bound {
-		f.log.Info("listening", "listener", l.name(), "protocol", l.protocol(), "addr", l.addr().String())
-	}
-	return nil
 }
 
-// buildPool builds one pool of cfg, reusing the state of backends it
-// already had; keep collects the backend IDs in use. stickyKey signs the
+// swapAccessLog puts al in force, closing the one before unless al keeps
+// its file.
+func (f *Forwarder) swapAccessLog(al *accessLog, first bool) {
+	if old := f.accessLog.Swap(al); old != nil || al != nil {
+		old.close(al)
+		if !first && old.String() != al.String() {
+			f.log.Info("access log", "log", al.String())
+		}
+	}
+}
+
+// buildPool builds one pool of cfg: its upstream side through the
+// registry, which reuses the state of backends it already had (keep
+// collects the backend IDs in use), and its L7 side. stickyKey signs the
 // pool's sticky cookies; spec is its HTTP transport.
 func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, first bool, now time.Time, stickyKey []byte, spec transportSpec) (*Pool, error) {
-	ps := f.poolStates[pc.Name]
-	if ps == nil {
-		ps = &PoolState{Name: pc.Name, log: f.log}
-		f.poolStates[pc.Name] = ps
+	up, err := f.upstream.Build(pc, keep, first, now)
+	if err != nil {
+		return nil, err
+	}
+	ls := f.l7States[pc.Name]
+	if ls == nil {
+		ls = &poolL7State{}
+		f.l7States[pc.Name] = ls
 	}
 	h := pc.HTTP
-	p := &Pool{
-		Name:            pc.Name,
-		Balance:         pc.Balance,
-		hashes:          config.Hashing(pc.Balance),
-		hashKey:         ParseHashKey(pc.HashKey),
-		MinHealthy:      pc.MinHealthy,
-		PanicMode:       pc.AllUnhealthy == "panic",
-		SlowStart:       int64(pc.SlowStart.Duration),
-		ConnectTimeout:  pc.ConnectTimeout.Duration,
-		ConnectAttempts: pc.ConnectAttempts,
-		DrainTimeout:    pc.DrainTimeout.Duration,
-		Outlier: OutlierConfig{
-			Consecutive: *pc.Outlier.ConsecutiveFailures,
-			Base:        pc.Outlier.BaseEjectionTime.Duration,
-			Max:         pc.Outlier.MaxEjectionTime.Duration,
-			MaxPercent:  *pc.Outlier.MaxEjectionPercent,
-		},
-		http: poolHTTP{
-			scheme: h.Scheme, host: h.Host, retries: *h.Retries, retryStatuses: h.RetryStatuses,
-			retryTimeout: h.RetryTimeout, retryNonIdempotent: h.RetryNonIdempotent,
-			budgetRatio: *h.RetryBudget, budgetMin: *h.RetryBudgetMin, retryBuffer: *h.RetryBuffer,
-			stickyKey: stickyKey, tspec: spec,
-		},
-		State: ps,
+	p := &Pool{Pool: up, http: poolHTTP{
+		scheme: h.Scheme, host: h.Host, retries: *h.Retries, retryStatuses: h.RetryStatuses,
+		retryTimeout: h.RetryTimeout, retryNonIdempotent: h.RetryNonIdempotent,
+		budgetRatio: *h.RetryBudget, budgetMin: *h.RetryBudgetMin, retryBuffer: *h.RetryBuffer,
+		stickyKey: stickyKey, tspec: spec, st: ls,
+	}}
+	ls.mu.Lock()
+	if ls.transport != nil && ls.tspec == spec {
+		p.http.transport, p.http.fast = ls.transport, ls.fast
 	}
-	if ps.transport != nil && ps.tspec == spec {
-		p.http.transport, p.http.fast = ps.transport, ps.fast
-	} else {
+	ls.mu.Unlock()
+	if p.http.transport == nil {
 		p.http.transport = f.newTransport(spec)
 		if spec.scheme == "http" {
 			p.http.fast = newH1Transport(spec)
 		}
 	}
-	switch pc.ProxyProtocol {
-	case "v1":
-		p.ProxyVersion = 1
-	case "v2":
-		p.ProxyVersion = 2
-	}
-	initial := initialState(pc)
-	for j := range pc.Backends {
-		bc := &pc.Backends[j]
-		id := backendID(pc.Name, bc.Address)
-		keep[id] = true
-		st := f.states[id]
-		switch {
-		case st == nil:
-			st = NewBackendState(id, bc.Address, ps, initial, f.log)
-			if !first {
-				// Joining a pool that carries traffic: ramp up.
-				st.Joined.Store(now.UnixNano())
-			}
-			f.states[id] = st
-			f.log.Info("backend added", "pool", pc.Name, "backend", bc.Address, "weight", *bc.Weight, "health", initial.String())
-		case st.DrainReasons()&DrainRemoved != 0:
-			st.mu.Lock()
-			st.onDrained = nil
-			st.mu.Unlock()
-			st.SetDrain(DrainRemoved, false, p.DrainTimeout)
-			f.log.Info("backend added", "pool", pc.Name, "backend", bc.Address, "weight", *bc.Weight, "health", probes.State(st.Health.Load()).String())
-		}
-		if pc.Check.Type == "none" {
-			// Nothing checks it: passive health alone takes it out.
-			st.Health.Store(uint32(probes.Up))
-		}
-		if st.SetDrain(DrainConfig, bc.Drain, p.DrainTimeout) {
-			f.logDrain(st, bc.Drain, "config")
-		}
-		if pc.Breaker.Enabled() {
-			if cur := st.Breaker.Load(); cur == nil || cur.cfg != pc.Breaker {
-				st.Breaker.Store(newBreaker(pc.Breaker, st, f.log))
-			}
-		} else {
-			st.Breaker.Store(nil)
-		}
-		p.Backends = append(p.Backends, &Backend{
-			Addr: bc.Address, Weight: f.weightOf(st, pc.Name, *bc.Weight), ConfigWeight: *bc.Weight,
-			MaxConns: int64(*bc.MaxConnections), Pool: p, State: st,
-		})
-	}
-	bal, err := NewBalancer(pc.Balance, p.Backends, f.opts.Rand)
-	if err != nil {
-		return nil, fmt.Errorf("pool %q: %w", pc.Name, err)
-	}
-	p.balancer = bal
-	p.http.sticky = newSticky(pc.Sticky, pc.Name, p.Backends, stickyKey)
+	p.http.sticky = newSticky(pc.Sticky, pc.Name, up.Backends, stickyKey)
 	return p, nil
-}
-
-// weightOf returns the weight a backend gets: the one the admin API set,
-// unless the file's has changed since, in which case the file's wins.
-// A runtime weight of 0 keeps the configured one for the balancers'
-// tables and takes the backend out of rotation instead.
-func (f *Forwarder) weightOf(st *BackendState, pool string, configured int) int {
-	if !st.weightSet.Load() {
-		st.noWeight.Store(false)
-		return configured
-	}
-	if st.weightFrom.Load() != int64(configured) {
-		f.log.Info("reload: the file's weight replaces the one set through the admin API",
-			"pool", pool, "backend", st.Addr, "runtime", st.runtimeW.Load(), "file", configured)
-		st.weightSet.Store(false)
-		st.noWeight.Store(false)
-		return configured
-	}
-	w := st.runtimeW.Load()
-	st.noWeight.Store(w == 0)
-	if w == 0 {
-		return configured
-	}
-	return int(w)
-}
-
-// retire drains a backend gone from the configuration and forgets it once
-// its drain timeout has closed what was left. f.mu is held.
-func (f *Forwarder) retire(id string, st *BackendState) {
-	timeout := st.DrainTimeout()
-	st.mu.Lock()
-	st.onDrained = func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if f.states[id] == st && st.DrainReasons()&DrainRemoved != 0 {
-			delete(f.states, id)
-		}
-	}
-	// A backend whose drain (from the file or the admin API) timed out
-	// already gets no new timer: its sessions are closed, and it goes now.
-	expired := st.drains != 0 && st.drainExpired
-	st.mu.Unlock()
-	st.SetDrain(DrainRemoved, true, timeout)
-	if expired {
-		delete(f.states, id) // f.mu is held
-	}
-}
-
-func (f *Forwarder) logDrain(st *BackendState, on bool, by string) {
-	if on {
-		f.log.Info("backend draining", "pool", st.Pool.Name, "backend", st.Addr, "by", by, "active", st.Active.Load(), "drain_timeout", st.DrainTimeout())
-	} else {
-		f.log.Info("backend undrained", "pool", st.Pool.Name, "backend", st.Addr, "by", by)
-	}
-	st.Pool.Refresh()
-}
-
-func backendID(pool, addr string) string { return pool + "/" + addr }
-
-func initialState(pc *config.ForwardPool) probes.State {
-	switch pc.InitialState {
-	case "down":
-		return probes.Down
-	case "unknown":
-		return probes.Unknown
-	}
-	return probes.Up
 }
 
 // checkTargets builds the active checks of cfg's backends.
@@ -603,14 +495,14 @@ func (f *Forwarder) checkTargets(cfg *config.Forward) ([]probes.Target, error) {
 			if !ok {
 				continue
 			}
-			id := backendID(pc.Name, bc.Address)
+			id := upstream.BackendID(pc.Name, bc.Address)
 			ck, err := checks.Checker(spec)
 			if err != nil {
 				return nil, cfg.Errorf(fmt.Sprintf("pool[%d].check", i), "backend %s: %v", bc.Address, err)
 			}
 			targets = append(targets, probes.Target{
 				ID: id, Checker: ck, Interval: spec.Interval, Timeout: spec.Timeout,
-				Rise: spec.Rise, Fall: spec.Fall, Initial: initialState(pc),
+				Rise: spec.Rise, Fall: spec.Fall, Initial: upstream.InitialState(pc),
 			})
 		}
 	}
@@ -622,9 +514,7 @@ func (f *Forwarder) checkTargets(cfg *config.Forward) ([]probes.Target, error) {
 // than trusting Status.Changed: a check redefined by a reload starts over
 // from initial_state, which may differ from what the backend was.
 func (f *Forwarder) observe(id string, s probes.Status) {
-	f.mu.Lock()
-	st := f.states[id]
-	f.mu.Unlock()
+	st := f.upstream.Backend(id)
 	if st == nil || s.State == probes.Unknown || !st.SetHealth(s.State, s.Checked) {
 		return
 	}
@@ -646,15 +536,15 @@ func (f *Forwarder) Drain(pool, addr string, on bool) error {
 	if err != nil {
 		return err
 	}
-	if b.State.SetDrain(DrainAdmin, on, p.DrainTimeout) {
-		f.logDrain(b.State, on, "admin")
+	if b.State.SetDrain(upstream.DrainAdmin, on, p.DrainTimeout) {
+		b.State.LogDrain(on, "admin")
 	}
 	return nil
 }
 
 // backend finds a backend of the configuration in force, for the admin
 // API's changes.
-func (snap *snapshot) backend(pool, addr string) (*Pool, *Backend, error) {
+func (snap *snapshot) backend(pool, addr string) (*Pool, *upstream.Backend, error) {
 	if snap == nil {
 		return nil, nil, ErrNotStarted
 	}
@@ -720,15 +610,16 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 		return ErrShuttingDown
 	}
 	listeners := slices.Collect(maps.Values(f.listeners))
-	states := slices.Collect(maps.Values(f.states))
-	pools := slices.Collect(maps.Values(f.poolStates))
+	states := f.upstream.BackendStates()
+	pools := f.upstream.PoolStates()
+	l7 := slices.Collect(maps.Values(f.l7States))
 	f.mu.Unlock()
 
 	for _, l := range listeners {
 		l.stop()
 	}
 	for _, st := range states {
-		st.SetDrain(DrainShutdown, true, st.DrainTimeout())
+		st.SetDrain(upstream.DrainShutdown, true, st.DrainTimeout())
 	}
 	for _, ps := range pools {
 		ps.Refresh()
@@ -749,15 +640,8 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 		}
 		cancel()
 	}
-	for _, ps := range pools {
-		ps.mu.Lock()
-		if t := ps.transport; t != nil {
-			t.CloseIdleConnections()
-		}
-		if t := ps.fast; t != nil {
-			t.close()
-		}
-		ps.mu.Unlock()
+	for _, ls := range l7 {
+		ls.close()
 	}
 	f.cancel()
 	<-f.checksDone

@@ -17,6 +17,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/h1"
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
 
 // h1Conn is a client connection on the fast path.
@@ -321,7 +322,7 @@ func appendHeader[T string | []byte](b []byte, name, value T) []byte {
 // idem says whether it may be sent again at all.
 func (c *h1Conn) forward(rs *reqState, idem bool) (keep bool, size int64) {
 	be, err := runTries(rs,
-		func(b *Backend) (*h1Backend, int, tryOutcome, error) {
+		func(b *upstream.Backend) (*h1Backend, int, tryOutcome, error) {
 			be, outcome, err := c.try(rs, b, idem)
 			return be, c.resp.Status, outcome, err
 		},
@@ -331,8 +332,8 @@ func (c *h1Conn) forward(rs *reqState, idem bool) (keep bool, size int64) {
 
 // try sends the request to b once and reads the answer's head; be is the
 // connection the body is to be read from, nil when there is no answer.
-func (c *h1Conn) try(rs *reqState, b *Backend, idem bool) (be *h1Backend, outcome tryOutcome, err error) {
-	t := b.Pool.http.fast
+func (c *h1Conn) try(rs *reqState, b *upstream.Backend, idem bool) (be *h1Backend, outcome tryOutcome, err error) {
+	t := rs.pool.http.fast
 	c.resp.Status = 0
 	if rs.metrics {
 		start := time.Now()
@@ -351,11 +352,11 @@ func (c *h1Conn) try(rs *reqState, b *Backend, idem bool) (be *h1Backend, outcom
 		var reused bool
 		be, reused, err = t.get(b, maxIdle)
 		if err != nil {
-			return nil, b.tried(rs.f.log, 0, err), err
+			return nil, tried(b, rs, 0, err), err
 		}
 		c.be.Store(be)
 		if err = c.exchange(rs, be, t.spec.timeout); err == nil {
-			return be, b.tried(rs.f.log, c.resp.Status, nil), nil
+			return be, tried(b, rs, c.resp.Status, nil), nil
 		}
 		be.conn.Close()
 		c.be.Store(nil)
@@ -365,7 +366,7 @@ func (c *h1Conn) try(rs *reqState, b *Backend, idem bool) (be *h1Backend, outcom
 		// Every kept connection the backend closed fails so; each is
 		// closed here, and a new one ends the loop.
 		if !(reused && resend && errors.Is(err, errNoAnswer)) {
-			return nil, b.tried(rs.f.log, 0, err), err
+			return nil, tried(b, rs, 0, err), err
 		}
 	}
 }
@@ -455,7 +456,7 @@ func (c *h1Conn) answer(rs *reqState, be *h1Backend, err error) (keep bool, size
 	for _, kv := range hc.headers {
 		b = appendHeader(b, kv[0], kv[1])
 	}
-	if rs.backend.Pool.http.sticky != nil {
+	if rs.pool.http.sticky != nil {
 		if v := rs.stickyCookie(rs.backend, c.clientProto(rs) == "https"); v != "" {
 			b = appendHeader(b, "Set-Cookie", v)
 		}
@@ -677,7 +678,7 @@ func overridden(hc *httpConfig, name []byte) bool {
 	return false
 }
 
-// abort cuts the request short: a drain's timeout or shutdown.
+// Abort cuts the request short: a drain's timeout or shutdown.
 func (c *h1Conn) Abort() {
 	past := time.Unix(1, 0)
 	_ = c.conn.SetDeadline(past)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/forward/h1"
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
 
 // h1Transport is a pool's keep-alive connections to its backends for the
@@ -53,7 +54,7 @@ const h1FreshIdle = time.Second
 // get returns a kept connection to b, or a new one; reused says which.
 // With maxIdle > 0 only a connection idle for less than that is taken
 // (the most recently used is tried).
-func (t *h1Transport) get(b *Backend, maxIdle time.Duration) (be *h1Backend, reused bool, err error) {
+func (t *h1Transport) get(b *upstream.Backend, maxIdle time.Duration) (be *h1Backend, reused bool, err error) {
 	t.mu.Lock()
 	for list := t.idle[b.Addr]; len(list) > 0; list = t.idle[b.Addr] {
 		be = list[len(list)-1]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb/forward/canary"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -255,7 +256,7 @@ func (f *Forwarder) Pools() []PoolView {
 	return out
 }
 
-func backendView(b *Backend, checks map[string]probes.Status, now time.Time) BackendView {
+func backendView(b *upstream.Backend, checks map[string]probes.Status, now time.Time) BackendView {
 	s := b.State
 	health := probes.State(s.Health.Load())
 	v := BackendView{
@@ -272,17 +273,13 @@ func backendView(b *Backend, checks map[string]probes.Status, now time.Time) Bac
 			v.HTTPErrors += n
 		}
 	}
-	if s.weightSet.Load() {
-		w := s.runtimeW.Load()
+	if w, ok := s.RuntimeWeight(); ok {
 		v.RuntimeWeight = &w
 	}
-	s.mu.Lock()
-	v.Draining = s.drains.Names()
-	if s.Ejected.Load() {
-		until := s.ejectedUntil
+	v.Draining = s.DrainReasons().Names()
+	if until, ok := s.Ejection(); ok {
 		v.EjectedUntil = &until
 	}
-	s.mu.Unlock()
 	switch {
 	case len(v.Draining) > 0:
 		v.State = "draining"
@@ -290,7 +287,7 @@ func backendView(b *Backend, checks map[string]probes.Status, now time.Time) Bac
 		v.State = "ejected"
 	case v.Breaker == "open":
 		v.State = "breaker-open"
-	case s.noWeight.Load():
+	case s.WeightZero():
 		v.State = "weight-0"
 	default:
 		v.State = health.String()
@@ -336,7 +333,7 @@ func (f *Forwarder) weight(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPut {
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Weight == nil {
-			fail(w, http.StatusBadRequest, `want {"weight": N}, N from 0 to %d`, maxRuntimeWeight)
+			fail(w, http.StatusBadRequest, `want {"weight": N}, N from 0 to %d`, upstream.MaxRuntimeWeight)
 			return
 		}
 		err = f.SetWeight(pool, addr, *body.Weight)
@@ -449,7 +446,7 @@ func (f *Forwarder) Listeners() []ListenerView {
 			if rt.respond != nil {
 				rv.Respond = rt.respond.Status
 			}
-			for class, n := range ClassNames {
+			for class, n := range upstream.ClassNames {
 				if v := rt.st.requests[class].Load(); v > 0 {
 					rv.Requests[n] = v
 				}

@@ -19,6 +19,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/forward/canary"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/h1"
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
 
 // Route names the forwarder gives itself: requests no route takes go to
@@ -56,7 +57,7 @@ type routeState struct {
 	split       [2]atomic.Uint64 // requests to the route's pool and to the canary's
 
 	requests [6]atomic.Uint64 // by status class
-	latency  Histogram
+	latency  upstream.Histogram
 	limited  atomic.Uint64 // refused by the route's rate limit
 
 	// The canary guard running for the route, if any; f.mu guards these.

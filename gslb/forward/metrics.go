@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/forward/canary"
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
@@ -171,7 +172,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descBackendDraining, boolFloat(s.Draining.Load()), name, b.Addr)
 			gauge(descBackendWeight, b.EffectiveWeight(now), name, b.Addr)
 			gauge(descBackendAvailable, boolFloat(b.Available()), name, b.Addr)
-			for class, n := range ClassNames {
+			for class, n := range upstream.ClassNames {
 				counter(descBackendHTTP, s.Requests[class].Load(), name, b.Addr, n)
 			}
 			ch <- s.TryLatency.Metric(descBackendHTTPDuration, name, b.Addr)
@@ -181,13 +182,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		for outcome, reason := range retryReasons {
-			counter(descPoolRetries, p.State.retries[outcome].Load(), name, reason)
+			counter(descPoolRetries, p.http.st.retries[outcome].Load(), name, reason)
 		}
-		counter(descPoolBudget, p.State.budgetExhausted.Load(), name)
+		counter(descPoolBudget, p.http.st.budgetExhausted.Load(), name)
 		if s := p.http.sticky; s != nil && s.mode == stickyCookie {
-			counter(descPoolSticky, p.State.sticky.hits.Load(), name, "hit")
-			counter(descPoolSticky, p.State.sticky.assigned.Load(), name, "assigned")
-			counter(descPoolSticky, p.State.sticky.moved.Load(), name, "moved")
+			counter(descPoolSticky, p.http.st.sticky.hits.Load(), name, "hit")
+			counter(descPoolSticky, p.http.st.sticky.assigned.Load(), name, "assigned")
+			counter(descPoolSticky, p.http.st.sticky.moved.Load(), name, "moved")
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(snap.limiters)) {
@@ -200,7 +201,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, rt := range append(slices.Clip(hc.routes.all), hc.fallback) {
 			st := rt.st
-			for class, n := range ClassNames {
+			for class, n := range upstream.ClassNames {
 				counter(descRouteRequests, st.requests[class].Load(), lname, rt.name, n)
 			}
 			ch <- st.latency.Metric(descRouteDuration, lname, rt.name)
@@ -235,8 +236,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // breakerGauge is the breaker's state as its metric has it.
-func breakerGauge(br *Breaker) float64 {
-	switch gobreaker.State(br.state.Load()) {
+func breakerGauge(br *upstream.Breaker) float64 {
+	switch br.State() {
 	case gobreaker.StateHalfOpen:
 		return 1
 	case gobreaker.StateOpen:

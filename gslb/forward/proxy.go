@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
 
 // stateKey is the context key of a request's reqState.
@@ -43,12 +45,12 @@ type reqState struct {
 	mayRetry    bool   // it may go to another backend after reaching one
 	path        string // the escaped path the backend gets; "" for the client's
 	body        *requestBody
-	key         uint64   // what the pool's hashing balancer, or sticky hashing, hashes
-	pin         *Backend // the backend a sticky cookie named
-	stickyHash  bool     // key comes from sticky source_ip or header
+	key         uint64            // what the pool's hashing balancer, or sticky hashing, hashes
+	pin         *upstream.Backend // the backend a sticky cookie named
+	stickyHash  bool              // key comes from sticky source_ip or header
 
-	try     atomic.Pointer[Backend] // the backend of the try under way, for the dialer
-	backend *Backend                // the backend whose answer the client got
+	try     atomic.Pointer[upstream.Backend] // the backend of the try under way, for the dialer
+	backend *upstream.Backend                // the backend whose answer the client got
 	tries   int
 	status  int // for 101 and for the client's going away, which no WriteHeader shows
 	err     string
@@ -59,7 +61,7 @@ func stateOf(r *http.Request) *reqState {
 	return rs
 }
 
-// abort is the drain's and shutdown's way to end the request: its context
+// Abort is the drain's and shutdown's way to end the request: its context
 // ends, which ends the try, the response's copy, or an upgraded tunnel.
 func (rs *reqState) Abort() {
 	rs.aborted.Store(true)
@@ -74,9 +76,9 @@ func (rs *reqState) Abort() {
 // the first, the pool's balancer otherwise, always through the
 // availability gate and the circuit breaker. It counts the backend active
 // and tracks the request on it; nil when none can take it.
-func (rs *reqState) choose(p *Pool, req *Request) (*Backend, func(error)) {
-	for range MaxTried {
-		var b *Backend
+func (rs *reqState) choose(p *Pool, req *upstream.Request) (*upstream.Backend, func(error)) {
+	for range upstream.MaxTried {
+		var b *upstream.Backend
 		var done func(error)
 		if rs.tries == 0 && rs.pin != nil && req.Available(rs.pin) && rs.pin.Acquire() {
 			var ok bool
@@ -111,7 +113,7 @@ func (rs *reqState) choose(p *Pool, req *Request) (*Backend, func(error)) {
 		}
 		// Its drain timed out a moment ago.
 		if done != nil {
-			done(ErrTryExcluded)
+			done(upstream.ErrTryExcluded)
 		}
 		b.Release()
 		req.Avoid(b)
@@ -121,10 +123,10 @@ func (rs *reqState) choose(p *Pool, req *Request) (*Backend, func(error)) {
 
 // keep makes b the backend whose answer the client gets; it stays counted
 // active until the request ends.
-func (rs *reqState) keep(b *Backend) { rs.backend = b }
+func (rs *reqState) keep(b *upstream.Backend) { rs.backend = b }
 
 // drop lets go of a backend a try failed on.
-func (rs *reqState) drop(b *Backend) {
+func (rs *reqState) drop(b *upstream.Backend) {
 	b.Release()
 	b.State.Untrack(rs)
 }
@@ -353,7 +355,7 @@ func (l *httpListener) finish(rs *reqState, status int, size int64, line func() 
 	elapsed := time.Since(rs.start)
 	if rs.metrics {
 		st := rs.route.st
-		st.requests[StatusClass(status)].Add(1)
+		st.requests[upstream.StatusClass(status)].Add(1)
 		st.latency.Observe(elapsed)
 	}
 	// The guard judges answers: not tunnels, whose time is their life,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
 
 // stickyMode is how a pool pins clients to backends (pool.sticky.mode).
@@ -34,12 +35,13 @@ const stickyTokenLen = 16
 // the backends with weighted rendezvous hashing, so that a backend going
 // away moves only its own clients.
 type sticky struct {
-	mode   stickyMode
-	cookie string
-	maxAge time.Duration
-	header string
-	tokens map[string]*Backend // cookie value -> backend
-	hash   Balancer            // rendezvous over the pool's backends, for source_ip and header
+	mode    stickyMode
+	cookie  string
+	maxAge  time.Duration
+	header  string
+	tokens  map[string]*upstream.Backend // cookie value -> backend
+	tokenOf map[*upstream.Backend]string // backend -> cookie value
+	hash    upstream.Balancer            // rendezvous over the pool's backends, for source_ip and header
 }
 
 // stickyCounts are what a pool's affinity did, for metrics: requests that
@@ -51,22 +53,24 @@ type stickyCounts struct {
 }
 
 // newSticky builds a pool's affinity; key is the cookie's HMAC key.
-func newSticky(sc config.ForwardSticky, pool string, backends []*Backend, key []byte) *sticky {
+func newSticky(sc config.ForwardSticky, pool string, backends []*upstream.Backend, key []byte) *sticky {
 	s := &sticky{cookie: sc.Cookie, maxAge: sc.MaxAge.Duration, header: sc.Header}
 	switch sc.Mode {
 	case "cookie":
 		s.mode = stickyCookie
-		s.tokens = make(map[string]*Backend, len(backends))
+		s.tokens = make(map[string]*upstream.Backend, len(backends))
+		s.tokenOf = make(map[*upstream.Backend]string, len(backends))
 		for _, b := range backends {
-			b.token = stickyToken(key, pool, b.Addr)
-			s.tokens[b.token] = b
+			token := stickyToken(key, pool, b.Addr)
+			s.tokens[token] = b
+			s.tokenOf[b] = token
 		}
 	case "source_ip":
 		s.mode = stickySourceIP
-		s.hash = NewRendezvous(backends)
+		s.hash = upstream.NewRendezvous(backends)
 	case "header":
 		s.mode = stickyHeader
-		s.hash = NewRendezvous(backends)
+		s.hash = upstream.NewRendezvous(backends)
 	default:
 		return nil
 	}
@@ -82,7 +86,7 @@ func stickyToken(key []byte, pool, addr string) string {
 }
 
 // pinned returns the backend r's cookie pins it to in this pool, or nil.
-func (s *sticky) pinned(r requestView) *Backend {
+func (s *sticky) pinned(r requestView) *upstream.Backend {
 	v, ok := r.cookie(s.cookie)
 	if !ok {
 		return nil
@@ -107,8 +111,8 @@ func (s *sticky) hashKey(r requestView, rs *reqState) (uint64, bool) {
 }
 
 // cookieFor is the Set-Cookie value that pins the client to b.
-func (s *sticky) cookieFor(b *Backend, secure bool) string {
-	c := http.Cookie{Name: s.cookie, Value: b.token, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode}
+func (s *sticky) cookieFor(b *upstream.Backend, secure bool) string {
+	c := http.Cookie{Name: s.cookie, Value: s.tokenOf[b], Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode}
 	if s.maxAge > 0 {
 		c.MaxAge = int(s.maxAge / time.Second)
 	}
@@ -119,11 +123,11 @@ func (s *sticky) cookieFor(b *Backend, secure bool) string {
 // whose answer came from b, and returns the Set-Cookie value that pins
 // the client there, or "" when it was pinned there already (or the pool
 // does not pin by cookie). https says whether the client's scheme was.
-func (rs *reqState) stickyCookie(b *Backend, https bool) string {
-	if b == nil || b.Pool.http.sticky == nil || b.Pool.http.sticky.mode != stickyCookie {
+func (rs *reqState) stickyCookie(b *upstream.Backend, https bool) string {
+	if b == nil || rs.pool.http.sticky == nil || rs.pool.http.sticky.mode != stickyCookie {
 		return ""
 	}
-	counts := &b.Pool.State.sticky
+	counts := &rs.pool.http.st.sticky
 	switch {
 	case rs.pin == b:
 		counts.hits.Add(1)
@@ -133,5 +137,5 @@ func (rs *reqState) stickyCookie(b *Backend, https bool) string {
 	default:
 		counts.assigned.Add(1)
 	}
-	return b.Pool.http.sticky.cookieFor(b, https)
+	return rs.pool.http.sticky.cookieFor(b, https)
 }

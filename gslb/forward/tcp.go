@@ -17,6 +17,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/sni"
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 	"github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -240,7 +241,7 @@ func (l *tcpListener) handle(c *net.TCPConn, snap *snapshot, cfg *listenerConfig
 // proxy connects to a backend of p, trying another when one fails, and
 // copies both ways until both sides are done.
 func (l *tcpListener) proxy(c *net.TCPConn, p *Pool, cfg *listenerConfig, src, dst netip.AddrPort, serverName string, prelude []byte) {
-	req := &Request{Key: p.Key(src, serverName), Now: time.Now().UnixNano()}
+	req := &upstream.Request{Key: p.Key(src, serverName), Now: time.Now().UnixNano()}
 	for range p.ConnectAttempts {
 		b, done := p.PickAdmitted(req)
 		if b == nil {
@@ -251,7 +252,7 @@ func (l *tcpListener) proxy(c *net.TCPConn, p *Pool, cfg *listenerConfig, src, d
 			b.Release()
 			b.ConnectFailed(time.Now())
 			if done != nil {
-				done(ErrTryFailed)
+				done(upstream.ErrTryFailed)
 			}
 			req.Avoid(b)
 			l.f.log.Debug("connect failed", "pool", p.Name, "backend", b.Addr, "err", err)
@@ -314,7 +315,7 @@ type tcpSession struct {
 	once     sync.Once
 }
 
-// abort closes both sides, which ends both copies.
+// Abort closes both sides, which ends both copies.
 func (s *tcpSession) Abort() {
 	s.once.Do(func() {
 		s.client.Close()
@@ -322,7 +323,7 @@ func (s *tcpSession) Abort() {
 	})
 }
 
-func (s *tcpSession) run(b *Backend, header, prelude []byte) {
+func (s *tcpSession) run(b *upstream.Backend, header, prelude []byte) {
 	defer b.Release()
 	defer s.Abort()
 	if !b.State.Track(s) {

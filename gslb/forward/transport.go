@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
 
 // poolHTTP is a pool's L7 settings as the configuration in force has
@@ -35,6 +35,7 @@ type poolHTTP struct {
 	transport          *http.Transport
 	fast               *h1Transport // the fast path's, for plain http backends; nil for https
 	tspec              transportSpec
+	st                 *poolL7State // kept across reloads
 }
 
 // transportSpec is what a pool's http.Transport is built from: a reload
@@ -127,7 +128,7 @@ func (f *Forwarder) newTransport(spec transportSpec) *http.Transport {
 // countedConn counts a backend connection's bytes.
 type countedConn struct {
 	net.Conn
-	st *BackendState
+	st *upstream.BackendState
 }
 
 func (c *countedConn) Read(p []byte) (int, error) {
@@ -170,7 +171,7 @@ const (
 func (t roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 	rs := out.Context().Value(stateKey{}).(*reqState)
 	return runTries(rs,
-		func(b *Backend) (*http.Response, int, tryOutcome, error) {
+		func(b *upstream.Backend) (*http.Response, int, tryOutcome, error) {
 			resp, outcome, err := t.try(out, rs, b)
 			if resp == nil {
 				return nil, 0, outcome, err
@@ -193,18 +194,18 @@ func (t roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
 // when there is none, it is what the client gets; otherwise discard lets
 // it go. It returns the answer to pass on (the zero A with an error when
 // there is none), and keeps its backend in rs.
-func runTries[A comparable](rs *reqState, try func(*Backend) (A, int, tryOutcome, error), discard func(A)) (A, error) {
+func runTries[A comparable](rs *reqState, try func(*upstream.Backend) (A, int, tryOutcome, error), discard func(A)) (A, error) {
 	p := rs.pool
 	now := rs.start.UnixNano()
-	p.State.budget.request(now)
-	req := &Request{Key: rs.key, Now: now}
+	p.http.st.budget.request(now)
+	req := &upstream.Request{Key: rs.key, Now: now}
 	var (
 		zero, pending A
 		pendingErr    error
-		pendingB      *Backend
+		pendingB      *upstream.Backend
 		n             tryCounts
 	)
-	for range MaxTried {
+	for range upstream.MaxTried {
 		b, done := rs.choose(p, req)
 		if b == nil {
 			break
@@ -247,11 +248,11 @@ func judge(done func(error), outcome tryOutcome, status int) {
 	switch {
 	case done == nil:
 	case outcome == tryCancelled:
-		done(ErrTryExcluded)
+		done(upstream.ErrTryExcluded)
 	case outcome == tryOK && status < 500:
 		done(nil)
 	default:
-		done(ErrTryFailed)
+		done(upstream.ErrTryFailed)
 	}
 }
 
@@ -271,27 +272,27 @@ func (rs *reqState) retryAfter(p *Pool, outcome tryOutcome, n *tryCounts) bool {
 	case tryConnect:
 		n.connects++
 		if n.connects < p.ConnectAttempts && rs.bodyReplayable(false) {
-			p.State.retries[tryConnect].Add(1)
+			p.http.st.retries[tryConnect].Add(1)
 			return true
 		}
 	case tryTimeout, tryStatus, tryError:
 		if !rs.mayRetry || n.retries >= h.retries || !rs.bodyReplayable(true) || (outcome == tryTimeout && !h.retryTimeout) {
 			return false
 		}
-		if !p.State.budget.spend(time.Now().UnixNano(), h.budgetRatio, h.budgetMin) {
-			p.State.budgetExhausted.Add(1)
+		if !p.http.st.budget.spend(time.Now().UnixNano(), h.budgetRatio, h.budgetMin) {
+			p.http.st.budgetExhausted.Add(1)
 			return false
 		}
 		n.retries++
-		p.State.retries[outcome].Add(1)
+		p.http.st.retries[outcome].Add(1)
 		return true
 	}
 	return false
 }
 
 // try sends the request to b once.
-func (t roundTripper) try(out *http.Request, rs *reqState, b *Backend) (*http.Response, tryOutcome, error) {
-	h := b.Pool.http
+func (t roundTripper) try(out *http.Request, rs *reqState, b *upstream.Backend) (*http.Response, tryOutcome, error) {
+	h := rs.pool.http
 	o := new(http.Request)
 	*o = *out
 	u := *out.URL
@@ -317,9 +318,9 @@ func (t roundTripper) try(out *http.Request, rs *reqState, b *Backend) (*http.Re
 		if rs.ctx.Err() != nil || (rs.body != nil && rs.body.failed.Load()) {
 			return nil, tryCancelled, err // nothing to hold against the backend
 		}
-		return nil, b.tried(rs.f.log, 0, err), err
+		return nil, tried(b, rs, 0, err), err
 	}
-	return resp, b.tried(rs.f.log, resp.StatusCode, nil), nil
+	return resp, tried(b, rs, resp.StatusCode, nil), nil
 }
 
 // tried counts a try on b and judges it, for both paths: a failure to
@@ -327,7 +328,8 @@ func (t roundTripper) try(out *http.Request, rs *reqState, b *Backend) (*http.Re
 // and 5xx answers feed outlier detection; it returns what came of the
 // try for retryAfter. A try the client's side cut short (tryCancelled) is
 // the caller's to see first.
-func (b *Backend) tried(log *slog.Logger, status int, err error) tryOutcome {
+func tried(b *upstream.Backend, rs *reqState, status int, err error) tryOutcome {
+	log := rs.f.log
 	if err != nil {
 		b.State.Requests[0].Add(1)
 		var de *dialError
@@ -345,13 +347,13 @@ func (b *Backend) tried(log *slog.Logger, status int, err error) tryOutcome {
 		log.Debug("backend request failed", "pool", b.Pool.Name, "backend", b.Addr, "err", err)
 		return tryError
 	}
-	b.State.Requests[StatusClass(status)].Add(1)
+	b.State.Requests[upstream.StatusClass(status)].Add(1)
 	if status >= 500 {
 		b.Failed(time.Now())
 	} else {
 		b.ConnectOK()
 	}
-	if slices.Contains(b.Pool.http.retryStatuses, status) {
+	if slices.Contains(rs.pool.http.retryStatuses, status) {
 		return tryStatus
 	}
 	return tryOK

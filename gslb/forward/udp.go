@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/ipv4"
@@ -194,7 +195,7 @@ func (l *udpListener) flow(client netip.AddrPort, session *dns.SessionUDP) *udpF
 		l.rejected[rejectNoRoute].Add(1)
 		return nil
 	}
-	req := &Request{Key: p.Key(client, ""), Now: time.Now().UnixNano()}
+	req := &upstream.Request{Key: p.Key(client, ""), Now: time.Now().UnixNano()}
 	for range p.ConnectAttempts {
 		b := p.Pick(req)
 		if b == nil {
@@ -251,14 +252,14 @@ type udpFlow struct {
 	l       *udpListener
 	client  netip.AddrPort
 	session atomic.Pointer[dns.SessionUDP] // wildcard listeners: where replies leave from
-	b       *Backend
+	b       *upstream.Backend
 	conn    *net.UDPConn // connected to the backend
 	idle    time.Duration
 	last    atomic.Int64 // unix ns of the latest datagram either way
 	once    sync.Once
 }
 
-// abort closes the flow's socket, which ends its reply loop.
+// Abort closes the flow's socket, which ends its reply loop.
 func (fl *udpFlow) Abort() { fl.conn.Close() }
 
 // replies sends the backend's datagrams to the client until the flow has

@@ -5,37 +5,30 @@ import (
 	"fmt"
 	"maps"
 	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
 
 // ErrBadWeight is a weight or share out of range.
 var ErrBadWeight = errors.New("out of range")
-
-// maxRuntimeWeight bounds weights set through the admin API, as the
-// configuration's are.
-const maxRuntimeWeight = 1_000_000
 
 // SetWeight sets a backend's weight at runtime, for blue-green and canary
 // shifts within a pool: the pool's balancer is rebuilt with it, and it
 // holds across reloads until the file's weight for the backend changes.
 // Weight 0 takes the backend out of rotation without draining it.
 func (f *Forwarder) SetWeight(pool, addr string, weight int) error {
-	if weight < 0 || weight > maxRuntimeWeight {
-		return fmt.Errorf("weight %d: must be 0 to %d: %w", weight, maxRuntimeWeight, ErrBadWeight)
+	if weight < 0 || weight > upstream.MaxRuntimeWeight {
+		return fmt.Errorf("weight %d: must be 0 to %d: %w", weight, upstream.MaxRuntimeWeight, ErrBadWeight)
 	}
-	return f.changeWeight(pool, addr, func(b *Backend) {
-		st := b.State
-		st.weightFrom.Store(int64(b.ConfigWeight))
-		st.runtimeW.Store(int64(weight))
-		st.weightSet.Store(true)
-	})
+	return f.changeWeight(pool, addr, func(b *upstream.Backend) { b.SetRuntimeWeight(weight) })
 }
 
 // ClearWeight puts a backend back on its configured weight.
 func (f *Forwarder) ClearWeight(pool, addr string) error {
-	return f.changeWeight(pool, addr, func(b *Backend) { b.State.weightSet.Store(false) })
+	return f.changeWeight(pool, addr, (*upstream.Backend).ClearRuntimeWeight)
 }
 
-func (f *Forwarder) changeWeight(pool, addr string, change func(*Backend)) error {
+func (f *Forwarder) changeWeight(pool, addr string, change func(*upstream.Backend)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	snap := f.snap.Load()
@@ -65,10 +58,7 @@ func (f *Forwarder) rebuildPool(snap *snapshot, pool string) error {
 	next.pools = maps.Clone(snap.pools)
 	next.pools[pool] = p
 	f.snap.Store(&next)
-	p.State.mu.Lock()
-	p.State.cur = p
-	p.State.refreshLocked()
-	p.State.mu.Unlock()
+	p.State.Install(p.Pool)
 	return nil
 }
 

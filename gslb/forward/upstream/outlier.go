@@ -1,17 +1,17 @@
-package forward
+package upstream
 
 import (
 	"time"
 )
 
-// outlierConfig is a pool's passive health (pool.outlier).
+// OutlierConfig is a pool's passive health (pool.outlier).
 type OutlierConfig struct {
 	Consecutive int // connect failures in a row that eject; 0 disables
 	Base, Max   time.Duration
 	MaxPercent  int
 }
 
-// connectOK clears the backend's run of failures. It only reads in the
+// ConnectOK clears the backend's run of failures. It only reads in the
 // common case, so healthy traffic costs no write to shared memory.
 func (b *Backend) ConnectOK() {
 	if b.State.failures.Load() != 0 {
@@ -19,14 +19,14 @@ func (b *Backend) ConnectOK() {
 	}
 }
 
-// connectFailed counts a failed connection to the backend and ejects it
+// ConnectFailed counts a failed connection to the backend and ejects it
 // once the failures in a row reach the pool's threshold.
 func (b *Backend) ConnectFailed(now time.Time) {
 	b.State.ConnectErrors.Add(1)
 	b.Failed(now)
 }
 
-// failed counts a failure of live traffic: a connection refused, or for
+// Failed counts a failure of live traffic: a connection refused, or for
 // HTTP a 5xx answer or a timeout. Enough of them in a row eject the
 // backend.
 func (b *Backend) Failed(now time.Time) {

@@ -1,4 +1,4 @@
-package forward
+package upstream
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ var (
 	ErrTryExcluded = errors.New("outcome says nothing of the backend")
 )
 
-// breaker is a backend's circuit breaker: gobreaker's state machine, with
+// Breaker is a backend's circuit breaker: gobreaker's state machine, with
 // its state mirrored in atomics so that the availability gate, which runs
 // for every backend on every pick, reads it without gobreaker's mutex.
 type Breaker struct {
@@ -77,7 +77,7 @@ func (br *Breaker) admits() bool {
 	return time.Now().UnixNano() >= br.openUntil.Load()
 }
 
-// admit asks the backend's breaker for a request. ok is false when the
+// Admit asks the backend's breaker for a request. ok is false when the
 // breaker refuses (open, or half-open with its probes out): pick another
 // backend. Otherwise done, nil without a breaker, must be told the
 // outcome: nil, errTryFailed or errTryExcluded.
@@ -93,10 +93,13 @@ func (b *Backend) Admit() (done func(error), ok bool) {
 	return done, true
 }
 
-// stateName is the breaker's state for the admin API and metrics.
+// StateName is the breaker's state for the admin API and metrics.
 func (br *Breaker) StateName() string {
 	if br == nil {
 		return ""
 	}
 	return gobreaker.State(br.state.Load()).String()
 }
+
+// State is the breaker's state, read without gobreaker's lock.
+func (br *Breaker) State() gobreaker.State { return gobreaker.State(br.state.Load()) }

@@ -1,4 +1,4 @@
-package forward
+package upstream
 
 import (
 	"fmt"
@@ -52,7 +52,7 @@ func (r *Request) Available(b *Backend) bool {
 	return b.Available()
 }
 
-// avoid keeps b out of this connection's later picks.
+// Avoid keeps b out of this connection's later picks.
 func (r *Request) Avoid(b *Backend) {
 	if r.ntried < len(r.tried) {
 		r.tried[r.ntried] = b
@@ -60,7 +60,7 @@ func (r *Request) Avoid(b *Backend) {
 	}
 }
 
-// newBalancer builds the balancer named in the configuration for bs. rnd
+// NewBalancer builds the balancer named in the configuration for bs. rnd
 // returns a uniform number in [0, n) and must be safe for concurrent use;
 // nil uses math/rand/v2.
 func NewBalancer(name string, bs []*Backend, rnd func(n uint64) uint64) (Balancer, error) {

@@ -1,4 +1,4 @@
-package forward
+package upstream
 
 import (
 	"encoding/binary"
@@ -8,7 +8,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// hashKey is what the hashing balancers hash (pool.hash_key).
+// HashKey is what the hashing balancers hash (pool.hash_key).
 type HashKey uint8
 
 const (

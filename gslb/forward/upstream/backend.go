@@ -1,4 +1,4 @@
-package forward
+package upstream
 
 import (
 	"log/slog"
@@ -24,11 +24,10 @@ type Backend struct {
 
 	Pool         *Pool
 	State        *BackendState
-	token        string // the sticky cookie's value for it, when its pool has one
-	ConfigWeight int    // the weight in the file
+	ConfigWeight int // the weight in the file
 }
 
-// backendState is what a reload keeps of a backend whose pool and address
+// BackendState is what a reload keeps of a backend whose pool and address
 // are unchanged: health, drains, ejection and counters. Everything read on
 // the connection path is atomic; mu guards the rest.
 type BackendState struct {
@@ -82,11 +81,11 @@ type BackendState struct {
 	onDrained    func() // called after the drain timeout closed the sessions of a removed backend
 }
 
-// session is one proxied connection or UDP flow, which a drain's timeout
+// Session is one proxied connection or UDP flow, which a drain's timeout
 // or shutdown may have to close.
 type Session interface{ Abort() }
 
-// drainReason says why a backend takes no new connections; several may
+// DrainReason says why a backend takes no new connections; several may
 // hold at once, and the backend drains while any does.
 type DrainReason uint8
 
@@ -150,7 +149,7 @@ func (s *BackendState) inRotation() bool {
 	return s.healthy() && !s.Draining.Load() && !s.noWeight.Load()
 }
 
-// effectiveWeight is the weight the balancers use at time now (unix ns):
+// EffectiveWeight is the weight the balancers use at time now (unix ns):
 // during slow start it ramps from slowStartFloor of the weight to all of it.
 func (b *Backend) EffectiveWeight(now int64) float64 {
 	w := float64(b.Weight)
@@ -165,7 +164,7 @@ func (b *Backend) EffectiveWeight(now int64) float64 {
 	return w * max(slowStartFloor, float64(now-joined)/float64(ramp))
 }
 
-// acquire counts a new connection, unless the backend is at its limit; the
+// Acquire counts a new connection, unless the backend is at its limit; the
 // check in Available is a hint that a race can beat, this is the rule.
 func (b *Backend) Acquire() bool {
 	s := b.State
@@ -186,7 +185,7 @@ func (b *Backend) Acquire() bool {
 
 func (b *Backend) Release() { b.State.Active.Add(-1) }
 
-// track registers a session so that a drain can close it; false means the
+// Track registers a session so that a drain can close it; false means the
 // backend's drain has already timed out, and the caller must close it.
 func (s *BackendState) Track(x Session) bool {
 	if !s.TrackRequest(x) {
@@ -196,7 +195,7 @@ func (s *BackendState) Track(x Session) bool {
 	return true
 }
 
-// trackRequest registers an HTTP request as track does a connection,
+// TrackRequest registers an HTTP request as track does a connection,
 // without counting a connection: the L7 proxy counts those as it dials.
 func (s *BackendState) TrackRequest(x Session) bool {
 	s.mu.Lock()
@@ -214,7 +213,7 @@ func (s *BackendState) Untrack(x Session) {
 	s.mu.Unlock()
 }
 
-// setDrain turns one reason for draining on or off. When the backend
+// SetDrain turns one reason for draining on or off. When the backend
 // starts draining, its established sessions get timeout to finish before
 // they are closed; when it stops, the clock stops too. It reports whether
 // the backend's draining changed.
@@ -276,14 +275,14 @@ func (s *BackendState) DrainTimeout() time.Duration {
 	return s.drainTimeout
 }
 
-// drainReasons returns why the backend drains, if it does.
+// DrainReasons returns why the backend drains, if it does.
 func (s *BackendState) DrainReasons() DrainReason {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.drains
 }
 
-// abortAll closes every session at once, for a shutdown whose time is up.
+// AbortAll closes every session at once, for a shutdown whose time is up.
 func (s *BackendState) AbortAll() {
 	s.mu.Lock()
 	open := make([]Session, 0, len(s.sessions))
@@ -296,7 +295,7 @@ func (s *BackendState) AbortAll() {
 	}
 }
 
-// setHealth records a change of the active checks' verdict and reports
+// SetHealth records a change of the active checks' verdict and reports
 // whether there was one.
 func (s *BackendState) SetHealth(to probes.State, now time.Time) bool {
 	from := probes.State(s.Health.Swap(uint32(to)))

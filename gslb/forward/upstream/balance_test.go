@@ -1,10 +1,12 @@
-package forward
+package upstream
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,40 +15,31 @@ import (
 	"github.com/meridian-gslb/meridian/probes"
 )
 
-// poolTOML is a forwarder configuration with one pool "p" of unchecked
-// backends 10.0.0.1:80, 10.0.0.2:80... of the given weights, and extra
-// pool keys.
-func poolTOML(balance string, extra string, weights ...int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "[[pool]]\nname = \"p\"\nbalance = %q\n%s\n[pool.check]\ntype = \"none\"\n", balance, extra)
-	for i, w := range weights {
-		fmt.Fprintf(&b, "[[pool.backend]]\naddress = \"10.0.0.%d:80\"\nweight = %d\n", i+1, w)
-	}
-	b.WriteString("[[listener]]\nname = \"l\"\nlisten = \"127.0.0.1:0\"\npool = \"p\"\n")
-	return b.String()
-}
-
-// testPool builds pool "p" of src through the forwarder's own path from
-// configuration to pool, without binding anything. Its p2c draws from a
+// testPool builds pool "p" directly, without a configuration: backends
+// 10.0.0.1:80, 10.0.0.2:80... of the given weights, healthy (nothing
+// checks them) and at full weight, picked by balance. set, when not nil,
+// changes the pool before its balancer is built. Its p2c draws from a
 // seeded generator, so runs repeat.
-func testPool(t testing.TB, src string) *Pool {
+func testPool(t testing.TB, balance string, set func(p *Pool), weights ...int) *Pool {
 	t.Helper()
-	cfg, err := config.ParseForward("test.toml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
+	log := slog.New(slog.DiscardHandler)
+	ps := &PoolState{Name: "p", log: log}
+	p := &Pool{Name: "p", Balance: balance, hashes: config.Hashing(balance), MinHealthy: 1, State: ps}
+	for i, w := range weights {
+		addr := fmt.Sprintf("10.0.0.%d:80", i+1)
+		st := NewBackendState(BackendID("p", addr), addr, ps, probes.Up, log)
+		p.Backends = append(p.Backends, &Backend{Addr: addr, Weight: w, ConfigWeight: w, Pool: p, State: st})
+	}
+	if set != nil {
+		set(p)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	f := New(Options{Rand: rng.Uint64N})
-	f.mu.Lock()
-	p, err := f.buildPool(&cfg.Pools[0], map[string]bool{}, true, time.Now(), nil, transportSpec{})
-	f.mu.Unlock()
+	bal, err := NewBalancer(balance, p.Backends, rng.Uint64N)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.State.mu.Lock()
-	p.State.cur = p
-	p.State.refreshLocked()
-	p.State.mu.Unlock()
+	p.balancer = bal
+	ps.Install(p)
 	return p
 }
 
@@ -129,7 +122,7 @@ func TestBalancerDistribution(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := testPool(t, poolTOML(tt.balance, "", tt.weights...))
+			p := testPool(t, tt.balance, nil, tt.weights...)
 			got := pickN(p, tt.picks, tt.hold, tt.key)
 			for i := range got {
 				if !within(got[i], tt.want[i], tt.tol) {
@@ -144,7 +137,7 @@ func TestBalancerDistribution(t *testing.T) {
 // nginx's worked example: weights 5, 1, 1 give a a b a c a a, the heavy
 // backend's turns spread out instead of in a run.
 func TestSmoothWeightedSequence(t *testing.T) {
-	p := testPool(t, poolTOML("weighted_round_robin", "", 5, 1, 1))
+	p := testPool(t, "weighted_round_robin", nil, 5, 1, 1)
 	var seq strings.Builder
 	for range 14 {
 		b := p.Pick(&Request{})
@@ -162,7 +155,7 @@ func TestBalancersSkipUnavailable(t *testing.T) {
 	keys := randomKeys(3000, 3)
 	for _, balance := range config.Balancers {
 		t.Run(balance, func(t *testing.T) {
-			p := testPool(t, poolTOML(balance, "", 1, 1, 1, 1))
+			p := testPool(t, balance, nil, 1, 1, 1, 1)
 			setHealth(p, 0, probes.Down)
 			p.Backends[1].State.SetDrain(DrainAdmin, true, time.Hour)
 			defer p.Backends[1].State.SetDrain(DrainAdmin, false, 0)
@@ -208,12 +201,12 @@ func TestConsistentHashMovesOnlyTheGoneShare(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.balance, func(t *testing.T) {
-			five := testPool(t, poolTOML(tt.balance, "", 1, 1, 1, 1, 1))
+			five := testPool(t, tt.balance, nil, 1, 1, 1, 1, 1)
 			before := assign(five)
 
 			// Removed by a reload: the four that stay, same addresses.
-			src := strings.Replace(poolTOML(tt.balance, "", 1, 1, 1, 1, 1), "[[pool.backend]]\naddress = \""+gone+"\"\nweight = 1\n", "", 1)
-			after := assign(testPool(t, src))
+			four := testPool(t, tt.balance, func(p *Pool) { p.Backends = slices.Delete(p.Backends, 2, 3) }, 1, 1, 1, 1, 1)
+			after := assign(four)
 			movedOthers, othersTotal, goneKeys := 0, 0, 0
 			for i := range keys {
 				if before[i] == gone {
@@ -260,7 +253,7 @@ func TestConsistentHashMovesOnlyTheGoneShare(t *testing.T) {
 // reshuffles when the pool changes: the reason to choose maglev or
 // rendezvous.
 func TestSourceHashStickyAndItsLimit(t *testing.T) {
-	p := testPool(t, poolTOML("source_hash", "", 1, 1, 1, 1, 1))
+	p := testPool(t, "source_hash", nil, 1, 1, 1, 1, 1)
 	key := hashRequest(keySourceIP, netip.MustParseAddrPort("198.51.100.7:1000"), "")
 	first := p.Pick(&Request{Key: key})
 	first.Release()
@@ -290,7 +283,7 @@ func TestPanicMode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := testPool(t, poolTOML("round_robin", fmt.Sprintf("all_unhealthy = %q", tt.mode), 1, 1, 1))
+			p := testPool(t, "round_robin", func(p *Pool) { p.PanicMode = tt.mode == "panic" }, 1, 1, 1)
 			for i := range p.Backends {
 				setHealth(p, i, probes.Down)
 			}
@@ -320,7 +313,7 @@ func TestPanicMode(t *testing.T) {
 }
 
 func TestSlowStart(t *testing.T) {
-	p := testPool(t, poolTOML("weighted_round_robin", `slow_start = "100s"`, 10, 10))
+	p := testPool(t, "weighted_round_robin", func(p *Pool) { p.SlowStart = int64(100 * time.Second) }, 10, 10)
 	b := p.Backends[1]
 	joined := time.Unix(1000, 0)
 	b.State.Joined.Store(joined.UnixNano())
@@ -355,7 +348,11 @@ func TestSlowStart(t *testing.T) {
 // A backend at max_connections takes no more until one ends, whatever the
 // policy says.
 func TestMaxConnections(t *testing.T) {
-	p := testPool(t, strings.Replace(poolTOML("least_conn", "", 1, 1), "weight = 1\n", "weight = 1\nmax_connections = 2\n", 2))
+	p := testPool(t, "least_conn", func(p *Pool) {
+		for _, b := range p.Backends {
+			b.MaxConns = 2
+		}
+	}, 1, 1)
 	got := pickN(p, 5, true, nil)
 	if got[0] != 2 || got[1] != 2 {
 		t.Errorf("held picks = %v, want 2 each and the fifth refused", got)
@@ -375,7 +372,7 @@ func BenchmarkPick(b *testing.B) {
 				for i := range weights {
 					weights[i] = 1 + i%3
 				}
-				p := testPool(b, poolTOML(balance, "", weights...))
+				p := testPool(b, balance, nil, weights...)
 				r := &Request{}
 				b.ReportAllocs()
 				i := 0

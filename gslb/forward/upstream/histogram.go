@@ -1,4 +1,4 @@
-package forward
+package upstream
 
 import (
 	"sync/atomic"
@@ -22,7 +22,7 @@ var latencyBucketNS = func() [len(latencyBuckets)]int64 {
 	return out
 }()
 
-// histogram is a latency histogram kept in atomics: observe costs two
+// Histogram is a latency histogram kept in atomics: observe costs two
 // atomic adds, and Prometheus reads it as a const histogram when scraped.
 type Histogram struct {
 	counts [len(latencyBuckets) + 1]atomic.Uint64 // per bucket, not cumulative; the last is +Inf
@@ -39,7 +39,7 @@ func (h *Histogram) Observe(d time.Duration) {
 	h.sumNS.Add(ns)
 }
 
-// metric returns the histogram as Prometheus has it.
+// Metric returns the histogram as Prometheus has it.
 func (h *Histogram) Metric(d *prometheus.Desc, labels ...string) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(latencyBuckets))
 	var total uint64
@@ -51,7 +51,7 @@ func (h *Histogram) Metric(d *prometheus.Desc, labels ...string) prometheus.Metr
 	return prometheus.MustNewConstHistogram(d, total, time.Duration(h.sumNS.Load()).Seconds(), buckets, labels...)
 }
 
-// quantile estimates the q quantile (0 to 1) as Prometheus's
+// Quantile estimates the q quantile (0 to 1) as Prometheus's
 // histogram_quantile does, interpolating within the bucket; 0 when empty.
 func (h *Histogram) Quantile(q float64) time.Duration {
 	var counts [len(latencyBuckets) + 1]uint64
@@ -85,7 +85,7 @@ func quantileOf(counts []uint64, total uint64, q float64) time.Duration {
 	return time.Duration(lower * float64(time.Second))
 }
 
-// statusClass is the index of a status in the per-class counters:
+// StatusClass is the index of a status in the per-class counters:
 // status/100, 0 when there was no answer.
 func StatusClass(code int) int {
 	if code < 100 || code > 599 {
