@@ -24,12 +24,13 @@
 //     sink moves backends in and out of rotation. Passive health ejects a
 //     backend after consecutive connect failures, for longer each time,
 //     within a cap on the share of the pool ejected.
-//   - The TCP proxy copies with io.Copy between two *net.TCPConn, so Linux
-//     moves the bytes with splice(2), passes each side's end on as a
-//     half-close, and speaks the PROXY protocol both ways. TLS listeners
-//     read the ClientHello's server name (package sni) and route by it
-//     without terminating TLS. The UDP proxy keeps a flow per client and
-//     answers from the listening address.
+//   - Package l4 holds the TCP proxy, which copies with io.Copy between
+//     two *net.TCPConn, so Linux moves the bytes with splice(2), passes
+//     each side's end on as a half-close, and speaks the PROXY protocol
+//     both ways. TLS listeners read the ClientHello's server name
+//     (package sni) and route by it without terminating TLS. The UDP
+//     proxy keeps a flow per client and answers from the listening
+//     address.
 //   - The L7 proxy (http and https listeners) accepts connections itself,
 //     terminates TLS, and serves plain HTTP/1.1 requests (GET, HEAD,
 //     OPTIONS, DELETE, and POST, PUT, PATCH with a body of a few KiB, to

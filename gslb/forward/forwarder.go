@@ -17,6 +17,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/l4"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,8 +67,9 @@ type Forwarder struct {
 
 	mu         sync.Mutex              // serialises Start, Reload and Shutdown; guards the fields below
 	upstream   *upstream.Registry      // pools' and backends' state, by name and ID
+	l4         *l4.Env                 // what the TCP and UDP listeners read
 	l7States   map[string]*poolL7State // by pool
-	listeners  map[string]listener
+	listeners  map[string]l4.Listener
 	started    bool
 	stopping   atomic.Bool
 	http       []*httpServer
@@ -93,18 +95,28 @@ type snapshot struct {
 	limiters  map[string]*limiter // rate limit policies, by name
 }
 
-// listener is a running TCP or UDP listener.
-type listener interface {
-	addr() net.Addr
-	protocol() string
-	name() string
-	listen() string // the configured address, which decides whether a reload keeps it
-	serve()
-	// stop ends accepting; established connections carry on.
-	stop()
-	// wait returns once every connection has ended or ctx is done.
-	wait(ctx context.Context)
-	collect(ch chan<- prometheus.Metric)
+// listenerConfig is a listener's part of the configuration in force: what
+// every listener has (package l4), and for http and https listeners
+// their routes.
+type listenerConfig struct {
+	*l4.Config
+	http *httpConfig // http and https listeners
+}
+
+// Listener returns the L4 settings of listener name, for the L4 listeners.
+func (snap *snapshot) Listener(name string) *l4.Config {
+	if c := snap.listeners[name]; c != nil {
+		return c.Config
+	}
+	return nil
+}
+
+// Pool returns pool name, for the L4 listeners.
+func (snap *snapshot) Pool(name string) *upstream.Pool {
+	if p := snap.pools[name]; p != nil {
+		return p.Pool
+	}
+	return nil
 }
 
 // New returns a forwarder; Start runs it.
@@ -117,11 +129,12 @@ func New(opts Options) *Forwarder {
 		opts:        opts,
 		upstream:    upstream.NewRegistry(opts.Log, opts.Rand),
 		l7States:    map[string]*poolL7State{},
-		listeners:   map[string]listener{},
+		listeners:   map[string]l4.Listener{},
 		routeStates: map[string]*routeState{},
 	}
 	f.proxy = f.newReverseProxy()
 	f.ctx, f.cancel = context.WithCancel(context.Background())
+	f.l4 = &l4.Env{Ctx: f.ctx, Log: opts.Log, Current: func() l4.Snapshot { return f.snap.Load() }}
 	f.sched = probes.NewScheduler(probes.Options{Sink: probes.SinkFunc(f.observe), Logger: opts.Log})
 	return f
 }
@@ -148,7 +161,7 @@ func (f *Forwarder) Start(cfg *config.Forward) error {
 	}
 	if err := f.startHTTP(cfg); err != nil {
 		for _, l := range f.listeners {
-			l.stop()
+			l.Stop()
 		}
 		f.cancel()
 		return err
@@ -160,7 +173,7 @@ func (f *Forwarder) Start(cfg *config.Forward) error {
 		_ = f.sched.Run(f.ctx) // only fails when run twice
 	}()
 	for _, l := range f.listeners {
-		go l.serve()
+		go l.Serve()
 	}
 	return nil
 }
@@ -179,7 +192,7 @@ func (f *Forwarder) Reload(cfg *config.Forward) error {
 		return ErrShuttingDown
 	}
 	old := f.snap.Load().cfg
-	before := make(map[string]listener, len(f.listeners))
+	before := make(map[string]l4.Listener, len(f.listeners))
 	for name, l := range f.listeners {
 		before[name] = l
 	}
@@ -188,7 +201,7 @@ func (f *Forwarder) Reload(cfg *config.Forward) error {
 	}
 	for name, l := range f.listeners {
 		if before[name] != l {
-			go l.serve()
+			go l.Serve()
 		}
 	}
 	if a, b := cfg.Admin, old.Admin; a.Listen != b.Listen || a.TokenFile != b.TokenFile || a.ReadsOpen() != b.ReadsOpen() || cfg.Health != old.Health {
@@ -304,7 +317,7 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 	snap := &snapshot{cfg: cfg, pools: map[string]*Pool{}, listeners: lcfgs, limiters: prep.limiters}
 	if err := f.buildPools(cfg, snap, prep, first); err != nil { // a bug: the configuration was validated
 		for _, b := range bound {
-			b.stop()
+			b.Stop()
 		}
 		return err
 	}
@@ -324,7 +337,7 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 	f.swapListeners(cfg, next, prep)
 	f.swapAccessLog(prep.accessLog, first)
 	for _, l := range bound {
-		f.log.Info("listening", "listener", l.name(), "protocol", l.protocol(), "addr", l.addr().String())
+		f.log.Info("listening", "listener", l.Name(), "protocol", l.Protocol(), "addr", l.Addr().String())
 	}
 	return nil
 }
@@ -337,7 +350,7 @@ func (f *Forwarder) buildListenerConfigs(cfg *config.Forward, prep *prepared) (m
 	usedRoutes := map[string]bool{}
 	for i := range cfg.Listeners {
 		lc := &cfg.Listeners[i]
-		c := newListenerConfig(*lc)
+		c := &listenerConfig{Config: l4.NewConfig(*lc)}
 		if lc.IsHTTP() {
 			var err error
 			if c.http, err = f.buildHTTPConfig(cfg, i, usedRoutes, prep.limiters); err != nil {
@@ -353,22 +366,22 @@ func (f *Forwarder) buildListenerConfigs(cfg *config.Forward, prep *prepared) (m
 // protocol and address are unchanged, and new ones, bound here, the only
 // step of a reload that can fail on something outside the file. bound
 // lists the new ones; on error none is left bound.
-func (f *Forwarder) bindListeners(cfg *config.Forward, prep *prepared) (next map[string]listener, bound []listener, err error) {
-	next = make(map[string]listener, len(cfg.Listeners))
+func (f *Forwarder) bindListeners(cfg *config.Forward, prep *prepared) (next map[string]l4.Listener, bound []l4.Listener, err error) {
+	next = make(map[string]l4.Listener, len(cfg.Listeners))
 	for _, lc := range cfg.Listeners {
-		if l, ok := f.listeners[lc.Name]; ok && l.protocol() == lc.Protocol && l.listen() == lc.Listen {
+		if l, ok := f.listeners[lc.Name]; ok && l.Protocol() == lc.Protocol && l.Listen() == lc.Listen {
 			next[lc.Name] = l
 			continue
 		}
-		var l listener
+		var l l4.Listener
 		if lc.IsHTTP() {
 			l, err = f.bindHTTP(lc, prep.certs[lc.Name])
 		} else {
-			l, err = f.bind(lc)
+			l, err = l4.Bind(f.l4, lc)
 		}
 		if err != nil {
 			for _, b := range bound {
-				b.stop()
+				b.Stop()
 			}
 			return nil, nil, err
 		}
@@ -421,11 +434,11 @@ func (f *Forwarder) publish(snap *snapshot) {
 
 // swapListeners puts the listeners of next in force, closing those it
 // replaces, and gives https listeners their certificates.
-func (f *Forwarder) swapListeners(cfg *config.Forward, next map[string]listener, prep *prepared) {
+func (f *Forwarder) swapListeners(cfg *config.Forward, next map[string]l4.Listener, prep *prepared) {
 	for name, l := range f.listeners {
 		if next[name] != l {
-			f.log.Info("listener closed", "listener", name, "addr", l.addr().String())
-			l.stop()
+			f.log.Info("listener closed", "listener", name, "addr", l.Addr().String())
+			l.Stop()
 		}
 	}
 	f.listeners = next
@@ -565,7 +578,7 @@ func (f *Forwarder) Addr(name string) net.Addr {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if l := f.listeners[name]; l != nil {
-		return l.addr()
+		return l.Addr()
 	}
 	return nil
 }
@@ -616,7 +629,7 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 	f.mu.Unlock()
 
 	for _, l := range listeners {
-		l.stop()
+		l.Stop()
 	}
 	for _, st := range states {
 		st.SetDrain(upstream.DrainShutdown, true, st.DrainTimeout())
@@ -626,7 +639,7 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	for _, l := range listeners {
-		wg.Go(func() { l.wait(ctx) })
+		wg.Go(func() { l.Wait(ctx) })
 	}
 	wg.Wait()
 	err := ctx.Err()
@@ -636,7 +649,7 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 		}
 		waitCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		for _, l := range listeners {
-			l.wait(waitCtx)
+			l.Wait(waitCtx)
 		}
 		cancel()
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/forward/canary"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/h1"
+	"github.com/meridian-gslb/meridian/gslb/forward/l4"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
 
@@ -222,11 +223,11 @@ type httpListener struct {
 	stopOnce sync.Once
 }
 
-var _ listener = (*httpListener)(nil)
+var _ l4.Listener = (*httpListener)(nil)
 
 // bindHTTP binds an http or https listener; certs are its certificates,
 // already loaded.
-func (f *Forwarder) bindHTTP(lc config.ForwardListener, certs *certSet) (listener, error) {
+func (f *Forwarder) bindHTTP(lc config.ForwardListener, certs *certSet) (l4.Listener, error) {
 	ln, err := net.Listen("tcp", lc.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
@@ -289,19 +290,19 @@ func tlsVersion(v string) uint16 {
 	return tls.VersionTLS12
 }
 
-func (l *httpListener) name() string     { return l.lname }
-func (l *httpListener) addr() net.Addr   { return l.ln.Addr() }
-func (l *httpListener) protocol() string { return l.proto }
-func (l *httpListener) listen() string   { return l.at }
+func (l *httpListener) Name() string     { return l.lname }
+func (l *httpListener) Addr() net.Addr   { return l.ln.Addr() }
+func (l *httpListener) Protocol() string { return l.proto }
+func (l *httpListener) Listen() string   { return l.at }
 
 // serve runs the server until stop.
-func (l *httpListener) serve() {
+func (l *httpListener) Serve() {
 	defer close(l.done)
 	cfg := l.f.snap.Load().listeners[l.lname]
 	var inner net.Listener = l.ln
-	if cfg != nil && cfg.acceptProxy {
+	if cfg != nil && cfg.AcceptProxy {
 		inner = &proxyproto.Listener{
-			Listener: l.ln, ReadHeaderTimeout: cfg.handshake,
+			Listener: l.ln, ReadHeaderTimeout: cfg.Handshake,
 			ConnPolicy: func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil },
 		}
 	}
@@ -323,7 +324,7 @@ func (l *httpListener) serve() {
 			if errors.Is(err, net.ErrClosed) || l.closing.Load() {
 				break
 			}
-			l.f.acceptFailed(l.lname, &delay, err)
+			l4.AcceptFailed(l.f.log, l.lname, &delay, err)
 			continue
 		}
 		delay = 0
@@ -346,7 +347,7 @@ func connTLSState(ctx context.Context, c net.Conn) context.Context {
 // idle keep-alive connections close, HTTP/2 ones are told to go away, and
 // upgraded tunnels carry on until they end or their backend's drain
 // closes them.
-func (l *httpListener) stop() {
+func (l *httpListener) Stop() {
 	l.stopOnce.Do(func() {
 		l.closing.Store(true)
 		l.ln.Close()
@@ -359,7 +360,7 @@ func (l *httpListener) stop() {
 
 // wait returns once every connection and request has ended, or ctx has;
 // then it closes what is left.
-func (l *httpListener) wait(ctx context.Context) {
+func (l *httpListener) Wait(ctx context.Context) {
 	if err := l.srv.Shutdown(ctx); err != nil {
 		l.srv.Close()
 	}
@@ -415,10 +416,10 @@ func (l *httpListener) closeFast() {
 	}
 }
 
-func (l *httpListener) collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(descListenerActive, prometheus.GaugeValue, float64(l.active.Load()), l.lname, l.proto)
-	ch <- prometheus.MustNewConstMetric(descListenerConns, prometheus.CounterValue, float64(l.accepted.Load()), l.lname, l.proto)
-	ch <- prometheus.MustNewConstMetric(descListenerRejected, prometheus.CounterValue, float64(l.rejected.Load()), l.lname, l.proto, rejectNames[rejectMaxConns])
+func (l *httpListener) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(l4.DescListenerActive, prometheus.GaugeValue, float64(l.active.Load()), l.lname, l.proto)
+	ch <- prometheus.MustNewConstMetric(l4.DescListenerConns, prometheus.CounterValue, float64(l.accepted.Load()), l.lname, l.proto)
+	ch <- prometheus.MustNewConstMetric(l4.DescListenerRejected, prometheus.CounterValue, float64(l.rejected.Load()), l.lname, l.proto, l4.RejectNames[l4.RejectMaxConns])
 	ch <- prometheus.MustNewConstMetric(descHTTPActive, prometheus.GaugeValue, float64(l.requests.Load()), l.lname)
 	ch <- prometheus.MustNewConstMetric(descHTTPFast, prometheus.CounterValue, float64(l.fastRequests.Load()), l.lname)
 	ch <- prometheus.MustNewConstMetric(descHTTPHandoffs, prometheus.CounterValue, float64(l.handoffs.Load()), l.lname)
@@ -443,7 +444,7 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 		}
 		maxConns := int64(config.DefaultListenerMaxConns)
 		if cfg := l.f.snap.Load().listeners[l.lname]; cfg != nil {
-			maxConns = cfg.maxConns
+			maxConns = cfg.MaxConns
 		}
 		if l.active.Add(1) > maxConns {
 			l.active.Add(-1)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/forward/canary"
+	"github.com/meridian-gslb/meridian/gslb/forward/l4"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,15 +51,6 @@ var (
 		"1 while the pool has no healthy backend and spreads connections over all of them (all_unhealthy = panic).", []string{"pool"}, nil)
 	descPoolRefused = prometheus.NewDesc("meridian_forward_pool_refused_connections_total",
 		"Connections (UDP: new flows) refused because no backend of the pool was available or reachable.", []string{"pool"}, nil)
-
-	descListenerActive = prometheus.NewDesc("meridian_forward_listener_active_connections",
-		"Connections (UDP: flows) open on the listener.", []string{"listener", "protocol"}, nil)
-	descListenerConns = prometheus.NewDesc("meridian_forward_listener_connections_total",
-		"Connections accepted (UDP: flows started) by the listener.", []string{"listener", "protocol"}, nil)
-	descListenerRejected = prometheus.NewDesc("meridian_forward_listener_rejected_total",
-		"Connections (UDP: datagrams) turned away, by reason.", []string{"listener", "protocol", "reason"}, nil)
-	descListenerDatagrams = prometheus.NewDesc("meridian_forward_listener_datagrams_total",
-		"UDP datagrams, from clients and to clients.", []string{"listener", "direction"}, nil)
 
 	// The L7 proxy.
 	routeLabels    = []string{"listener", "route"}
@@ -127,7 +119,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descBackendHealthy, descBackendTransitions, descBackendEjected, descBackendEjections, descBackendDraining,
 		descBackendWeight, descBackendAvailable,
 		descPoolHealthy, descPoolMinHealthy, descPoolPanic, descPoolRefused,
-		descListenerActive, descListenerConns, descListenerRejected, descListenerDatagrams,
+		l4.DescListenerActive, l4.DescListenerConns, l4.DescListenerRejected, l4.DescListenerDatagrams,
 		descHTTPActive, descHTTPFast, descHTTPHandoffs, descRouteRequests, descRouteDuration, descCanaryPercent, descCanaryRequests,
 		descBackendHTTP, descBackendHTTPDuration, descBackendBreaker, descBackendBreakerOpens,
 		descPoolRetries, descPoolBudget, descPoolSticky, descCertReloads, descCertNotAfter,
@@ -225,13 +217,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	f.mu.Lock()
-	ls := make([]listener, 0, len(f.listeners))
+	ls := make([]l4.Listener, 0, len(f.listeners))
 	for _, l := range f.listeners {
 		ls = append(ls, l)
 	}
 	f.mu.Unlock()
 	for _, l := range ls {
-		l.collect(ch)
+		l.Collect(ch)
 	}
 }
 

@@ -1,4 +1,4 @@
-package forward
+package l4
 
 import (
 	"context"
@@ -28,18 +28,18 @@ const (
 	udpReplyBuffer   = 16 << 10
 )
 
-// udpListener proxies datagrams: each client address gets a flow, a
+// UDPListener proxies datagrams: each client address gets a flow, a
 // socket connected to one backend, whose replies go back to the client
 // from the listening socket, so that the client sees them come from the
 // address it sent to.
-type udpListener struct {
-	f           *Forwarder
+type UDPListener struct {
+	env         *Env
 	lname, at   string
 	conn        *net.UDPConn
 	wildcard    bool // bound to 0.0.0.0 or ::: replies need each datagram's destination
 	closing     atomic.Bool
 	flowsTotal  atomic.Uint64
-	rejected    [numRejectReasons]atomic.Uint64
+	rejected    [NumRejectReasons]atomic.Uint64
 	fromClients atomic.Uint64 // datagrams
 	toClients   atomic.Uint64
 	mu          sync.Mutex
@@ -50,9 +50,9 @@ type udpListener struct {
 	stopOnce    sync.Once
 }
 
-var _ listener = (*udpListener)(nil)
+var _ Listener = (*UDPListener)(nil)
 
-func (f *Forwarder) bindUDP(lc config.ForwardListener) (listener, error) {
+func bindUDP(env *Env, lc config.ForwardListener) (Listener, error) {
 	addr, err := net.ResolveUDPAddr("udp", lc.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
@@ -61,8 +61,8 @@ func (f *Forwarder) bindUDP(lc config.ForwardListener) (listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 	}
-	l := &udpListener{
-		f: f, lname: lc.Name, at: lc.Listen, conn: conn,
+	l := &UDPListener{
+		env: env, lname: lc.Name, at: lc.Listen, conn: conn,
 		flows: map[netip.AddrPort]*udpFlow{}, closed: make(chan struct{}),
 	}
 	if ap := conn.LocalAddr().(*net.UDPAddr).AddrPort(); ap.Addr().IsUnspecified() {
@@ -77,14 +77,14 @@ func (f *Forwarder) bindUDP(lc config.ForwardListener) (listener, error) {
 	return l, nil
 }
 
-func (l *udpListener) name() string     { return l.lname }
-func (l *udpListener) addr() net.Addr   { return l.conn.LocalAddr() }
-func (l *udpListener) protocol() string { return "udp" }
-func (l *udpListener) listen() string   { return l.at }
+func (l *UDPListener) Name() string     { return l.lname }
+func (l *UDPListener) Addr() net.Addr   { return l.conn.LocalAddr() }
+func (l *UDPListener) Protocol() string { return "udp" }
+func (l *UDPListener) Listen() string   { return l.at }
 
 // stop takes no new clients; the socket stays open for the flows there are
 // (their replies leave from it) and closes once they have ended.
-func (l *udpListener) stop() {
+func (l *UDPListener) Stop() {
 	l.stopOnce.Do(func() {
 		// Under mu, so that no flow is added once Wait may have begun.
 		l.mu.Lock()
@@ -97,14 +97,14 @@ func (l *udpListener) stop() {
 	})
 }
 
-func (l *udpListener) closeSocket() {
+func (l *UDPListener) closeSocket() {
 	l.closeOnce.Do(func() {
 		l.conn.Close()
 		close(l.closed)
 	})
 }
 
-func (l *udpListener) wait(ctx context.Context) {
+func (l *UDPListener) Wait(ctx context.Context) {
 	select {
 	case <-l.closed:
 	case <-ctx.Done():
@@ -113,7 +113,7 @@ func (l *udpListener) wait(ctx context.Context) {
 }
 
 // serve reads clients' datagrams until the socket closes.
-func (l *udpListener) serve() {
+func (l *UDPListener) Serve() {
 	buf := make([]byte, udpRequestBuffer)
 	for {
 		var (
@@ -144,7 +144,7 @@ func (l *udpListener) serve() {
 
 // forward sends a client's datagram to its flow's backend. A flow that
 // ended a moment ago (idle, or its backend refused) gets a successor, once.
-func (l *udpListener) forward(client netip.AddrPort, session *dns.SessionUDP, dgram []byte) {
+func (l *UDPListener) forward(client netip.AddrPort, session *dns.SessionUDP, dgram []byte) {
 	for range 2 {
 		fl := l.flow(client, session)
 		if fl == nil {
@@ -167,7 +167,7 @@ func (l *udpListener) forward(client netip.AddrPort, session *dns.SessionUDP, dg
 // flow returns the client's flow, starting one if there is none and the
 // table has room; nil drops the datagram. Only serve's goroutine adds
 // flows, so the backend is dialled outside the lock.
-func (l *udpListener) flow(client netip.AddrPort, session *dns.SessionUDP) *udpFlow {
+func (l *UDPListener) flow(client netip.AddrPort, session *dns.SessionUDP) *udpFlow {
 	l.mu.Lock()
 	fl := l.flows[client]
 	n := len(l.flows)
@@ -181,18 +181,18 @@ func (l *udpListener) flow(client netip.AddrPort, session *dns.SessionUDP) *udpF
 	if l.closing.Load() {
 		return nil
 	}
-	snap := l.f.snap.Load()
-	cfg := snap.listeners[l.lname]
+	snap := l.env.Current()
+	cfg := snap.Listener(l.lname)
 	if cfg == nil {
 		return nil
 	}
-	if n >= cfg.maxFlows {
-		l.rejected[rejectMaxFlows].Add(1)
+	if n >= cfg.MaxFlows {
+		l.rejected[RejectMaxFlows].Add(1)
 		return nil
 	}
-	p := snap.pools[cfg.pool]
+	p := snap.Pool(cfg.Pool)
 	if p == nil {
-		l.rejected[rejectNoRoute].Add(1)
+		l.rejected[RejectNoRoute].Add(1)
 		return nil
 	}
 	req := &upstream.Request{Key: p.Key(client, ""), Now: time.Now().UnixNano()}
@@ -201,14 +201,14 @@ func (l *udpListener) flow(client netip.AddrPort, session *dns.SessionUDP) *udpF
 		if b == nil {
 			break
 		}
-		conn, err := dialUDP(l.f.ctx, b.Addr, p.ConnectTimeout)
+		conn, err := dialUDP(l.env.Ctx, b.Addr, p.ConnectTimeout)
 		if err != nil {
 			b.Release()
 			b.ConnectFailed(time.Now())
 			req.Avoid(b)
 			continue
 		}
-		fl := &udpFlow{l: l, client: client, b: b, conn: conn, idle: cfg.idle}
+		fl := &udpFlow{l: l, client: client, b: b, conn: conn, idle: cfg.Idle}
 		fl.last.Store(time.Now().UnixNano()) // before replies reads it
 		if session != nil {
 			fl.session.Store(session)
@@ -234,7 +234,7 @@ func (l *udpListener) flow(client netip.AddrPort, session *dns.SessionUDP) *udpF
 		return fl
 	}
 	p.State.Refused.Add(1)
-	l.rejected[rejectNoBackend].Add(1)
+	l.rejected[RejectNoBackend].Add(1)
 	return nil
 }
 
@@ -249,7 +249,7 @@ func dialUDP(ctx context.Context, addr string, timeout time.Duration) (*net.UDPC
 
 // udpFlow is one client's traffic to its backend.
 type udpFlow struct {
-	l       *udpListener
+	l       *UDPListener
 	client  netip.AddrPort
 	session atomic.Pointer[dns.SessionUDP] // wildcard listeners: where replies leave from
 	b       *upstream.Backend
@@ -292,7 +292,7 @@ func (fl *udpFlow) replies() {
 		}
 		fl.last.Store(time.Now().UnixNano())
 		if flags&syscall.MSG_TRUNC != 0 {
-			l.rejected[rejectTooLarge].Add(1)
+			l.rejected[RejectTooLarge].Add(1)
 			continue
 		}
 		fl.b.State.Received.Add(uint64(n))
@@ -322,15 +322,15 @@ func (fl *udpFlow) end() {
 	})
 }
 
-func (l *udpListener) collect(ch chan<- prometheus.Metric) {
+func (l *UDPListener) Collect(ch chan<- prometheus.Metric) {
 	l.mu.Lock()
 	n := len(l.flows)
 	l.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(descListenerActive, prometheus.GaugeValue, float64(n), l.lname, "udp")
-	ch <- prometheus.MustNewConstMetric(descListenerConns, prometheus.CounterValue, float64(l.flowsTotal.Load()), l.lname, "udp")
-	for _, r := range []rejectReason{rejectNoRoute, rejectNoBackend, rejectMaxFlows, rejectTooLarge} {
-		ch <- prometheus.MustNewConstMetric(descListenerRejected, prometheus.CounterValue, float64(l.rejected[r].Load()), l.lname, "udp", rejectNames[r])
+	ch <- prometheus.MustNewConstMetric(DescListenerActive, prometheus.GaugeValue, float64(n), l.lname, "udp")
+	ch <- prometheus.MustNewConstMetric(DescListenerConns, prometheus.CounterValue, float64(l.flowsTotal.Load()), l.lname, "udp")
+	for _, r := range []RejectReason{RejectNoRoute, RejectNoBackend, RejectMaxFlows, RejectTooLarge} {
+		ch <- prometheus.MustNewConstMetric(DescListenerRejected, prometheus.CounterValue, float64(l.rejected[r].Load()), l.lname, "udp", RejectNames[r])
 	}
-	ch <- prometheus.MustNewConstMetric(descListenerDatagrams, prometheus.CounterValue, float64(l.fromClients.Load()), l.lname, "from_clients")
-	ch <- prometheus.MustNewConstMetric(descListenerDatagrams, prometheus.CounterValue, float64(l.toClients.Load()), l.lname, "to_clients")
+	ch <- prometheus.MustNewConstMetric(DescListenerDatagrams, prometheus.CounterValue, float64(l.fromClients.Load()), l.lname, "from_clients")
+	ch <- prometheus.MustNewConstMetric(DescListenerDatagrams, prometheus.CounterValue, float64(l.toClients.Load()), l.lname, "to_clients")
 }

@@ -1,4 +1,4 @@
-package forward
+package l4
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -26,26 +27,27 @@ import (
 // go unreported: copies return this often to say how far they got.
 const statsTick = 10 * time.Second
 
-// listenerConfig is a listener's part of the configuration in force.
-type listenerConfig struct {
-	name, protocol string
-	pool           string // the pool, or for tls the pool of unrouted names
-	maxConns       int64
-	maxFlows       int
-	idle           time.Duration
-	handshake      time.Duration
-	acceptProxy    bool
+// Config is a listener's part of the configuration in force, as far as
+// accepting and proxying connections goes; L7 listeners have more.
+type Config struct {
+	Name, Protocol string
+	Pool           string // the pool, or for tls the pool of unrouted names
+	MaxConns       int64
+	MaxFlows       int
+	Idle           time.Duration
+	Handshake      time.Duration
+	AcceptProxy    bool
 	exact          map[string]string // SNI -> pool
 	wildcard       map[string]string // "example.com" for *.example.com -> pool
-	http           *httpConfig       // http and https listeners
 }
 
-func newListenerConfig(lc config.ForwardListener) *listenerConfig {
-	c := &listenerConfig{
-		name: lc.Name, protocol: lc.Protocol, pool: lc.Pool,
-		maxConns: int64(lc.MaxConnections), maxFlows: lc.MaxFlows,
-		idle: lc.IdleTimeout.Duration, handshake: lc.HandshakeTimeout.Duration,
-		acceptProxy: lc.AcceptProxyProtocol,
+// NewConfig builds lc's Config.
+func NewConfig(lc config.ForwardListener) *Config {
+	c := &Config{
+		Name: lc.Name, Protocol: lc.Protocol, Pool: lc.Pool,
+		MaxConns: int64(lc.MaxConnections), MaxFlows: lc.MaxFlows,
+		Idle: lc.IdleTimeout.Duration, Handshake: lc.HandshakeTimeout.Duration,
+		AcceptProxy: lc.AcceptProxyProtocol,
 		exact:       map[string]string{}, wildcard: map[string]string{},
 	}
 	for _, r := range lc.Routes {
@@ -66,7 +68,7 @@ func newListenerConfig(lc config.ForwardListener) *listenerConfig {
 // route returns the pool for a TLS server name: an exact route, else a
 // wildcard one for the name's parent (a wildcard stands for one label, as
 // in certificates), else the listener's pool.
-func (c *listenerConfig) route(serverName string) string {
+func (c *Config) Route(serverName string) string {
 	if serverName != "" {
 		if p, ok := c.exact[serverName]; ok {
 			return p
@@ -77,59 +79,93 @@ func (c *listenerConfig) route(serverName string) string {
 			}
 		}
 	}
-	return c.pool
+	return c.Pool
 }
 
-// rejectReason is why a listener turned a client away.
-type rejectReason uint8
+// RejectReason is why a listener turned a client away.
+type RejectReason uint8
 
 const (
-	rejectMaxConns    rejectReason = iota // listener.max_connections reached
-	rejectProxyHeader                     // no valid PROXY header where one is required
-	rejectClientHello                     // no valid TLS ClientHello on a tls listener
-	rejectNoRoute                         // no pool for the server name
-	rejectNoBackend                       // no backend available, or none could be reached
-	rejectMaxFlows                        // listener.max_flows reached (udp)
-	rejectTooLarge                        // a backend's datagram over the reply buffer (udp)
-	numRejectReasons
+	RejectMaxConns    RejectReason = iota // listener.max_connections reached
+	RejectProxyHeader                     // no valid PROXY header where one is required
+	RejectClientHello                     // no valid TLS ClientHello on a tls listener
+	RejectNoRoute                         // no pool for the server name
+	RejectNoBackend                       // no backend available, or none could be reached
+	RejectMaxFlows                        // listener.max_flows reached (udp)
+	RejectTooLarge                        // a backend's datagram over the reply buffer (udp)
+	NumRejectReasons
 )
 
-var rejectNames = [numRejectReasons]string{"max_connections", "proxy_protocol", "client_hello", "no_route", "no_backend", "max_flows", "too_large"}
+var RejectNames = [NumRejectReasons]string{"max_connections", "proxy_protocol", "client_hello", "no_route", "no_backend", "max_flows", "too_large"}
 
-// tcpListener accepts TCP connections and proxies each to a backend.
-type tcpListener struct {
-	f                *Forwarder
+// Env is what the listeners need of the forwarder.
+type Env struct {
+	Ctx context.Context // dials stop when it ends
+	Log *slog.Logger
+	// Current returns the configuration in force, read once per
+	// connection (UDP: per new flow) so that its listener and pools agree.
+	Current func() Snapshot
+}
+
+// Snapshot is the configuration in force as the listeners read it.
+type Snapshot interface {
+	// Listener returns the listener's settings; nil when a reload has
+	// just removed it.
+	Listener(name string) *Config
+	// Pool returns the pool of that name; nil when there is none.
+	Pool(name string) *upstream.Pool
+}
+
+// Listener is a running TCP, TLS (by SNI) or UDP listener.
+type Listener interface {
+	Addr() net.Addr
+	Protocol() string
+	Name() string
+	Listen() string // the configured address, which decides whether a reload keeps it
+	Serve()
+	// Stop ends accepting; established connections carry on.
+	Stop()
+	// Wait returns once every connection has ended or ctx is done.
+	Wait(ctx context.Context)
+	Collect(ch chan<- prometheus.Metric)
+}
+
+// TCPListener accepts TCP connections and proxies each to a backend.
+type TCPListener struct {
+	env              *Env
 	lname, proto, at string
 	ln               *net.TCPListener
 
 	active   atomic.Int64
 	accepted atomic.Uint64
-	rejected [numRejectReasons]atomic.Uint64
+	rejected [NumRejectReasons]atomic.Uint64
 
 	sessions sync.WaitGroup
 	done     chan struct{} // closed when the accept loop has returned
 }
 
-var _ listener = (*tcpListener)(nil)
+var _ Listener = (*TCPListener)(nil)
 
-func (f *Forwarder) bind(lc config.ForwardListener) (listener, error) {
+// Bind binds lc's address: a UDPListener for a udp listener, a
+// TCPListener for tcp and tls ones. Serve runs it.
+func Bind(env *Env, lc config.ForwardListener) (Listener, error) {
 	if lc.Protocol == "udp" {
-		return f.bindUDP(lc)
+		return bindUDP(env, lc)
 	}
 	ln, err := net.Listen("tcp", lc.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 	}
-	return &tcpListener{f: f, lname: lc.Name, proto: lc.Protocol, at: lc.Listen, ln: ln.(*net.TCPListener), done: make(chan struct{})}, nil
+	return &TCPListener{env: env, lname: lc.Name, proto: lc.Protocol, at: lc.Listen, ln: ln.(*net.TCPListener), done: make(chan struct{})}, nil
 }
 
-func (l *tcpListener) name() string     { return l.lname }
-func (l *tcpListener) addr() net.Addr   { return l.ln.Addr() }
-func (l *tcpListener) protocol() string { return l.proto }
-func (l *tcpListener) listen() string   { return l.at }
-func (l *tcpListener) stop()            { l.ln.Close() }
+func (l *TCPListener) Name() string     { return l.lname }
+func (l *TCPListener) Addr() net.Addr   { return l.ln.Addr() }
+func (l *TCPListener) Protocol() string { return l.proto }
+func (l *TCPListener) Listen() string   { return l.at }
+func (l *TCPListener) Stop()            { l.ln.Close() }
 
-func (l *tcpListener) wait(ctx context.Context) {
+func (l *TCPListener) Wait(ctx context.Context) {
 	done := make(chan struct{})
 	go func() {
 		<-l.done
@@ -142,17 +178,17 @@ func (l *tcpListener) wait(ctx context.Context) {
 	}
 }
 
-// acceptFailed waits after a failed accept (out of file descriptors or
+// AcceptFailed waits after a failed accept (out of file descriptors or
 // the like) for some to be freed rather than spin, as net/http does:
 // 5 ms, doubling up to 1 s while accepts keep failing.
-func (f *Forwarder) acceptFailed(listener string, backoff *time.Duration, err error) {
+func AcceptFailed(log *slog.Logger, listener string, backoff *time.Duration, err error) {
 	*backoff = min(max(2**backoff, 5*time.Millisecond), time.Second)
-	f.log.Warn("accept failed", "listener", listener, "err", err, "retry_in", *backoff)
+	log.Warn("accept failed", "listener", listener, "err", err, "retry_in", *backoff)
 	time.Sleep(*backoff)
 }
 
 // serve accepts until stop.
-func (l *tcpListener) serve() {
+func (l *TCPListener) Serve() {
 	defer close(l.done)
 	var backoff time.Duration
 	for {
@@ -161,19 +197,19 @@ func (l *tcpListener) serve() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			l.f.acceptFailed(l.lname, &backoff, err)
+			AcceptFailed(l.env.Log, l.lname, &backoff, err)
 			continue
 		}
 		backoff = 0
-		snap := l.f.snap.Load()
-		cfg := snap.listeners[l.lname]
+		snap := l.env.Current()
+		cfg := snap.Listener(l.lname)
 		if cfg == nil { // removed by a reload a moment ago
 			c.Close()
 			continue
 		}
-		if l.active.Add(1) > cfg.maxConns {
+		if l.active.Add(1) > cfg.MaxConns {
 			l.active.Add(-1)
-			l.rejected[rejectMaxConns].Add(1)
+			l.rejected[RejectMaxConns].Add(1)
 			c.Close()
 			continue
 		}
@@ -186,7 +222,7 @@ func (l *tcpListener) serve() {
 // handle reads what must be read before a backend is chosen (a PROXY
 // header, a ClientHello), then proxies, by the configuration that was in
 // force when the connection came: its listener and pools agree.
-func (l *tcpListener) handle(c *net.TCPConn, snap *snapshot, cfg *listenerConfig) {
+func (l *TCPListener) handle(c *net.TCPConn, snap Snapshot, cfg *Config) {
 	defer l.sessions.Done()
 	defer l.active.Add(-1)
 	defer c.Close()
@@ -195,15 +231,15 @@ func (l *tcpListener) handle(c *net.TCPConn, snap *snapshot, cfg *listenerConfig
 	// prelude holds bytes read from the client that the backend must
 	// still get, in front of the rest of the stream.
 	var prelude []byte
-	handshake := cfg.acceptProxy || cfg.protocol == "tls"
+	handshake := cfg.AcceptProxy || cfg.Protocol == "tls"
 	if handshake {
-		c.SetReadDeadline(time.Now().Add(cfg.handshake))
+		c.SetReadDeadline(time.Now().Add(cfg.Handshake))
 	}
-	if cfg.acceptProxy {
+	if cfg.AcceptProxy {
 		br := bufio.NewReader(c)
 		h, err := proxyproto.Read(br)
 		if err != nil {
-			l.reject(rejectProxyHeader, src, err)
+			l.reject(RejectProxyHeader, src, err)
 			return
 		}
 		if h.Command.IsProxy() {
@@ -217,11 +253,11 @@ func (l *tcpListener) handle(c *net.TCPConn, snap *snapshot, cfg *listenerConfig
 		}
 	}
 	var serverName string
-	if cfg.protocol == "tls" {
+	if cfg.Protocol == "tls" {
 		pr := bytes.NewReader(prelude)
 		name, hello, err := sni.Read(io.MultiReader(pr, c), 0)
 		if err != nil {
-			l.reject(rejectClientHello, src, err)
+			l.reject(RejectClientHello, src, err)
 			return
 		}
 		serverName = name
@@ -230,9 +266,9 @@ func (l *tcpListener) handle(c *net.TCPConn, snap *snapshot, cfg *listenerConfig
 	if handshake {
 		c.SetReadDeadline(time.Time{})
 	}
-	p := snap.pools[cfg.route(serverName)]
+	p := snap.Pool(cfg.Route(serverName))
 	if p == nil {
-		l.reject(rejectNoRoute, src, fmt.Errorf("no pool for server name %q", serverName))
+		l.reject(RejectNoRoute, src, fmt.Errorf("no pool for server name %q", serverName))
 		return
 	}
 	l.proxy(c, p, cfg, src, dst, serverName, prelude)
@@ -240,14 +276,14 @@ func (l *tcpListener) handle(c *net.TCPConn, snap *snapshot, cfg *listenerConfig
 
 // proxy connects to a backend of p, trying another when one fails, and
 // copies both ways until both sides are done.
-func (l *tcpListener) proxy(c *net.TCPConn, p *Pool, cfg *listenerConfig, src, dst netip.AddrPort, serverName string, prelude []byte) {
+func (l *TCPListener) proxy(c *net.TCPConn, p *upstream.Pool, cfg *Config, src, dst netip.AddrPort, serverName string, prelude []byte) {
 	req := &upstream.Request{Key: p.Key(src, serverName), Now: time.Now().UnixNano()}
 	for range p.ConnectAttempts {
 		b, done := p.PickAdmitted(req)
 		if b == nil {
 			break
 		}
-		bc, err := dialTCP(l.f.ctx, b.Addr, p.ConnectTimeout)
+		bc, err := dialTCP(l.env.Ctx, b.Addr, p.ConnectTimeout)
 		if err != nil {
 			b.Release()
 			b.ConnectFailed(time.Now())
@@ -255,24 +291,24 @@ func (l *tcpListener) proxy(c *net.TCPConn, p *Pool, cfg *listenerConfig, src, d
 				done(upstream.ErrTryFailed)
 			}
 			req.Avoid(b)
-			l.f.log.Debug("connect failed", "pool", p.Name, "backend", b.Addr, "err", err)
+			l.env.Log.Debug("connect failed", "pool", p.Name, "backend", b.Addr, "err", err)
 			continue
 		}
 		b.ConnectOK()
 		if done != nil {
 			done(nil)
 		}
-		s := &tcpSession{client: c, backend: bc, idle: cfg.idle}
+		s := &tcpSession{client: c, backend: bc, idle: cfg.Idle}
 		s.run(b, proxyHeader(p.ProxyVersion, src, dst), prelude)
 		return
 	}
 	p.State.Refused.Add(1)
-	l.reject(rejectNoBackend, src, fmt.Errorf("pool %q: no backend available", p.Name))
+	l.reject(RejectNoBackend, src, fmt.Errorf("pool %q: no backend available", p.Name))
 }
 
-func (l *tcpListener) reject(r rejectReason, client netip.AddrPort, err error) {
+func (l *TCPListener) reject(r RejectReason, client netip.AddrPort, err error) {
 	l.rejected[r].Add(1)
-	l.f.log.Debug("connection refused", "listener", l.lname, "client", client.String(), "reason", rejectNames[r], "err", err)
+	l.env.Log.Debug("connection refused", "listener", l.lname, "client", client.String(), "reason", RejectNames[r], "err", err)
 }
 
 func dialTCP(ctx context.Context, addr string, timeout time.Duration) (*net.TCPConn, error) {
@@ -397,13 +433,13 @@ func (s *tcpSession) checkIdle() {
 	s.mu.Unlock()
 }
 
-func (l *tcpListener) collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(descListenerActive, prometheus.GaugeValue, float64(l.active.Load()), l.lname, l.proto)
-	ch <- prometheus.MustNewConstMetric(descListenerConns, prometheus.CounterValue, float64(l.accepted.Load()), l.lname, l.proto)
-	for r := range numRejectReasons {
-		if r == rejectMaxFlows || r == rejectTooLarge {
+func (l *TCPListener) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(DescListenerActive, prometheus.GaugeValue, float64(l.active.Load()), l.lname, l.proto)
+	ch <- prometheus.MustNewConstMetric(DescListenerConns, prometheus.CounterValue, float64(l.accepted.Load()), l.lname, l.proto)
+	for r := range NumRejectReasons {
+		if r == RejectMaxFlows || r == RejectTooLarge {
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(descListenerRejected, prometheus.CounterValue, float64(l.rejected[r].Load()), l.lname, l.proto, rejectNames[r])
+		ch <- prometheus.MustNewConstMetric(DescListenerRejected, prometheus.CounterValue, float64(l.rejected[r].Load()), l.lname, l.proto, RejectNames[r])
 	}
 }
