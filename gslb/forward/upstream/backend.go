@@ -39,7 +39,7 @@ type BackendState struct {
 	Health   atomic.Uint32 // a probes.State
 	Ejected  atomic.Bool
 	Draining atomic.Bool  // for any drainReason
-	Joined   atomic.Int64 // unix ns it last (re)joined rotation, where slow start runs from; 0: at full weight
+	joined   atomic.Int64 // unix ns it last (re)joined rotation, where slow start runs from; 0: at full weight
 	failures atomic.Int32 // connect failures in a row, for outlier detection
 
 	Active        atomic.Int64
@@ -90,9 +90,9 @@ type Session interface{ Abort() }
 type DrainReason uint8
 
 const (
-	DrainConfig   DrainReason = 1 << iota // drain = true in the configuration
+	drainConfig   DrainReason = 1 << iota // drain = true in the configuration
 	DrainAdmin                            // POST .../drain on the admin API
-	DrainRemoved                          // gone from the configuration
+	drainRemoved                          // gone from the configuration
 	DrainShutdown                         // the forwarder is stopping
 )
 
@@ -101,7 +101,7 @@ func (r DrainReason) Names() []string {
 	for _, n := range []struct {
 		r    DrainReason
 		name string
-	}{{DrainConfig, "config"}, {DrainAdmin, "admin"}, {DrainRemoved, "removed"}, {DrainShutdown, "shutdown"}} {
+	}{{drainConfig, "config"}, {DrainAdmin, "admin"}, {drainRemoved, "removed"}, {DrainShutdown, "shutdown"}} {
 		if r&n.r != 0 {
 			out = append(out, n.name)
 		}
@@ -109,7 +109,7 @@ func (r DrainReason) Names() []string {
 	return out
 }
 
-func NewBackendState(id, addr string, ps *PoolState, health probes.State, log *slog.Logger) *BackendState {
+func newBackendState(id, addr string, ps *PoolState, health probes.State, log *slog.Logger) *BackendState {
 	s := &BackendState{ID: id, Addr: addr, Pool: ps, log: log, sessions: map[Session]struct{}{}}
 	s.Health.Store(uint32(health))
 	return s
@@ -157,7 +157,7 @@ func (b *Backend) EffectiveWeight(now int64) float64 {
 	if ramp <= 0 {
 		return w
 	}
-	joined := b.State.Joined.Load()
+	joined := b.State.joined.Load()
 	if joined == 0 || now-joined >= ramp || now < joined {
 		return w
 	}
@@ -305,7 +305,7 @@ func (s *BackendState) SetHealth(to probes.State, now time.Time) bool {
 	switch to {
 	case probes.Up:
 		s.ToUp.Add(1)
-		s.Joined.Store(now.UnixNano())
+		s.joined.Store(now.UnixNano())
 	case probes.Down:
 		s.ToDown.Add(1)
 	}

@@ -60,10 +60,10 @@ func (r *Request) Avoid(b *Backend) {
 	}
 }
 
-// NewBalancer builds the balancer named in the configuration for bs. rnd
+// newBalancer builds the balancer named in the configuration for bs. rnd
 // returns a uniform number in [0, n) and must be safe for concurrent use;
 // nil uses math/rand/v2.
-func NewBalancer(name string, bs []*Backend, rnd func(n uint64) uint64) (Balancer, error) {
+func newBalancer(name string, bs []*Backend, rnd func(n uint64) uint64) (Balancer, error) {
 	if rnd == nil {
 		rnd = rand.Uint64N
 	}

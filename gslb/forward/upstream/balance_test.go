@@ -27,14 +27,14 @@ func testPool(t testing.TB, balance string, set func(p *Pool), weights ...int) *
 	p := &Pool{Name: "p", Balance: balance, hashes: config.Hashing(balance), MinHealthy: 1, State: ps}
 	for i, w := range weights {
 		addr := fmt.Sprintf("10.0.0.%d:80", i+1)
-		st := NewBackendState(BackendID("p", addr), addr, ps, probes.Up, log)
+		st := newBackendState(BackendID("p", addr), addr, ps, probes.Up, log)
 		p.Backends = append(p.Backends, &Backend{Addr: addr, Weight: w, ConfigWeight: w, Pool: p, State: st})
 	}
 	if set != nil {
 		set(p)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	bal, err := NewBalancer(balance, p.Backends, rng.Uint64N)
+	bal, err := newBalancer(balance, p.Backends, rng.Uint64N)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestSlowStart(t *testing.T) {
 	p := testPool(t, "weighted_round_robin", func(p *Pool) { p.SlowStart = int64(100 * time.Second) }, 10, 10)
 	b := p.Backends[1]
 	joined := time.Unix(1000, 0)
-	b.State.Joined.Store(joined.UnixNano())
+	b.State.joined.Store(joined.UnixNano())
 	for _, tt := range []struct {
 		after time.Duration
 		want  float64

@@ -8,16 +8,16 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// HashKey is what the hashing balancers hash (pool.hash_key).
-type HashKey uint8
+// hashKey is what the hashing balancers hash (pool.hash_key).
+type hashKey uint8
 
 const (
-	keySourceIP   HashKey = iota // the client's address: a client sticks to a backend
+	keySourceIP   hashKey = iota // the client's address: a client sticks to a backend
 	keySourceAddr                // address and port: each connection or flow hashes apart
 	keySNI                       // the TLS server name: a name sticks to a backend
 )
 
-func ParseHashKey(s string) HashKey {
+func parseHashKey(s string) hashKey {
 	switch s {
 	case "source_addr":
 		return keySourceAddr
@@ -29,7 +29,7 @@ func ParseHashKey(s string) HashKey {
 
 // hashRequest hashes a connection's key. IPv4-mapped IPv6 addresses hash
 // as IPv4, so a dual-stack listener sees one client as one.
-func hashRequest(k HashKey, src netip.AddrPort, serverName string) uint64 {
+func hashRequest(k hashKey, src netip.AddrPort, serverName string) uint64 {
 	if k == keySNI {
 		return xxhash.Sum64String(serverName)
 	}

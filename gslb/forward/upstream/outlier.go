@@ -103,7 +103,7 @@ func (ps *PoolState) restore(s *BackendState) {
 	s.ejectTimer = nil
 	s.restoredAt = now
 	s.ejectedUntil = time.Time{}
-	s.Joined.Store(now.UnixNano())
+	s.joined.Store(now.UnixNano())
 	s.mu.Unlock()
 	ps.refreshLocked()
 	ps.log.Info("backend restored", "pool", ps.Name, "backend", s.Addr)

@@ -17,7 +17,7 @@ type Pool struct {
 	Balance  string // the balancer's name, as configured
 	balancer Balancer
 	hashes   bool // the balancer hashes key's result
-	hashKey  HashKey
+	hashKey  hashKey
 
 	MinHealthy      int
 	PanicMode       bool  // all_unhealthy = "panic"

@@ -65,7 +65,7 @@ func (r *Registry) Build(pc *config.ForwardPool, keep map[string]bool, first boo
 		id := BackendID(pc.Name, bc.Address)
 		keep[id] = true
 		st := r.backendState(pc, bc, ps, initial, first, now)
-		if st.SetDrain(DrainConfig, bc.Drain, p.DrainTimeout) {
+		if st.SetDrain(drainConfig, bc.Drain, p.DrainTimeout) {
 			st.LogDrain(bc.Drain, "config")
 		}
 		if pc.Breaker.Enabled() {
@@ -80,7 +80,7 @@ func (r *Registry) Build(pc *config.ForwardPool, keep map[string]bool, first boo
 			MaxConns: int64(*bc.MaxConnections), Pool: p, State: st,
 		})
 	}
-	bal, err := NewBalancer(pc.Balance, p.Backends, r.rand)
+	bal, err := newBalancer(pc.Balance, p.Backends, r.rand)
 	if err != nil {
 		return nil, fmt.Errorf("pool %q: %w", pc.Name, err)
 	}
@@ -94,7 +94,7 @@ func newPool(pc *config.ForwardPool, ps *PoolState) *Pool {
 		Name:            pc.Name,
 		Balance:         pc.Balance,
 		hashes:          config.Hashing(pc.Balance),
-		hashKey:         ParseHashKey(pc.HashKey),
+		hashKey:         parseHashKey(pc.HashKey),
 		MinHealthy:      pc.MinHealthy,
 		PanicMode:       pc.AllUnhealthy == "panic",
 		SlowStart:       int64(pc.SlowStart.Duration),
@@ -125,18 +125,18 @@ func (r *Registry) backendState(pc *config.ForwardPool, bc *config.ForwardBacken
 	st := r.backends[id]
 	switch {
 	case st == nil:
-		st = NewBackendState(id, bc.Address, ps, initial, r.log)
+		st = newBackendState(id, bc.Address, ps, initial, r.log)
 		if !first {
 			// Joining a pool that carries traffic: ramp up.
-			st.Joined.Store(now.UnixNano())
+			st.joined.Store(now.UnixNano())
 		}
 		r.backends[id] = st
 		r.log.Info("backend added", "pool", pc.Name, "backend", bc.Address, "weight", *bc.Weight, "health", initial.String())
-	case st.DrainReasons()&DrainRemoved != 0:
+	case st.DrainReasons()&drainRemoved != 0:
 		st.mu.Lock()
 		st.onDrained = nil
 		st.mu.Unlock()
-		st.SetDrain(DrainRemoved, false, pc.DrainTimeout.Duration)
+		st.SetDrain(drainRemoved, false, pc.DrainTimeout.Duration)
 		r.log.Info("backend added", "pool", pc.Name, "backend", bc.Address, "weight", *bc.Weight, "health", probes.State(st.Health.Load()).String())
 	}
 	if pc.Check.Type == "none" {
@@ -153,7 +153,7 @@ func (r *Registry) Retire(keep map[string]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, st := range r.backends {
-		if keep[id] || st.DrainReasons()&DrainRemoved != 0 {
+		if keep[id] || st.DrainReasons()&drainRemoved != 0 {
 			continue
 		}
 		r.log.Info("backend removed", "pool", st.Pool.Name, "backend", st.Addr, "active", st.Active.Load())
@@ -168,7 +168,7 @@ func (r *Registry) retire(id string, st *BackendState) {
 	st.onDrained = func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if r.backends[id] == st && st.DrainReasons()&DrainRemoved != 0 {
+		if r.backends[id] == st && st.DrainReasons()&drainRemoved != 0 {
 			delete(r.backends, id)
 		}
 	}
@@ -176,7 +176,7 @@ func (r *Registry) retire(id string, st *BackendState) {
 	// already gets no new timer: its sessions are closed, and it goes now.
 	expired := st.drains != 0 && st.drainExpired
 	st.mu.Unlock()
-	st.SetDrain(DrainRemoved, true, timeout)
+	st.SetDrain(drainRemoved, true, timeout)
 	if expired {
 		delete(r.backends, id) // r.mu is held
 	}
