@@ -22,16 +22,7 @@ func TestCookies(t *testing.T) {
 	s := startQuickstartWith(t, func(config string) string {
 		return replaceOnce(t, config, "[server.rrl]\nenabled = false\n", "[server.rrl]\nenabled = true\nslip = 1\n")
 	})
-	kdig := func(args ...string) string {
-		ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-		defer cancel()
-		full := append([]string{"@127.0.0.1", "-p", strconv.Itoa(s.port), "+norec", "+notcp", "+ignore"}, args...)
-		out, err := exec.CommandContext(ctx, "kdig", full...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("kdig %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	kdig := func(args ...string) string { return runKdig(t, s, args...) }
 	const client = "0123456789ABCDEF"
 	m := kdigCookie.FindStringSubmatch(kdig("+cookie="+client, "www.example.test", "A"))
 	if m == nil || len(m[1]) != 48 || !strings.HasPrefix(m[1], client) {
@@ -69,16 +60,7 @@ func TestCookiesAcrossServers(t *testing.T) {
 		}, func(dir string) { writeFile(t, dir+"/cookies.secret", secrets) })
 	}
 	a, b := start(), start()
-	kdig := func(s *instance, args ...string) string {
-		ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-		defer cancel()
-		full := append([]string{"@127.0.0.1", "-p", strconv.Itoa(s.port), "+norec", "+notcp", "+ignore"}, args...)
-		out, err := exec.CommandContext(ctx, "kdig", full...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("kdig: %v\n%s", err, out)
-		}
-		return string(out)
-	}
+	kdig := func(s *instance, args ...string) string { return runKdig(t, s, args...) }
 	m := kdigCookie.FindStringSubmatch(kdig(a, "+cookie=0123456789ABCDEF", "www.example.test", "A"))
 	if m == nil {
 		t.Fatal("server a gave no cookie")
@@ -91,4 +73,18 @@ func TestCookiesAcrossServers(t *testing.T) {
 	if n := strings.Count(out, "Flags: qr aa;"); n != 60 {
 		t.Errorf("server b answered %d of 60 queries carrying server a's cookie in full; it should accept a's cookie", n)
 	}
+}
+
+// runKdig asks s with kdig over UDP, without recursion and without
+// retrying a truncated reply over TCP.
+func runKdig(t *testing.T, s *instance, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	full := append([]string{"@127.0.0.1", "-p", strconv.Itoa(s.port), "+norec", "+notcp", "+ignore"}, args...)
+	out, err := exec.CommandContext(ctx, "kdig", full...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kdig %v: %v\n%s", args, err, out)
+	}
+	return string(out)
 }
