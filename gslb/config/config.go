@@ -10,12 +10,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/BurntSushi/toml"
 )
 
 // Defaults, each named so the reference in README.md can point at it.
@@ -229,54 +226,6 @@ func Parse(path string, src []byte) (*Config, error) {
 	}
 	return cfg, nil
 }
-
-// decodeStrict decodes src, read from name, into v. A syntax or type error
-// is returned alone, located; otherwise every key v has no field for comes
-// back as an error of its own, with the key index for the checks that
-// follow decoding.
-func decodeStrict(name string, src []byte, v any) (keyIndex, []error, error) {
-	lines := keyLines(string(src))
-	md, err := toml.Decode(string(src), v)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			if pe.LastKey != "" {
-				return nil, nil, fmt.Errorf("%s:%d: %s: %s", name, pe.Position.Line, pe.LastKey, pe.Message)
-			}
-			return nil, nil, fmt.Errorf("%s:%d: %s", name, pe.Position.Line, pe.Message)
-		}
-		// Type mismatches (listen = 5) are not ParseErrors: the decoder
-		// gives their line and key only in the text.
-		if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
-			return nil, nil, fmt.Errorf("%s:%s: %s: %s", name, m[1], m[2], m[3])
-		}
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
-	}
-	var errs []error
-	// The decoder lists a key once per table it is in ([[zone]] twice with
-	// the same unknown key lists it twice), and find returns every line.
-	undecoded := map[string]bool{}
-	var unknown []toml.Key
-	for _, k := range md.Undecoded() {
-		if !undecoded[k.String()] {
-			undecoded[k.String()] = true
-			unknown = append(unknown, k)
-		}
-	}
-	for _, k := range unknown {
-		if len(k) > 1 && undecoded[k[:len(k)-1].String()] {
-			continue // the unknown table is reported, not each key in it
-		}
-		for _, at := range lines.find(k.String()) {
-			errs = append(errs, fmt.Errorf("%s:%d: %s: unknown key", name, at.line, at.path))
-		}
-	}
-	return lines, errs, nil
-}
-
-// decodeErrRe matches the decoder's errors that are not toml.ParseErrors:
-// `toml: line 2 (last key "server.listen"): incompatible types: ...`.
-var decodeErrRe = regexp.MustCompile(`(?s)^toml: line (\d+) \(last key "((?:[^"\\]|\\.)*)"\): (.*)$`)
 
 func defaults() *Config {
 	host, _ := os.Hostname()

@@ -45,12 +45,12 @@ func (ck *Check) SetDefaults() { applyCheckDefaults(ck) }
 // ValidateCheck checks ck, written at key ("pool[0].check") of file;
 // lineOf gives the line a key is written on (or its table's).
 func ValidateCheck(file, key string, ck Check, lineOf func(key string) int) []error {
-	lines := keyIndex{{key, lineOf(key)}}
+	lines := keyIndex{{path: key, line: lineOf(key)}}
 	t := reflect.TypeFor[Check]()
 	for i := range t.NumField() {
 		if name := t.Field(i).Tag.Get("toml"); name != "" {
 			k := key + "." + name
-			lines = append(lines, keyAt{k, lineOf(k)})
+			lines = append(lines, keyAt{path: k, line: lineOf(k)})
 		}
 	}
 	v := validator{file: file, lines: lines}
