@@ -45,16 +45,21 @@ type Cluster struct {
 // Enabled reports whether the node is a cluster member.
 func (c Cluster) Enabled() bool { return c.Bind != "" }
 
-func (c *Config) validateCluster(v *validator) {
-	cl := &c.Cluster
+// setDefaults names a member after its host when it has no name.
+func (cl *Cluster) setDefaults() {
+	if cl.Enabled() && cl.Name == "" {
+		cl.Name, _ = os.Hostname()
+	}
+}
+
+// validate checks [cluster], parses its quorum and reads its key file,
+// named relative to the configuration file (resolve).
+func (cl *Cluster) validate(v *validator, resolve func(string) string) {
 	if !cl.Enabled() {
 		if len(cl.Seeds) > 0 || cl.KeyFile != "" {
 			v.fail("cluster.bind", "is needed to join a cluster (seeds or key_file are set)")
 		}
 		return
-	}
-	if cl.Name == "" {
-		cl.Name, _ = os.Hostname()
 	}
 	for key, addr := range map[string]string{"cluster.bind": cl.Bind, "cluster.advertise": cl.Advertise} {
 		if addr == "" {
@@ -86,7 +91,7 @@ func (c *Config) validateCluster(v *validator) {
 		}
 	}
 	if cl.KeyFile != "" {
-		b, err := os.ReadFile(c.ResolvePath(cl.KeyFile))
+		b, err := os.ReadFile(resolve(cl.KeyFile))
 		if err != nil {
 			v.fail("cluster.key_file", "%v", err)
 			return

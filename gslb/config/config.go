@@ -211,15 +211,9 @@ func Parse(path string, src []byte) (*Config, error) {
 	for i := range cfg.Zones {
 		cfg.Zones[i].Line = lines.line(fmt.Sprintf("zone[%d]", i))
 	}
+	cfg.setDefaults()
 	v := validator{file: name, lines: lines}
-	cfg.applyGSLBDefaults()
-	cfg.Server.RRL.SetDefaults()
 	cfg.validate(&v)
-	for _, p := range cfg.Server.RRL.Validate() {
-		v.fail("server.rrl."+p.Key, "%s", p.Msg)
-	}
-	cfg.readCookieSecrets(&v)
-	cfg.validateGSLB(&v)
 	errs = append(errs, v.errs...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -277,28 +271,74 @@ func (v *validator) fail(key, format string, args ...any) {
 	v.errs = append(v.errs, fmt.Errorf("%s:%d: %s: %s", v.file, v.lines.line(key), key, fmt.Sprintf(format, args...)))
 }
 
-// validateLog lower-cases and checks log.level and log.format, which every
-// Meridian configuration file shares.
-func validateLog(v *validator, level, format *string) {
-	*level = strings.ToLower(*level)
-	*format = strings.ToLower(*format)
-	switch *level {
-	case "debug", "info", "warn", "error":
-	default:
-		v.fail("log.level", "must be debug, info, warn or error, got %q", *level)
-	}
-	switch *format {
-	case "text", "json":
-	default:
-		v.fail("log.format", "must be text or json, got %q", *format)
+// setDefaults fills what the operator left out, once, after decoding
+// and before validate: each table's own defaults.
+func (c *Config) setDefaults() {
+	c.Server.setDefaults()
+	c.Log.setDefaults()
+	c.Cluster.setDefaults()
+	c.Geo.setDefaults()
+	for i := range c.Records {
+		c.Records[i].setDefaults()
 	}
 }
 
+// validate checks every table, reading the files they name (cookie
+// secrets, gossip keys); each problem names its key.
 func (c *Config) validate(v *validator) {
-	s := &c.Server
+	c.Server.validate(v)
+	c.Log.validate(v)
+	c.Cluster.validate(v, c.ResolvePath)
+	c.Admin.validate(v)
+	c.validateZones(v)
+	for _, p := range c.Server.RRL.Validate() {
+		v.fail("server.rrl."+p.Key, "%s", p.Msg)
+	}
+	c.readCookieSecrets(v)
+	c.validateGSLB(v)
+}
+
+func (s *Server) setDefaults() {
 	if len(s.Listen) == 0 {
 		s.Listen = []string{DefaultListen}
 	}
+	s.RRL.SetDefaults()
+}
+
+func (s *Server) validate(v *validator) {
+	s.validateListen(v)
+	if s.UDPSockets < 0 || s.UDPSockets > 256 {
+		v.fail("server.udp_sockets", "must be 0 (one per CPU) to 256, got %d", s.UDPSockets)
+	}
+	if s.EDNSUDPSize < 512 || s.EDNSUDPSize > 65535 {
+		v.fail("server.edns_udp_size", "must be between 512 and 65535 bytes, got %d", s.EDNSUDPSize)
+	}
+	if s.TCPIdleTimeout.Duration <= 0 {
+		v.fail("server.tcp_idle_timeout", "must be positive, got %s", s.TCPIdleTimeout)
+	}
+	for _, n := range []struct {
+		key string
+		val int
+	}{
+		{"server.tcp_max_connections", s.TCPMaxConnections},
+		{"server.tcp_max_queries", s.TCPMaxQueries},
+		{"server.tcp_max_per_client", s.TCPMaxPerClient},
+		{"server.tcp_max_per_prefix", s.TCPMaxPerPrefix},
+	} {
+		if n.val < 1 {
+			v.fail(n.key, "must be at least 1, got %d", n.val)
+		}
+	}
+	if s.TCPMessageTimeout.Duration < 100*time.Millisecond {
+		v.fail("server.tcp_message_timeout", "must be at least 100ms, got %s", s.TCPMessageTimeout)
+	}
+	if s.ShutdownTimeout.Duration < 0 {
+		v.fail("server.shutdown_timeout", "must not be negative, got %s", s.ShutdownTimeout)
+	}
+}
+
+// validateListen checks server.listen: IP host:port pairs, each once.
+func (s *Server) validateListen(v *validator) {
 	seen := map[string]bool{}
 	for _, addr := range s.Listen {
 		host, port, err := net.SplitHostPort(addr)
@@ -320,43 +360,51 @@ func (c *Config) validate(v *validator) {
 		}
 		seen[addr] = true
 	}
-	if s.UDPSockets < 0 || s.UDPSockets > 256 {
-		v.fail("server.udp_sockets", "must be 0 (one per CPU) to 256, got %d", s.UDPSockets)
+}
+
+// validateECS checks the ECS prefix lengths, which the GSLB policies use.
+func (s *Server) validateECS(v *validator) {
+	if s.ECSMaxPrefix4 < 0 || s.ECSMaxPrefix4 > 32 {
+		v.fail("server.ecs_max_prefix4", "must be 0 to 32, got %d", s.ECSMaxPrefix4)
 	}
-	if s.EDNSUDPSize < 512 || s.EDNSUDPSize > 65535 {
-		v.fail("server.edns_udp_size", "must be between 512 and 65535 bytes, got %d", s.EDNSUDPSize)
+	if s.ECSMaxPrefix6 < 0 || s.ECSMaxPrefix6 > 128 {
+		v.fail("server.ecs_max_prefix6", "must be 0 to 128, got %d", s.ECSMaxPrefix6)
 	}
-	if s.TCPIdleTimeout.Duration <= 0 {
-		v.fail("server.tcp_idle_timeout", "must be positive, got %s", s.TCPIdleTimeout)
+}
+
+// setDefaults lower-cases log.level and log.format.
+func (l *Log) setDefaults() {
+	l.Level = strings.ToLower(l.Level)
+	l.Format = strings.ToLower(l.Format)
+}
+
+func (l *Log) validate(v *validator) {
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.fail("log.level", "must be debug, info, warn or error, got %q", l.Level)
 	}
-	if s.TCPMaxConnections < 1 {
-		v.fail("server.tcp_max_connections", "must be at least 1, got %d", s.TCPMaxConnections)
+	switch l.Format {
+	case "text", "json":
+	default:
+		v.fail("log.format", "must be text or json, got %q", l.Format)
 	}
-	if s.TCPMaxQueries < 1 {
-		v.fail("server.tcp_max_queries", "must be at least 1, got %d", s.TCPMaxQueries)
+	if l.QuerySample < 0 || l.QuerySample > 1 {
+		v.fail("log.query_sample", "must be between 0 and 1 (a share of queries), got %g", l.QuerySample)
 	}
-	if s.TCPMaxPerClient < 1 {
-		v.fail("server.tcp_max_per_client", "must be at least 1, got %d", s.TCPMaxPerClient)
-	}
-	if s.TCPMaxPerPrefix < 1 {
-		v.fail("server.tcp_max_per_prefix", "must be at least 1, got %d", s.TCPMaxPerPrefix)
-	}
-	if s.TCPMessageTimeout.Duration < 100*time.Millisecond {
-		v.fail("server.tcp_message_timeout", "must be at least 100ms, got %s", s.TCPMessageTimeout)
-	}
-	if s.ShutdownTimeout.Duration < 0 {
-		v.fail("server.shutdown_timeout", "must not be negative, got %s", s.ShutdownTimeout)
-	}
-	validateLog(v, &c.Log.Level, &c.Log.Format)
-	if c.Log.QuerySample < 0 || c.Log.QuerySample > 1 {
-		v.fail("log.query_sample", "must be between 0 and 1 (a share of queries), got %g", c.Log.QuerySample)
-	}
-	c.validateCluster(v)
-	if c.Admin.Listen != "off" {
-		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-			v.fail("admin.listen", "%q is not host:port (or \"off\")", c.Admin.Listen)
+}
+
+func (a *Admin) validate(v *validator) {
+	if a.Listen != "off" {
+		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+			v.fail("admin.listen", "%q is not host:port (or \"off\")", a.Listen)
 		}
 	}
+}
+
+// validateZones checks the [[zone]] tables: at least one, each named once
+// and with data; their data is read later, by LoadZones.
+func (c *Config) validateZones(v *validator) {
 	if len(c.Zones) == 0 {
 		v.errs = append(v.errs, fmt.Errorf("%s: no [[zone]] configured: a nameserver needs at least one zone", v.file))
 	}

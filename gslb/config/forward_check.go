@@ -54,8 +54,7 @@ func ValidateCheck(file, key string, ck Check, lineOf func(key string) int) []er
 		}
 	}
 	v := validator{file: file, lines: lines}
-	var c Config // validateCheck reads nothing of the GSLB configuration
-	c.validateCheck(&v, key, ck)
+	ck.validate(&v, key)
 	return v.errs
 }
 

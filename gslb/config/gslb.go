@@ -165,193 +165,218 @@ var (
 	continents     = []string{"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
 )
 
-// applyGSLBDefaults fills what the operator left out; validate runs after.
-func (c *Config) applyGSLBDefaults() {
-	if c.Geo.ReloadInterval.Duration == 0 {
-		c.Geo.ReloadInterval.Duration = DefaultGeoReload
+func (g *Geo) setDefaults() {
+	if g.ReloadInterval.Duration == 0 {
+		g.ReloadInterval.Duration = DefaultGeoReload
 	}
-	for i := range c.Geo.Databases {
-		c.Geo.Databases[i].Format = strings.ToLower(cmp.Or(c.Geo.Databases[i].Format, "maxmind"))
-	}
-	for i := range c.Records {
-		r := &c.Records[i]
-		r.Type = strings.ToUpper(cmp.Or(r.Type, "A"))
-		r.Select = strings.ToLower(cmp.Or(r.Select, "all"))
-		r.Fail = strings.ToLower(cmp.Or(r.Fail, "open"))
-		r.Policy = strings.ToLower(r.Policy)
-		for j := range r.Pools {
-			p := &r.Pools[j]
-			p.Name = cmp.Or(p.Name, p.Region)
-			ck := &p.Check
-			applyCheckDefaults(ck)
-			if ck.Type == "dns" {
-				// A DNS node's targets are name servers; the
-				// forwarder's DNS backends name their port.
-				ck.Port = cmp.Or(ck.Port, DefaultDNSCheckPort)
-			}
-		}
+	for i := range g.Databases {
+		g.Databases[i].Format = strings.ToLower(cmp.Or(g.Databases[i].Format, "maxmind"))
 	}
 }
 
+func (r *Record) setDefaults() {
+	r.Type = strings.ToUpper(cmp.Or(r.Type, "A"))
+	r.Select = strings.ToLower(cmp.Or(r.Select, "all"))
+	r.Fail = strings.ToLower(cmp.Or(r.Fail, "open"))
+	r.Policy = strings.ToLower(r.Policy)
+	for j := range r.Pools {
+		r.Pools[j].setDefaults()
+	}
+}
+
+func (p *Pool) setDefaults() {
+	p.Name = cmp.Or(p.Name, p.Region)
+	p.Check.SetDefaults()
+	if p.Check.Type == "dns" {
+		// A DNS node's targets are name servers; the forwarder's DNS
+		// backends name their port.
+		p.Check.Port = cmp.Or(p.Check.Port, DefaultDNSCheckPort)
+	}
+}
+
+// validateGSLB checks the dynamic part: regions, where clients are, and
+// the records with their pools, targets and checks.
 func (c *Config) validateGSLB(v *validator) {
-	s := c.Server
-	if s.ECSMaxPrefix4 < 0 || s.ECSMaxPrefix4 > 32 {
-		v.fail("server.ecs_max_prefix4", "must be 0 to 32, got %d", s.ECSMaxPrefix4)
-	}
-	if s.ECSMaxPrefix6 < 0 || s.ECSMaxPrefix6 > 128 {
-		v.fail("server.ecs_max_prefix6", "must be 0 to 128, got %d", s.ECSMaxPrefix6)
-	}
+	c.Server.validateECS(v)
 	if c.Geo.ReloadInterval.Duration < time.Second {
 		v.fail("geo.reload_interval", "must be at least 1s, got %s", c.Geo.ReloadInterval)
 	}
 	regions := map[string]bool{}
 	for i, r := range c.Regions {
-		key := fmt.Sprintf("region[%d]", i)
-		switch {
-		case r.Name == "":
-			v.fail(key+".name", "missing: every region needs a name")
-		case regions[r.Name]:
-			v.fail(key+".name", "region %q is defined twice", r.Name)
-		}
+		r.validate(v, fmt.Sprintf("region[%d]", i), regions)
 		regions[r.Name] = true
-		if r.Lat == nil || r.Lon == nil {
-			v.fail(key, "region %q needs lat and lon (its location, for proximity and explain)", r.Name)
-		} else if *r.Lat < -90 || *r.Lat > 90 || *r.Lon < -180 || *r.Lon > 180 {
-			v.fail(key+".lat", "lat must be -90 to 90 and lon -180 to 180")
-		}
-		if r.Continent != "" && !slices.Contains(continents, r.Continent) {
-			v.fail(key+".continent", "must be one of %s, got %q", strings.Join(continents, " "), r.Continent)
-		}
-		if r.Bias <= -100 || r.Bias >= 100 {
-			v.fail(key+".bias", "must be between -99 and 99, got %g", r.Bias)
-		}
 	}
 	for i, n := range c.Geo.Networks {
-		key := fmt.Sprintf("geo.network[%d]", i)
-		p, err := netip.ParsePrefix(n.Prefix)
-		switch {
-		case err != nil:
-			v.fail(key+".prefix", "%q is not a CIDR prefix (\"192.0.2.0/24\")", n.Prefix)
-		case p.Masked() != p:
-			v.fail(key+".prefix", "%q has bits set past /%d (write %s)", n.Prefix, p.Bits(), p.Masked())
-		}
-		if n.Region != "" && !regions[n.Region] {
-			v.fail(key+".region", "no [[region]] is named %q", n.Region)
-		}
-		if n.Region == "" && n.Country == "" && n.Continent == "" && n.Lat == nil {
-			v.fail(key, "maps %s to nothing: give region, or country/continent/subdivision/lat+lon", n.Prefix)
-		}
-		if (n.Lat == nil) != (n.Lon == nil) {
-			v.fail(key, "give both lat and lon, or neither")
-		}
+		n.validate(v, fmt.Sprintf("geo.network[%d]", i), regions)
 	}
 	for i, db := range c.Geo.Databases {
-		key := fmt.Sprintf("geo.database[%d]", i)
-		if db.Path == "" {
-			v.fail(key+".path", "missing: the MMDB file to read")
-		}
-		if db.Format != "maxmind" && db.Format != "ip-location-db" {
-			v.fail(key+".format", `must be "maxmind" (GeoIP2/GeoLite2 City or Country, DB-IP's MMDB files) or "ip-location-db" (its flat files), got %q`, db.Format)
-		}
+		db.validate(v, fmt.Sprintf("geo.database[%d]", i))
 	}
 	names := map[string]bool{}
 	for i, r := range c.Records {
 		key := fmt.Sprintf("record[%d]", i)
-		if r.Name == "" {
-			v.fail(key+".name", "missing: every record needs a name")
-		}
 		nt := strings.ToLower(strings.TrimSuffix(r.Name, ".")) + "/" + r.Type
-		if names[nt] {
-			v.fail(key+".name", "record %s %s is defined twice", r.Name, r.Type)
-		}
+		r.validate(v, key, regions, names[nt])
 		names[nt] = true
-		if r.Type != "A" && r.Type != "AAAA" {
-			v.fail(key+".type", "must be A or AAAA, got %q", r.Type)
+	}
+}
+
+// validate checks the region at key; seen holds the names before it.
+func (r *Region) validate(v *validator, key string, seen map[string]bool) {
+	switch {
+	case r.Name == "":
+		v.fail(key+".name", "missing: every region needs a name")
+	case seen[r.Name]:
+		v.fail(key+".name", "region %q is defined twice", r.Name)
+	}
+	if r.Lat == nil || r.Lon == nil {
+		v.fail(key, "region %q needs lat and lon (its location, for proximity and explain)", r.Name)
+	} else if *r.Lat < -90 || *r.Lat > 90 || *r.Lon < -180 || *r.Lon > 180 {
+		v.fail(key+".lat", "lat must be -90 to 90 and lon -180 to 180")
+	}
+	if r.Continent != "" && !slices.Contains(continents, r.Continent) {
+		v.fail(key+".continent", "must be one of %s, got %q", strings.Join(continents, " "), r.Continent)
+	}
+	if r.Bias <= -100 || r.Bias >= 100 {
+		v.fail(key+".bias", "must be between -99 and 99, got %g", r.Bias)
+	}
+}
+
+func (n *GeoNetwork) validate(v *validator, key string, regions map[string]bool) {
+	p, err := netip.ParsePrefix(n.Prefix)
+	switch {
+	case err != nil:
+		v.fail(key+".prefix", "%q is not a CIDR prefix (\"192.0.2.0/24\")", n.Prefix)
+	case p.Masked() != p:
+		v.fail(key+".prefix", "%q has bits set past /%d (write %s)", n.Prefix, p.Bits(), p.Masked())
+	}
+	if n.Region != "" && !regions[n.Region] {
+		v.fail(key+".region", "no [[region]] is named %q", n.Region)
+	}
+	if n.Region == "" && n.Country == "" && n.Continent == "" && n.Lat == nil {
+		v.fail(key, "maps %s to nothing: give region, or country/continent/subdivision/lat+lon", n.Prefix)
+	}
+	if (n.Lat == nil) != (n.Lon == nil) {
+		v.fail(key, "give both lat and lon, or neither")
+	}
+}
+
+func (db *GeoDatabase) validate(v *validator, key string) {
+	if db.Path == "" {
+		v.fail(key+".path", "missing: the MMDB file to read")
+	}
+	if db.Format != "maxmind" && db.Format != "ip-location-db" {
+		v.fail(key+".format", `must be "maxmind" (GeoIP2/GeoLite2 City or Country, DB-IP's MMDB files) or "ip-location-db" (its flat files), got %q`, db.Format)
+	}
+}
+
+// validate checks the record at key; twice is set when a record before it
+// has its name and type.
+func (r *Record) validate(v *validator, key string, regions map[string]bool, twice bool) {
+	if r.Name == "" {
+		v.fail(key+".name", "missing: every record needs a name")
+	}
+	if twice {
+		v.fail(key+".name", "record %s %s is defined twice", r.Name, r.Type)
+	}
+	if r.Type != "A" && r.Type != "AAAA" {
+		v.fail(key+".type", "must be A or AAAA, got %q", r.Type)
+	}
+	for _, e := range []struct {
+		name, val string
+		of        []string
+	}{{"policy", r.Policy, regionPolicies}, {"select", r.Select, targetPolicies}, {"fail", r.Fail, failModes}} {
+		if !slices.Contains(e.of, e.val) {
+			v.fail(key+"."+e.name, "must be one of %s, got %q", strings.Join(e.of, ", "), e.val)
 		}
-		if !slices.Contains(regionPolicies, r.Policy) {
-			v.fail(key+".policy", "must be one of %s, got %q", strings.Join(regionPolicies, ", "), r.Policy)
+	}
+	if r.MaxAnswers < 0 || r.MaxAnswers > maxAnswersPerDecision {
+		v.fail(key+".max_answers", "must be 0 to %d, got %d", maxAnswersPerDecision, r.MaxAnswers)
+	}
+	r.Geo.validate(v, key+".geo", regions)
+	if len(r.Pools) == 0 {
+		v.fail(key, "record %s has no [[record.pool]]", r.Name)
+	}
+	pools := map[string]bool{}
+	for j, p := range r.Pools {
+		p.validate(v, fmt.Sprintf("%s.pool[%d]", key, j), r, regions, pools[p.Name])
+		pools[p.Name] = true
+	}
+}
+
+// validate checks that the geo map at key names only configured regions.
+func (g *RecordGeo) validate(v *validator, key string, regions map[string]bool) {
+	for _, reg := range g.Default {
+		if !regions[reg] {
+			v.fail(key+".default", "no [[region]] is named %q", reg)
 		}
-		if !slices.Contains(targetPolicies, r.Select) {
-			v.fail(key+".select", "must be one of %s, got %q", strings.Join(targetPolicies, ", "), r.Select)
-		}
-		if !slices.Contains(failModes, r.Fail) {
-			v.fail(key+".fail", "must be one of %s, got %q", strings.Join(failModes, ", "), r.Fail)
-		}
-		if r.MaxAnswers < 0 || r.MaxAnswers > maxAnswersPerDecision {
-			v.fail(key+".max_answers", "must be 0 to %d, got %d", maxAnswersPerDecision, r.MaxAnswers)
-		}
-		for _, list := range [][]string{r.Geo.Default} {
+	}
+	for _, m := range []struct {
+		name string
+		m    map[string][]string
+	}{{"subdivisions", g.Subdivisions}, {"countries", g.Countries}, {"continents", g.Continents}} {
+		for code, list := range m.m {
 			for _, reg := range list {
 				if !regions[reg] {
-					v.fail(key+".geo.default", "no [[region]] is named %q", reg)
-				}
-			}
-		}
-		for _, m := range []struct {
-			name string
-			m    map[string][]string
-		}{{"subdivisions", r.Geo.Subdivisions}, {"countries", r.Geo.Countries}, {"continents", r.Geo.Continents}} {
-			for code, list := range m.m {
-				for _, reg := range list {
-					if !regions[reg] {
-						v.fail(key+".geo."+m.name, "%s maps to %q, and no [[region]] has that name", code, reg)
-					}
-				}
-			}
-		}
-		if len(r.Pools) == 0 {
-			v.fail(key, "record %s has no [[record.pool]]", r.Name)
-		}
-		pools := map[string]bool{}
-		for j, p := range r.Pools {
-			pkey := fmt.Sprintf("%s.pool[%d]", key, j)
-			switch {
-			case p.Region == "":
-				v.fail(pkey+".region", "missing: every pool lives in a region")
-			case !regions[p.Region]:
-				v.fail(pkey+".region", "no [[region]] is named %q", p.Region)
-			}
-			if pools[p.Name] {
-				v.fail(pkey+".name", "pool %q appears twice in record %s", p.Name, r.Name)
-			}
-			pools[p.Name] = true
-			if p.MinHealthy != nil && (*p.MinHealthy < 1 || *p.MinHealthy > len(p.Targets)) {
-				v.fail(pkey+".min_healthy", "must be 1 to the number of targets (%d), got %d", len(p.Targets), *p.MinHealthy)
-			}
-			if len(p.Targets) == 0 {
-				v.fail(pkey, "pool %q has no [[record.pool.target]]", p.Name)
-			}
-			c.validateCheck(v, pkey+".check", p.Check)
-			for k, t := range p.Targets {
-				tkey := fmt.Sprintf("%s.target[%d]", pkey, k)
-				a, err := netip.ParseAddr(t.Address)
-				switch {
-				case err != nil:
-					v.fail(tkey+".address", "%q is not an IP address", t.Address)
-				case r.Type == "A" && !a.Is4():
-					v.fail(tkey+".address", "%s is not an IPv4 address, and the record is type A", t.Address)
-				case r.Type == "AAAA" && (a.Is4() || a.Is4In6()):
-					v.fail(tkey+".address", "%s is not an IPv6 address, and the record is type AAAA", t.Address)
-				}
-				checked := a // the address the check goes to
-				if t.CheckAddress != "" {
-					ap, err := netip.ParseAddrPort(t.CheckAddress)
-					if err != nil {
-						v.fail(tkey+".check_address", "%q is not ip:port", t.CheckAddress)
-					}
-					checked = ap.Addr()
-				} else if p.Check.Type != "none" && (p.Check.Port < 1 || p.Check.Port > 65535) {
-					v.fail(pkey+".check.port", "needed (1-65535) to check %s, or give the target a check_address", t.Address)
-				}
-				if src, err := netip.ParseAddr(p.Check.Source); err == nil && checked.IsValid() && src.Unmap().Is4() != checked.Unmap().Is4() {
-					v.fail(pkey+".check.source", "%s cannot reach %s: one is IPv4, the other IPv6", src, checked)
+					v.fail(key+"."+m.name, "%s maps to %q, and no [[region]] has that name", code, reg)
 				}
 			}
 		}
 	}
 }
 
-func (c *Config) validateCheck(v *validator, key string, ck Check) {
+// validate checks the pool at key of record r; twice is set when a pool
+// before it in r has its name.
+func (p *Pool) validate(v *validator, key string, r *Record, regions map[string]bool, twice bool) {
+	switch {
+	case p.Region == "":
+		v.fail(key+".region", "missing: every pool lives in a region")
+	case !regions[p.Region]:
+		v.fail(key+".region", "no [[region]] is named %q", p.Region)
+	}
+	if twice {
+		v.fail(key+".name", "pool %q appears twice in record %s", p.Name, r.Name)
+	}
+	if p.MinHealthy != nil && (*p.MinHealthy < 1 || *p.MinHealthy > len(p.Targets)) {
+		v.fail(key+".min_healthy", "must be 1 to the number of targets (%d), got %d", len(p.Targets), *p.MinHealthy)
+	}
+	if len(p.Targets) == 0 {
+		v.fail(key, "pool %q has no [[record.pool.target]]", p.Name)
+	}
+	p.Check.validate(v, key+".check")
+	for k, t := range p.Targets {
+		t.validate(v, fmt.Sprintf("%s.target[%d]", key, k), key, r.Type, p.Check)
+	}
+}
+
+// validate checks the target at key of the pool at pkey, answered in a
+// record of type rtype and checked by ck.
+func (t *Target) validate(v *validator, key, pkey, rtype string, ck Check) {
+	a, err := netip.ParseAddr(t.Address)
+	switch {
+	case err != nil:
+		v.fail(key+".address", "%q is not an IP address", t.Address)
+	case rtype == "A" && !a.Is4():
+		v.fail(key+".address", "%s is not an IPv4 address, and the record is type A", t.Address)
+	case rtype == "AAAA" && (a.Is4() || a.Is4In6()):
+		v.fail(key+".address", "%s is not an IPv6 address, and the record is type AAAA", t.Address)
+	}
+	checked := a // the address the check goes to
+	if t.CheckAddress != "" {
+		ap, err := netip.ParseAddrPort(t.CheckAddress)
+		if err != nil {
+			v.fail(key+".check_address", "%q is not ip:port", t.CheckAddress)
+		}
+		checked = ap.Addr()
+	} else if ck.Type != "none" && (ck.Port < 1 || ck.Port > 65535) {
+		v.fail(pkey+".check.port", "needed (1-65535) to check %s, or give the target a check_address", t.Address)
+	}
+	if src, err := netip.ParseAddr(ck.Source); err == nil && checked.IsValid() && src.Unmap().Is4() != checked.Unmap().Is4() {
+		v.fail(pkey+".check.source", "%s cannot reach %s: one is IPv4, the other IPv6", src, checked)
+	}
+}
+
+func (ck Check) validate(v *validator, key string) {
 	if !slices.Contains(checkTypes, ck.Type) {
 		v.fail(key+".type", "must be one of %s, got %q", strings.Join(checkTypes, ", "), ck.Type)
 	}
@@ -414,14 +439,14 @@ func (c *Config) validateCheck(v *validator, key string, ck Check) {
 		v.fail(key+"."+missing, "missing: a client certificate needs both cert_file and key_file")
 	}
 	if ck.Type == "dns" {
-		c.validateDNSCheck(v, key, ck)
+		ck.validateDNSCheck(v, key)
 	}
 }
 
 // methodRe is an HTTP method: a token (RFC 9110 section 9.1).
 var methodRe = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
-func (c *Config) validateDNSCheck(v *validator, key string, ck Check) {
+func (ck Check) validateDNSCheck(v *validator, key string) {
 	switch _, ok := dns.IsDomainName(ck.QueryName); {
 	case ck.QueryName == "":
 		v.fail(key+".query_name", "missing: a dns check needs the name to query")
