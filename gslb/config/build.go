@@ -48,85 +48,103 @@ func (c *Config) BuildGSLB() (*GSLB, error) {
 	}
 	checks := map[string]CheckSpec{} // by target ID: one check per target
 	for i, rc := range c.Records {
-		rec := &gslb.Record{
-			Name:        strings.ToLower(dns.Fqdn(rc.Name)),
-			Type:        dns.StringToType[rc.Type],
-			TTL:         DefaultRecordTTL,
-			FallbackTTL: rc.FallbackTTL,
-		}
-		if rc.TTL != nil {
-			rec.TTL = *rc.TTL
-		}
-		switch rc.Policy {
-		case "failover":
-			rec.Regions = gslb.Failover{}
-		case "geo":
-			rec.Regions = &gslb.Geo{
-				Subdivisions: upperKeys(rc.Geo.Subdivisions),
-				Countries:    upperKeys(rc.Geo.Countries),
-				Continents:   upperKeys(rc.Geo.Continents),
-				Default:      rc.Geo.Default,
-			}
-		case "proximity":
-			rec.Regions = gslb.Proximity{}
-		case "latency":
-			rec.Regions = gslb.Latency{}
-		case "weighted":
-			rec.Regions = gslb.WeightedPools{}
-		case "weighted-stable":
-			rec.Regions = gslb.WeightedPools{Stable: true, StableBits4: c.Server.ECSMaxPrefix4, StableBits6: c.Server.ECSMaxPrefix6}
-		}
-		switch rc.Select {
-		case "all":
-			rec.Targets = gslb.All{Max: rc.MaxAnswers}
-		case "weighted":
-			rec.Targets = gslb.WeightedTargets{Count: rc.MaxAnswers}
-		case "weighted-stable":
-			rec.Targets = gslb.WeightedTargets{Count: rc.MaxAnswers, Stable: true, StableBits4: c.Server.ECSMaxPrefix4, StableBits6: c.Server.ECSMaxPrefix6}
-		}
-		switch rc.Fail {
-		case "servfail":
-			rec.Fail = gslb.FailServfail
-		case "nodata":
-			rec.Fail = gslb.FailNoData
-		}
+		rec := c.record(rc)
 		for j, pc := range rc.Pools {
-			pool := &gslb.Pool{Name: pc.Name, Region: g.Regions[pc.Region], Weight: 1, MinHealthy: 1}
-			if pc.Weight != nil {
-				pool.Weight = *pc.Weight
-			}
-			if pc.MinHealthy != nil {
-				pool.MinHealthy = *pc.MinHealthy
-			}
-			for k, tc := range pc.Targets {
-				addr := netip.MustParseAddr(tc.Address) // validated
-				t := gslb.Target{ID: TargetID(pc.Region, addr), Addr: addr, Weight: 1}
-				if tc.Weight != nil {
-					t.Weight = *tc.Weight
-				}
-				pool.Targets = append(pool.Targets, t)
-				if pc.Check.Type == "none" {
-					continue
-				}
-				spec := c.checkSpec(pc.Check)
-				spec.Target, spec.Addr = health.TargetID(t.ID), tc.CheckAddress
-				if spec.Addr == "" {
-					spec.Addr = net.JoinHostPort(addr.String(), strconv.Itoa(pc.Check.Port))
-				}
-				if old, ok := checks[t.ID]; ok && !sameCheck(old, spec) {
-					key := fmt.Sprintf("record[%d].pool[%d].target[%d]", i, j, k)
-					return nil, c.Errorf(0, key, "target %s is checked one way here and another way elsewhere; one address in one region has one health", t.ID)
-				}
-				if _, ok := checks[t.ID]; !ok {
-					g.Checks = append(g.Checks, spec)
-				}
-				checks[t.ID] = spec
+			pool, err := c.pool(g, checks, pc, fmt.Sprintf("record[%d].pool[%d]", i, j))
+			if err != nil {
+				return nil, err
 			}
 			rec.Pools = append(rec.Pools, pool)
 		}
 		g.Records = append(g.Records, rec)
 	}
 	return g, nil
+}
+
+// record is the engine's record for rc, without its pools.
+func (c *Config) record(rc Record) *gslb.Record {
+	rec := &gslb.Record{
+		Name:        strings.ToLower(dns.Fqdn(rc.Name)),
+		Type:        dns.StringToType[rc.Type],
+		TTL:         DefaultRecordTTL,
+		FallbackTTL: rc.FallbackTTL,
+	}
+	if rc.TTL != nil {
+		rec.TTL = *rc.TTL
+	}
+	bits4, bits6 := c.Server.ECSMaxPrefix4, c.Server.ECSMaxPrefix6
+	switch rc.Policy {
+	case "failover":
+		rec.Regions = gslb.Failover{}
+	case "geo":
+		rec.Regions = &gslb.Geo{
+			Subdivisions: upperKeys(rc.Geo.Subdivisions),
+			Countries:    upperKeys(rc.Geo.Countries),
+			Continents:   upperKeys(rc.Geo.Continents),
+			Default:      rc.Geo.Default,
+		}
+	case "proximity":
+		rec.Regions = gslb.Proximity{}
+	case "latency":
+		rec.Regions = gslb.Latency{}
+	case "weighted":
+		rec.Regions = gslb.WeightedPools{}
+	case "weighted-stable":
+		rec.Regions = gslb.WeightedPools{Stable: true, StableBits4: bits4, StableBits6: bits6}
+	}
+	switch rc.Select {
+	case "all":
+		rec.Targets = gslb.All{Max: rc.MaxAnswers}
+	case "weighted":
+		rec.Targets = gslb.WeightedTargets{Count: rc.MaxAnswers}
+	case "weighted-stable":
+		rec.Targets = gslb.WeightedTargets{Count: rc.MaxAnswers, Stable: true, StableBits4: bits4, StableBits6: bits6}
+	}
+	switch rc.Fail {
+	case "servfail":
+		rec.Fail = gslb.FailServfail
+	case "nodata":
+		rec.Fail = gslb.FailNoData
+	}
+	return rec
+}
+
+// pool is the engine's pool for pc, written at key, adding its targets'
+// checks to g and to checks (by target ID), which must not differ from
+// the ones other pools gave the same target.
+func (c *Config) pool(g *GSLB, checks map[string]CheckSpec, pc Pool, key string) (*gslb.Pool, error) {
+	pool := &gslb.Pool{Name: pc.Name, Region: g.Regions[pc.Region], Weight: 1, MinHealthy: 1}
+	if pc.Weight != nil {
+		pool.Weight = *pc.Weight
+	}
+	if pc.MinHealthy != nil {
+		pool.MinHealthy = *pc.MinHealthy
+	}
+	for k, tc := range pc.Targets {
+		addr := netip.MustParseAddr(tc.Address) // validated
+		t := gslb.Target{ID: TargetID(pc.Region, addr), Addr: addr, Weight: 1}
+		if tc.Weight != nil {
+			t.Weight = *tc.Weight
+		}
+		pool.Targets = append(pool.Targets, t)
+		if pc.Check.Type == "none" {
+			continue
+		}
+		spec := c.checkSpec(pc.Check)
+		spec.Target, spec.Addr = health.TargetID(t.ID), tc.CheckAddress
+		if spec.Addr == "" {
+			spec.Addr = net.JoinHostPort(addr.String(), strconv.Itoa(pc.Check.Port))
+		}
+		old, ok := checks[t.ID]
+		if ok && !sameCheck(old, spec) {
+			return nil, c.Errorf(0, fmt.Sprintf("%s.target[%d]", key, k), "target %s is checked one way here and another way elsewhere; one address in one region has one health", t.ID)
+		}
+		if !ok {
+			g.Checks = append(g.Checks, spec)
+		}
+		checks[t.ID] = spec
+	}
+	return pool, nil
 }
 
 // checkSpec is a validated check's spec, for any of its pool's targets.

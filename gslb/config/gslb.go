@@ -399,9 +399,30 @@ func (ck Check) validate(v *validator, key string) {
 			v.fail(key+".source", "%q is not an IP address", ck.Source)
 		}
 	}
+	ck.validateTypeKeys(v, key)
+	if ck.Type == "http" || ck.Type == "https" {
+		if !methodRe.MatchString(ck.Method) {
+			v.fail(key+".method", "%q is not an HTTP method", ck.Method)
+		}
+		if _, err := regexp.Compile(ck.BodyRegexp); err != nil {
+			v.fail(key+".body_regexp", "not a regular expression (RE2 syntax): %v", err)
+		}
+	}
+	if ck.Type == "https" && (ck.CertFile == "") != (ck.KeyFile == "") {
+		missing := "cert_file"
+		if ck.KeyFile == "" {
+			missing = "key_file"
+		}
+		v.fail(key+"."+missing, "missing: a client certificate needs both cert_file and key_file")
+	}
+	if ck.Type == "dns" {
+		ck.validateDNSCheck(v, key)
+	}
+}
 
-	// Keys of one type of check are mistakes on another: the operator
-	// meant something the check will not do.
+// validateTypeKeys reports the keys of one type of check written in a
+// check of another: the operator meant something the check will not do.
+func (ck Check) validateTypeKeys(v *validator, key string) {
 	web := ck.Type == "http" || ck.Type == "https"
 	for _, k := range []struct {
 		name string
@@ -422,24 +443,6 @@ func (ck Check) validate(v *validator, key string) {
 		if k.set && !k.ok && slices.Contains(checkTypes, ck.Type) {
 			v.fail(key+"."+k.name, "is only for %s, and this check is type = %q", k.what, ck.Type)
 		}
-	}
-	if web {
-		if !methodRe.MatchString(ck.Method) {
-			v.fail(key+".method", "%q is not an HTTP method", ck.Method)
-		}
-		if _, err := regexp.Compile(ck.BodyRegexp); err != nil {
-			v.fail(key+".body_regexp", "not a regular expression (RE2 syntax): %v", err)
-		}
-	}
-	if ck.Type == "https" && (ck.CertFile == "") != (ck.KeyFile == "") {
-		missing := "cert_file"
-		if ck.KeyFile == "" {
-			missing = "key_file"
-		}
-		v.fail(key+"."+missing, "missing: a client certificate needs both cert_file and key_file")
-	}
-	if ck.Type == "dns" {
-		ck.validateDNSCheck(v, key)
 	}
 }
 
