@@ -402,6 +402,20 @@ func (a *Admin) validate(v *validator) {
 	}
 }
 
+// validate checks the zone at key; twice is set when a zone before it
+// has its name.
+func (z *Zone) validate(v *validator, key string, twice bool) {
+	switch {
+	case z.Name == "":
+		v.fail(key+".name", "missing: every zone needs a name")
+	case twice:
+		v.fail(key+".name", "zone %q is configured twice", z.Name)
+	}
+	if z.File == "" && len(z.Records) == 0 {
+		v.fail(key, "zone %q has neither file nor records", z.Name)
+	}
+}
+
 // validateZones checks the [[zone]] tables: at least one, each named once
 // and with data; their data is read later, by LoadZones.
 func (c *Config) validateZones(v *validator) {
@@ -410,17 +424,8 @@ func (c *Config) validateZones(v *validator) {
 	}
 	names := map[string]bool{}
 	for i, z := range c.Zones {
-		key := fmt.Sprintf("zone[%d]", i)
 		name := strings.ToLower(strings.TrimSuffix(z.Name, "."))
-		switch {
-		case z.Name == "":
-			v.fail(key+".name", "missing: every zone needs a name")
-		case names[name]:
-			v.fail(key+".name", "zone %q is configured twice", z.Name)
-		}
+		z.validate(v, fmt.Sprintf("zone[%d]", i), names[name])
 		names[name] = true
-		if z.File == "" && len(z.Records) == 0 {
-			v.fail(key, "zone %q has neither file nor records", z.Name)
-		}
 	}
 }

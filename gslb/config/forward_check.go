@@ -15,10 +15,11 @@ import (
 // forwarder.
 const minCheckInterval = 10 * time.Millisecond
 
-// applyCheckDefaults gives a pool's [pool.check] the defaults of a GSLB
-// pool's [record.pool.check], but for the port: a forwarder checks its
-// backend's own port unless told otherwise, whatever the type.
-func applyCheckDefaults(ck *Check) {
+// SetDefaults gives ck the defaults of an absent key. A GSLB pool's
+// [record.pool.check] and a forwarder pool's [pool.check] share them but
+// for the port, which each sets itself: a forwarder checks its backend's
+// own port unless told otherwise, whatever the type.
+func (ck *Check) SetDefaults() {
 	ck.Type = strings.ToLower(cmp.Or(ck.Type, "tcp"))
 	if ck.Interval.Duration == 0 {
 		ck.Interval.Duration = DefaultCheckInterval
@@ -37,10 +38,6 @@ func applyCheckDefaults(ck *Check) {
 		ck.Rcode = strings.ToUpper(cmp.Or(ck.Rcode, DefaultDNSRcode))
 	}
 }
-
-// SetDefaults gives ck the defaults of an absent key, as a GSLB pool's
-// check has them, but for the port.
-func (ck *Check) SetDefaults() { applyCheckDefaults(ck) }
 
 // ValidateCheck checks ck, written at key ("pool[0].check") of file;
 // lineOf gives the line a key is written on (or its table's).
