@@ -136,83 +136,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if snap == nil {
 		return
 	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
+	m := emitter{ch}
 	now := time.Now().UnixNano()
 	for _, name := range snap.poolNames {
-		p := snap.pools[name]
-		gauge(descPoolHealthy, float64(p.State.Healthy.Load()), name)
-		gauge(descPoolMinHealthy, float64(p.MinHealthy), name)
-		gauge(descPoolPanic, boolFloat(p.State.Panicking.Load()), name)
-		counter(descPoolRefused, p.State.Refused.Load(), name)
-		for _, b := range p.Backends {
-			s := b.State
-			gauge(descBackendActive, float64(s.Active.Load()), name, b.Addr)
-			counter(descBackendConns, s.Connections.Load(), name, b.Addr)
-			counter(descBackendSent, s.Sent.Load(), name, b.Addr)
-			counter(descBackendReceived, s.Received.Load(), name, b.Addr)
-			counter(descBackendConnectErrors, s.ConnectErrors.Load(), name, b.Addr)
-			gauge(descBackendHealthy, boolFloat(probes.State(s.Health.Load()) == probes.Up), name, b.Addr)
-			counter(descBackendTransitions, s.ToUp.Load(), name, b.Addr, "up")
-			counter(descBackendTransitions, s.ToDown.Load(), name, b.Addr, "down")
-			gauge(descBackendEjected, boolFloat(s.Ejected.Load()), name, b.Addr)
-			counter(descBackendEjections, s.Ejections.Load(), name, b.Addr)
-			gauge(descBackendDraining, boolFloat(s.Draining.Load()), name, b.Addr)
-			gauge(descBackendWeight, b.EffectiveWeight(now), name, b.Addr)
-			gauge(descBackendAvailable, boolFloat(b.Available()), name, b.Addr)
-			for class, n := range upstream.ClassNames {
-				counter(descBackendHTTP, s.Requests[class].Load(), name, b.Addr, n)
-			}
-			ch <- s.TryLatency.Metric(descBackendHTTPDuration, name, b.Addr)
-			if br := s.Breaker.Load(); br != nil {
-				gauge(descBackendBreaker, breakerGauge(br), name, b.Addr)
-				counter(descBackendBreakerOpens, s.BreakerOpens.Load(), name, b.Addr)
-			}
-		}
-		for outcome, reason := range retryReasons {
-			counter(descPoolRetries, p.http.st.retries[outcome].Load(), name, reason)
-		}
-		counter(descPoolBudget, p.http.st.budgetExhausted.Load(), name)
-		if s := p.http.sticky; s != nil && s.mode == stickyCookie {
-			counter(descPoolSticky, p.http.st.sticky.hits.Load(), name, "hit")
-			counter(descPoolSticky, p.http.st.sticky.assigned.Load(), name, "assigned")
-			counter(descPoolSticky, p.http.st.sticky.moved.Load(), name, "moved")
-		}
+		m.pool(name, snap.pools[name], now)
 	}
 	for _, name := range slices.Sorted(maps.Keys(snap.limiters)) {
 		snap.limiters[name].collect(ch, name)
 	}
 	for _, lname := range slices.Sorted(maps.Keys(snap.listeners)) {
-		hc := snap.listeners[lname].http
-		if hc == nil {
-			continue
-		}
-		for _, rt := range append(slices.Clip(hc.routes.all), hc.fallback) {
-			st := rt.st
-			for class, n := range upstream.ClassNames {
-				counter(descRouteRequests, st.requests[class].Load(), lname, rt.name, n)
-			}
-			ch <- st.latency.Metric(descRouteDuration, lname, rt.name)
-			if rt.rateLimit != "" {
-				counter(descRouteLimited, st.limited.Load(), lname, rt.name)
-			}
-			if g := rt.guard; g != nil {
-				gs := g.Status()
-				counter(descGuardRollbacks, gs.Trips, lname, rt.name)
-				gauge(descGuardTripped, boolFloat(gs.Tripped), lname, rt.name)
-				for variant, ps := range map[string]canary.PoolStatus{"baseline": gs.Baseline, "canary": gs.Canary} {
-					gauge(descGuardErrorRate, ps.ErrorRate, lname, rt.name, variant)
-					gauge(descGuardP99, ps.P99.Seconds(), lname, rt.name, variant)
-				}
-			}
-			if rt.canary != "" {
-				gauge(descCanaryPercent, float64(st.percent.Load()), lname, rt.name)
-				counter(descCanaryRequests, st.split[0].Load(), lname, rt.name, "baseline")
-				counter(descCanaryRequests, st.split[1].Load(), lname, rt.name, "canary")
+		if hc := snap.listeners[lname].http; hc != nil {
+			for _, rt := range append(slices.Clip(hc.routes.all), hc.fallback) {
+				m.route(lname, rt)
 			}
 		}
 	}
@@ -224,6 +159,89 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	f.mu.Unlock()
 	for _, l := range ls {
 		l.Collect(ch)
+	}
+}
+
+// emitter writes const metrics to a Collect channel.
+type emitter struct{ ch chan<- prometheus.Metric }
+
+func (m emitter) gauge(d *prometheus.Desc, v float64, labels ...string) {
+	m.ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func (m emitter) counter(d *prometheus.Desc, v uint64, labels ...string) {
+	m.ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+// pool writes a pool's metrics and its backends'.
+func (m emitter) pool(name string, p *Pool, now int64) {
+	m.gauge(descPoolHealthy, float64(p.State.Healthy.Load()), name)
+	m.gauge(descPoolMinHealthy, float64(p.MinHealthy), name)
+	m.gauge(descPoolPanic, boolFloat(p.State.Panicking.Load()), name)
+	m.counter(descPoolRefused, p.State.Refused.Load(), name)
+	for _, b := range p.Backends {
+		m.backend(name, b, now)
+	}
+	for outcome, reason := range retryReasons {
+		m.counter(descPoolRetries, p.http.st.retries[outcome].Load(), name, reason)
+	}
+	m.counter(descPoolBudget, p.http.st.budgetExhausted.Load(), name)
+	if s := p.http.sticky; s != nil && s.mode == stickyCookie {
+		m.counter(descPoolSticky, p.http.st.sticky.hits.Load(), name, "hit")
+		m.counter(descPoolSticky, p.http.st.sticky.assigned.Load(), name, "assigned")
+		m.counter(descPoolSticky, p.http.st.sticky.moved.Load(), name, "moved")
+	}
+}
+
+// backend writes one backend's metrics.
+func (m emitter) backend(pool string, b *upstream.Backend, now int64) {
+	s := b.State
+	m.gauge(descBackendActive, float64(s.Active.Load()), pool, b.Addr)
+	m.counter(descBackendConns, s.Connections.Load(), pool, b.Addr)
+	m.counter(descBackendSent, s.Sent.Load(), pool, b.Addr)
+	m.counter(descBackendReceived, s.Received.Load(), pool, b.Addr)
+	m.counter(descBackendConnectErrors, s.ConnectErrors.Load(), pool, b.Addr)
+	m.gauge(descBackendHealthy, boolFloat(probes.State(s.Health.Load()) == probes.Up), pool, b.Addr)
+	m.counter(descBackendTransitions, s.ToUp.Load(), pool, b.Addr, "up")
+	m.counter(descBackendTransitions, s.ToDown.Load(), pool, b.Addr, "down")
+	m.gauge(descBackendEjected, boolFloat(s.Ejected.Load()), pool, b.Addr)
+	m.counter(descBackendEjections, s.Ejections.Load(), pool, b.Addr)
+	m.gauge(descBackendDraining, boolFloat(s.Draining.Load()), pool, b.Addr)
+	m.gauge(descBackendWeight, b.EffectiveWeight(now), pool, b.Addr)
+	m.gauge(descBackendAvailable, boolFloat(b.Available()), pool, b.Addr)
+	for class, n := range upstream.ClassNames {
+		m.counter(descBackendHTTP, s.Requests[class].Load(), pool, b.Addr, n)
+	}
+	m.ch <- s.TryLatency.Metric(descBackendHTTPDuration, pool, b.Addr)
+	if br := s.Breaker.Load(); br != nil {
+		m.gauge(descBackendBreaker, breakerGauge(br), pool, b.Addr)
+		m.counter(descBackendBreakerOpens, s.BreakerOpens.Load(), pool, b.Addr)
+	}
+}
+
+// route writes an L7 route's metrics, with its canary and guard.
+func (m emitter) route(lname string, rt *route) {
+	st := rt.st
+	for class, n := range upstream.ClassNames {
+		m.counter(descRouteRequests, st.requests[class].Load(), lname, rt.name, n)
+	}
+	m.ch <- st.latency.Metric(descRouteDuration, lname, rt.name)
+	if rt.rateLimit != "" {
+		m.counter(descRouteLimited, st.limited.Load(), lname, rt.name)
+	}
+	if g := rt.guard; g != nil {
+		gs := g.Status()
+		m.counter(descGuardRollbacks, gs.Trips, lname, rt.name)
+		m.gauge(descGuardTripped, boolFloat(gs.Tripped), lname, rt.name)
+		for variant, ps := range map[string]canary.PoolStatus{"baseline": gs.Baseline, "canary": gs.Canary} {
+			m.gauge(descGuardErrorRate, ps.ErrorRate, lname, rt.name, variant)
+			m.gauge(descGuardP99, ps.P99.Seconds(), lname, rt.name, variant)
+		}
+	}
+	if rt.canary != "" {
+		m.gauge(descCanaryPercent, float64(st.percent.Load()), lname, rt.name)
+		m.counter(descCanaryRequests, st.split[0].Load(), lname, rt.name, "baseline")
+		m.counter(descCanaryRequests, st.split[1].Load(), lname, rt.name, "canary")
 	}
 }
 
