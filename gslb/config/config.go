@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/cookie"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
+	"github.com/meridian-gslb/meridian/internal/tomlfile"
 	"io/fs"
 	"net"
 	"os"
@@ -63,12 +64,12 @@ type Config struct {
 	Records []Record `toml:"record"`
 	Cluster Cluster  `toml:"cluster"`
 
-	lines keyIndex // where each key is written, for errors found after decoding
+	lines tomlfile.Index // where each key is written, for errors found after decoding
 }
 
 // LineOf returns the line key ("geo.network[3]") is written on, or its
 // table's, for errors found after decoding.
-func (c *Config) LineOf(key string) int { return c.lines.line(key) }
+func (c *Config) LineOf(key string) int { return c.lines.Line(key) }
 
 // readCookieSecrets reads server.cookies.secret_file, as validation
 // reads the cluster's key file: a reload re-reads it, which is how a
@@ -203,13 +204,13 @@ func Parse(path string, src []byte) (*Config, error) {
 	cfg := defaults()
 	cfg.Path = path
 	name := path
-	lines, errs, err := decodeStrict(name, src, cfg)
+	lines, _, errs, err := tomlfile.Decode(name, src, cfg)
 	if err != nil {
 		return nil, err
 	}
 	cfg.lines = lines
 	for i := range cfg.Zones {
-		cfg.Zones[i].Line = lines.line(fmt.Sprintf("zone[%d]", i))
+		cfg.Zones[i].Line = lines.Line(fmt.Sprintf("zone[%d]", i))
 	}
 	cfg.setDefaults()
 	v := validator{file: name, lines: lines}
@@ -263,12 +264,12 @@ func (c *Config) Errorf(line int, key, format string, args ...any) error {
 
 type validator struct {
 	file  string
-	lines keyIndex
+	lines tomlfile.Index
 	errs  []error
 }
 
 func (v *validator) fail(key, format string, args ...any) {
-	v.errs = append(v.errs, fmt.Errorf("%s:%d: %s: %s", v.file, v.lines.line(key), key, fmt.Sprintf(format, args...)))
+	v.errs = append(v.errs, fmt.Errorf("%s:%d: %s: %s", v.file, v.lines.Line(key), key, fmt.Sprintf(format, args...)))
 }
 
 // setDefaults fills what the operator left out, once, after decoding

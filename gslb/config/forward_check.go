@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"github.com/meridian-gslb/meridian/internal/tomlfile"
 	"reflect"
 	"strings"
 	"time"
@@ -42,12 +43,12 @@ func (ck *Check) SetDefaults() {
 // ValidateCheck checks ck, written at key ("pool[0].check") of file;
 // lineOf gives the line a key is written on (or its table's).
 func ValidateCheck(file, key string, ck Check, lineOf func(key string) int) []error {
-	lines := keyIndex{{path: key, line: lineOf(key)}}
+	lines := tomlfile.At(key, lineOf(key))
 	t := reflect.TypeFor[Check]()
 	for i := range t.NumField() {
 		if name := t.Field(i).Tag.Get("toml"); name != "" {
 			k := key + "." + name
-			lines = append(lines, keyAt{path: k, line: lineOf(k)})
+			lines = append(lines, tomlfile.At(k, lineOf(k))...)
 		}
 	}
 	v := validator{file: file, lines: lines}

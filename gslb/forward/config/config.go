@@ -155,7 +155,7 @@ func (f *Forward) LineOf(key string) int {
 	if f.decoded == nil {
 		return 0
 	}
-	return f.decoded.lines.line(key)
+	return f.decoded.lines.Line(key)
 }
 
 // Errorf formats an error about key, located in the config file.

@@ -184,7 +184,7 @@ func (p *ForwardPool) validate(v *validator, key string) {
 	p.HTTP.validate(v, key+".http")
 	p.Sticky.validate(v, key+".sticky")
 	p.Breaker.validate(v, key+".breaker")
-	v.errs = append(v.errs, gslbconfig.ValidateCheck(v.file, key+".check", p.Check, v.d.lines.line)...)
+	v.errs = append(v.errs, gslbconfig.ValidateCheck(v.file, key+".check", p.Check, v.d.lines.Line)...)
 	if p.Check.Port < 0 || p.Check.Port > 65535 {
 		v.fail(key+".check.port", "must be 1 to 65535 (or absent: the backend's port), got %d", p.Check.Port)
 	}

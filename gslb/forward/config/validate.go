@@ -16,7 +16,7 @@ type validator struct {
 }
 
 func (v *validator) fail(key, format string, args ...any) {
-	v.errs = append(v.errs, fmt.Errorf("%s:%d: %s: %s", v.file, v.d.lines.line(key), key, fmt.Sprintf(format, args...)))
+	v.errs = append(v.errs, fmt.Errorf("%s:%d: %s: %s", v.file, v.d.lines.Line(key), key, fmt.Sprintf(format, args...)))
 }
 
 // failFile records an error about the file as a whole.

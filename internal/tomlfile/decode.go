@@ -1,4 +1,4 @@
-package config
+package tomlfile
 
 import (
 	"encoding"
@@ -12,30 +12,32 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// decodeStrict decodes src, read from name, into v. A syntax or type error
-// is returned alone, located; otherwise every key v has no field for comes
-// back as an error of its own, with the key index for the checks that
-// follow decoding.
-func decodeStrict(name string, src []byte, v any) (keyIndex, []error, error) {
+// Decode decodes src, read from name, into v. A syntax or type error
+// is returned alone, located ("name:line: key: message"); otherwise every
+// key v has no field for comes back as an error of its own. It also
+// returns where each key is written, for the checks that follow decoding,
+// and the file as plain maps and slices, which says which keys are written
+// at all (bare, quoted, dotted or in an inline table).
+func Decode(name string, src []byte, v any) (Index, map[string]any, []error, error) {
 	var tree map[string]any
 	if _, err := toml.Decode(string(src), &tree); err != nil {
-		return nil, nil, parseError(name, err)
+		return nil, nil, nil, parseError(name, err)
 	}
-	lines := keyLines(string(src))
+	lines := Lines(string(src))
 	md, err := toml.Decode(string(src), v)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) { // a value its field's decoder refused
-			return nil, nil, parseError(name, err)
+			return nil, nil, nil, parseError(name, err)
 		}
 		// Type mismatches (listen = 5) are not ParseErrors, and the
 		// decoder does not say which key: find it in the tree.
 		if path, msg, ok := mismatch(tree, reflect.TypeOf(v), ""); ok {
-			return nil, nil, fmt.Errorf("%s:%d: %s: %s", name, lines.line(path), stripIndexes(path), msg)
+			return nil, nil, nil, fmt.Errorf("%s:%d: %s: %s", name, lines.Line(path), StripIndexes(path), msg)
 		}
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return lines, unknownKeys(name, md, lines), nil
+	return lines, tree, unknownKeys(name, md, lines), nil
 }
 
 func parseError(name string, err error) error {
@@ -52,7 +54,7 @@ func parseError(name string, err error) error {
 
 // unknownKeys reports each key the decoder found no field for, once for
 // every place it is written.
-func unknownKeys(name string, md toml.MetaData, lines keyIndex) []error {
+func unknownKeys(name string, md toml.MetaData, lines Index) []error {
 	// The decoder lists a key once per table it is in ([[zone]] twice
 	// with the same unknown key lists it twice), and find returns every
 	// line.

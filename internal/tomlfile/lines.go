@@ -1,4 +1,4 @@
-package config
+package tomlfile
 
 import (
 	"fmt"
@@ -6,23 +6,24 @@ import (
 	"strings"
 )
 
-// keyIndex lists each key path written in a TOML file
-// ("pool[1].drain_timeout", "listener[0].route[2]") with the line it is
+// Index lists each key path written in a TOML file
+// ("zone[1].file", "record[0].pool[1].target[2]") with the line it is
 // written on, in the order of the file. The TOML decoder says which keys
 // are set and with what values, but keeps their positions to itself, so
 // lineScanner walks the source once to place them: it reads keys bare,
 // quoted and dotted, tables and arrays of tables, and inline tables and
 // arrays, and skips strings and comments. It decides nothing about
 // presence or values, only lines for error messages.
-type keyIndex []keyAt
+type Index []keyAt
 
 type keyAt struct {
 	path string
 	line int
+	elem bool // an element of an array value ("server.listen[1]"), not a key
 }
 
-// line returns the line of path, of the table it belongs to, or 0.
-func (k keyIndex) line(path string) int {
+// Line returns the line of path, of the table it belongs to, or 0.
+func (k Index) Line(path string) int {
 	for p := path; p != ""; p = parentPath(p) {
 		for _, at := range k {
 			if at.path == p {
@@ -33,17 +34,21 @@ func (k keyIndex) line(path string) int {
 	return 0
 }
 
+// At is an index of one key, for errors about a value that has come
+// from elsewhere than a file of its own (a check inside another file).
+func At(path string, line int) Index { return Index{{path: path, line: line}} }
+
 // find returns every written key whose path, without array indexes, is
 // dotted; the decoder reports undecoded keys that way.
-func (k keyIndex) find(dotted string) []keyAt {
+func (k Index) find(dotted string) []keyAt {
 	var out []keyAt
 	for _, at := range k {
-		if stripIndexes(at.path) == dotted {
+		if !at.elem && StripIndexes(at.path) == dotted {
 			out = append(out, at)
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, keyAt{dotted, 0})
+		out = append(out, keyAt{path: dotted})
 	}
 	return out
 }
@@ -58,8 +63,8 @@ func parentPath(p string) string {
 	return p[:i]
 }
 
-// stripIndexes removes the array indexes of a path: "a[1].b[0]" is "a.b".
-func stripIndexes(p string) string {
+// StripIndexes removes the array indexes of a path: "a[1].b[0]" is "a.b".
+func StripIndexes(p string) string {
 	var b strings.Builder
 	for i := 0; i < len(p); i++ {
 		if p[i] == '[' {
@@ -73,24 +78,24 @@ func stripIndexes(p string) string {
 	return b.String()
 }
 
-// keyLines places every key of src, a file the decoder has accepted.
-func keyLines(src string) keyIndex {
+// Lines places every key of src, a file the decoder has accepted.
+func Lines(src string) Index {
 	s := &lineScanner{src: src, line: 1, counts: map[string]int{}, open: map[string]string{}}
 	s.run()
 	return s.idx
 }
 
-// lineScanner is keyLines' state: where it is, the table keys are under,
+// lineScanner is Lines' state: where it is, the table keys are under,
 // and the arrays of tables seen so far.
 type lineScanner struct {
 	src   string
 	pos   int
 	line  int
-	table string // resolved path of the current table ("pool[1].check")
-	idx   keyIndex
+	table string // resolved path of the current table ("record[0].pool[1].check")
+	idx   Index
 	// counts numbers the elements of each array of tables by resolved
-	// path; open maps an array's dotted name ("pool.backend") to the
-	// resolved path of its current element ("pool[1].backend[0]").
+	// path; open maps an array's dotted name ("record.pool") to the
+	// resolved path of its current element ("record[1].pool[0]").
 	counts map[string]int
 	open   map[string]string
 }
@@ -148,7 +153,7 @@ func (s *lineScanner) resolve(parts []string) string {
 	return strings.Join(parts, ".")
 }
 
-func (s *lineScanner) add(path string) { s.idx = append(s.idx, keyAt{path, s.line}) }
+func (s *lineScanner) add(path string) { s.idx = append(s.idx, keyAt{path: path, line: s.line}) }
 
 // keyValue reads "key = value" under prefix.
 func (s *lineScanner) keyValue(prefix string) {
@@ -193,7 +198,7 @@ func (s *lineScanner) value(path string) {
 				return
 			}
 			elem := fmt.Sprintf("%s[%d]", path, n)
-			s.add(elem)
+			s.idx = append(s.idx, keyAt{path: elem, line: s.line, elem: true})
 			s.value(elem)
 			if s.skipSpace(true); s.pos < len(s.src) && s.src[s.pos] == ',' {
 				s.pos++
