@@ -44,11 +44,11 @@ type Capabilities struct {
 }
 
 // capabilitySample is how many records with data are looked at to decide
-// what a database carries. Metadata cannot be trusted for this (the flat
-// files' database_type says nothing about their fields, and DB-IP's
-// MaxMind-layout City files may leave out subdivision codes), and every
-// real City file has coordinates and subdivisions within its first few
-// dozen networks, while reading them costs microseconds at open.
+// whether a database's subdivisions are codes or names. Metadata cannot be
+// trusted for this (the flat files' database_type says nothing about
+// their fields, and DB-IP's MaxMind-layout City files may leave out
+// subdivision codes), and every real City file has subdivisions within its
+// first few dozen networks.
 const capabilitySample = 64
 
 // CapabilitiesOf returns what l's records carry, when l is a database
@@ -71,12 +71,11 @@ func (m *MaxMind) Capabilities() Capabilities { return m.caps }
 func (f *Flat) Capabilities() Capabilities { return f.caps }
 
 // maxMindCapabilities looks at the first records of a GeoIP2-layout
-// database. Only a City database yields coordinates (Locate reads them
-// from nothing else), so city decides those; subdivisions are judged from
-// the records, because DB-IP's MaxMind-compatible files may name them
-// without an iso_code.
-func maxMindCapabilities(r *maxminddb.Reader, city bool) Capabilities {
-	c := Capabilities{Coordinates: city}
+// database for its subdivisions, because DB-IP's MaxMind-compatible files
+// may name them without an iso_code; coordinates are counted when the file
+// is opened (Info.Coordinates), and only a City database has them.
+func maxMindCapabilities(r *maxminddb.Reader, info Info, city bool) Capabilities {
+	c := Capabilities{Coordinates: info.Coordinates > 0}
 	if !city {
 		return c
 	}
@@ -109,10 +108,11 @@ func maxMindCapabilities(r *maxminddb.Reader, city bool) Capabilities {
 }
 
 // flatCapabilities looks at the first records of an ip-location-db flat
-// file: the City files have latitude and longitude in every record and
-// the Country files in none, and state1 holds a name or a code.
-func flatCapabilities(r *maxminddb.Reader) Capabilities {
-	var c Capabilities
+// file for what its state1 holds, a name or a code; coordinates are
+// counted when the file is opened (Info.Coordinates: the City files have
+// them in every record, the Country files in none).
+func flatCapabilities(r *maxminddb.Reader, info Info) Capabilities {
+	c := Capabilities{Coordinates: info.Coordinates > 0}
 	codes, names, seen := 0, 0, 0
 	for res := range r.Networks() {
 		if seen++; seen > capabilitySample {
@@ -121,9 +121,6 @@ func flatCapabilities(r *maxminddb.Reader) Capabilities {
 		var rec flatRecord
 		if res.Decode(&rec) != nil {
 			continue
-		}
-		if rec.hasLat && rec.hasLon && validCoords(rec.lat, rec.lon) {
-			c.Coordinates = true
 		}
 		switch {
 		case rec.state1 == "":

@@ -39,7 +39,7 @@ func OpenFlat(path string) (*Flat, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Flat{db: db, caps: flatCapabilities(db.mm)}, nil
+	return &Flat{db: db, caps: flatCapabilities(db.mm, db.info)}, nil
 }
 
 // checkFlat looks at the first record: the metadata's database_type is

@@ -77,7 +77,7 @@ func OpenMaxMind(path string) (*MaxMind, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &MaxMind{db: db, caps: maxMindCapabilities(db.mm, city)}, nil
+	return &MaxMind{db: db, caps: maxMindCapabilities(db.mm, db.info, city)}, nil
 }
 
 // Info describes the database.

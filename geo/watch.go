@@ -1,7 +1,6 @@
 package geo
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,15 +44,13 @@ func (f Format) Open(path string) (Locator, error) {
 // OpenFunc opens a database file. Its errors should name the file.
 type OpenFunc func(path string) (Locator, error)
 
-// DefaultPollInterval is how often a Watcher looks at its file when
-// WatcherOptions.Interval is zero. Databases change weekly at most, and a
-// stat a minute costs nothing.
+// DefaultPollInterval is how often a caller should look at a Watcher's
+// file (Check) when the configuration does not say. Databases change
+// weekly at most, and a stat a minute costs nothing.
 const DefaultPollInterval = time.Minute
 
 // WatcherOptions tune a Watcher. The zero value is usable.
 type WatcherOptions struct {
-	// Interval between looks at the file; 0 means DefaultPollInterval.
-	Interval time.Duration
 	// Logger receives one line per reload, success or failure; nil
 	// discards them.
 	Logger *slog.Logger
@@ -115,12 +112,10 @@ type current struct{ loc Locator }
 var _ Locator = (*Watcher)(nil)
 
 // NewWatcher opens path with open and returns a Watcher serving it. Call
-// Run to follow changes to the file. An error opening the file now is
+// Check every so often to follow changes to the file: a server looks at
+// all its databases in one loop, so that one index follows them all. An error opening the file now is
 // returned, not logged: without a first database there is nothing to serve.
 func NewWatcher(path string, open OpenFunc, opts WatcherOptions) (*Watcher, error) {
-	if opts.Interval <= 0 {
-		opts.Interval = DefaultPollInterval
-	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -163,24 +158,9 @@ func (w *Watcher) Current() Locator {
 	return w.cur.Load().loc
 }
 
-// Run checks the file every Interval until ctx is done.
-func (w *Watcher) Run(ctx context.Context) {
-	t := time.NewTicker(w.opts.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_, _ = w.Check() // reported through the logger and OnReload
-		}
-	}
-}
-
 // Check looks at the file once and reopens it if it changed since the last
 // attempt. It reports whether new data is now serving and the error of a
-// failed attempt; both are also logged and passed to OnReload. Run calls
-// it; a SIGHUP handler may too.
+// failed attempt; both are also logged and passed to OnReload.
 func (w *Watcher) Check() (bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

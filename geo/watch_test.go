@@ -80,8 +80,7 @@ func TestWatcherRun(t *testing.T) {
 		return len(attempts), attempts[len(attempts)-1]
 	}
 	w, err := NewWatcher(path, FormatMaxMind.Open, WatcherOptions{
-		Interval: 5 * time.Millisecond,
-		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		OnReload: func(p string, err error) {
 			if p != path {
 				t.Errorf("OnReload for %q, want %q", p, path)
@@ -98,16 +97,19 @@ func TestWatcherRun(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
-	go func() {
-		w.Run(ctx)
-		close(stopped)
+	go func() { // polls as a server's watch loop does
+		defer close(stopped)
+		for ctx.Err() == nil {
+			_, _ = w.Check()
+			time.Sleep(5 * time.Millisecond)
+		}
 	}()
 	defer func() {
 		cancel()
 		select {
 		case <-stopped:
 		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after its context was cancelled")
+			t.Error("the poller did not return after its context was cancelled")
 		}
 	}()
 

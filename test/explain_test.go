@@ -61,6 +61,8 @@ func TestExplain(t *testing.T) {
 					Region   string
 					Eligible bool
 				}
+				ScopeNetwork string `json:"scope_network"`
+				Geo          []struct{ Source, Network, Region string }
 			}
 		}
 		if err := json.Unmarshal([]byte(out), &got); err != nil {
@@ -71,6 +73,13 @@ func TestExplain(t *testing.T) {
 			len(d.Answer) != 1 || d.Answer[0] != "198.51.100.100" || len(d.Candidates) != 3 ||
 			d.Candidates[0].Region != "us-east" || d.Candidates[0].Eligible {
 			t.Fatalf("decision %+v", got)
+		}
+		// The row that decided, and the clients the order holds for:
+		// us-east first is also every unlocated client's order, as far as
+		// 192.0.0.0/6, which holds no other row.
+		if len(d.Geo) != 1 || d.Geo[0].Source != "geo.network" || d.Geo[0].Network != "192.0.2.0/24" ||
+			d.Geo[0].Region != "us-east" || d.ScopeNetwork != "192.0.0.0/6" {
+			t.Errorf("geo %+v, scope network %q", d.Geo, d.ScopeNetwork)
 		}
 	})
 	t.Run("not a dynamic record", func(t *testing.T) {

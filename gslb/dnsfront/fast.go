@@ -288,7 +288,7 @@ func (h *Handler) fastEDNS(st *State, s *scratch, pkt []byte, hasOPT, udp bool, 
 	if !udp {
 		fq.limit = dns.MaxMsgSize
 	}
-	s.fecs, s.fck, s.fck2 = ecs{}, cookieQuery{}, cookieReply{}
+	s.fecs, s.fck = ecs{}, cookieQuery{} // the reply's cookie is h.cookies'; FORMERR carries none
 	if !hasOPT {
 		return nil, fq.qend == len(pkt)
 	}

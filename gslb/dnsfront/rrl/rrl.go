@@ -1,7 +1,6 @@
 package rrl
 
 import (
-	"fmt"
 	"net/netip"
 	"sync"
 
@@ -32,15 +31,6 @@ func (c Class) String() string {
 		return classNames[c]
 	}
 	return "unknown"
-}
-
-// Classes lists every class, for metrics.
-func Classes() []Class {
-	out := make([]Class, numClasses)
-	for i := range out {
-		out[i] = Class(i)
-	}
-	return out
 }
 
 // Action is what to do with a response.
@@ -138,13 +128,7 @@ func (t *Table) Judge(now uint32, client netip.Addr, c Class, name string, qtype
 // key hashes what a bucket counts: the client's prefix, the class and the
 // name (and type, for answers).
 func (t *Table) key(client netip.Addr, c Class, name string, qtype uint16) uint64 {
-	client = client.Unmap()
-	bits := t.cfg.IPv6Prefix
-	if client.Is4() {
-		bits = t.cfg.IPv4Prefix
-	}
-	p, _ := client.Prefix(bits)
-	a := p.Addr().As16()
+	a := t.Prefix(client).Addr().As16()
 	var head [20]byte
 	copy(head[:16], a[:])
 	head[16], head[17], head[18] = byte(c), byte(qtype>>8), byte(qtype)
@@ -220,9 +204,4 @@ func (t *Table) Prefix(client netip.Addr) netip.Prefix {
 	}
 	p, _ := client.Prefix(bits)
 	return p
-}
-
-// String describes the table for logs.
-func (t *Table) String() string {
-	return fmt.Sprintf("rate %d/s, slip %d, /%d and /%d, %d buckets", t.cfg.Rate, *t.cfg.Slip, t.cfg.IPv4Prefix, t.cfg.IPv6Prefix, len(t.buckets))
 }
