@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 )
 
@@ -16,40 +13,16 @@ import (
 // gets a country, a continent and coordinates.
 func cityDB(t *testing.T, path string, nets map[string][3]any) {
 	t.Helper()
-	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoIP2-City", IPVersion: 6, RecordSize: 28, IncludeReservedNetworks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := map[string]mmdbtype.Map{}
 	for cidr, v := range nets {
-		_, ipnet, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
 		coords := v[2].([2]float64)
-		rec := mmdbtype.Map{
+		recs[cidr] = mmdbtype.Map{
 			"country":   mmdbtype.Map{"iso_code": mmdbtype.String(v[0].(string))},
 			"continent": mmdbtype.Map{"code": mmdbtype.String(v[1].(string))},
 			"location":  mmdbtype.Map{"latitude": mmdbtype.Float64(coords[0]), "longitude": mmdbtype.Float64(coords[1])},
 		}
-		if err := tree.Insert(ipnet, rec); err != nil {
-			t.Fatal(err)
-		}
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tree.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// Renamed over the old file, as geoipupdate does.
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	hazardDB(t, path, "GeoIP2-City", recs)
 }
 
 // TestGeoIPProximity serves app.example.test by proximity from a GeoIP2

@@ -3,10 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -221,14 +219,7 @@ stub-zone:
 
 func (u *unbound) run(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "dig", append([]string{"@127.0.0.1", "-p", strconv.Itoa(u.port)}, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+digHome)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return stdout.String(), stderr.String(), err
+	return runDigAt(u.port, args...)
 }
 
 func (u *unbound) dig(t *testing.T, args ...string) *digReply {

@@ -385,9 +385,14 @@ func (s *instance) waitLog(t *testing.T, prefix string, have int) logEntry {
 // runDig runs dig against the server and returns its stdout and stderr.
 func (s *instance) runDig(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
+	return runDigAt(s.port, args...)
+}
+
+// runDigAt runs dig against 127.0.0.1 at port.
+func runDigAt(port int, args ...string) (string, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	full := append([]string{"@127.0.0.1", "-p", strconv.Itoa(s.port)}, args...)
+	full := append([]string{"@127.0.0.1", "-p", strconv.Itoa(port)}, args...)
 	cmd := exec.CommandContext(ctx, "dig", full...)
 	cmd.Env = append(os.Environ(), "HOME="+digHome)
 	var stdout, stderr bytes.Buffer
