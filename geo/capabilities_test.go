@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // namedSubdivisionRec is a City record as DB-IP's MaxMind-layout lite file
@@ -166,7 +167,7 @@ func TestOpenWrongFormat(t *testing.T) {
 func TestWatcherAccept(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "GeoLite2-City.mmdb")
 	writeMMDB(t, path, "GeoLite2-City", 6, berlinNet)
-	var logs lockedBuffer
+	var logs testkit.Buffer
 	var accepted []Capabilities
 	w, err := NewWatcher(path, FormatMaxMind.Open, WatcherOptions{
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),

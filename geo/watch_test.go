@@ -1,7 +1,6 @@
 package geo
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 var (
@@ -22,36 +23,6 @@ var (
 	warsaw    = Location{Country: "PL", Continent: "EU", Subdivision: "14", Lat: 52.23, Lon: 21.01, HasCoords: true, Network: pfx("192.0.2.0/24")}
 	probe     = netip.MustParseAddr("192.0.2.7")
 )
-
-// lockedBuffer collects log output written by the polling goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 func wantLocation(t *testing.T, l Locator, want Location) {
 	t.Helper()
@@ -67,7 +38,7 @@ func TestWatcherRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "GeoLite2-City.mmdb")
 	writeMMDB(t, path, "GeoLite2-City", 6, berlinNet)
 	var (
-		logs     lockedBuffer
+		logs     testkit.Buffer
 		mu       sync.Mutex
 		attempts []error
 	)
@@ -114,13 +85,13 @@ func TestWatcherRun(t *testing.T) {
 	}()
 
 	replaceFile(t, path, func(tmp string) { writeMMDB(t, tmp, "GeoLite2-City", 6, warsawNet) })
-	waitFor(t, "the new database to serve", func() bool {
+	testkit.Eventually(t, "the new database to serve", func() bool {
 		loc, _ := w.Locate(probe)
 		return loc.Country == "PL"
 	})
 	wantLocation(t, w, warsaw)
 	// OnReload runs just after the swap, so it may trail the new answer.
-	waitFor(t, "the reload to be reported", func() bool { n, _ := lastAttempt(); return n >= 1 })
+	testkit.Eventually(t, "the reload to be reported", func() bool { n, _ := lastAttempt(); return n >= 1 })
 	if n, err := lastAttempt(); n != 1 || err != nil {
 		t.Errorf("after the first replacement: %d attempts, last error %v; want 1, nil", n, err)
 	}
@@ -133,7 +104,7 @@ func TestWatcherRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	waitFor(t, "the corrupt file to be tried", func() bool { n, _ := lastAttempt(); return n == 2 })
+	testkit.Eventually(t, "the corrupt file to be tried", func() bool { n, _ := lastAttempt(); return n == 2 })
 	if _, err := lastAttempt(); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("corrupt file reported as %v; want an error naming %s", err, path)
 	}
@@ -143,12 +114,12 @@ func TestWatcherRun(t *testing.T) {
 	wantLocation(t, w, warsaw)
 
 	replaceFile(t, path, func(tmp string) { writeMMDB(t, tmp, "GeoLite2-City", 6, berlinNet) })
-	waitFor(t, "the repaired database to serve", func() bool {
+	testkit.Eventually(t, "the repaired database to serve", func() bool {
 		loc, _ := w.Locate(probe)
 		return loc.Country == "DE"
 	})
 	wantLocation(t, w, berlin)
-	waitFor(t, "the reload to be reported", func() bool { n, _ := lastAttempt(); return n >= 3 })
+	testkit.Eventually(t, "the reload to be reported", func() bool { n, _ := lastAttempt(); return n >= 3 })
 	// The corrupt file was tried once, not on every poll.
 	if n, err := lastAttempt(); n != 3 || err != nil {
 		t.Errorf("after the repair: %d attempts, last error %v; want 3, nil", n, err)

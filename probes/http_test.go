@@ -1,18 +1,13 @@
 package probes
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // quiet drops the TLS servers' logs of the handshakes the tests fail on
@@ -184,48 +181,12 @@ type pki struct {
 func newPKI(t *testing.T) pki {
 	t.Helper()
 	dir := t.TempDir()
-	ca, caKey := makeCert(t, "test CA", nil, nil)
-	client, clientKey := makeCert(t, "probe", ca, caKey)
-	var p pki
-	p.caPool = x509.NewCertPool()
-	p.caPool.AddCert(ca)
-	p.certFile = writePEM(t, dir, "client.pem", "CERTIFICATE", client.Raw)
-	p.keyFile = writeKey(t, dir, "client.key", clientKey)
-	p.certPEM, p.keyPEM = readFile(t, p.certFile), readFile(t, p.keyFile)
+	ca := testkit.NewCA(t)
+	client := ca.Client(t, "probe")
+	p := pki{caPool: ca.Pool, certFile: filepath.Join(dir, "client.pem"), keyFile: filepath.Join(dir, "client.key")}
+	client.WriteFiles(t, p.certFile, p.keyFile)
+	p.certPEM, p.keyPEM = client.CertPEM(), client.KeyPEM(t)
 	return p
-}
-
-// makeCert makes a CA certificate (parent nil) or a client certificate
-// signed by parent.
-func makeCert(t *testing.T, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	if parent == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage = x509.KeyUsageCertSign
-		parent, parentKey = tmpl, key
-	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
 }
 
 func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
@@ -244,15 +205,6 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func writeKey(t *testing.T, dir, name string, key *ecdsa.PrivateKey) string {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writePEM(t, dir, name, "PRIVATE KEY", der)
 }
 
 func TestHTTPSChecker(t *testing.T) {
@@ -279,8 +231,7 @@ func TestHTTPSChecker(t *testing.T) {
 	defer mtls.Close()
 	mtlsCA := writePEM(t, t.TempDir(), "ca.pem", "CERTIFICATE", mtls.Certificate().Raw)
 	mtlsCAPEM := readFile(t, mtlsCA)
-	otherCA, _ := makeCert(t, "other CA", nil, nil)
-	otherCAPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherCA.Raw})
+	otherCAPEM := testkit.NewCA(t).CertPEM()
 
 	tests := []struct {
 		name       string
@@ -328,7 +279,7 @@ func TestNewHTTPCheckerInvalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newPKI(t)
-	ca, _ := makeCert(t, "CA", nil, nil)
+	ca := testkit.NewCA(t).Cert
 	caFile := writePEM(t, dir, "ca.pem", "CERTIFICATE", ca.Raw)
 	caPEM := readFile(t, caFile)
 	tests := []struct {
@@ -369,7 +320,7 @@ func TestNewHTTPCheckerInvalid(t *testing.T) {
 
 func TestHTTPCheckerEqual(t *testing.T) {
 	dir := t.TempDir()
-	ca, _ := makeCert(t, "CA", nil, nil)
+	ca := testkit.NewCA(t).Cert
 	caFile := writePEM(t, dir, "ca.pem", "CERTIFICATE", ca.Raw)
 	base := HTTPConfig{Addr: "127.0.0.1:443", TLS: true, Path: "/health", CAFile: caFile, Status: []int{200}}
 	a := mustHTTP(t, base)
@@ -388,7 +339,7 @@ func TestHTTPCheckerEqual(t *testing.T) {
 		t.Error("other path: equal")
 	}
 	// The same CA file path with new contents is a changed check.
-	ca2, _ := makeCert(t, "CA 2", nil, nil)
+	ca2 := testkit.NewCA(t).Cert
 	writePEM(t, dir, "ca.pem", "CERTIFICATE", ca2.Raw)
 	if a.Equal(mustHTTP(t, base)) {
 		t.Error("rotated CA file: equal")
@@ -398,8 +349,8 @@ func TestHTTPCheckerEqual(t *testing.T) {
 // PEM contents count as file contents do: the same bytes are the same
 // check, new bytes a changed one, whatever slices carry them.
 func TestHTTPCheckerEqualPEM(t *testing.T) {
-	ca, _ := makeCert(t, "CA", nil, nil)
-	ca2, _ := makeCert(t, "CA 2", nil, nil)
+	ca := testkit.NewCA(t).Cert
+	ca2 := testkit.NewCA(t).Cert
 	p := newPKI(t)
 	pemOf := func(c *x509.Certificate) []byte {
 		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})

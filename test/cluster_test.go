@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // clusterTimeout bounds a wait for the cluster to agree on a change. The
@@ -94,14 +96,14 @@ func (tg *target) start(t *testing.T) {
 type agent struct {
 	name   string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testkit.Buffer
 	done   chan struct{}
 }
 
 func startAgent(t *testing.T, name, source, keyFile string, seeds []string) *agent {
 	t.Helper()
-	port := freePortOn(t, source)
-	a := &agent{name: name, stderr: &syncBuffer{}, done: make(chan struct{})}
+	port := testkit.FreePort(t, source)
+	a := &agent{name: name, stderr: &testkit.Buffer{}, done: make(chan struct{})}
 	a.cmd = exec.Command(binary, "probe", "-vantage", name, "-region", "test",
 		"-seeds", strings.Join(seeds, ","), "-bind", net.JoinHostPort(source, strconv.Itoa(port)),
 		"-source", source, "-key-file", keyFile, "-refresh", "500ms", "-log-format", "json",

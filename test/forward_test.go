@@ -3,17 +3,10 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // echoBackend is a TCP server on loopback that says its name, then echoes.
@@ -86,7 +81,7 @@ func startForward(t *testing.T, config string) *instance {
 // the files it names.
 func startForwardIn(t *testing.T, dir, config string) *instance {
 	t.Helper()
-	s := &instance{dir: dir, config: filepath.Join(dir, "forward.toml"), stderr: &syncBuffer{}, done: make(chan struct{})}
+	s := &instance{dir: dir, config: filepath.Join(dir, "forward.toml"), stderr: &testkit.Buffer{}, done: make(chan struct{})}
 	writeFile(t, s.config, config)
 	s.cmd = exec.Command(binary, "forward", "-config", s.config)
 	s.cmd.Stdout, s.cmd.Stderr = s.stderr, s.stderr
@@ -282,35 +277,6 @@ func webBackend(t *testing.T, name string) string {
 	return srv.Listener.Addr().String()
 }
 
-// writeCert writes a certificate for names signed by a new CA, and its
-// key, as PEM files in dir; it returns the CA to verify with.
-func writeCert(t *testing.T, dir string, names ...string) *x509.CertPool {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e2e CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	writeFile(t, filepath.Join(dir, "site.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFile(t, filepath.Join(dir, "site.key"), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})))
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
-	return roots
-}
-
 const e2eToken = "e2e-forward-token-0123456789"
 
 // l7Config is an L7 forwarder: HTTPS with a certificate, a rate-limited
@@ -388,7 +354,9 @@ canary = { pool = "next", percent = 0 }
 func TestForwardL7(t *testing.T) {
 	web1, web2, next := webBackend(t, "web1"), webBackend(t, "web2"), webBackend(t, "next")
 	dir := t.TempDir()
-	roots := writeCert(t, dir, "app.test")
+	ca := testkit.NewCA(t)
+	ca.Server(t, "app.test").WriteFiles(t, filepath.Join(dir, "site.pem"), filepath.Join(dir, "site.key"))
+	roots := ca.Pool
 	writeFile(t, filepath.Join(dir, "token"), e2eToken+"\n")
 	writeFile(t, filepath.Join(dir, "sticky.key"), "e2e-sticky-key-0123456789abcdef\n")
 	s := startForwardIn(t, dir, l7Config(web1, web2, next, "/"))

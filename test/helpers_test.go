@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +14,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // Bounds on every wait, generous enough for a loaded CI machine yet short
@@ -83,32 +83,13 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer collects the server's stderr, written by exec's copying
-// goroutine while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // instance is one meridian serve process and the folder it serves from.
 type instance struct {
 	dir    string // holds meridian.toml and the zone files
 	config string // path of meridian.toml
 	port   int
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testkit.Buffer
 	done   chan struct{} // closed once the process has exited
 }
 
@@ -182,29 +163,7 @@ func readFile(t *testing.T, path string) string {
 // startQuickstart handles by trying again.
 func freePort(t *testing.T) int {
 	t.Helper()
-	return freePortOn(t, "127.0.0.1")
-}
-
-// freePortOn is freePort on another address of the host (127.0.0.11 for
-// a probe agent of its own).
-func freePortOn(t *testing.T, ip string) int {
-	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-		pc.Close()
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return port
-	}
-	t.Fatalf("no port free for both UDP and TCP on %s", ip)
-	return 0
+	return testkit.FreePort(t, "127.0.0.1")
 }
 
 // startQuickstart serves a copy of the quickstart and returns once the
@@ -246,7 +205,7 @@ func startQuickstartWith(t *testing.T, edit func(config string) string, prepare 
 
 func (s *instance) start(t *testing.T) error {
 	t.Helper()
-	s.stderr = &syncBuffer{}
+	s.stderr = &testkit.Buffer{}
 	s.done = make(chan struct{})
 	s.cmd = exec.Command(binary, "serve", "-config", s.config)
 	s.cmd.Stdout = s.stderr

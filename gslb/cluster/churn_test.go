@@ -15,6 +15,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // logBuffer is a slog handler's output, read while nodes write it.
@@ -58,23 +59,23 @@ func TestMembersLogged(t *testing.T) {
 	t.Cleanup(func() { a.Shutdown() })
 	b := start(t, "b", Meta{Role: RoleProbe}, a.Addr())
 	c := start(t, "c", Meta{Role: RoleProbe}, a.Addr())
-	eventually(t, "three members", func() bool { return len(a.Members()) == 3 })
+	testkit.Eventually(t, "three members", func() bool { return len(a.Members()) == 3 })
 	if err := b.Leave(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "b to leave", func() bool { return len(a.Members()) == 2 })
+	testkit.Eventually(t, "b to leave", func() bool { return len(a.Members()) == 2 })
 	addr := c.Addr()
 	c.Shutdown()
-	eventually(t, "c to fail", func() bool { return len(a.Members()) == 1 })
+	testkit.Eventually(t, "c to fail", func() bool { return len(a.Members()) == 1 })
 	if got := fmt.Sprint(a.Lost()); !strings.Contains(got, "b ") || !strings.Contains(got, " left ") || !strings.Contains(got, " failed ") {
 		t.Errorf("a's lost members: %s", got)
 	}
 	time.Sleep(3 * gossipToTheDead)
 	startAt(t, "c", addr, Meta{Role: RoleProbe}, a.Addr())
-	eventually(t, "c to come back", func() bool { return len(a.Members()) == 2 })
+	testkit.Eventually(t, "c to come back", func() bool { return len(a.Members()) == 2 })
 
 	want := []string{"member joined b", "member joined c", "member left b", "member failed c", "member came back c"}
-	eventually(t, "the log to name every event", func() bool { return slices.Equal(logs.events(), want) })
+	testkit.Eventually(t, "the log to name every event", func() bool { return slices.Equal(logs.events(), want) })
 }
 
 // TestGossipFromBindAddress: a node's streams to its peers leave from its
@@ -91,7 +92,7 @@ func TestGossipFromBindAddress(t *testing.T) {
 		return false
 	})
 	b := startAt(t, "b", "127.0.0.2:0", Meta{Role: RoleDNS}, a.Addr()) // the join is a TCP push/pull to a
-	eventually(t, "a to see b", func() bool { return len(a.Members()) == 2 })
+	testkit.Eventually(t, "a to see b", func() bool { return len(a.Members()) == 2 })
 	mu.Lock()
 	defer mu.Unlock()
 	for _, addr := range from {
@@ -130,12 +131,12 @@ func TestJoiningVantageJudgedFirst(t *testing.T) {
 		v := start(t, name, Meta{Role: RoleProbe}, dns.Addr())
 		v.SendResults(Results{Vantage: name, Boot: 1, Complete: true, Reports: reports(gslb.Up, targets...)})
 	}
-	eventually(t, "both targets up", func() bool {
+	testkit.Eventually(t, "both targets up", func() bool {
 		return hm.Snapshot().State(targets[0]) == gslb.Up && hm.Snapshot().State(targets[1]) == gslb.Up
 	})
 
 	broken := start(t, "c", Meta{Role: RoleProbe}, dns.Addr())
-	eventually(t, "c to see dns", func() bool { return len(broken.alive(RoleDNS)) == 1 })
+	testkit.Eventually(t, "c to see dns", func() bool { return len(broken.alive(RoleDNS)) == 1 })
 	broken.SendResults(Results{Vantage: "c", Boot: 1, Reports: reports(gslb.Down, targets[0])})
 	broken.SendResults(Results{Vantage: "c", Boot: 1, Reports: reports(gslb.Down, targets[1])})
 	broken.SendResults(Results{Vantage: "c", Boot: 1, Complete: true, Reports: reports(gslb.Down, targets...)})
@@ -148,7 +149,7 @@ func TestJoiningVantageJudgedFirst(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	eventually(t, "c judged suspect", func() bool {
+	testkit.Eventually(t, "c judged suspect", func() bool {
 		vs := dns.Table().Vantages(time.Now())
 		return len(vs) == 3 && vs[2].Status == quorum.StatusSuspect
 	})

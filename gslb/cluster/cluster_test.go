@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/health"
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 var testKey = bytes.Repeat([]byte{7}, 32)
@@ -73,18 +74,6 @@ func startAt(t *testing.T, name, bind string, meta Meta, seeds ...string) *Node 
 	return n
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second) // generous: gossip on a loaded 2-core CI machine
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func verdict(n *Node, target health.TargetID) string {
 	n.table.Recompute(time.Now())
 	v, ok := n.table.Verdict(target)
@@ -105,7 +94,7 @@ func TestQuorumAcrossNodes(t *testing.T) {
 	for i := range 3 {
 		probes = append(probes, start(t, fmt.Sprintf("v%d", i), Meta{Role: RoleProbe, Region: "eu"}, dns1.Addr()))
 	}
-	eventually(t, "every node to see 5 members", func() bool {
+	testkit.Eventually(t, "every node to see 5 members", func() bool {
 		return len(dns1.alive(RoleProbe)) == 3 && len(dns2.alive(RoleProbe)) == 3 && len(probes[2].alive(RoleDNS)) == 2
 	})
 
@@ -119,19 +108,19 @@ func TestQuorumAcrossNodes(t *testing.T) {
 		p.SendResults(Results{Vantage: p.cfg.Meta.Vantage, Complete: true, Reports: []Report{report("eu/192.0.2.1", st, 1)}})
 	}
 	for _, d := range []*Node{dns1, dns2} {
-		eventually(t, d.Name()+" to take the target down", func() bool { return verdict(d, "eu/192.0.2.1") == "down 1/2" })
+		testkit.Eventually(t, d.Name()+" to take the target down", func() bool { return verdict(d, "eu/192.0.2.1") == "down 1/2" })
 	}
 
 	// One of the two comes back up: 1 of 3 down keeps it in.
 	probes[0].SendResults(Results{Vantage: "v0", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Up, 2)}})
 	for _, d := range []*Node{dns1, dns2} {
-		eventually(t, d.Name()+" to bring the target back", func() bool { return verdict(d, "eu/192.0.2.1") == "up 2/1" })
+		testkit.Eventually(t, d.Name()+" to bring the target back", func() bool { return verdict(d, "eu/192.0.2.1") == "up 2/1" })
 	}
 
 	// A vantage that dies stops voting once the cluster declares it dead.
 	probes[2].Shutdown()
 	for _, d := range []*Node{dns1, dns2} {
-		eventually(t, d.Name()+" to forget v2", func() bool { return verdict(d, "eu/192.0.2.1") == "up 1/1" })
+		testkit.Eventually(t, d.Name()+" to forget v2", func() bool { return verdict(d, "eu/192.0.2.1") == "up 1/1" })
 	}
 
 	// A DNS node that joins late holds every result when Join returns:
@@ -145,10 +134,10 @@ func TestQuorumAcrossNodes(t *testing.T) {
 func TestPlanReachesProbes(t *testing.T) {
 	dns1 := start(t, "dns1", Meta{Role: RoleDNS})
 	early := start(t, "early", Meta{Role: RoleProbe}, dns1.Addr())
-	eventually(t, "dns1 to see the probe", func() bool { return len(dns1.alive(RoleProbe)) == 1 })
+	testkit.Eventually(t, "dns1 to see the probe", func() bool { return len(dns1.alive(RoleProbe)) == 1 })
 
 	dns1.PublishPlan(Plan{Generation: 1, Body: []byte(`["a"]`)})
-	eventually(t, "the plan to reach the early probe", func() bool {
+	testkit.Eventually(t, "the plan to reach the early probe", func() bool {
 		p := early.Plans()
 		return len(p) == 1 && p[0].Origin == "dns1" && string(p[0].Body) == `["a"]`
 	})
@@ -166,7 +155,7 @@ func TestPlanReachesProbes(t *testing.T) {
 	}
 	dns1.PublishPlan(Plan{Generation: 2, Body: []byte(`["a","b"]`)})
 	for _, p := range []*Node{early, late} {
-		eventually(t, p.Name()+" to follow the new plan", func() bool {
+		testkit.Eventually(t, p.Name()+" to follow the new plan", func() bool {
 			ps := p.Plans()
 			return len(ps) == 1 && ps[0].Generation == 2 && string(ps[0].Body) == `["a","b"]`
 		})
@@ -177,13 +166,13 @@ func TestOverridesLastWriterWins(t *testing.T) {
 	a := start(t, "a", Meta{Role: RoleDNS})
 	b := start(t, "b", Meta{Role: RoleDNS}, a.Addr())
 	c := start(t, "c", Meta{Role: RoleDNS}, a.Addr())
-	eventually(t, "three DNS nodes", func() bool { return len(c.alive(RoleDNS)) == 2 && len(b.alive(RoleDNS)) == 2 })
+	testkit.Eventually(t, "three DNS nodes", func() bool { return len(c.alive(RoleDNS)) == 2 && len(b.alive(RoleDNS)) == 2 })
 
 	b.PublishOverrides(Overrides{Version: 10, Body: []byte(`{"drained_regions":["eu"]}`), Origin: "b"})
 	// An older change arriving later loses.
 	a.PublishOverrides(Overrides{Version: 5, Body: []byte(`{}`), Origin: "a"})
 	for _, n := range []*Node{a, b, c} {
-		eventually(t, n.Name()+" to hold the newest overrides", func() bool {
+		testkit.Eventually(t, n.Name()+" to hold the newest overrides", func() bool {
 			o := n.Overrides()
 			return o.Version == 10 && o.Origin == "b"
 		})
@@ -198,12 +187,12 @@ func TestPartitionHeals(t *testing.T) {
 	right := start(t, "right", Meta{Role: RoleDNS}, left.Addr())
 	vl := start(t, "vl", Meta{Role: RoleProbe}, left.Addr())
 	vr := start(t, "vr", Meta{Role: RoleProbe}, left.Addr())
-	eventually(t, "four members everywhere", func() bool {
+	testkit.Eventually(t, "four members everywhere", func() bool {
 		return len(left.ml.Members()) == 4 && len(right.ml.Members()) == 4
 	})
 	vl.SendResults(Results{Vantage: "vl", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Up, 1)}})
 	vr.SendResults(Results{Vantage: "vr", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Down, 1)}})
-	eventually(t, "both votes on both sides", func() bool {
+	testkit.Eventually(t, "both votes on both sides", func() bool {
 		return verdict(left, "eu/192.0.2.1") == "up 1/1" && verdict(right, "eu/192.0.2.1") == "up 1/1"
 	})
 
@@ -224,14 +213,14 @@ func TestPartitionHeals(t *testing.T) {
 			return false
 		})
 	}
-	eventually(t, "each side to decide alone", func() bool {
+	testkit.Eventually(t, "each side to decide alone", func() bool {
 		return verdict(left, "eu/192.0.2.1") == "up 1/0" && verdict(right, "eu/192.0.2.1") == "down 0/1"
 	})
 	// The partition outlasts memberlist's gossip to the dead, so that
 	// nothing but the reconnect can heal it: each side has two members,
 	// so none falls back on its seeds either.
 	for n := range sides {
-		eventually(t, n.Name()+" to declare the other side dead", func() bool { return len(n.ml.Members()) == 2 })
+		testkit.Eventually(t, n.Name()+" to declare the other side dead", func() bool { return len(n.ml.Members()) == 2 })
 	}
 	time.Sleep(3 * gossipToTheDead)
 
@@ -240,12 +229,12 @@ func TestPartitionHeals(t *testing.T) {
 	for n := range sides {
 		n.SetBlock(nil)
 	}
-	eventually(t, "one cluster again", func() bool {
+	testkit.Eventually(t, "one cluster again", func() bool {
 		return len(left.ml.Members()) == 4 && len(right.ml.Members()) == 4
 	})
 	vl.SendResults(Results{Vantage: "vl", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Up, 2)}})
 	vr.SendResults(Results{Vantage: "vr", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Down, 2)}})
-	eventually(t, "the two sides to agree again", func() bool {
+	testkit.Eventually(t, "the two sides to agree again", func() bool {
 		return verdict(left, "eu/192.0.2.1") == "up 1/1" && verdict(right, "eu/192.0.2.1") == "up 1/1"
 	})
 }
@@ -267,25 +256,25 @@ func TestLostMembersCalledBack(t *testing.T) {
 	a := start(t, "a", Meta{Role: RoleDNS})
 	b := start(t, "b", Meta{Role: RoleDNS}, a.Addr())
 	c := start(t, "c", Meta{Role: RoleProbe}, a.Addr())
-	eventually(t, "three members", func() bool { return len(a.ml.Members()) == 3 && len(b.ml.Members()) == 3 })
+	testkit.Eventually(t, "three members", func() bool { return len(a.ml.Members()) == 3 && len(b.ml.Members()) == 3 })
 	if m := a.Members(); len(m) != 3 || m[0].State != "alive" || m[2].State != "alive" || m[2].Role != RoleProbe {
 		t.Fatalf("a's members: %+v", m)
 	}
 
 	addr := b.Addr()
 	b.Shutdown() // a crash: no leave
-	eventually(t, "a to call the crashed b back", func() bool { return lostBy(a, "b") && len(a.ml.Members()) == 2 })
+	testkit.Eventually(t, "a to call the crashed b back", func() bool { return lostBy(a, "b") && len(a.ml.Members()) == 2 })
 	if err := c.Leave(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a to call c back too", func() bool { return lostBy(a, "c") && len(a.ml.Members()) == 1 })
+	testkit.Eventually(t, "a to call c back too", func() bool { return lostBy(a, "c") && len(a.ml.Members()) == 1 })
 	if lostBy(c, "c") {
 		t.Error("c counts its own leave as a loss")
 	}
 	time.Sleep(3 * gossipToTheDead)
 
 	b2 := startAt(t, "b", addr, Meta{Role: RoleDNS}, addr) // its own seed: the first of its cluster
-	eventually(t, "a and the restarted b to find each other", func() bool {
+	testkit.Eventually(t, "a and the restarted b to find each other", func() bool {
 		return len(a.ml.Members()) == 2 && len(b2.ml.Members()) == 2
 	})
 	if lostBy(a, "b") || !lostBy(a, "c") {
@@ -339,7 +328,7 @@ func TestSecurity(t *testing.T) {
 			}
 		}
 		a.PublishOverrides(Overrides{Version: 1, Origin: "a", Body: []byte("{}")})
-		eventually(t, "b to hear a under the new key", func() bool { return b.Overrides().Version == 1 })
+		testkit.Eventually(t, "b to hear a under the new key", func() bool { return b.Overrides().Version == 1 })
 	})
 }
 
@@ -433,7 +422,7 @@ func TestHealthFeedsEngine(t *testing.T) {
 	dns := start(t, "dns", Meta{Role: RoleDNS})
 	paris := start(t, "paris", Meta{Role: RoleProbe, Lat: 48.85, Lon: 2.35}, dns.Addr())
 	tokyo := start(t, "tokyo", Meta{Role: RoleProbe, Lat: 35.68, Lon: 139.69}, dns.Addr())
-	eventually(t, "both vantages known", func() bool { return len(dns.alive(RoleProbe)) == 2 })
+	testkit.Eventually(t, "both vantages known", func() bool { return len(dns.alive(RoleProbe)) == 2 })
 	send := func(v *Node, rtt time.Duration) {
 		v.SendResults(Results{Vantage: v.Name(), Complete: true, Reports: []Report{{Target: "eu-west/192.0.2.1", State: gslb.Up, Seq: 1, RTT: rtt}}})
 	}
@@ -441,7 +430,7 @@ func TestHealthFeedsEngine(t *testing.T) {
 	send(tokyo, 200*time.Millisecond)
 	hm := gslb.NewHealthMap()
 	h := NewHealth(dns, hm.Store, testLog(t))
-	eventually(t, "both results", func() bool {
+	testkit.Eventually(t, "both results", func() bool {
 		h.Apply(time.Now())
 		v, _ := dns.table.Verdict("eu-west/192.0.2.1")
 		return v.Up == 2

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // put sends a change to the admin API with a JSON body.
@@ -185,7 +187,7 @@ max_error_rate_delta = 0.05`))
 	for range 60 {
 		send(t, c, "GET", h.url("web")+"/", "", "", nil)
 	}
-	eventually(t, "the guard rolls the canary back", func() bool {
+	testkit.Eventually(t, "the guard rolls the canary back", func() bool {
 		_, pct, _ := h.f.Canary("web", "app")
 		return pct == 0
 	})

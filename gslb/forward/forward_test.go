@@ -3,15 +3,9 @@ package forward
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +18,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // Connections spread over the backends, each proxied both ways, and the
@@ -47,7 +42,7 @@ func TestTCPProxyRoundRobin(t *testing.T) {
 		t.Errorf("connections per backend = %v, want 2 each", seen)
 	}
 	series := fmt.Sprintf(`{backend=%q,pool="web"}`, a.addr)
-	eventually(t, "the closed connections counted", func() bool {
+	testkit.Eventually(t, "the closed connections counted", func() bool {
 		return h.metric("meridian_forward_backend_active_connections"+series) == 0
 	})
 	if got := h.metric("meridian_forward_backend_connections_total" + series); got != 2 {
@@ -95,7 +90,7 @@ consecutive_failures = 0`, a.addr, b.addr)+listenerTOML("web", "tcp", "web", "")
 			t.Fatalf("connection %d after b stopped went to %q, want a", i, name)
 		}
 	}
-	eventually(t, "checks mark b down", func() bool { return h.backend("web", b.addr).State == "down" })
+	testkit.Eventually(t, "checks mark b down", func() bool { return h.backend("web", b.addr).State == "down" })
 	if code, body := h.request("GET", "/health/web", false); code != http.StatusServiceUnavailable ||
 		!strings.Contains(body, `"healthy": 1`) {
 		t.Errorf("capacity with one of min_healthy 2 = %d %s, want 503", code, body)
@@ -108,7 +103,7 @@ consecutive_failures = 0`, a.addr, b.addr)+listenerTOML("web", "tcp", "web", "")
 	}
 
 	b.restart()
-	eventually(t, "b back in rotation", func() bool { return h.backend("web", b.addr).State == "up" })
+	testkit.Eventually(t, "b back in rotation", func() bool { return h.backend("web", b.addr).State == "up" })
 	if code, _ := h.request("GET", "/health/web", false); code != http.StatusOK {
 		t.Errorf("capacity with both back = %d, want 200", code)
 	}
@@ -224,7 +219,7 @@ max_ejection_percent = 50`, a.addr, deadAddr)+listenerTOML("web", "tcp", "web", 
 
 	// The server comes up; once the ejection ends it gets traffic again.
 	startTCPBackend(t, "b", deadAddr, named("b"))
-	eventually(t, "the ejected backend serves again", func() bool { return connectName(t, h.addr("web")) == "b" })
+	testkit.Eventually(t, "the ejected backend serves again", func() bool { return connectName(t, h.addr("web")) == "b" })
 	if !h.logged("backend ejected") || !h.logged("backend restored") {
 		t.Errorf("missing the ejection and restoration logs")
 	}
@@ -401,29 +396,11 @@ func mustFormat(t *testing.T, h *proxyproto.Header) []byte {
 	return b
 }
 
-// selfSigned returns a certificate for names, for TLS backends.
-func selfSigned(t *testing.T, names ...string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 // TLS passthrough: the forwarder reads the server name from the
 // ClientHello and routes by it; the backend terminates TLS.
 func TestSNIRouting(t *testing.T) {
 	t.Parallel()
-	cert := selfSigned(t, "example.test", "*.example.test", "*.apps.example.test")
+	cert := testkit.SelfSigned(t, "example.test", "*.example.test", "*.apps.example.test")
 	tlsBackend := func(name string) *tcpBackend {
 		return startTCPBackend(t, name, "", func(c net.Conn) {
 			s := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
@@ -503,7 +480,7 @@ func TestListenerMaxConnections(t *testing.T) {
 		t.Errorf("rejected for max_connections = %v, want 1", got)
 	}
 	first.Close()
-	eventually(t, "a new connection served once the first ended", func() bool { return connectName(t, h.addr("web")) == "a" })
+	testkit.Eventually(t, "a new connection served once the first ended", func() bool { return connectName(t, h.addr("web")) == "a" })
 }
 
 // The capacity endpoint on its own listener serves GSLB probes and nothing
@@ -548,7 +525,7 @@ func TestReload(t *testing.T) {
 	checks := "[pool.check]\ntype = \"tcp\"\ninterval = \"50ms\"\ntimeout = \"40ms\"\nfall = 1\nrise = 1\n[pool.outlier]\nconsecutive_failures = 0"
 	before := pool("web", "drain_timeout = \"2s\"\n"+checks, a.addr, b.addr, dead) + listenerTOML("web", "tcp", "web", "")
 	h := startForwarder(t, before)
-	eventually(t, "the dead backend checked down", func() bool { return h.backend("web", dead).State == "down" })
+	testkit.Eventually(t, "the dead backend checked down", func() bool { return h.backend("web", dead).State == "down" })
 	if code, _ := h.request("POST", "/api/v1/pools/web/backends/"+a.addr+"/drain", true); code != http.StatusOK {
 		t.Fatal("drain a")
 	}
@@ -614,7 +591,7 @@ func TestShutdownDrains(t *testing.T) {
 		defer cancel()
 		done <- h.f.Shutdown(ctx)
 	}()
-	eventually(t, "the listener closed", func() bool {
+	testkit.Eventually(t, "the listener closed", func() bool {
 		conn, err := net.DialTimeout("tcp", listen, ioTimeout)
 		if err == nil {
 			conn.Close()
@@ -734,7 +711,7 @@ func TestUDPFlows(t *testing.T) {
 	if got := h.metric(`meridian_forward_listener_rejected_total{listener="dns",protocol="udp",reason="max_flows"}`); got != 1 {
 		t.Errorf("rejected for max_flows = %v, want 1", got)
 	}
-	eventually(t, "idle flows expire", func() bool {
+	testkit.Eventually(t, "idle flows expire", func() bool {
 		return h.metric(`meridian_forward_listener_active_connections{listener="dns",protocol="udp"}`) == 0
 	})
 	if got, _ := c3.ask("now", ioTimeout); !strings.HasSuffix(got, ":now") {
@@ -760,7 +737,7 @@ func TestUDPBackendGone(t *testing.T) {
 		gone, other = b, a
 	}
 	gone.conn.Close()
-	eventually(t, "the client's datagrams reach the other backend", func() bool {
+	testkit.Eventually(t, "the client's datagrams reach the other backend", func() bool {
 		got, _ := c.ask("again", 100*time.Millisecond)
 		return strings.HasPrefix(got, other.name+":")
 	})
@@ -891,7 +868,7 @@ address = %q
 check_address = %q
 `, mode, a.addr, ca, b.addr, cb)+listenerTOML("web", "tcp", "web", ""))
 
-			eventually(t, "both checked up", func() bool {
+			testkit.Eventually(t, "both checked up", func() bool {
 				return h.backend("web", a.addr).LastCheck != nil && h.backend("web", b.addr).LastCheck != nil
 			})
 			if got := h.metric(`meridian_forward_pool_panic{pool="web"}`); got != 0 {
@@ -899,7 +876,7 @@ check_address = %q
 			}
 			status.Store(ca, "status: maintenance")
 			status.Store(cb, "status: maintenance")
-			eventually(t, "both checked down", func() bool {
+			testkit.Eventually(t, "both checked down", func() bool {
 				return h.metric(`meridian_forward_pool_healthy_backends{pool="web"}`) == 0
 			})
 			if code, _ := h.request("GET", "/health/web", false); code != http.StatusServiceUnavailable {
@@ -952,7 +929,7 @@ rise = 2`, a.addr)+listenerTOML("web", "tcp", "web", ""))
 	if name := connectName(t, h.addr("web")); name != "" {
 		t.Errorf("connection reached %q before the backend's checks passed", name)
 	}
-	eventually(t, "two checks pass", func() bool { return h.backend("web", a.addr).Health == "up" })
+	testkit.Eventually(t, "two checks pass", func() bool { return h.backend("web", a.addr).Health == "up" })
 	if name := connectName(t, h.addr("web")); name != "a" {
 		t.Errorf("after the checks, went to %q", name)
 	}
@@ -983,11 +960,11 @@ func TestRemovedDrainedBackendForgotten(t *testing.T) {
 		fmt.Sprintf("address = %q\n", a.addr), fmt.Sprintf("address = %q\ndrain = true\n", a.addr), 1)
 	h := startForwarder(t, drained+listenerTOML("web", "tcp", "web", ""))
 	id := upstream.BackendID("web", a.addr)
-	eventually(t, "the drain timed out", func() bool {
+	testkit.Eventually(t, "the drain timed out", func() bool {
 		return h.f.upstream.Backend(id).DrainExpired()
 	})
 	h.reload(uncheckedPool("web", "drain_timeout = \"50ms\"", b.addr) + listenerTOML("web", "tcp", "web", ""))
-	eventually(t, "the removed backend forgotten", func() bool {
+	testkit.Eventually(t, "the removed backend forgotten", func() bool {
 		return h.f.upstream.Backend(id) == nil
 	})
 }

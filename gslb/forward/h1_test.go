@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // framingBackend answers by path: chunked, 204, 304, a header its
@@ -317,10 +319,10 @@ func TestFastPathHandsOver(t *testing.T) {
 // net/http; either way the backend gets HTTP/1.1 with X-Forwarded-Proto
 // https, and the client the listener's HSTS header.
 func TestFastPathTLS(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testkit.NewCA(t)
 	b := startHTTPBackend(t, "b")
 	h := startForwarderWith(t, func(dir string) {
-		ca.issue(t, filepath.Join(dir, "site.pem"), filepath.Join(dir, "site.key"), "www.example.test")
+		ca.Server(t, "www.example.test").WriteFiles(t, filepath.Join(dir, "site.pem"), filepath.Join(dir, "site.key"))
 	}, httpPool("b", "", b)+listenerTOML("tls", "https", "b", `[listener.response_headers]
 Strict-Transport-Security = "max-age=63072000"
 [[listener.certificate]]
@@ -394,7 +396,7 @@ func TestFastPathDrainTimeout(t *testing.T) {
 			}
 			defer c.Close()
 			io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: app.test\r\n\r\n")
-			eventually(t, "the request in flight", func() bool {
+			testkit.Eventually(t, "the request in flight", func() bool {
 				return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 1
 			})
 			if code, _ := h.request("POST", "/api/v1/pools/web/backends/"+srv.Listener.Addr().String()+"/drain", true); code != 200 {
@@ -408,7 +410,7 @@ func TestFastPathDrainTimeout(t *testing.T) {
 			if path == "/stream" && !strings.HasSuffix(string(got), "the first part") {
 				t.Errorf("got %q, want the answer's head and the part sent before the drain", got)
 			}
-			eventually(t, "the request no longer in flight", func() bool {
+			testkit.Eventually(t, "the request no longer in flight", func() bool {
 				return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 0
 			})
 			if got := h.metric(`meridian_forward_http_fast_path_requests_total{listener="web"}`); got != 1 {

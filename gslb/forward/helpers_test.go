@@ -2,7 +2,6 @@ package forward
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // Bounds on every wait: long enough for a loaded machine, short enough
@@ -31,37 +31,6 @@ const (
 	pollEvery = 10 * time.Millisecond
 )
 
-// eventually polls cond until it holds or waitFor passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", waitFor, what)
-		}
-		time.Sleep(pollEvery)
-	}
-}
-
-// syncBuffer is the forwarder's log, written by its goroutines while the
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testToken is the admin API's bearer token in the tests.
 const testToken = "forward-test-token-0123456789"
 
@@ -70,7 +39,7 @@ type harness struct {
 	t     *testing.T
 	f     *Forwarder
 	path  string // of the configuration file
-	log   *syncBuffer
+	log   *testkit.Buffer
 	admin string // http://host:port of the admin API
 }
 
@@ -92,7 +61,7 @@ func startForwarderWith(t *testing.T, prepare func(dir string), src string) *har
 	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(testToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, path: filepath.Join(dir, "forward.toml"), log: &syncBuffer{}}
+	h := &harness{t: t, path: filepath.Join(dir, "forward.toml"), log: &testkit.Buffer{}}
 	cfg := h.write(src)
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // The routing table: each request goes where the documented precedence
@@ -161,7 +163,7 @@ respond = { status = 410, body = "gone for good\n" }
 	// Every request is in the access log, with the route and backend.
 	logPath := filepath.Join(h.dir(), "access.log")
 	var lines []map[string]any
-	eventually(t, "the access log has every request", func() bool {
+	testkit.Eventually(t, "the access log has every request", func() bool {
 		lines = readJSONLines(t, logPath)
 		return len(lines) >= len(tests)+3
 	})
@@ -275,7 +277,7 @@ path = "access.log"
 		})
 	}
 	logPath := filepath.Join(h.dir(), "access.log")
-	eventually(t, "both requests logged", func() bool { return len(readJSONLines(t, logPath)) == 2 })
+	testkit.Eventually(t, "both requests logged", func() bool { return len(readJSONLines(t, logPath)) == 2 })
 	for i, l := range readJSONLines(t, logPath) {
 		want := map[string]string{"trusting": tests[0].client, "wary": tests[1].client}[l["listener"].(string)]
 		if l["client"] != want {
@@ -370,5 +372,5 @@ func TestReloadClosesRemovedPoolConnections(t *testing.T) {
 		t.Errorf("backend connections = %d, want 1", n)
 	}
 	h.reload(pool("other", check, other.addr) + listenerTOML("web", "http", "other", ""))
-	eventually(t, "the removed pool's idle connection closed", func() bool { return open.Load() == 0 })
+	testkit.Eventually(t, "the removed pool's idle connection closed", func() bool { return open.Load() == 0 })
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // Retries: an idempotent request answered 503 is sent again to another
@@ -207,7 +209,7 @@ retries = 0`, flaky, steady)+listenerTOML("web", "http", "web", ""))
 	// Healed: once open_time passes, a probe reaches it and closes the
 	// breaker.
 	flaky.status.Store(http.StatusOK)
-	eventually(t, "the breaker closes after a probe", func() bool {
+	testkit.Eventually(t, "the breaker closes after a probe", func() bool {
 		send(t, c, "GET", h.url("web")+"/", "", "", nil)
 		return h.metric(series) == 0
 	})
@@ -224,8 +226,8 @@ retries = 0`, flaky, steady)+listenerTOML("web", "http", "web", ""))
 func TestHTTPSBackends(t *testing.T) {
 	t.Parallel()
 	b, ca := startTLSBackend(t, "tls")
-	other := newTestCA(t)
-	otherPEM := pemOf(other)
+	other := testkit.NewCA(t)
+	otherPEM := other.CertPEM()
 	h := startForwarderWith(t, func(dir string) {
 		os.WriteFile(filepath.Join(dir, "backend-ca.pem"), ca, 0o600)
 		os.WriteFile(filepath.Join(dir, "other-ca.pem"), otherPEM, 0o600)
@@ -281,7 +283,7 @@ open_time = "300ms"`, a.addr, b.addr)+listenerTOML("web", "tcp", "web", ""))
 		t.Errorf("connect errors = %v, want 2: the open breaker spares b the rest", got)
 	}
 	b.restart()
-	eventually(t, "a probe closes the breaker", func() bool {
+	testkit.Eventually(t, "a probe closes the breaker", func() bool {
 		connectName(t, h.addr("web"))
 		return h.metric(series) == 0
 	})

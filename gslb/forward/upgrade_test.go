@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // A WebSocket handshake passes through and the tunnel carries bytes both
@@ -29,7 +31,7 @@ pool = "a"`)
 		t.Fatalf("handshake: %d %v", resp.StatusCode, resp.Header)
 	}
 	ws.echo(t, "hello through the tunnel")
-	eventually(t, "the tunnel counted as a request in flight", func() bool {
+	testkit.Eventually(t, "the tunnel counted as a request in flight", func() bool {
 		return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 1
 	})
 
@@ -102,7 +104,7 @@ drain_timeout = "300ms"`, a, b)+listenerTOML("web", "http", "web", ""))
 	case took < drainTimeout:
 		t.Errorf("the tunnel was closed %v after the drain began, before its timeout of %v: %v", took, drainTimeout, err)
 	}
-	eventually(t, "the tunnel is no longer in flight", func() bool {
+	testkit.Eventually(t, "the tunnel is no longer in flight", func() bool {
 		return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 0
 	})
 }
@@ -197,7 +199,7 @@ func TestHTTPShutdown(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		done <- reply{code: resp.StatusCode, body: string(body)}
 	}()
-	eventually(t, "the tunnel and the slow request in flight", func() bool {
+	testkit.Eventually(t, "the tunnel and the slow request in flight", func() bool {
 		return h.metric(`meridian_forward_http_active_requests{listener="web"}`) == 2
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

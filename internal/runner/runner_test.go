@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -11,31 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-gslb/meridian/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// lockedBuffer is a log sink the loop and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // harness runs a loop whose reloads fail while fail is set.
 type harness struct {
 	r       *Runner
-	log     lockedBuffer
+	log     testkit.Buffer
 	loop    Loop
 	reloads chan struct{}
 	mu      sync.Mutex

@@ -15,6 +15,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/cluster"
 	"github.com/meridian-gslb/meridian/gslb/health"
+	"github.com/meridian-gslb/meridian/internal/testkit"
 	"github.com/meridian-gslb/meridian/probes"
 )
 
@@ -24,17 +25,6 @@ func fast(c *memberlist.Config) {
 	c.ProbeInterval = 100 * time.Millisecond
 	c.GossipInterval = 20 * time.Millisecond
 	c.PushPullInterval = time.Second
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestAgentFollowsPlanAndReports: an agent joins a DNS node, runs the
@@ -86,7 +76,7 @@ func TestAgentFollowsPlanAndReports(t *testing.T) {
 		v, _ := dns.Table().Verdict(target)
 		return v.State, v.Up + v.Down
 	}
-	eventually(t, "the target's first result", func() bool { st, n := verdict("eu/192.0.2.1"); return st == gslb.Up && n == 1 })
+	testkit.Eventually(t, "the target's first result", func() bool { st, n := verdict("eu/192.0.2.1"); return st == gslb.Up && n == 1 })
 
 	// The agent's own endpoints tell its supervisor it is ready, and
 	// what it sees.
@@ -108,7 +98,7 @@ func TestAgentFollowsPlanAndReports(t *testing.T) {
 		}
 	}
 	failing.Store(true)
-	eventually(t, "the failure reported", func() bool { st, _ := verdict("eu/192.0.2.1"); return st == gslb.Down })
+	testkit.Eventually(t, "the failure reported", func() bool { st, _ := verdict("eu/192.0.2.1"); return st == gslb.Down })
 	v, _ := dns.Table().Verdict("eu/192.0.2.1")
 	if len(v.Votes) != 1 || v.Votes[0].Reason != "failed 1 in a row: status 503" {
 		t.Errorf("vote %+v", v.Votes)
@@ -117,8 +107,8 @@ func TestAgentFollowsPlanAndReports(t *testing.T) {
 	// A reload's plan adds a TCP check and drops the HTTP one.
 	tcp := probes.CheckSpec{Target: "us/192.0.2.2", Type: "tcp", Addr: addr, Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond, Rise: 1, Fall: 1}
 	publish(2, tcp)
-	eventually(t, "the new plan's target", func() bool { st, _ := verdict("us/192.0.2.2"); return st == gslb.Up })
-	eventually(t, "the agent to drop the old target", func() bool { _, ok := a.Status()["eu/192.0.2.1"]; return !ok })
+	testkit.Eventually(t, "the new plan's target", func() bool { st, _ := verdict("us/192.0.2.2"); return st == gslb.Up })
+	testkit.Eventually(t, "the agent to drop the old target", func() bool { _, ok := a.Status()["eu/192.0.2.1"]; return !ok })
 
 	cancel()
 	select {

@@ -1,7 +1,6 @@
 package ratelimit
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
@@ -94,24 +93,6 @@ func get(t *testing.T, srv *httptest.Server, headers ...string) *http.Response {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp
-}
-
-// syncBuffer collects log output from concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func textLogger(w io.Writer) *slog.Logger {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 func TestTokenBucket(t *testing.T) {
@@ -462,7 +464,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestRejectionLogSampled(t *testing.T) {
-	var buf syncBuffer
+	var buf testkit.Buffer
 	l := mustNew(t, Config{Key: KeyAPIKey, Rate: 1, Burst: 1, LogEvery: 3, Log: textLogger(&buf), Now: newClock().Now})
 	const secret = "sk_live_do_not_log_me"
 	r := request("192.0.2.1:1", "X-API-Key", secret)
