@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
+	"github.com/meridian-gslb/meridian/internal/loopback"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -146,7 +146,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if len(cfg.Keys) == 0 && !cfg.Insecure {
-		if a := config.BeyondLoopback(append([]string{cfg.Bind, cfg.Advertise}, cfg.Seeds...)...); a != "" {
+		if a := loopback.Beyond(append([]string{cfg.Bind, cfg.Advertise}, cfg.Seeds...)...); a != "" {
 			return nil, fmt.Errorf("cluster address %s: %w", a, ErrInsecure)
 		}
 	}

@@ -148,26 +148,7 @@ func (c *Config) pool(g *GSLB, checks map[string]CheckSpec, pc Pool, key string)
 }
 
 // checkSpec is a validated check's spec, for any of its pool's targets.
-func (c *Config) checkSpec(ck Check) CheckSpec {
-	s := CheckSpec{
-		Type:   ck.Type,
-		Method: ck.Method, Path: ck.Path, Host: ck.Host, Expect: ck.Expect,
-		Body: ck.Body, BodyRegexp: ck.BodyRegexp,
-		CAFile: c.ResolvePath(ck.CAFile), ServerName: ck.ServerName,
-		CertFile: c.ResolvePath(ck.CertFile), KeyFile: c.ResolvePath(ck.KeyFile),
-		Interval: ck.Interval.Duration, Timeout: ck.Timeout.Duration, Rise: ck.Rise, Fall: ck.Fall,
-	}
-	if ck.Source != "" {
-		s.Source = netip.MustParseAddr(ck.Source) // validated
-	}
-	if ck.Type == "dns" {
-		s.QueryName = dns.Fqdn(ck.QueryName)
-		s.QueryType = dns.StringToType[ck.QueryType]
-		s.Rcode = dns.StringToRcode[ck.Rcode]
-		s.Answer = ck.Answer
-	}
-	return s
-}
+func (c *Config) checkSpec(ck Check) CheckSpec { return ck.Spec(c.ResolvePath) }
 
 // sameCheck reports whether a and b check the same way, whatever targets
 // they are for.

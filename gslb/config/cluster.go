@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/quorum"
+	"github.com/meridian-gslb/meridian/internal/loopback"
 )
 
 // Cluster defaults.
@@ -86,7 +86,7 @@ func (cl *Cluster) validate(v *validator, resolve func(string) string) {
 		v.fail("cluster.join_timeout", "must not be negative, got %s", cl.JoinTimeout)
 	}
 	if cl.KeyFile == "" && !cl.Insecure {
-		if a := BeyondLoopback(append([]string{cl.Bind, cl.Advertise}, cl.Seeds...)...); a != "" {
+		if a := loopback.Beyond(append([]string{cl.Bind, cl.Advertise}, cl.Seeds...)...); a != "" {
 			v.fail("cluster.key_file", "gossip on %s would be in clear: set key_file, or insecure = true to accept the risk", a)
 		}
 	}
@@ -100,25 +100,6 @@ func (cl *Cluster) validate(v *validator, resolve func(string) string) {
 			v.fail("cluster.key_file", "%s: %v", cl.KeyFile, err)
 		}
 	}
-}
-
-// BeyondLoopback returns the first of the host:port addresses that is
-// not on a loopback address ("" with none): gossip there needs a key.
-// Empty addresses (an unset advertise) are skipped.
-func BeyondLoopback(addrs ...string) string {
-	for _, hostport := range addrs {
-		if hostport == "" {
-			continue
-		}
-		host, _, err := net.SplitHostPort(hostport)
-		if err != nil {
-			host = hostport
-		}
-		if a, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !a.IsLoopback()) {
-			return hostport
-		}
-	}
-	return ""
 }
 
 // ParseKey reads a gossip key written in base64, as

@@ -3,9 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/meridian-gslb/meridian/gslb/dnsfront/cookie"
-	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
-	"github.com/meridian-gslb/meridian/internal/tomlfile"
 	"io/fs"
 	"net"
 	"os"
@@ -14,6 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/cookie"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
+	"github.com/meridian-gslb/meridian/internal/tomlfile"
 )
 
 // Defaults, each named so the reference in README.md can point at it.
@@ -159,20 +160,7 @@ func (z Zone) TTL() uint32 {
 }
 
 // Duration is a time.Duration written as a Go duration string ("10s").
-type Duration struct{ time.Duration }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("not a duration (want e.g. \"10s\"): %q", b)
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+type Duration = tomlfile.Duration
 
 // Load reads, decodes, defaults and validates the file at path.
 func Load(path string) (*Config, error) {
@@ -227,13 +215,13 @@ func defaults() *Config {
 	return &Config{
 		Server: Server{
 			EDNSUDPSize:       DefaultEDNSUDPSize,
-			TCPIdleTimeout:    Duration{DefaultTCPIdleTimeout},
+			TCPIdleTimeout:    Duration{Duration: DefaultTCPIdleTimeout},
 			TCPMaxConnections: DefaultTCPMaxConnections,
 			TCPMaxQueries:     DefaultTCPMaxQueries,
 			TCPMaxPerClient:   DefaultTCPMaxPerClient,
 			TCPMaxPerPrefix:   DefaultTCPMaxPerPrefix,
-			TCPMessageTimeout: Duration{DefaultTCPMessageTimeout},
-			ShutdownTimeout:   Duration{DefaultShutdownTimeout},
+			TCPMessageTimeout: Duration{Duration: DefaultTCPMessageTimeout},
+			ShutdownTimeout:   Duration{Duration: DefaultShutdownTimeout},
 			Chaos:             true,
 			Identity:          host,
 			ECS:               true,
@@ -242,7 +230,7 @@ func defaults() *Config {
 		},
 		Log:     Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Admin:   Admin{Listen: DefaultAdminListen},
-		Cluster: Cluster{StaleAfter: Duration{DefaultStaleAfter}, JoinTimeout: Duration{DefaultJoinTimeout}},
+		Cluster: Cluster{StaleAfter: Duration{Duration: DefaultStaleAfter}, JoinTimeout: Duration{Duration: DefaultJoinTimeout}},
 	}
 }
 

@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,6 +10,9 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
+	"github.com/meridian-gslb/meridian/probes/checkconfig"
 
 	"github.com/miekg/dns"
 )
@@ -76,13 +78,13 @@ records = [
 			Listen:            []string{"127.0.0.1:5353", "[::1]:5353", ":53"},
 			UDPSockets:        4,
 			EDNSUDPSize:       1400,
-			TCPIdleTimeout:    Duration{30 * time.Second},
+			TCPIdleTimeout:    Duration{Duration: 30 * time.Second},
 			TCPMaxConnections: 64,
 			TCPMaxQueries:     50,
 			TCPMaxPerClient:   DefaultTCPMaxPerClient,
 			TCPMaxPerPrefix:   DefaultTCPMaxPerPrefix,
-			TCPMessageTimeout: Duration{DefaultTCPMessageTimeout},
-			ShutdownTimeout:   Duration{time.Minute},
+			TCPMessageTimeout: Duration{Duration: DefaultTCPMessageTimeout},
+			ShutdownTimeout:   Duration{Duration: time.Minute},
 			Chaos:             false,
 			Identity:          "ns1.example.test",
 			Version:           "hidden",
@@ -91,9 +93,9 @@ records = [
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 			RRL:               rrlDefaults(),
 		},
-		Geo:     Geo{ReloadInterval: Duration{DefaultGeoReload}},
+		Geo:     Geo{ReloadInterval: Duration{Duration: DefaultGeoReload}},
 		Admin:   Admin{Listen: DefaultAdminListen},
-		Cluster: Cluster{StaleAfter: Duration{DefaultStaleAfter}, JoinTimeout: Duration{DefaultJoinTimeout}},
+		Cluster: Cluster{StaleAfter: Duration{Duration: DefaultStaleAfter}, JoinTimeout: Duration{Duration: DefaultJoinTimeout}},
 		Log:     Log{Level: "debug", Format: "json"},
 		Zones: []Zone{
 			{Name: "example.test", File: "zones/example.test.zone", DefaultTTL: ttl(60), Line: 18},
@@ -124,13 +126,13 @@ func TestParseDefaults(t *testing.T) {
 			Listen:            []string{DefaultListen},
 			UDPSockets:        0,
 			EDNSUDPSize:       DefaultEDNSUDPSize,
-			TCPIdleTimeout:    Duration{DefaultTCPIdleTimeout},
+			TCPIdleTimeout:    Duration{Duration: DefaultTCPIdleTimeout},
 			TCPMaxConnections: DefaultTCPMaxConnections,
 			TCPMaxQueries:     DefaultTCPMaxQueries,
 			TCPMaxPerClient:   DefaultTCPMaxPerClient,
 			TCPMaxPerPrefix:   DefaultTCPMaxPerPrefix,
-			TCPMessageTimeout: Duration{DefaultTCPMessageTimeout},
-			ShutdownTimeout:   Duration{DefaultShutdownTimeout},
+			TCPMessageTimeout: Duration{Duration: DefaultTCPMessageTimeout},
+			ShutdownTimeout:   Duration{Duration: DefaultShutdownTimeout},
 			Chaos:             true,
 			Identity:          host,
 			ECS:               true,
@@ -138,9 +140,9 @@ func TestParseDefaults(t *testing.T) {
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 			RRL:               rrlDefaults(),
 		},
-		Geo:     Geo{ReloadInterval: Duration{DefaultGeoReload}},
+		Geo:     Geo{ReloadInterval: Duration{Duration: DefaultGeoReload}},
 		Admin:   Admin{Listen: DefaultAdminListen},
-		Cluster: Cluster{StaleAfter: Duration{DefaultStaleAfter}, JoinTimeout: Duration{DefaultJoinTimeout}},
+		Cluster: Cluster{StaleAfter: Duration{Duration: DefaultStaleAfter}, JoinTimeout: Duration{Duration: DefaultJoinTimeout}},
 		Log:     Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Zones:   []Zone{{Name: "example.test", Records: []string{"@ IN A 192.0.2.1"}, Line: 2}},
 	}
@@ -731,8 +733,8 @@ address = "192.0.2.10"
 
 func TestCheckSpecs(t *testing.T) {
 	defaults := CheckSpec{
-		Target: "home/192.0.2.10", Interval: DefaultCheckInterval, Timeout: DefaultCheckTimeout,
-		Rise: DefaultCheckRise, Fall: DefaultCheckFall,
+		Target: "home/192.0.2.10", Interval: checkconfig.DefaultInterval, Timeout: checkconfig.DefaultTimeout,
+		Rise: checkconfig.DefaultRise, Fall: checkconfig.DefaultFall,
 	}
 	spec := func(edit func(*CheckSpec)) CheckSpec {
 		s := defaults
@@ -801,7 +803,7 @@ func TestCheckSpecs(t *testing.T) {
 			}
 		})
 	}
-	if DefaultDNSCheckPort != 53 || DefaultDNSQueryType != "A" || DefaultDNSRcode != "NOERROR" || DefaultCheckMethod != "GET" {
+	if checkconfig.DefaultDNSPort != 53 || checkconfig.DefaultQueryType != "A" || checkconfig.DefaultRcode != "NOERROR" || checkconfig.DefaultMethod != "GET" {
 		t.Errorf("a check default differs from the value documented in gslb.go")
 	}
 }

@@ -4,27 +4,18 @@ import (
 	"cmp"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/miekg/dns"
+	"github.com/meridian-gslb/meridian/probes/checkconfig"
 )
 
 // Defaults of the GSLB sections.
 const (
-	DefaultECSMaxPrefix4  = 24 // server.ecs_max_prefix4: RFC 7871 section 11.1's recommendation
-	DefaultECSMaxPrefix6  = 56 // server.ecs_max_prefix6
-	DefaultRecordTTL      = 30 // record.ttl: short, so clients follow health changes
-	DefaultCheckInterval  = 5 * time.Second
-	DefaultCheckTimeout   = 2 * time.Second
-	DefaultCheckRise      = 2
-	DefaultCheckFall      = 3
-	DefaultCheckMethod    = "GET"       // check.method of http and https checks
-	DefaultDNSCheckPort   = 53          // check.port of dns checks
-	DefaultDNSQueryType   = "A"         // check.query_type
-	DefaultDNSRcode       = "NOERROR"   // check.rcode: the rcode that passes
+	DefaultECSMaxPrefix4  = 24          // server.ecs_max_prefix4: RFC 7871 section 11.1's recommendation
+	DefaultECSMaxPrefix6  = 56          // server.ecs_max_prefix6
+	DefaultRecordTTL      = 30          // record.ttl: short, so clients follow health changes
 	DefaultGeoReload      = time.Minute // geo.reload_interval: how often database files are looked at
 	maxAnswersPerDecision = 8
 )
@@ -123,45 +114,13 @@ type Target struct {
 	CheckAddress string `toml:"check_address"`
 }
 
-// Check is how targets are probed.
-type Check struct {
-	Type   string `toml:"type"`   // tcp, http, https, dns, none
-	Port   int    `toml:"port"`   // on the target's address; DefaultDNSCheckPort for dns
-	Source string `toml:"source"` // IP address the checks are sent from; default the system's choice
-
-	// HTTP and HTTPS.
-	Method     string `toml:"method"` // DefaultCheckMethod
-	Path       string `toml:"path"`
-	Host       string `toml:"host"`
-	Expect     []int  `toml:"expect"`      // HTTP status codes counted as up; default 200-399
-	Body       string `toml:"body"`        // the response body must contain this
-	BodyRegexp string `toml:"body_regexp"` // the response body must match this (RE2)
-	// HTTPS: certificates are verified (SNI from host, else server_name);
-	// ca_file replaces the system roots for a private CA; cert_file and
-	// key_file are a client certificate. Relative to the config file.
-	CAFile     string `toml:"ca_file"`
-	ServerName string `toml:"server_name"`
-	CertFile   string `toml:"cert_file"`
-	KeyFile    string `toml:"key_file"`
-
-	// DNS: one non-recursive query to the target, passing on the rcode
-	// and, when answer is set, an answer record with that data.
-	QueryName string `toml:"query_name"` // required
-	QueryType string `toml:"query_type"` // DefaultDNSQueryType
-	Rcode     string `toml:"rcode"`      // DefaultDNSRcode
-	Answer    string `toml:"answer"`     // rdata as in a zone file: "192.0.2.1", "10 mail.example."
-
-	Interval Duration `toml:"interval"`
-	Timeout  Duration `toml:"timeout"`
-	Rise     int      `toml:"rise"`
-	Fall     int      `toml:"fall"`
-}
+// Check is how targets are probed; the probes own its table.
+type Check = checkconfig.Check
 
 var (
 	regionPolicies = []string{"failover", "geo", "proximity", "latency", "weighted", "weighted-stable"}
 	targetPolicies = []string{"all", "weighted", "weighted-stable"}
 	failModes      = []string{"open", "servfail", "nodata"}
-	checkTypes     = []string{"tcp", "http", "https", "dns", "none"}
 	continents     = []string{"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
 )
 
@@ -190,7 +149,7 @@ func (p *Pool) setDefaults() {
 	if p.Check.Type == "dns" {
 		// A DNS node's targets are name servers; the forwarder's DNS
 		// backends name their port.
-		p.Check.Port = cmp.Or(p.Check.Port, DefaultDNSCheckPort)
+		p.Check.Port = cmp.Or(p.Check.Port, checkconfig.DefaultDNSPort)
 	}
 }
 
@@ -343,7 +302,7 @@ func (p *Pool) validate(v *validator, key string, r *Record, regions map[string]
 	if len(p.Targets) == 0 {
 		v.fail(key, "pool %q has no [[record.pool.target]]", p.Name)
 	}
-	p.Check.validate(v, key+".check")
+	validateCheck(v, key+".check", p.Check)
 	for k, t := range p.Targets {
 		t.validate(v, fmt.Sprintf("%s.target[%d]", key, k), key, r.Type, p.Check)
 	}
@@ -376,103 +335,9 @@ func (t *Target) validate(v *validator, key, pkey, rtype string, ck Check) {
 	}
 }
 
-func (ck Check) validate(v *validator, key string) {
-	if !slices.Contains(checkTypes, ck.Type) {
-		v.fail(key+".type", "must be one of %s, got %q", strings.Join(checkTypes, ", "), ck.Type)
-	}
-	if ck.Interval.Duration < minCheckInterval {
-		v.fail(key+".interval", "must be at least %s, got %s", minCheckInterval, ck.Interval)
-	}
-	if ck.Timeout.Duration <= 0 || ck.Timeout.Duration > ck.Interval.Duration {
-		v.fail(key+".timeout", "must be positive and at most the interval (%s), got %s", ck.Interval, ck.Timeout)
-	}
-	if ck.Rise < 1 || ck.Fall < 1 {
-		v.fail(key, "rise and fall must be at least 1")
-	}
-	for _, code := range ck.Expect {
-		if code < 100 || code > 599 {
-			v.fail(key+".expect", "%d is not an HTTP status code", code)
-		}
-	}
-	if ck.Source != "" {
-		if _, err := netip.ParseAddr(ck.Source); err != nil {
-			v.fail(key+".source", "%q is not an IP address", ck.Source)
-		}
-	}
-	ck.validateTypeKeys(v, key)
-	if ck.Type == "http" || ck.Type == "https" {
-		if !methodRe.MatchString(ck.Method) {
-			v.fail(key+".method", "%q is not an HTTP method", ck.Method)
-		}
-		if _, err := regexp.Compile(ck.BodyRegexp); err != nil {
-			v.fail(key+".body_regexp", "not a regular expression (RE2 syntax): %v", err)
-		}
-	}
-	if ck.Type == "https" && (ck.CertFile == "") != (ck.KeyFile == "") {
-		missing := "cert_file"
-		if ck.KeyFile == "" {
-			missing = "key_file"
-		}
-		v.fail(key+"."+missing, "missing: a client certificate needs both cert_file and key_file")
-	}
-	if ck.Type == "dns" {
-		ck.validateDNSCheck(v, key)
+// validateCheck adds the check's own problems at key.
+func validateCheck(v *validator, key string, ck Check) {
+	for _, p := range ck.Validate() {
+		v.fail(strings.TrimSuffix(key+"."+p.Key, "."), "%s", p.Msg)
 	}
 }
-
-// validateTypeKeys reports the keys of one type of check written in a
-// check of another: the operator meant something the check will not do.
-func (ck Check) validateTypeKeys(v *validator, key string) {
-	web := ck.Type == "http" || ck.Type == "https"
-	for _, k := range []struct {
-		name string
-		set  bool
-		ok   bool
-		what string
-	}{
-		{"method", ck.Method != "", web, `type = "http" or "https"`},
-		{"body_regexp", ck.BodyRegexp != "", web, `type = "http" or "https"`},
-		{"cert_file", ck.CertFile != "", ck.Type == "https", `type = "https"`},
-		{"key_file", ck.KeyFile != "", ck.Type == "https", `type = "https"`},
-		{"query_name", ck.QueryName != "", ck.Type == "dns", `type = "dns"`},
-		{"query_type", ck.QueryType != "", ck.Type == "dns", `type = "dns"`},
-		{"rcode", ck.Rcode != "", ck.Type == "dns", `type = "dns"`},
-		{"answer", ck.Answer != "", ck.Type == "dns", `type = "dns"`},
-		{"source", ck.Source != "", ck.Type != "none", "checks that run"},
-	} {
-		if k.set && !k.ok && slices.Contains(checkTypes, ck.Type) {
-			v.fail(key+"."+k.name, "is only for %s, and this check is type = %q", k.what, ck.Type)
-		}
-	}
-}
-
-// methodRe is an HTTP method: a token (RFC 9110 section 9.1).
-var methodRe = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-func (ck Check) validateDNSCheck(v *validator, key string) {
-	switch _, ok := dns.IsDomainName(ck.QueryName); {
-	case ck.QueryName == "":
-		v.fail(key+".query_name", "missing: a dns check needs the name to query")
-	case !ok:
-		v.fail(key+".query_name", "%q is not a domain name", ck.QueryName)
-	}
-	qtype, typeOK := dns.StringToType[ck.QueryType]
-	switch {
-	case !typeOK:
-		v.fail(key+".query_type", "%q is not a DNS record type", ck.QueryType)
-	case slices.Contains(unqueryableTypes, qtype):
-		v.fail(key+".query_type", "%s cannot be checked with one query", ck.QueryType)
-		typeOK = false
-	}
-	if _, ok := dns.StringToRcode[ck.Rcode]; !ok {
-		v.fail(key+".rcode", "%q is not an rcode (NOERROR, NXDOMAIN, SERVFAIL, REFUSED...)", ck.Rcode)
-	}
-	if ck.Answer != "" && typeOK {
-		if rr, err := dns.NewRR(". 0 IN " + ck.QueryType + " " + ck.Answer); err != nil || rr == nil {
-			v.fail(key+".answer", "%q is not the data of a %s record", ck.Answer, ck.QueryType)
-		}
-	}
-}
-
-// unqueryableTypes are the types a one-query check cannot ask for.
-var unqueryableTypes = []uint16{dns.TypeOPT, dns.TypeAXFR, dns.TypeIXFR, dns.TypeTSIG, dns.TypeTKEY}

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/l4"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
@@ -509,7 +508,7 @@ func (f *Forwarder) checkTargets(cfg *config.Forward) ([]probes.Target, error) {
 				continue
 			}
 			id := upstream.BackendID(pc.Name, bc.Address)
-			ck, err := checks.Checker(spec)
+			ck, err := probes.NewChecker(spec)
 			if err != nil {
 				return nil, cfg.Errorf(fmt.Sprintf("pool[%d].check", i), "backend %s: %v", bc.Address, err)
 			}

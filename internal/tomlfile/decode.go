@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -192,3 +193,27 @@ func scalarFits(v any, k reflect.Kind) (string, bool) {
 	}
 	return kindName(k), ok || k == reflect.Interface
 }
+
+// Problem is what a component's own validation found wrong with one of its
+// keys; the configuration that holds the component's table adds the
+// table's key, the file and the line.
+type Problem struct {
+	Key string // relative to the component's table; "" for the table itself
+	Msg string
+}
+
+// Duration is a time.Duration written as a Go duration string ("10s").
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration (want e.g. \"10s\"): %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }

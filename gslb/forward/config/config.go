@@ -10,12 +10,16 @@ import (
 	"strconv"
 	"time"
 
-	gslbconfig "github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/internal/tomlfile"
+	"github.com/meridian-gslb/meridian/probes"
+	"github.com/meridian-gslb/meridian/probes/checkconfig"
 )
 
 // Defaults of the forwarder's configuration (meridian forward), each named
 // so the reference in README.md can point at it.
 const (
+	DefaultLogLevel            = "info"           // log.level, as serve's
+	DefaultLogFormat           = "text"           // log.format, as serve's
 	DefaultForwardAdminListen  = "127.0.0.1:8054" // admin.listen: API, capacity endpoint and metrics
 	DefaultBalance             = "round_robin"    // pool.balance
 	DefaultHashKey             = "source_ip"      // pool.hash_key, for the hashing balancers
@@ -84,11 +88,11 @@ var (
 )
 
 // Duration is a time.Duration written as a Go duration string ("10s").
-type Duration = gslbconfig.Duration
+type Duration = tomlfile.Duration
 
 // Check is a pool's active health check, [pool.check]: the check of a
 // GSLB pool, but for the port, which is the backend's own unless set.
-type Check = gslbconfig.Check
+type Check = checkconfig.Check
 
 // Hashing reports whether a balancer picks by hashing hash_key.
 func Hashing(balance string) bool { return slices.Contains(hashingBalancers, balance) }
@@ -177,7 +181,7 @@ func LoadForward(path string) (*Forward, error) {
 func ParseForward(path string, src []byte) (*Forward, error) {
 	f := &Forward{
 		Path:  path,
-		Log:   ForwardLog{Level: gslbconfig.DefaultLogLevel, Format: gslbconfig.DefaultLogFormat},
+		Log:   ForwardLog{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Admin: ForwardAdmin{Listen: DefaultForwardAdminListen},
 	}
 	d, errs, err := decodeStrict(path, src, f)
@@ -198,11 +202,11 @@ func ParseForward(path string, src []byte) (*Forward, error) {
 // CheckSpec returns the active check of backend b of pool p, with files
 // resolved against the configuration's folder; false when the pool's
 // check is type none. The spec's Target is left for the caller to name.
-func (f *Forward) CheckSpec(p *ForwardPool, b *ForwardBackend) (gslbconfig.CheckSpec, bool) {
+func (f *Forward) CheckSpec(p *ForwardPool, b *ForwardBackend) (probes.CheckSpec, bool) {
 	if p.Check.Type == "none" {
-		return gslbconfig.CheckSpec{}, false
+		return probes.CheckSpec{}, false
 	}
-	spec := gslbconfig.CheckSpecOf(f.Path, p.Check)
+	spec := p.Check.Spec(f.ResolvePath)
 	spec.Addr = b.Address
 	switch {
 	case b.CheckAddress != "":

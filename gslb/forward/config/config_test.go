@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	gslbconfig "github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/probes/checkconfig"
 )
 
 // minimalForward is the smallest valid forwarder file: one pool, one
@@ -47,8 +47,8 @@ func TestParseForwardDefaults(t *testing.T) {
 		{"drain_timeout", p.DrainTimeout.Duration, DefaultDrainTimeout},
 		{"proxy_protocol", p.ProxyProtocol, ""},
 		{"check.type", p.Check.Type, "tcp"},
-		{"check.interval", p.Check.Interval.Duration, gslbconfig.DefaultCheckInterval},
-		{"check.timeout", p.Check.Timeout.Duration, gslbconfig.DefaultCheckTimeout},
+		{"check.interval", p.Check.Interval.Duration, checkconfig.DefaultInterval},
+		{"check.timeout", p.Check.Timeout.Duration, checkconfig.DefaultTimeout},
 		{"check.rise", p.Check.Rise, 2},
 		{"check.fall", p.Check.Fall, 3},
 		{"outlier.consecutive_failures", *p.Outlier.ConsecutiveFailures, DefaultConsecutiveFailures},
@@ -68,7 +68,7 @@ func TestParseForwardDefaults(t *testing.T) {
 		}
 	}
 	// The documented values, so that a changed constant is a deliberate act.
-	if gslbconfig.DefaultCheckRise != 2 || gslbconfig.DefaultCheckFall != 3 || DefaultDrainTimeout != 30*time.Second ||
+	if checkconfig.DefaultRise != 2 || checkconfig.DefaultFall != 3 || DefaultDrainTimeout != 30*time.Second ||
 		DefaultConsecutiveFailures != 5 || DefaultMaxEjectionPercent != 10 || DefaultUDPIdle != 30*time.Second {
 		t.Errorf("a default differs from the value documented in forward.go")
 	}

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	gslbconfig "github.com/meridian-gslb/meridian/gslb/config"
 )
 
 // ForwardPool is a set of backends that share a balancer, health checks
@@ -184,7 +182,9 @@ func (p *ForwardPool) validate(v *validator, key string) {
 	p.HTTP.validate(v, key+".http")
 	p.Sticky.validate(v, key+".sticky")
 	p.Breaker.validate(v, key+".breaker")
-	v.errs = append(v.errs, gslbconfig.ValidateCheck(v.file, key+".check", p.Check, v.d.lines.Line)...)
+	for _, pr := range p.Check.Validate() {
+		v.fail(strings.TrimSuffix(key+".check."+pr.Key, "."), "%s", pr.Msg)
+	}
 	if p.Check.Port < 0 || p.Check.Port > 65535 {
 		v.fail(key+".check.port", "must be 1 to 65535 (or absent: the backend's port), got %d", p.Check.Port)
 	}
