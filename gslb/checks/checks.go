@@ -58,10 +58,6 @@ func (r *Runner) Run(ctx context.Context) error { return r.sched.Run(ctx) }
 // Snapshot returns every target's status, for explanations.
 func (r *Runner) Snapshot() map[string]probes.Status { return r.sched.Snapshot() }
 
-// Checker builds the probe for one check: probes.NewChecker, under the
-// name the forwarder calls it by.
-func Checker(s probes.CheckSpec) (probes.Checker, error) { return probes.NewChecker(s) }
-
 // observe takes every result: the state goes to the store, and a
 // successful round trip feeds the region's smoothed RTT, both in one
 // publish.

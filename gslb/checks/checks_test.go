@@ -135,7 +135,7 @@ func TestHTTPCheckFromSpec(t *testing.T) {
 		for len(clients) > 0 {
 			<-clients
 		}
-		ck, err := Checker(tt.spec)
+		ck, err := probes.NewChecker(tt.spec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +183,7 @@ func TestHTTPSCheckFromSpecPEM(t *testing.T) {
 		{"CA PEM", probes.CheckSpec{Type: "https", Addr: addr, Host: "example.com", CAPEM: caPEM}, true},
 		{"CA PEM over a path from elsewhere", probes.CheckSpec{Type: "https", Addr: addr, Host: "example.com", CAFile: missing, CAPEM: caPEM}, true},
 	} {
-		ck, err := Checker(tt.spec)
+		ck, err := probes.NewChecker(tt.spec)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
@@ -194,7 +194,7 @@ func TestHTTPSCheckFromSpecPEM(t *testing.T) {
 			t.Errorf("%s: ok=%v (%s), want %v", tt.name, res.OK, res.Reason, tt.ok)
 		}
 	}
-	if _, err := Checker(probes.CheckSpec{Type: "https", Addr: addr, CAFile: missing}); !errors.Is(err, probes.ErrInvalidCheck) {
+	if _, err := probes.NewChecker(probes.CheckSpec{Type: "https", Addr: addr, CAFile: missing}); !errors.Is(err, probes.ErrInvalidCheck) {
 		t.Errorf("a CA file that is not there, without PEM: %v, want ErrInvalidCheck", err)
 	}
 }
@@ -239,7 +239,7 @@ func TestDNSCheckFromSpec(t *testing.T) {
 		{"NXDOMAIN", probes.CheckSpec{Type: "dns", Addr: addr, QueryName: "gone.example.test.", QueryType: dns.TypeA}, false, "rcode NXDOMAIN, want NOERROR"},
 		{"NXDOMAIN expected", probes.CheckSpec{Type: "dns", Addr: addr, QueryName: "gone.example.test.", QueryType: dns.TypeA, Rcode: dns.RcodeNameError}, true, "rcode NXDOMAIN"},
 	} {
-		ck, err := Checker(tt.spec)
+		ck, err := probes.NewChecker(tt.spec)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
