@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb/cluster"
 	"github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/internal/adminhttp"
 	"github.com/meridian-gslb/meridian/internal/runner"
 	"github.com/meridian-gslb/meridian/probes/agent"
 )
@@ -165,7 +165,7 @@ func serveAgentAPI(addr string, a *agent.Agent, log *slog.Logger) (func(), error
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
+	srv := adminhttp.NewServer(a.Handler())
 	go func() { _ = srv.Serve(ln) }() // ends with Close
 	log.Info("agent API", "addr", ln.Addr().String())
 	return func() { _ = srv.Close() }, nil

@@ -2,8 +2,6 @@ package admin
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +16,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/cluster"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
+	"github.com/meridian-gslb/meridian/internal/adminhttp"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
@@ -68,8 +67,6 @@ type Server struct {
 	changes   *prometheus.CounterVec
 }
 
-const maxBody = 64 << 10
-
 // New loads the state file and prepares the server; Start listens.
 func New(src Source, opts Options) (*Server, error) {
 	o, err := loadState(opts.StateFile)
@@ -81,42 +78,41 @@ func New(src Source, opts Options) (*Server, error) {
 			Name: "meridian_admin_changes_total", Help: "Changes made through the admin API, and refused attempts.",
 		}, []string{"kind", "action", "result"}),
 	}
+	guard := adminhttp.Guard{Token: opts.Token, OpenReads: opts.OpenReads, Log: opts.Log,
+		Refused: func(r *http.Request, reason string) { s.changes.WithLabelValues("unknown", r.Method, reason).Inc() }}
+	read, change := guard.Read, guard.Change
 	mux := http.NewServeMux()
 	if opts.Metrics != nil {
-		mux.Handle("GET /metrics", s.read(promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}).ServeHTTP))
+		mux.Handle("GET /metrics", read(promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}).ServeHTTP))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		adminhttp.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /api/v1/regions", s.read(s.regions))
-	mux.HandleFunc("GET /api/v1/targets", s.read(s.targets))
-	mux.HandleFunc("GET /api/v1/cluster", s.read(s.cluster))
-	mux.HandleFunc("GET /api/v1/records", s.read(s.records))
-	mux.HandleFunc("GET /api/v1/zones", s.read(s.zones))
-	mux.HandleFunc("GET /api/v1/explain", s.read(s.explain))
-	mux.HandleFunc("POST /api/v1/reload", s.change(s.reload))
-	mux.HandleFunc("PUT /api/v1/records/{name}/{type}/pools/{pool}/weight", s.change(s.poolWeight))
-	mux.HandleFunc("DELETE /api/v1/records/{name}/{type}/pools/{pool}/weight", s.change(s.poolWeight))
-	mux.HandleFunc("PUT /api/v1/targets/{region}/{addr}/weight", s.change(s.targetWeight))
-	mux.HandleFunc("DELETE /api/v1/targets/{region}/{addr}/weight", s.change(s.targetWeight))
-	mux.HandleFunc("POST /api/v1/regions/{name}/drain", s.change(s.drainRegion))
-	mux.HandleFunc("DELETE /api/v1/regions/{name}/drain", s.change(s.drainRegion))
-	mux.HandleFunc("POST /api/v1/targets/{region}/{addr}/drain", s.change(s.drainTarget))
-	mux.HandleFunc("DELETE /api/v1/targets/{region}/{addr}/drain", s.change(s.drainTarget))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fail(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
-	})
-	s.http = &http.Server{
-		Handler:           http.MaxBytesHandler(mux, maxBody),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-	}
+	mux.HandleFunc("GET /api/v1/regions", read(s.regions))
+	mux.HandleFunc("GET /api/v1/targets", read(s.targets))
+	mux.HandleFunc("GET /api/v1/cluster", read(s.cluster))
+	mux.HandleFunc("GET /api/v1/records", read(s.records))
+	mux.HandleFunc("GET /api/v1/zones", read(s.zones))
+	mux.HandleFunc("GET /api/v1/explain", read(s.explain))
+	mux.HandleFunc("POST /api/v1/reload", change(s.reload))
+	mux.HandleFunc("PUT /api/v1/records/{name}/{type}/pools/{pool}/weight", change(s.poolWeight))
+	mux.HandleFunc("DELETE /api/v1/records/{name}/{type}/pools/{pool}/weight", change(s.poolWeight))
+	mux.HandleFunc("PUT /api/v1/targets/{region}/{addr}/weight", change(s.targetWeight))
+	mux.HandleFunc("DELETE /api/v1/targets/{region}/{addr}/weight", change(s.targetWeight))
+	mux.HandleFunc("POST /api/v1/regions/{name}/drain", change(s.drainRegion))
+	mux.HandleFunc("DELETE /api/v1/regions/{name}/drain", change(s.drainRegion))
+	mux.HandleFunc("POST /api/v1/targets/{region}/{addr}/drain", change(s.drainTarget))
+	mux.HandleFunc("DELETE /api/v1/targets/{region}/{addr}/drain", change(s.drainTarget))
+	mux.HandleFunc("/", adminhttp.NotFound)
+	s.http = adminhttp.NewServer(mux)
 	return s, nil
 }
+
+// OpenReadsExpose is what anyone who reaches the API reads while
+// admin.open_reads is on, as the warning at start says it.
+const OpenReadsExpose = "every region, pool, target address and its health, the cluster's members and vantages, " +
+	"the zones, and through explain the client-subnet-to-region map"
 
 // Start listens and serves in the background.
 func (s *Server) Start() error {
@@ -125,6 +121,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("admin listen %s: %w", s.opts.Listen, err)
 	}
 	s.ln = ln
+	adminhttp.WarnOpenReads(s.log, "admin API", ln.Addr(), s.opts.OpenReads, OpenReadsExpose)
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("admin server stopped", "err", err)
@@ -196,14 +193,12 @@ func weightBody(w http.ResponseWriter, r *http.Request) (*uint32, bool) {
 	var body struct {
 		Weight *int64 `json:"weight"`
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		fail(w, http.StatusBadRequest, "body must be {\"weight\": N}: %v", err)
+	if err := adminhttp.DecodeStrict(r.Body, &body); err != nil {
+		adminhttp.Fail(w, http.StatusBadRequest, "body must be {\"weight\": N}: %v", err)
 		return nil, false
 	}
 	if body.Weight == nil || *body.Weight < 0 || *body.Weight > maxWeight {
-		fail(w, http.StatusBadRequest, "weight must be 0 to %d", maxWeight)
+		adminhttp.Fail(w, http.StatusBadRequest, "weight must be 0 to %d", maxWeight)
 		return nil, false
 	}
 	v := uint32(*body.Weight)
@@ -220,7 +215,7 @@ func (s *Server) poolWeight(w http.ResponseWriter, r *http.Request) {
 	typ := strings.ToUpper(r.PathValue("type"))
 	qtype, known := dns.StringToType[typ]
 	if e == nil || !known {
-		fail(w, http.StatusNotFound, "no dynamic record %s %s", name, typ)
+		adminhttp.Fail(w, http.StatusNotFound, "no dynamic record %s %s", name, typ)
 		return
 	}
 	pool := r.PathValue("pool")
@@ -233,7 +228,7 @@ func (s *Server) poolWeight(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if key == "" {
-		fail(w, http.StatusNotFound, "no pool %q in dynamic record %s %s", pool, name, typ)
+		adminhttp.Fail(w, http.StatusNotFound, "no pool %q in dynamic record %s %s", pool, name, typ)
 		return
 	}
 	s.setWeight(w, r, "pool", key, weight, func(o *Overrides) *map[string]uint32 { return &o.PoolWeights },
@@ -248,7 +243,7 @@ func (s *Server) targetWeight(w http.ResponseWriter, r *http.Request) {
 	e := s.src.Engine()
 	id := r.PathValue("region") + "/" + r.PathValue("addr")
 	if e == nil || !e.HasTarget(id) {
-		fail(w, http.StatusNotFound, "no target %q", id)
+		adminhttp.Fail(w, http.StatusNotFound, "no target %q", id)
 		return
 	}
 	s.setWeight(w, r, "target", id, weight, func(o *Overrides) *map[string]uint32 { return &o.TargetWeights },
@@ -265,12 +260,12 @@ func (s *Server) setWeight(w http.ResponseWriter, r *http.Request, kind, key str
 	next := s.overrides
 	*field(&next) = gslb.WithWeight(*field(&next), key, weight)
 	if err := s.commit(next); err != nil {
-		fail(w, http.StatusInternalServerError, "could not save the change: %v", err)
+		adminhttp.Fail(w, http.StatusInternalServerError, "could not save the change: %v", err)
 		return
 	}
 	old, err := apply()
 	if err != nil {
-		fail(w, http.StatusInternalServerError, "%v", err)
+		adminhttp.Fail(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
 	newWeight := any("configured")
@@ -279,7 +274,7 @@ func (s *Server) setWeight(w http.ResponseWriter, r *http.Request, kind, key str
 	}
 	s.changes.WithLabelValues(kind+"_weight", r.Method, "ok").Inc()
 	s.log.Info("audit: change", kind+"_weight", key, "old", old, "new", newWeight, "from", r.RemoteAddr, "method", r.Method)
-	writeJSON(w, http.StatusOK, map[string]any{kind: key, "old": old, "new": newWeight})
+	adminhttp.WriteJSON(w, http.StatusOK, map[string]any{kind: key, "old": old, "new": newWeight})
 }
 
 // commit stamps, persists and publishes next as the overrides in force;
@@ -356,56 +351,10 @@ func unapply(e *gslb.Engine, old, next Overrides) {
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if !s.src.Ready() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		adminhttp.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// authorized compares the bearer token in constant time.
-func (s *Server) authorized(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && len(s.opts.Token) > 0 && subtle.ConstantTimeCompare([]byte(got), s.opts.Token) == 1
-}
-
-func (s *Server) read(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.opts.OpenReads && !s.authorized(r) {
-			fail(w, http.StatusUnauthorized, "reads need the bearer token (admin.open_reads is false)")
-			return
-		}
-		h(w, r)
-	}
-}
-
-func (s *Server) change(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if len(s.opts.Token) == 0 {
-			s.changes.WithLabelValues("unknown", r.Method, "disabled").Inc()
-			s.log.Warn("audit: change refused", "method", r.Method, "path", r.URL.Path, "from", r.RemoteAddr, "reason", "changes are disabled (no admin.token_file)")
-			fail(w, http.StatusForbidden, "changes are disabled: set admin.token_file")
-			return
-		}
-		if !s.authorized(r) {
-			s.changes.WithLabelValues("unknown", r.Method, "unauthorized").Inc()
-			s.log.Warn("audit: change refused", "method", r.Method, "path", r.URL.Path, "from", r.RemoteAddr, "reason", "missing or wrong bearer token")
-			fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
-			return
-		}
-		h(w, r)
-	}
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
-
-func fail(w http.ResponseWriter, code int, format string, args ...any) {
-	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+	adminhttp.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // Region is a region as the API shows it.
@@ -424,7 +373,7 @@ func (s *Server) regions(w http.ResponseWriter, _ *http.Request) {
 	e := s.src.Engine()
 	out := []Region{}
 	if e == nil {
-		writeJSON(w, http.StatusOK, out)
+		adminhttp.WriteJSON(w, http.StatusOK, out)
 		return
 	}
 	drained, _ := e.Drains()
@@ -447,7 +396,7 @@ func (s *Server) regions(w http.ResponseWriter, _ *http.Request) {
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b Region) int { return strings.Compare(a.Name, b.Name) })
-	writeJSON(w, http.StatusOK, out)
+	adminhttp.WriteJSON(w, http.StatusOK, out)
 }
 
 // Target is a target as the API shows it.
@@ -509,7 +458,7 @@ type ClusterStatus struct {
 func (s *Server) cluster(w http.ResponseWriter, _ *http.Request) {
 	cs, ok := s.src.(ClusterSource)
 	if !ok {
-		writeJSON(w, http.StatusOK, ClusterStatus{Members: []cluster.Member{}, Vantages: []quorum.Vantage{}})
+		adminhttp.WriteJSON(w, http.StatusOK, ClusterStatus{Members: []cluster.Member{}, Vantages: []quorum.Vantage{}})
 		return
 	}
 	st := cs.ClusterStatus()
@@ -519,7 +468,7 @@ func (s *Server) cluster(w http.ResponseWriter, _ *http.Request) {
 	if st.Vantages == nil {
 		st.Vantages = []quorum.Vantage{}
 	}
-	writeJSON(w, http.StatusOK, st)
+	adminhttp.WriteJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) targetStates(e *gslb.Engine) []Target {
@@ -577,7 +526,7 @@ func (s *Server) targets(w http.ResponseWriter, _ *http.Request) {
 	if e := s.src.Engine(); e != nil {
 		out = append(out, s.targetStates(e)...)
 	}
-	writeJSON(w, http.StatusOK, out)
+	adminhttp.WriteJSON(w, http.StatusOK, out)
 }
 
 // Record is a dynamic record as the API shows it.
@@ -598,7 +547,7 @@ func (s *Server) records(w http.ResponseWriter, _ *http.Request) {
 				Policy: r.Regions.Name(), Select: r.Targets.Name(), Pools: e.Pools(r)})
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	adminhttp.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) zones(w http.ResponseWriter, _ *http.Request) {
@@ -611,21 +560,21 @@ func (s *Server) zones(w http.ResponseWriter, _ *http.Request) {
 	for _, z := range s.src.Zones().Zones() {
 		out = append(out, zone{z.Origin(), z.Serial(), z.Records()})
 	}
-	writeJSON(w, http.StatusOK, out)
+	adminhttp.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	name, client := q.Get("name"), q.Get("client")
 	if name == "" || client == "" {
-		fail(w, http.StatusBadRequest, "explain needs name and client (IP or IP/PREFIX); type defaults to A")
+		adminhttp.Fail(w, http.StatusBadRequest, "explain needs name and client (IP or IP/PREFIX); type defaults to A")
 		return
 	}
 	qtype := dns.TypeA
 	if t := q.Get("type"); t != "" {
 		var ok bool
 		if qtype, ok = dns.StringToType[strings.ToUpper(t)]; !ok {
-			fail(w, http.StatusBadRequest, "type %q is not a record type", t)
+			adminhttp.Fail(w, http.StatusBadRequest, "type %q is not a record type", t)
 			return
 		}
 	}
@@ -642,7 +591,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		fail(w, http.StatusBadRequest, "client: %v", err)
+		adminhttp.Fail(w, http.StatusBadRequest, "client: %v", err)
 		return
 	}
 	e := s.src.Engine()
@@ -650,24 +599,24 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		for _, rec := range e.Records(strings.ToLower(dns.Fqdn(name))) {
 			if rec.Type == qtype {
 				c := s.src.Client(p, ecs)
-				writeJSON(w, http.StatusOK, e.Explain(rec, &c))
+				adminhttp.WriteJSON(w, http.StatusOK, e.Explain(rec, &c))
 				return
 			}
 		}
 	}
-	fail(w, http.StatusNotFound, "%s %s is not a dynamic record", name, dns.TypeToString[qtype])
+	adminhttp.Fail(w, http.StatusNotFound, "%s %s is not a dynamic record", name, dns.TypeToString[qtype])
 }
 
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	if err := s.src.Reload(); err != nil {
 		s.changes.WithLabelValues("reload", r.Method, "failed").Inc()
 		s.log.Warn("audit: reload failed", "from", r.RemoteAddr, "err", err)
-		fail(w, http.StatusUnprocessableEntity, "reload failed; the previous configuration keeps serving: %v", err)
+		adminhttp.Fail(w, http.StatusUnprocessableEntity, "reload failed; the previous configuration keeps serving: %v", err)
 		return
 	}
 	s.changes.WithLabelValues("reload", r.Method, "ok").Inc()
 	s.log.Info("audit: reload", "from", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	adminhttp.WriteJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 }
 
 func (s *Server) drainRegion(w http.ResponseWriter, r *http.Request) {
@@ -685,7 +634,7 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request, kind, name string
 	e := s.src.Engine()
 	known := e != nil && ((kind == "region" && e.Regions()[name] != nil) || (kind == "target" && e.HasTarget(name)))
 	if !known {
-		fail(w, http.StatusNotFound, "no %s %q", kind, name)
+		adminhttp.Fail(w, http.StatusNotFound, "no %s %q", kind, name)
 		return
 	}
 	s.mu.Lock()
@@ -699,7 +648,7 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request, kind, name string
 	}
 	if changed {
 		if err := s.commit(next); err != nil {
-			fail(w, http.StatusInternalServerError, "could not save the change: %v", err)
+			adminhttp.Fail(w, http.StatusInternalServerError, "could not save the change: %v", err)
 			return
 		}
 	}
@@ -710,12 +659,12 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request, kind, name string
 		err = e.DrainTarget(name, on)
 	}
 	if err != nil {
-		fail(w, http.StatusInternalServerError, "%v", err)
+		adminhttp.Fail(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
 	s.changes.WithLabelValues(kind, r.Method, "ok").Inc()
 	s.log.Info("audit: change", kind, name, "drained", on, "was_drained", on != changed, "from", r.RemoteAddr, "method", r.Method)
-	writeJSON(w, http.StatusOK, map[string]any{kind: name, "drained": on, "changed": changed})
+	adminhttp.WriteJSON(w, http.StatusOK, map[string]any{kind: name, "drained": on, "changed": changed})
 }
 
 // Collector returns the API's own metrics and the records' state, for the

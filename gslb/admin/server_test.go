@@ -304,3 +304,91 @@ func TestWeights(t *testing.T) {
 		t.Fatalf("state after rollback %+v", o)
 	}
 }
+
+// TestStrictBodies sends the weight endpoint what encoding/json would take
+// quietly: each is refused with a 400 that says what is wrong, and the
+// weight in force does not move.
+func TestStrictBodies(t *testing.T) {
+	src := quickstart(t)
+	_, base := start(t, src, Options{OpenReads: true, Token: []byte(token)})
+	pool := base + "/api/v1/records/app.example.test/A/pools/eu-west/weight"
+	before := poolWeight(src.engine, "eu-west")
+	tests := []struct {
+		name, body, want string
+	}{
+		{"duplicate key", `{"weight": 5, "weight": 7}`, `key "weight" appears twice`},
+		{"trailing data", `{"weight": 5} {"weight": 7}`, "trailing data after the JSON object"},
+		{"trailing garbage", `{"weight": 5}x`, "trailing data"},
+		{"key in another case", `{"Weight": 5}`, `unknown key "Weight": keys are case-sensitive, did you mean "weight"?`},
+		{"unknown key", `{"wait": 5}`, `unknown key "wait"`},
+		{"null body", `null`, "must be a JSON object, not null"},
+		{"null value", `{"weight": null}`, `key "weight" is null`},
+		{"array", `[5]`, "must be a JSON object, not an array"},
+		{"empty", ``, "the body is empty"},
+		{"wrong type", `{"weight": "5"}`, `key "weight": want a whole number, not a JSON string`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, obj, raw := do(t, "PUT", pool, token, strings.NewReader(tt.body))
+			msg, _ := obj["error"].(string)
+			if code != http.StatusBadRequest || !strings.Contains(msg, tt.want) {
+				t.Errorf("%s: %d %s, want 400 saying %q", tt.body, code, raw, tt.want)
+			}
+		})
+	}
+	if w := poolWeight(src.engine, "eu-west"); w != before {
+		t.Errorf("eu-west weight %d after refused bodies, want %d", w, before)
+	}
+	if code, obj, _ := do(t, "PUT", pool, token, strings.NewReader(`{"weight": 5}`)); code != 200 || obj["new"] != float64(5) {
+		t.Errorf("a good body after the bad ones: %d %v", code, obj)
+	}
+}
+
+// TestOpenReadsWarning: reads open on an address beyond loopback log a
+// warning at start that says what they expose; on loopback, or with reads
+// closed, nothing is said.
+func TestOpenReadsWarning(t *testing.T) {
+	tests := []struct {
+		listen    string
+		openReads bool
+		warn      bool
+	}{
+		{"127.0.0.1:0", true, false},
+		{"[::1]:0", true, false},
+		{"0.0.0.0:0", true, true},
+		{"0.0.0.0:0", false, false},
+	}
+	for _, tt := range tests {
+		// Start logs the warning before it returns, and nothing else
+		// here logs, so the buffer needs no lock.
+		var buf strings.Builder
+		s, err := New(quickstart(t), Options{Listen: tt.listen, OpenReads: tt.openReads,
+			Log: slog.New(slog.NewTextHandler(&buf, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			if strings.Contains(tt.listen, "::1") {
+				t.Logf("no IPv6 loopback: %v", err)
+				continue
+			}
+			t.Fatal(err)
+		}
+		s.Shutdown(context.Background())
+		got := buf.String()
+		warned := strings.Contains(got, "level=WARN") && strings.Contains(got, "open_reads") &&
+			strings.Contains(got, "client-subnet-to-region map")
+		if warned != tt.warn {
+			t.Errorf("listen %s open_reads %v: warned %v, want %v; log:\n%s", tt.listen, tt.openReads, warned, tt.warn, got)
+		}
+	}
+}
+
+func poolWeight(e *gslb.Engine, pool string) int {
+	for _, p := range e.Pools(e.Records("app.example.test.")[0]) {
+		if p.Pool == pool {
+			return int(p.Weight)
+		}
+	}
+	return -1
+}

@@ -93,7 +93,7 @@ canary = { pool = "v2", percent = 0 }`)
 	if _, pct, _ := h.f.Canary("web", "app"); pct != 10 {
 		t.Errorf("after the file changed the share is %d%%, want the file's 10%%", pct)
 	}
-	// Refusals.
+	// Refusals; the share stays at the file's 10%.
 	for _, tt := range []struct {
 		method, path, body string
 		auth               bool
@@ -103,6 +103,10 @@ canary = { pool = "v2", percent = 0 }`)
 		{"PUT", "/api/v1/listeners/web/routes/app/canary", `{"share": 5}`, true, http.StatusBadRequest},
 		{"PUT", "/api/v1/listeners/web/routes/nope/canary", `{"percent": 5}`, true, http.StatusNotFound},
 		{"PUT", "/api/v1/listeners/web/routes/app/canary", `{"percent": 5}`, false, http.StatusUnauthorized},
+		// What encoding/json would take quietly (issue 15, item 7).
+		{"PUT", "/api/v1/listeners/web/routes/app/canary", `{"percent": 5, "percent": 7}`, true, http.StatusBadRequest},
+		{"PUT", "/api/v1/listeners/web/routes/app/canary", `{"percent": 5} {}`, true, http.StatusBadRequest},
+		{"PUT", "/api/v1/listeners/web/routes/app/canary", `{"Percent": 5}`, true, http.StatusBadRequest},
 	} {
 		var code int
 		if tt.auth {
@@ -113,6 +117,12 @@ canary = { pool = "v2", percent = 0 }`)
 		if code != tt.want {
 			t.Errorf("%s %s %s: %d, want %d", tt.method, tt.path, tt.body, code, tt.want)
 		}
+	}
+	if _, pct, _ := h.f.Canary("web", "app"); pct != 10 {
+		t.Errorf("after refused changes the share is %d%%, want 10%%", pct)
+	}
+	if code, body := h.put("/api/v1/listeners/web/routes/app/canary", `{"Percent": 5}`); !strings.Contains(body, `did you mean \"percent\"`) {
+		t.Errorf(`{"Percent": 5}: %d %s, want a hint at "percent"`, code, body)
 	}
 }
 

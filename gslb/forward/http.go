@@ -1,18 +1,16 @@
 package forward
 
 import (
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/forward/canary"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
+	"github.com/meridian-gslb/meridian/internal/adminhttp"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -46,13 +44,9 @@ func (f *Forwarder) startHTTP(cfg *config.Forward) error {
 			f.http = nil
 			return fmt.Errorf("%s: %w", s.key, err)
 		}
-		srv := &http.Server{
-			Handler:           http.MaxBytesHandler(s.h, 64<<10),
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      10 * time.Second,
-			IdleTimeout:       60 * time.Second,
-			MaxHeaderBytes:    16 << 10,
+		srv := adminhttp.NewServer(s.h)
+		if s.key == "admin.listen" {
+			adminhttp.WarnOpenReads(f.log, "forwarder admin API", ln.Addr(), cfg.Admin.ReadsOpen(), OpenReadsExpose)
 		}
 		f.http = append(f.http, &httpServer{srv: srv, ln: ln})
 		go func() {
@@ -70,48 +64,25 @@ func (f *Forwarder) healthHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", f.poolsHealth)
 	mux.HandleFunc("GET /health/{pool}", f.poolHealth)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fail(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
-	})
+	mux.HandleFunc("/", adminhttp.NotFound)
 	return mux
 }
 
 // adminHandler serves the capacity endpoint, the backend listing, drains
 // and metrics.
 func (f *Forwarder) adminHandler(openReads bool) http.Handler {
-	read := func(h http.HandlerFunc) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			if !openReads && !f.authorized(r) {
-				fail(w, http.StatusUnauthorized, "reads need the bearer token (admin.open_reads is false)")
-				return
-			}
-			h(w, r)
-		}
-	}
-	change := func(h http.HandlerFunc) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			switch {
-			case len(f.token) == 0:
-				f.log.Warn("audit: change refused", "method", r.Method, "path", r.URL.Path, "from", r.RemoteAddr, "reason", "changes are disabled (no admin.token_file)")
-				fail(w, http.StatusForbidden, "changes are disabled: set admin.token_file")
-			case !f.authorized(r):
-				f.log.Warn("audit: change refused", "method", r.Method, "path", r.URL.Path, "from", r.RemoteAddr, "reason", "missing or wrong bearer token")
-				fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
-			default:
-				h(w, r)
-			}
-		}
-	}
+	guard := adminhttp.Guard{Token: f.token, OpenReads: openReads, Log: f.log}
+	read, change := guard.Read, guard.Change
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		adminhttp.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if f.stopping.Load() {
-			fail(w, http.StatusServiceUnavailable, "shutting down")
+			adminhttp.Fail(w, http.StatusServiceUnavailable, "shutting down")
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		adminhttp.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.HandleFunc("GET /health", f.poolsHealth)
 	mux.HandleFunc("GET /health/{pool}", f.poolHealth)
@@ -128,16 +99,8 @@ func (f *Forwarder) adminHandler(openReads bool) http.Handler {
 	if f.opts.Metrics != nil {
 		mux.Handle("GET /metrics", read(promhttp.HandlerFor(f.opts.Metrics, promhttp.HandlerOpts{}).ServeHTTP))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fail(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
-	})
+	mux.HandleFunc("/", adminhttp.NotFound)
 	return mux
-}
-
-// authorized compares the bearer token in constant time.
-func (f *Forwarder) authorized(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && len(f.token) > 0 && subtle.ConstantTimeCompare([]byte(got), f.token) == 1
 }
 
 // PoolHealth is the capacity endpoint's answer for one pool.
@@ -166,11 +129,11 @@ func (f *Forwarder) poolHealthOf(p *Pool) (PoolHealth, bool) {
 func (f *Forwarder) poolHealth(w http.ResponseWriter, r *http.Request) {
 	p := f.snap.Load().pools[r.PathValue("pool")]
 	if p == nil {
-		fail(w, http.StatusNotFound, "no pool named %q", r.PathValue("pool"))
+		adminhttp.Fail(w, http.StatusNotFound, "no pool named %q", r.PathValue("pool"))
 		return
 	}
 	h, ok := f.poolHealthOf(p)
-	writeJSON(w, statusFor(ok), h)
+	adminhttp.WriteJSON(w, statusFor(ok), h)
 }
 
 // poolsHealth answers 200 while every pool reaches its min_healthy.
@@ -183,7 +146,7 @@ func (f *Forwarder) poolsHealth(w http.ResponseWriter, _ *http.Request) {
 		all = all && ok
 		out = append(out, h)
 	}
-	writeJSON(w, statusFor(all), out)
+	adminhttp.WriteJSON(w, statusFor(all), out)
 }
 
 func statusFor(ok bool) int {
@@ -299,17 +262,17 @@ func backendView(b *upstream.Backend, checks map[string]probes.Status, now time.
 }
 
 func (f *Forwarder) listPools(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, f.Pools())
+	adminhttp.WriteJSON(w, http.StatusOK, f.Pools())
 }
 
 func (f *Forwarder) showPool(w http.ResponseWriter, r *http.Request) {
 	for _, p := range f.Pools() {
 		if p.Pool == r.PathValue("pool") {
-			writeJSON(w, http.StatusOK, p)
+			adminhttp.WriteJSON(w, http.StatusOK, p)
 			return
 		}
 	}
-	fail(w, http.StatusNotFound, "no pool named %q", r.PathValue("pool"))
+	adminhttp.Fail(w, http.StatusNotFound, "no pool named %q", r.PathValue("pool"))
 }
 
 // drain is POST (drain) and DELETE (undrain) of a backend.
@@ -332,8 +295,8 @@ func (f *Forwarder) weight(w http.ResponseWriter, r *http.Request) {
 		Weight *int `json:"weight"`
 	}
 	if r.Method == http.MethodPut {
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Weight == nil {
-			fail(w, http.StatusBadRequest, `want {"weight": N}, N from 0 to %d`, upstream.MaxRuntimeWeight)
+		if err := adminhttp.DecodeStrict(r.Body, &body); err != nil || body.Weight == nil {
+			adminhttp.Fail(w, http.StatusBadRequest, `%swant {"weight": N}, N from 0 to %d`, errPrefix(err), upstream.MaxRuntimeWeight)
 			return
 		}
 		err = f.SetWeight(pool, addr, *body.Weight)
@@ -345,6 +308,19 @@ func (f *Forwarder) weight(w http.ResponseWriter, r *http.Request) {
 		f.writeBackend(w, pool, addr)
 	}
 }
+
+// errPrefix is a body's decoding error as the start of the answer's
+// message, or nothing when the body decoded (but lacked its key).
+func errPrefix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error() + "; "
+}
+
+// OpenReadsExpose is what anyone who reaches the admin API reads while
+// admin.open_reads is on, as the warning at start says it.
+const OpenReadsExpose = "every pool, backend address and its health and counters, the listeners, routes and canaries"
 
 func weightText(w *int) string {
 	if w == nil {
@@ -359,11 +335,11 @@ func (f *Forwarder) changeFailed(w http.ResponseWriter, err error) bool {
 	case err == nil:
 		return false
 	case errors.Is(err, ErrUnknownPool), errors.Is(err, ErrUnknownBackend), errors.Is(err, ErrUnknownRoute):
-		fail(w, http.StatusNotFound, "%v", err)
+		adminhttp.Fail(w, http.StatusNotFound, "%v", err)
 	case errors.Is(err, ErrBadWeight), errors.Is(err, ErrNoCanary):
-		fail(w, http.StatusBadRequest, "%v", err)
+		adminhttp.Fail(w, http.StatusBadRequest, "%v", err)
 	default:
-		fail(w, http.StatusServiceUnavailable, "%v", err)
+		adminhttp.Fail(w, http.StatusServiceUnavailable, "%v", err)
 	}
 	return true
 }
@@ -375,12 +351,12 @@ func (f *Forwarder) writeBackend(w http.ResponseWriter, pool, addr string) {
 		}
 		for _, b := range p.Backends {
 			if b.Address == addr {
-				writeJSON(w, http.StatusOK, b)
+				adminhttp.WriteJSON(w, http.StatusOK, b)
 				return
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	adminhttp.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // CanaryView is a route's canary as the admin API shows it.
@@ -482,7 +458,7 @@ func guardStatus(g *canary.Guard) *canary.Status {
 }
 
 func (f *Forwarder) listListeners(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, f.Listeners())
+	adminhttp.WriteJSON(w, http.StatusOK, f.Listeners())
 }
 
 func (f *Forwarder) showCanary(w http.ResponseWriter, r *http.Request) {
@@ -492,7 +468,7 @@ func (f *Forwarder) showCanary(w http.ResponseWriter, r *http.Request) {
 	if f.changeFailed(w, err) {
 		return
 	}
-	writeJSON(w, http.StatusOK, canaryView(r.PathValue("listener"), rt))
+	adminhttp.WriteJSON(w, http.StatusOK, canaryView(r.PathValue("listener"), rt))
 }
 
 // canary is PUT (set the share, from {"percent": N}) and DELETE (roll
@@ -504,8 +480,8 @@ func (f *Forwarder) canary(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			Percent *int `json:"percent"`
 		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Percent == nil {
-			fail(w, http.StatusBadRequest, `want {"percent": N}, N from 0 to 100`)
+		if err := adminhttp.DecodeStrict(r.Body, &body); err != nil || body.Percent == nil {
+			adminhttp.Fail(w, http.StatusBadRequest, `%swant {"percent": N}, N from 0 to 100`, errPrefix(err))
 			return
 		}
 		percent = *body.Percent
@@ -517,16 +493,4 @@ func (f *Forwarder) canary(w http.ResponseWriter, r *http.Request) {
 	f.log.Info("audit: canary share", "listener", listener, "route", route, "from_percent", before, "percent", percent,
 		"rollback", r.Method == http.MethodDelete, "from", r.RemoteAddr)
 	f.showCanary(w, r)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client went away: nothing to do
-}
-
-func fail(w http.ResponseWriter, code int, format string, args ...any) {
-	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
 }

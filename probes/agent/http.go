@@ -1,12 +1,12 @@
 package agent
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/meridian-gslb/meridian/internal/adminhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -41,20 +41,20 @@ func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		adminhttp.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		switch {
 		case !a.node.Joined():
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not joined"})
+			adminhttp.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not joined"})
 		case len(a.node.Plans()) == 0:
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "no check plan yet"})
+			adminhttp.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "no check plan yet"})
 		default:
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+			adminhttp.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 		}
 	})
 	mux.HandleFunc("GET /api/v1/results", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, a.Results())
+		adminhttp.WriteJSON(w, http.StatusOK, a.Results())
 	})
 	return mux
 }
@@ -100,12 +100,4 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 	sent, recv := a.node.Bytes()
 	ch <- prometheus.MustNewConstMetric(agentBytesDesc, prometheus.CounterValue, float64(sent), "sent")
 	ch <- prometheus.MustNewConstMetric(agentBytesDesc, prometheus.CounterValue, float64(recv), "received")
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client may have gone; nothing to do about it
 }

@@ -1,0 +1,91 @@
+package adminhttp
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestGuardAndDecode runs a real server with a guarded change whose body
+// is decoded strictly, and asks it over HTTP.
+func TestGuardAndDecode(t *testing.T) {
+	var refused []string
+	g := Guard{Token: []byte("0123456789abcdef"), Refused: func(_ *http.Request, reason string) { refused = append(refused, reason) }}
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /x", g.Change(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Weight  *int   `json:"weight"`
+			Comment string `json:"comment,omitempty"`
+			Skip    int    `json:"-"`
+		}
+		if err := DecodeStrict(r.Body, &body); err != nil {
+			Fail(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		WriteJSON(w, http.StatusOK, body)
+	}))
+	mux.HandleFunc("/", NotFound)
+	srv := httptest.NewServer(NewServer(mux).Handler)
+	defer srv.Close()
+	tests := []struct {
+		token, body string
+		code        int
+		want        string
+	}{
+		{"0123456789abcdef", `{"weight": 3, "comment": "a"}`, 200, `"weight": 3`},
+		{"0123456789abcdeX", `{"weight": 3}`, 401, "missing or wrong bearer token"},
+		{"", `{"weight": 3}`, 401, "missing or wrong bearer token"},
+		{"0123456789abcdef", `{"weight": 3, "Skip": 1}`, 400, `unknown key "Skip" (known: weight, comment)`},
+		{"0123456789abcdef", `{"COMMENT": "a"}`, 400, `did you mean "comment"`},
+		{"0123456789abcdef", `{"weight": 3}  `, 200, `"weight": 3`},
+		{"0123456789abcdef", `{"weight": 3}]`, 400, "trailing data"},
+		{"0123456789abcdef", `{"weight": 3`, 400, "not valid JSON"},
+		{"0123456789abcdef", `{"weight": 1.5}`, 400, `key "weight": want a whole number, not a JSON number`},
+		{"0123456789abcdef", `"weight"`, 400, "not a string"},
+		{"0123456789abcdef", strings.Repeat(" ", MaxBody+1) + "{}", 400, "reading the body"},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest("PUT", srv.URL+"/x", strings.NewReader(tt.body))
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var answer struct {
+			Error string `json:"error"`
+		}
+		got := string(raw)
+		if json.Unmarshal(raw, &answer) == nil && answer.Error != "" {
+			got = answer.Error
+		}
+		if resp.StatusCode != tt.code || !strings.Contains(got, tt.want) {
+			t.Errorf("%.40q: %d %s, want %d with %q", tt.body, resp.StatusCode, raw, tt.code, tt.want)
+		}
+	}
+	if len(refused) != 2 || refused[0] != RefusedUnauthorized {
+		t.Errorf("refusals %v, want two %q", refused, RefusedUnauthorized)
+	}
+}
+
+func TestBeyondLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:80": false, "[::1]:80": false, "127.9.9.9:1": false,
+		"0.0.0.0:80": true, "[::]:80": true, "192.0.2.1:80": true, "[::ffff:127.0.0.1]:80": false,
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := BeyondLoopback(a); got != want {
+			t.Errorf("%s: %v, want %v", addr, got, want)
+		}
+	}
+}

@@ -1,0 +1,55 @@
+package adminhttp
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+)
+
+// MaxBody is the most a request body may hold: the APIs' bodies are a
+// key or two.
+const MaxBody = 64 << 10
+
+// The listener's limits: a client that is slow to send its headers or
+// body, or to read the answer, is cut off.
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 10 * time.Second
+	WriteTimeout      = 10 * time.Second
+	IdleTimeout       = 60 * time.Second
+	MaxHeaderBytes    = 16 << 10
+)
+
+// NewServer is an http.Server for h with the admin APIs' limits.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           http.MaxBytesHandler(h, MaxBody),
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+	}
+}
+
+// BeyondLoopback reports whether a listener bound at addr can be reached
+// from other hosts: a wildcard or a non-loopback address, or a name.
+func BeyondLoopback(addr net.Addr) bool {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return true // not an IP: cannot tell, so assume it can
+	}
+	return !ap.Addr().Unmap().IsLoopback()
+}
+
+// WarnOpenReads logs, at start, what open reads expose when the API can
+// be reached from other hosts: anyone who can connect reads it all.
+func WarnOpenReads(log *slog.Logger, api string, addr net.Addr, openReads bool, exposes string) {
+	if !openReads || !BeyondLoopback(addr) {
+		return
+	}
+	log.Warn(api+" reads are open to anyone who can reach it: set admin.open_reads = false to require the token",
+		"addr", addr.String(), "exposes", exposes)
+}
