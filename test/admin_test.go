@@ -243,6 +243,22 @@ func TestAdminReloadAndQueryLog(t *testing.T) {
 	if got := s.dig(t, "www.example.test", "A", "+norec").sections["ANSWER"]; len(got) != 2 {
 		t.Fatalf("after a failed reload: %v", got)
 	}
+	// A zone file that includes /etc/passwd: refused, and the answer,
+	// which leaves the host, names the file and line but quotes nothing
+	// of /etc/passwd (issue 15, item 6).
+	writeFile(t, s.config, good)
+	zone := filepath.Join(filepath.Dir(s.config), "example.test.zone")
+	writeFile(t, zone, readFile(t, zone)+"$INCLUDE /etc/passwd\n")
+	code, body = adminCall(t, "POST", base+"/api/v1/reload", adminToken)
+	if code != 422 || !strings.Contains(body, "example.test.zone:") || !strings.Contains(body, "may only read files in the zone file's folder") {
+		t.Fatalf("reload with $INCLUDE /etc/passwd: %d %s, want 422 naming the file and the rule", code, body)
+	}
+	if strings.Contains(body, "root:") {
+		t.Errorf("the reload error quotes /etc/passwd: %s", body)
+	}
+	if got := s.dig(t, "www.example.test", "A", "+norec").sections["ANSWER"]; len(got) != 2 {
+		t.Fatalf("after a refused include: %v", got)
+	}
 }
 
 // TestCanarySteering follows the canary steps of docs/operations.md

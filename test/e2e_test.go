@@ -451,6 +451,7 @@ func TestCheck(t *testing.T) {
 		code       int
 		stdout     []string // substrings expected on stdout
 		stderr     []string // substrings expected on stderr; none means empty
+		notStderr  []string // substrings that must not be on stderr
 		configPath string   // -config value, when not the written file
 	}
 	serverKey, serverLine := addKey(t, good, "[server]", `identiy = "typo"`)
@@ -472,6 +473,18 @@ func TestCheck(t *testing.T) {
 			configPath: filepath.Join("..", "examples", "cluster", "dns2.toml"), stdout: []string{"dns2.toml: ok"}},
 		{name: "cluster beyond loopback without a key", config: good + "\n[cluster]\nbind = \"192.0.2.1:7946\"\n", zone: zone, code: 1,
 			stderr: []string{"cluster.key_file: gossip on 192.0.2.1:7946 would be in clear"}},
+		// Issue 15, item 6: includes stay in the zone's folder, and errors
+		// quote no file content.
+		{name: "$INCLUDE /etc/passwd", config: good, zone: zone + "$INCLUDE /etc/passwd\n", code: 1,
+			stderr:    []string{fmt.Sprintf("example.test.zone:%d:", strings.Count(zone, "\n")+1), "may only read files in the zone file's folder"},
+			notStderr: []string{"root:"}},
+		// Issue 15, item 7: every bad record is listed, not just the first.
+		{name: "every zone file error", config: good, zone: zone + "bad1 IN A 192.0.2.256\nok1 IN A 192.0.2.1\nbad2 IN MX mail\n", code: 1,
+			stderr: []string{
+				fmt.Sprintf("example.test.zone:%d:", strings.Count(zone, "\n")+1) + "21: dns: bad A A",
+				fmt.Sprintf("example.test.zone:%d:", strings.Count(zone, "\n")+3) + "15: dns: bad MX Pref",
+			},
+			notStderr: []string{"192.0.2.256"}},
 		{name: "cluster with a bad quorum", config: good + "\n[cluster]\nbind = \"127.0.0.1:7946\"\nquorum = \"most\"\n", zone: zone, code: 1,
 			stderr: []string{"cluster.quorum:", "quorum must be"}},
 	}
@@ -497,6 +510,11 @@ func TestCheck(t *testing.T) {
 			for _, want := range tc.stderr {
 				if !strings.Contains(stderr, want) {
 					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			for _, bad := range tc.notStderr {
+				if strings.Contains(stderr, bad) {
+					t.Errorf("stderr has %q:\n%s", bad, stderr)
 				}
 			}
 			if len(tc.stderr) == 0 && stderr != "" {

@@ -2,6 +2,7 @@ package zones
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -106,11 +107,11 @@ func TestParseFileErrors(t *testing.T) {
 		file string
 		want []string // each must appear in the error
 	}{
-		{"z/syntax.zone", []string{"syntax.zone", "192.0.2.300", "line: 3:"}},
-		{"z/badttl.zone", []string{"badttl.zone", "forever", "line: 2:"}},
+		{"z/syntax.zone", []string{"syntax.zone:3:20: dns: bad A A"}},
+		{"z/badttl.zone", []string{"badttl.zone:2:12: dns: expecting $TTL value"}},
 		// An error in an included file names that file and its own line.
-		{"z/outer.zone", []string{filepath.FromSlash("inc/broken.zone"), "line: 2:"}},
-		{"z/missing-include.zone", []string{"missing-include.zone", "nothere.zone", "line: 2:"}},
+		{"z/outer.zone", []string{filepath.FromSlash("z/inc/broken.zone") + ":2:", "bad MX"}},
+		{"z/missing-include.zone", []string{"missing-include.zone:2:", "nothere.zone"}},
 	}
 	for _, src := range sources(t, files) {
 		for _, tc := range tests {
@@ -189,5 +190,121 @@ func TestParseRecordErrors(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestIncludeConfined: $INCLUDE reads only the zone file's folder and
+// below; an absolute path, a ../ escape and a symbolic link leading out
+// are refused, and no error quotes a line of the file they point at.
+func TestIncludeConfined(t *testing.T) {
+	dir := t.TempDir()
+	const secret = "root:x:0:0:the-secret-line"
+	write := func(name, text string) string {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("secret.txt", secret+"\n")
+	write("zones/ok/inner.zone", "inner IN A 192.0.2.7\n")
+	if err := os.Symlink(filepath.Join(dir, "secret.txt"), filepath.Join(dir, "zones", "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+	const head = "$TTL 300\n@ IN NS ns.example.test.\n"
+	tests := []struct {
+		name, include string
+		ok            bool
+	}{
+		{"below the folder", "ok/inner.zone", true},
+		{"absolute /etc/passwd", "/etc/passwd", false},
+		{"absolute path of the secret", filepath.Join(dir, "secret.txt"), false},
+		{"../ escape", "../secret.txt", false},
+		{"../ escape that comes back", "../zones/ok/inner.zone", true},
+		{"symbolic link out", "link.txt", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			zone := write("zones/main.zone", head+"$INCLUDE "+tt.include+"\n")
+			rrs, err := ParseFile(nil, "example.test.", zone, 300)
+			if tt.ok {
+				if err != nil || len(rrs) != 2 {
+					t.Fatalf("got %d records, %v; want 2", len(rrs), err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("$INCLUDE %s read %d records, want a refusal", tt.include, len(rrs))
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "root:") || strings.Contains(msg, "the-secret-line") {
+				t.Errorf("error quotes the file: %s", msg)
+			}
+			if !strings.Contains(msg, zone+":3:") {
+				t.Errorf("error %q does not name %s line 3", msg, zone)
+			}
+		})
+	}
+	// Every escape is refused as outside the folder, but the symbolic
+	// link, which os.Root refuses in its own words.
+	zone := write("zones/main.zone", head+"$INCLUDE ../secret.txt\n")
+	if _, err := ParseFile(nil, "example.test.", zone, 300); !errors.Is(err, ErrIncludeOutside) {
+		t.Errorf("../ escape: %v, want ErrIncludeOutside", err)
+	}
+}
+
+// TestParseFileListsEveryError: a file with several bad records gets an
+// error for each, at its own line, though the parser stops at the first;
+// parsing resumes with the $ORIGIN and $TTL in force, and past a broken
+// multi-line record (whose error the parser reports at its last line).
+func TestParseFileListsEveryError(t *testing.T) {
+	src := `$TTL 300
+@ IN SOA ns h ( 1 2 3
+      4 5 )
+www IN A 192.0.2.300
+ok  IN A 192.0.2.1
+$ORIGIN sub.example.test.
+bad IN MX mail
+fine IN A 192.0.2.2
+multi IN SOA ns h ( 1 2 x
+      4 5 )
+rel IN CNAME fine
+$TTL 1h
+last IN AAAA 2001:db8::zz
+`
+	for _, s := range sources(t, map[string]string{"z/many.zone": src}) {
+		t.Run(s.name, func(t *testing.T) {
+			_, err := ParseFile(s.fsys, "example.test.", s.path("z/many.zone"), 3600)
+			var got []string
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				var pe *ParseError
+				if !errors.As(e, &pe) {
+					t.Fatalf("%v is not a ParseError", e)
+				}
+				got = append(got, fmt.Sprintf("%d %s", pe.Line, pe.Msg))
+			}
+			want := []string{"4 dns: bad A A", "7 dns: bad MX Pref", "10 dns: bad SOA zone parameter", "13 dns: bad AAAA AAAA"}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// TestRedactFormat holds redact to miekg/dns's actual error text: the
+// file, line and column come out, the quoted token does not.
+func TestRedactFormat(t *testing.T) {
+	zp := dns.NewZoneParser(strings.NewReader("\n\nwww IN A not:an\"address\n"), "example.test.", "some/file.zone")
+	for _, ok := zp.Next(); ok; _, ok = zp.Next() {
+	}
+	pe := redact(zp.Err())
+	if pe.File != "some/file.zone" || pe.Line != 3 || pe.Col == 0 || pe.Msg != "dns: bad A A" {
+		t.Errorf("redact(%q) = %+v", zp.Err(), pe)
+	}
+	if strings.Contains(pe.Error(), "address") {
+		t.Errorf("%q quotes the token", pe)
 	}
 }

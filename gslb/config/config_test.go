@@ -547,7 +547,7 @@ func TestLoadZonesErrors(t *testing.T) {
 		{
 			name: "zone file with a syntax error",
 			src:  "[[zone]]\nname = \"example.test\"\nfile = \"bad.zone\"\n",
-			want: [][]string{{"meridian.toml:1: zone[0].file: zone example.test:", "bad.zone", "300.1.1.1", "line: 2:"}},
+			want: [][]string{{"meridian.toml:1: zone[0].file: zone example.test:", "bad.zone:2:18: dns: bad A A"}},
 		},
 		{
 			name: "zone file missing",
@@ -569,6 +569,15 @@ func TestLoadZonesErrors(t *testing.T) {
 			name: "zone name not a domain name",
 			src:  "[[zone]]\nname = \"a..test\"\nrecords = [\"@ IN A 192.0.2.1\"]\n",
 			want: [][]string{{"meridian.toml:1: zone[0].name:", `"a..test" is not a domain name`}},
+		},
+		{
+			name: "every bad record of a zone is reported",
+			src: "[[zone]]\nname = \"example.test\"\nfile = \"bad.zone\"\nrecords = [\"x IN A 1.2.3\", \"y IN A 192.0.2.1\", \"z IN MX 5\"]\n",
+			want: [][]string{
+				{"zone[0].file:", "bad.zone:2:18: dns: bad A A"},
+				{"zone[0].records[0]:", `"x IN A 1.2.3"`},
+				{"zone[0].records[2]:", `"z IN MX 5"`},
+			},
 		},
 		{
 			name: "every failing zone is reported",

@@ -19,7 +19,7 @@ func (c *Config) LoadZones() (*zones.Set, error) {
 	for i, zc := range c.Zones {
 		z, err := c.loadZone(i, zc)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, splitJoined(err)...)
 			continue
 		}
 		built = append(built, z)
@@ -36,24 +36,45 @@ func (c *Config) loadZone(i int, zc Zone) (*zones.Zone, error) {
 	if _, ok := dns.IsDomainName(origin); !ok {
 		return nil, c.Errorf(zc.Line, key+".name", "%q is not a domain name", zc.Name)
 	}
-	var rrs []dns.RR
+	var (
+		rrs  []dns.RR
+		errs []error
+	)
 	if zc.File != "" {
 		fileRRs, err := zones.ParseFile(c.FS, origin, c.ZonePath(zc), zc.TTL())
-		if err != nil {
-			return nil, c.Errorf(zc.Line, key+".file", "zone %s: %v", zc.Name, err)
+		// The file's errors, one each: the zone parser lists every
+		// record it could not read.
+		for _, e := range splitJoined(err) {
+			errs = append(errs, c.Errorf(zc.Line, key+".file", "zone %s: %v", zc.Name, e))
 		}
 		rrs = fileRRs
 	}
 	for j, line := range zc.Records {
 		rr, err := zones.ParseRecord(origin, line, zc.TTL())
 		if err != nil {
-			return nil, c.Errorf(zc.Line, fmt.Sprintf("%s.records[%d]", key, j), "zone %s: %q: %v", zc.Name, line, err)
+			errs = append(errs, c.Errorf(zc.Line, fmt.Sprintf("%s.records[%d]", key, j), "zone %s: %q: %v", zc.Name, line, err))
+			continue
 		}
 		rrs = append(rrs, rr)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	z, err := zones.Build(origin, rrs)
 	if err != nil {
 		return nil, c.Errorf(zc.Line, key, "zone %s: %v", zc.Name, err)
 	}
 	return z, nil
+}
+
+// splitJoined is err's parts when it joins several, else err alone (nil
+// for nil), so that each is reported on a line of its own.
+func splitJoined(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
