@@ -572,7 +572,7 @@ func TestLoadZonesErrors(t *testing.T) {
 		},
 		{
 			name: "every bad record of a zone is reported",
-			src: "[[zone]]\nname = \"example.test\"\nfile = \"bad.zone\"\nrecords = [\"x IN A 1.2.3\", \"y IN A 192.0.2.1\", \"z IN MX 5\"]\n",
+			src:  "[[zone]]\nname = \"example.test\"\nfile = \"bad.zone\"\nrecords = [\"x IN A 1.2.3\", \"y IN A 192.0.2.1\", \"z IN MX 5\"]\n",
 			want: [][]string{
 				{"zone[0].file:", "bad.zone:2:18: dns: bad A A"},
 				{"zone[0].records[0]:", `"x IN A 1.2.3"`},
