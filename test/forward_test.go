@@ -254,6 +254,46 @@ func TestForwardBadConfig(t *testing.T) {
 	}
 }
 
+// TestCheckForwarder: meridian check recognises a forwarder's file and
+// meridian forward -check checks it; both list every error with
+// file:line: key, and pass a good file (issue 15, item 7).
+func TestCheckForwarder(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "forward.toml")
+	writeFile(t, bad, "[admin]\nlisten = \"127.0.0.1:0\"\n\n[[pool]]\nname = \"web\"\nbalance = \"fastest\"\n"+
+		"[[pool.backend]]\naddress = \"127.0.0.1:1\"\nweight = -3\n\n"+
+		"[[listener]]\nname = \"front\"\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:0\"\npool = \"nope\"\n")
+	good := filepath.Join("..", "examples", "forward", "l7.toml")
+	wantBad := []string{bad + ":6: pool[0].balance: must be one of", bad + ":9: pool[0].backend[0].weight:", bad + ":15: listener[0].pool:"}
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr []string
+	}{
+		{"check, bad", []string{"check", "-config", bad}, 1, "", wantBad},
+		{"forward -check, bad", []string{"forward", "-check", "-config", bad}, 1, "", wantBad},
+		{"check, good", []string{"check", "-config", good}, 0, "l7.toml: ok (forwarder: 2 pools, 2 listeners)", nil},
+		{"forward -check, good", []string{"forward", "-check", "-config", good}, 0, "l7.toml: ok (forwarder:", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runMeridian(t, tt.args...)
+			if code != tt.code || !strings.Contains(stdout, tt.stdout) {
+				t.Errorf("exit %d, stdout %q; want %d and %q\nstderr:\n%s", code, stdout, tt.code, tt.stdout, stderr)
+			}
+			for _, want := range tt.stderr {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr does not say %q:\n%s", want, stderr)
+				}
+			}
+			if strings.Contains(stderr, "unknown key") {
+				t.Errorf("read as a DNS node's file:\n%s", stderr)
+			}
+		})
+	}
+}
+
 // webBackend is an HTTP server on loopback that says its name, and
 // switches to an echo on a WebSocket upgrade.
 func webBackend(t *testing.T, name string) string {

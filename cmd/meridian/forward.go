@@ -22,16 +22,20 @@ const forwardShutdownGrace = 5 * time.Second
 // forward runs the bundled forwarder until ctx ends (SIGTERM, SIGINT), then
 // drains. SIGHUP reloads the configuration; a reload that fails keeps the
 // old one.
-func forward(ctx context.Context, args []string, stderr io.Writer) int {
+func forward(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("forward", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "forwarder configuration file (required)")
+	checkOnly := fs.Bool("check", false, "validate the file, list every error, and exit (0 valid, 1 not)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *path == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: meridian forward -config FILE")
+		fmt.Fprintln(stderr, "usage: meridian forward -config FILE [-check]")
 		return 2
+	}
+	if *checkOnly {
+		return checkForward(*path, stdout, stderr)
 	}
 	r := runner.New(true)
 	defer r.Close()

@@ -14,8 +14,8 @@ const usage = `usage: meridian <command> [flags]
 commands:
   serve    serve DNS (-config FILE; without it, the embedded quickstart)
   probe    run a probe agent, a vantage of a cluster (-seeds, -vantage, -key-file)
-  forward  run the forwarder (L4, L7) in front of a region's backends (-config FILE)
-  check    validate a configuration and its zone files (-config FILE)
+  forward  run the forwarder (L4, L7) in front of a region's backends (-config FILE; -check validates)
+  check    validate a configuration and its zone files, or a forwarder's file (-config FILE)
   explain  show how a dynamic record is decided for a client (-client IP[/PREFIX] NAME [TYPE])
   status   show regions and targets of a running server (-admin URL, -json)
   version  print the version
@@ -38,7 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
 	case "forward":
-		return forward(ctx, args[1:], stderr)
+		return forward(ctx, args[1:], stdout, stderr)
 	case "probe":
 		return probe(ctx, args[1:], stderr)
 	case "check":
