@@ -100,14 +100,19 @@ type agent struct {
 	done   chan struct{}
 }
 
+// startAgent starts a probe agent on source; keyFile "" starts it without a key.
 func startAgent(t *testing.T, name, source, keyFile string, seeds []string) *agent {
 	t.Helper()
 	port := testkit.FreePort(t, source)
 	a := &agent{name: name, stderr: &testkit.Buffer{}, done: make(chan struct{})}
-	a.cmd = exec.Command(binary, "probe", "-vantage", name, "-region", "test",
+	args := []string{"probe", "-vantage", name, "-region", "test",
 		"-seeds", strings.Join(seeds, ","), "-bind", net.JoinHostPort(source, strconv.Itoa(port)),
-		"-source", source, "-key-file", keyFile, "-refresh", "500ms", "-log-format", "json",
-		"-admin", net.JoinHostPort(source, "0"))
+		"-source", source, "-refresh", "500ms", "-log-format", "json",
+		"-admin", net.JoinHostPort(source, "0")}
+	if keyFile != "" {
+		args = append(args, "-key-file", keyFile)
+	}
+	a.cmd = exec.Command(binary, args...)
 	a.cmd.Stdout, a.cmd.Stderr = a.stderr, a.stderr
 	a.cmd.WaitDelay = exitTimeout
 	if err := a.cmd.Start(); err != nil {
@@ -538,5 +543,72 @@ func TestClusterKeyRotation(t *testing.T) {
 	waitVotes(t, "an agent with only the new key", []*dnsNode{a, b}, "us-east/192.0.2.100", 1, 0)
 	for _, n := range []*dnsNode{a, b} {
 		noErrors(t, n.instance)
+	}
+}
+
+// TestClusterWrongKey starts a DNS node and probe agents with a wrong key
+// and with none, as processes (issue 15, item 5). Each agent says at error
+// why it cannot join and its /readyz fails with the reason; the node logs
+// one line per agent in the window (30 s), with the agent's address, in
+// place of memberlist's two a second, and counts every attempt.
+func TestClusterWrongKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	dir := t.TempDir()
+	keyFile, wrongFile := filepath.Join(dir, "cluster.key"), filepath.Join(dir, "wrong.key")
+	writeFile(t, keyFile, base64.StdEncoding.EncodeToString([]byte("right-key-0123456789abcdef012345"))+"\n")
+	writeFile(t, wrongFile, base64.StdEncoding.EncodeToString([]byte("wrong-key-0123456789abcdef012345"))+"\n")
+	var targets []*target
+	for range quickstartTargets {
+		targets = append(targets, newTarget(t))
+	}
+	node := startDNSNode(t, "dns", keyFile, nil, targets)
+	wrong := startAgent(t, "wrong", vantageAddrs[0], wrongFile, []string{node.gossip})
+	keyless := startAgent(t, "keyless", vantageAddrs[1], "", []string{node.gossip}) // no -key-file
+	for _, tc := range []struct {
+		a      *agent
+		reason string
+	}{
+		{wrong, "wrong cluster key"},
+		{keyless, "no cluster key"},
+	} {
+		deadline := time.Now().Add(clusterTimeout)
+		for {
+			code, body := adminCall(t, "GET", tc.a.api(t)+"/readyz", "")
+			if code == http.StatusServiceUnavailable && strings.Contains(body, tc.reason) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("agent %s /readyz: %d %s, want 503 saying %q", tc.a.name, code, body, tc.reason)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !strings.Contains(tc.a.stderr.String(), `"level":"ERROR","msg":"cannot join the cluster"`) {
+			t.Errorf("agent %s did not log at error that it cannot join:\n%s", tc.a.name, tc.a.stderr.String())
+		}
+	}
+	// Four seconds of attempts, one every 500 ms per agent: one line each.
+	time.Sleep(4 * time.Second)
+	lines := node.logsWithMsg("cluster: cannot read a message")
+	for _, tc := range []struct{ addr, reason string }{{vantageAddrs[0], "wrong_key"}, {vantageAddrs[1], "clear_text"}} {
+		n := 0
+		for _, e := range lines {
+			if e.str("from") == tc.addr && e.str("reason") == tc.reason {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d lines from %s (%s), want 1: %v", n, tc.addr, tc.reason, lines)
+		}
+	}
+	if got := len(node.logsWithMsg("memberlist: failed to receive")); got != 0 {
+		t.Errorf("memberlist's own line got through %d times", got)
+	}
+	_, page := adminCall(t, "GET", node.api(t)+"/metrics", "")
+	for _, reason := range []string{"wrong_key", "clear_text"} {
+		if v := metric(page, `meridian_cluster_decrypt_errors_total{reason="`+reason+`"}`); v < 4 {
+			t.Errorf("meridian_cluster_decrypt_errors_total{reason=%q} = %v, want at least 4", reason, v)
+		}
 	}
 }

@@ -121,6 +121,8 @@ type Node struct {
 	stop                                       chan struct{}
 	wg                                         sync.WaitGroup
 	dropped                                    atomic.Uint64 // malformed or foreign messages
+	keyErrs                                    *keyErrors    // messages our keys could not read, by source
+	joinErr                                    atomic.Pointer[string]
 	rtts                                       *prometheus.HistogramVec
 }
 
@@ -191,7 +193,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		n.keyring = mc.Keyring
 	}
-	mc.Logger = log.New(&logWriter{log: cfg.Log}, "", 0)
+	n.keyErrs = newKeyErrors(cfg.Log)
+	mc.Logger = log.New(&logWriter{log: cfg.Log, keys: n.keyErrs}, "", 0)
 	mc.Delegate = (*delegate)(n)
 	mc.Events = (*events)(n)
 	if cfg.Tune != nil {
@@ -237,20 +240,53 @@ func (n *Node) Join(ctx context.Context) error {
 		n.joined.Store(true)
 		return nil
 	}
-	for {
+	var said time.Time // when the failure was last logged
+	for attempts := 1; ; attempts++ {
 		_, err := n.ml.Join(seeds)
 		if err == nil {
+			n.joinErr.Store(nil)
 			n.joined.Store(true)
 			n.log.Info("joined the cluster", "members", n.ml.NumMembers())
 			return nil
 		}
-		n.log.Debug("join: no seed answered yet", "seeds", seeds, "err", err)
+		n.joinFailed(seeds, err, attempts, &said)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("join %s: %w (%w)", strings.Join(seeds, ", "), ErrNoSeeds, err)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// joinLogEvery is how often a join that keeps failing is logged again.
+const joinLogEvery = 30 * time.Second
+
+// joinFailed keeps why the join failed, for JoinError, and logs it: a
+// key problem at error (it will not mend by itself), seeds not answering
+// at warn after the first attempt (they may be starting too); again every
+// joinLogEvery, with the attempts so far.
+func (n *Node) joinFailed(seeds []string, err error, attempts int, said *time.Time) {
+	reason, keyProblem := joinReason(err)
+	n.joinErr.Store(&reason)
+	switch {
+	case time.Since(*said) < joinLogEvery:
+		n.log.Debug("join failed", "seeds", seeds, "err", err)
+	case keyProblem:
+		*said = time.Now()
+		n.log.Error("cannot join the cluster", "reason", reason, "seeds", seeds, "attempts", attempts)
+	case attempts > 1:
+		*said = time.Now()
+		n.log.Warn("cannot join the cluster yet", "reason", reason, "seeds", seeds, "attempts", attempts)
+	}
+}
+
+// JoinError is why the latest attempt to join failed, or "" once joined
+// (or before the first attempt).
+func (n *Node) JoinError() string {
+	if p := n.joinErr.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // Joined reports whether Join has succeeded.
@@ -506,6 +542,7 @@ func (n *Node) reconnect() {
 			return
 		case <-t.C:
 		}
+		n.keyErrs.tick()
 		var addrs []string
 		n.mu.Lock()
 		for name, l := range n.failed {
@@ -753,10 +790,16 @@ func (e *events) NotifyUpdate(m *memberlist.Node) { signal((*Node)(e).membersCh)
 
 // logWriter turns memberlist's "[LEVEL] memberlist: ..." lines into slog
 // records at the matching level.
-type logWriter struct{ log *slog.Logger }
+type logWriter struct {
+	log  *slog.Logger
+	keys *keyErrors // takes the key errors, counted and rate-limited
+}
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	line := strings.TrimSpace(string(p))
+	if w.keys != nil && w.keys.observe(line) {
+		return len(p), nil
+	}
 	level := slog.LevelDebug
 	for prefix, l := range map[string]slog.Level{"[ERR]": slog.LevelError, "[WARN]": slog.LevelWarn, "[INFO]": slog.LevelInfo, "[DEBUG]": slog.LevelDebug} {
 		if strings.HasPrefix(line, prefix) {

@@ -26,12 +26,14 @@ var (
 		"Bytes of gossip over UDP and TCP, by direction.", []string{"direction"}, nil)
 	droppedDesc = prometheus.NewDesc("meridian_cluster_dropped_messages_total",
 		"Cluster messages that could not be read (malformed, or of another version).", nil, nil)
+	keyErrorsDesc = prometheus.NewDesc("meridian_cluster_decrypt_errors_total",
+		"Gossip messages this node's keys could not read, by reason: wrong_key (another key), clear_text (the sender has no key), unexpected_encryption (this node has none).", []string{"reason"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (h *Health) Describe(ch chan<- *prometheus.Desc) {
 	checks.DescribeHealth(ch)
-	for _, d := range []*prometheus.Desc{staleDesc, membersDesc, vantageFreshDesc, vantageAgeDesc, vantageSuspectDesc, bytesDesc, droppedDesc} {
+	for _, d := range []*prometheus.Desc{staleDesc, membersDesc, vantageFreshDesc, vantageAgeDesc, vantageSuspectDesc, bytesDesc, droppedDesc, keyErrorsDesc} {
 		ch <- d
 	}
 	h.node.rtts.Describe(ch)
@@ -83,5 +85,8 @@ func (h *Health) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(bytesDesc, prometheus.CounterValue, float64(sent), "sent")
 	ch <- prometheus.MustNewConstMetric(bytesDesc, prometheus.CounterValue, float64(recv), "received")
 	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(h.node.Dropped()))
+	for reason, n := range h.node.keyErrs.counts() {
+		ch <- prometheus.MustNewConstMetric(keyErrorsDesc, prometheus.CounterValue, float64(n), reason)
+	}
 	h.node.rtts.Collect(ch)
 }

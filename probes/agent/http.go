@@ -46,7 +46,13 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		switch {
 		case !a.node.Joined():
-			adminhttp.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not joined"})
+			// Why, when a join has failed: a wrong or missing cluster
+			// key never mends by itself, and says so here.
+			body := map[string]string{"status": "not joined"}
+			if reason := a.node.JoinError(); reason != "" {
+				body["reason"] = reason
+			}
+			adminhttp.WriteJSON(w, http.StatusServiceUnavailable, body)
 		case len(a.node.Plans()) == 0:
 			adminhttp.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "no check plan yet"})
 		default:
