@@ -3,6 +3,7 @@ package adminhttp
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -86,6 +87,37 @@ func TestBeyondLoopback(t *testing.T) {
 		}
 		if got := BeyondLoopback(a); got != want {
 			t.Errorf("%s: %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// TestWarnOpenReads: the warning comes when reads are open on an address
+// beyond loopback, and says what they expose.
+func TestWarnOpenReads(t *testing.T) {
+	tests := []struct {
+		addr      string
+		openReads bool
+		warn      bool
+	}{
+		{"127.0.0.1:8053", true, false},
+		{"[::1]:8053", true, false},
+		{"0.0.0.0:8053", true, true},
+		{"[::]:8053", true, true},
+		{"192.0.2.10:8053", true, true},
+		{"192.0.2.10:8053", false, false},
+	}
+	for _, tt := range tests {
+		var buf strings.Builder
+		a, err := net.ResolveTCPAddr("tcp", tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		WarnOpenReads(slog.New(slog.NewTextHandler(&buf, nil)), "admin API", a, tt.openReads, "the whole map")
+		got := buf.String()
+		warned := strings.Contains(got, "level=WARN") && strings.Contains(got, "open_reads = false") &&
+			strings.Contains(got, `exposes="the whole map"`) && strings.Contains(got, "addr="+tt.addr)
+		if warned != tt.warn || (!tt.warn && got != "") {
+			t.Errorf("%s open_reads %v: log %q, want a warning: %v", tt.addr, tt.openReads, got, tt.warn)
 		}
 	}
 }
