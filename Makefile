@@ -33,7 +33,8 @@ FUZZ_TARGETS := \
 	./gslb/cluster:FuzzDecode \
 	./gslb/forward/sni:FuzzRead \
 	./gslb/forward/ratelimit:FuzzJWTClaim \
-	./gslb/forward:FuzzProxyHeader
+	./gslb/forward:FuzzProxyHeader \
+	./internal/adminhttp:FuzzDecodeStrict
 
 # The quick local tier: lint and every test but the end-to-end ones, without
 # the race detector; make test before you push.
