@@ -22,7 +22,7 @@ const MaxFileErrors = 20
 // ErrIncludeOutside is why an $INCLUDE of a file outside the including
 // zone file's folder is refused: a zone file must not become a way to read
 // (and echo in errors) any file the server can read.
-var ErrIncludeOutside = errors.New("$INCLUDE may only read files in the zone file's folder or below it")
+var ErrIncludeOutside = errors.New("$INCLUDE may only read files in the zone file's folder or below it (or in the zone's include_root)")
 
 // ParseFile reads an RFC 1035 master file for origin from fsys, or from the
 // operating system when fsys is nil. $ORIGIN, $TTL and $INCLUDE are honoured;
@@ -35,6 +35,13 @@ var ErrIncludeOutside = errors.New("$INCLUDE may only read files in the zone fil
 // is wrong, but never quotes the file's text, so that errors that leave
 // the host (the admin API's reload answer) carry no file content.
 func ParseFile(fsys fs.FS, origin, file string, defaultTTL uint32) ([]dns.RR, error) {
+	return ParseFileWithin(fsys, "", origin, file, defaultTTL)
+}
+
+// ParseFileWithin is ParseFile with $INCLUDE confined to root, a folder
+// (of fsys, or of the operating system when fsys is nil) that holds the
+// file; "" is the file's own folder.
+func ParseFileWithin(fsys fs.FS, root, origin, file string, defaultTTL uint32) ([]dns.RR, error) {
 	var (
 		src []byte
 		err error
@@ -47,9 +54,15 @@ func ParseFile(fsys fs.FS, origin, file string, defaultTTL uint32) ([]dns.RR, er
 	if err != nil {
 		return nil, fmt.Errorf("open zone file: %w", err)
 	}
-	inc, done, err := confine(fsys, file)
+	if root == "" {
+		root = filepath.Dir(file)
+		if fsys != nil {
+			root = path.Dir(file)
+		}
+	}
+	inc, done, err := confine(fsys, root)
 	if err != nil {
-		return nil, fmt.Errorf("zone file %s: %w", file, err)
+		return nil, fmt.Errorf("zone file %s: include root: %w", file, err)
 	}
 	defer done()
 	return parseAll(src, origin, file, defaultTTL, inc)
@@ -225,20 +238,18 @@ func redact(err error) *ParseError {
 	return pe
 }
 
-// confine is the fs.FS $INCLUDE opens files through: the zone file's
-// folder and below, nothing else. On the operating system it is an
-// os.Root, which also refuses symbolic links that lead out of the folder;
-// done closes it.
-func confine(fsys fs.FS, file string) (fs.FS, func(), error) {
+// confine is the fs.FS $INCLUDE opens files through: root and below,
+// nothing else. On the operating system it is an os.Root, which also
+// refuses symbolic links that lead out of root; done closes it.
+func confine(fsys fs.FS, root string) (fs.FS, func(), error) {
 	if fsys != nil {
-		return &confined{dir: fsPath(path.Dir(file)), fsys: fsys, full: true}, func() {}, nil
+		return &confined{dir: fsPath(root), fsys: fsys, full: true}, func() {}, nil
 	}
-	dir := filepath.Dir(file)
-	root, err := os.OpenRoot(dir)
+	r, err := os.OpenRoot(root)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &confined{dir: fsPath(filepath.ToSlash(dir)), fsys: root.FS()}, func() { root.Close() }, nil
+	return &confined{dir: fsPath(filepath.ToSlash(root)), fsys: r.FS()}, func() { r.Close() }, nil
 }
 
 // fsPath is a folder as the zone parser shapes the paths it opens:

@@ -145,6 +145,10 @@ type Zone struct {
 	File       string   `toml:"file"`        // RFC 1035 master file, relative to the config file
 	DefaultTTL *uint32  `toml:"default_ttl"` // TTL for records that give none
 	Records    []string `toml:"records"`     // master-file lines, names relative to the zone
+	// IncludeRoot is the folder, relative to the config file, that the
+	// file's $INCLUDEs may read (and below it); "" is the file's own
+	// folder. It must hold the file.
+	IncludeRoot string `toml:"include_root"`
 
 	// Line is where the zone's table starts in the config file, for errors
 	// found later (while loading its data).
@@ -243,6 +247,28 @@ func (c *Config) ZonePath(z Zone) string {
 		return z.File
 	}
 	return filepath.Join(filepath.Dir(c.Path), z.File)
+}
+
+// IncludeRoot resolves a zone's include_root against the config file's
+// folder, and the zone's file with it (both absolute on the operating
+// system, so that either may be written absolute); ok is false when the
+// file is not in the root.
+func (c *Config) IncludeRoot(z Zone) (root, file string, ok bool) {
+	file = c.ZonePath(z)
+	if c.FS != nil {
+		root = path.Join(path.Dir(c.Path), z.IncludeRoot)
+		return root, file, strings.HasPrefix(file, root+"/") || root == "."
+	}
+	root = z.IncludeRoot
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(filepath.Dir(c.Path), root)
+	}
+	var err1, err2 error
+	root, err1 = filepath.Abs(root)
+	file, err2 = filepath.Abs(file)
+	rel, err := filepath.Rel(root, file)
+	ok = err1 == nil && err2 == nil && err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+	return root, file, ok
 }
 
 // Errorf formats an error about key, located in the config file.
@@ -402,6 +428,9 @@ func (z *Zone) validate(v *validator, key string, twice bool) {
 	}
 	if z.File == "" && len(z.Records) == 0 {
 		v.fail(key, "zone %q has neither file nor records", z.Name)
+	}
+	if z.IncludeRoot != "" && z.File == "" {
+		v.fail(key+".include_root", "is for a zone's file, and zone %q has none", z.Name)
 	}
 }
 

@@ -891,3 +891,50 @@ func rrlDefaults() rrl.Config {
 	return rrl.Config{Rate: rrl.DefaultRate, Slip: &slip, IPv4Prefix: rrl.DefaultIPv4Prefix,
 		IPv6Prefix: rrl.DefaultIPv6Prefix, TableSize: rrl.DefaultTableSize}
 }
+
+// TestIncludeRoot: a zone's include_root widens what its file's $INCLUDEs
+// may read to a folder above it, and no further; without it, the zone
+// file's folder is the limit.
+func TestIncludeRoot(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"conf/zones/a/a.zone":      "$TTL 300\n@ IN SOA ns h 1 7200 3600 1209600 300\n$INCLUDE ../common/ns.inc\n",
+		"conf/zones/common/ns.inc": "@ IN NS ns.example.test.\nns IN A 192.0.2.53\n",
+		"conf/zones/b/b.zone":      "$TTL 300\n@ IN SOA ns h 1 7200 3600 1209600 300\n@ IN NS ns\n$INCLUDE ../../../secret.txt\n",
+		"secret.txt":               "root:x:0:0:secret\n",
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name, zone string
+		want       string // "" for no error
+	}{
+		{"include from a shared folder", `name = "example.test"` + "\nfile = \"zones/a/a.zone\"\ninclude_root = \"zones\"", ""},
+		{"the same without include_root", `name = "example.test"` + "\nfile = \"zones/a/a.zone\"", "may only read files in the zone file's folder"},
+		{"an escape past include_root", `name = "example.test"` + "\nfile = \"zones/b/b.zone\"\ninclude_root = \"zones\"", "may only read files"},
+		{"a file outside its include_root", `name = "example.test"` + "\nfile = \"zones/a/a.zone\"\ninclude_root = \"zones/b\"", "zone[0].include_root: zone example.test:"},
+		{"include_root without a file", `name = "example.test"` + "\nrecords = [\"@ IN NS ns\"]\ninclude_root = \"zones\"", "zone[0].include_root: is for a zone's file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse(filepath.Join(dir, "conf", "meridian.toml"), []byte("[[zone]]\n"+tt.zone+"\n"))
+			if err == nil {
+				_, err = cfg.LoadZones()
+			}
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("error: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			case err != nil && strings.Contains(err.Error(), "root:x"):
+				t.Fatalf("the error quotes the file: %v", err)
+			}
+		})
+	}
+}

@@ -41,7 +41,14 @@ func (c *Config) loadZone(i int, zc Zone) (*zones.Zone, error) {
 		errs []error
 	)
 	if zc.File != "" {
-		fileRRs, err := zones.ParseFile(c.FS, origin, c.ZonePath(zc), zc.TTL())
+		root, file := "", c.ZonePath(zc)
+		if zc.IncludeRoot != "" {
+			var ok bool
+			if root, file, ok = c.IncludeRoot(zc); !ok {
+				return nil, c.Errorf(zc.Line, key+".include_root", "zone %s: %s is not in %s", zc.Name, file, root)
+			}
+		}
+		fileRRs, err := zones.ParseFileWithin(c.FS, root, origin, file, zc.TTL())
 		// The file's errors, one each: the zone parser lists every
 		// record it could not read.
 		for _, e := range splitJoined(err) {
