@@ -273,7 +273,7 @@ func (s *Server) setWeight(w http.ResponseWriter, r *http.Request, kind, key str
 		newWeight = *weight
 	}
 	s.changes.WithLabelValues(kind+"_weight", r.Method, "ok").Inc()
-	s.log.Info("audit: change", kind+"_weight", key, "old", old, "new", newWeight, "from", r.RemoteAddr, "method", r.Method)
+	adminhttp.Audit(s.log, r, "change", kind+"_weight", key, "old", old, "new", newWeight)
 	adminhttp.WriteJSON(w, http.StatusOK, map[string]any{kind: key, "old": old, "new": newWeight})
 }
 
@@ -615,7 +615,7 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.changes.WithLabelValues("reload", r.Method, "ok").Inc()
-	s.log.Info("audit: reload", "from", r.RemoteAddr)
+	adminhttp.Audit(s.log, r, "reload")
 	adminhttp.WriteJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 }
 
@@ -663,7 +663,7 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request, kind, name string
 		return
 	}
 	s.changes.WithLabelValues(kind, r.Method, "ok").Inc()
-	s.log.Info("audit: change", kind, name, "drained", on, "was_drained", on != changed, "from", r.RemoteAddr, "method", r.Method)
+	adminhttp.Audit(s.log, r, "change", kind, name, "drained", on, "was_drained", on != changed)
 	adminhttp.WriteJSON(w, http.StatusOK, map[string]any{kind: name, "drained": on, "changed": changed})
 }
 

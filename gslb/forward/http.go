@@ -282,7 +282,7 @@ func (f *Forwarder) drain(w http.ResponseWriter, r *http.Request) {
 	if f.changeFailed(w, f.Drain(pool, addr, on)) {
 		return
 	}
-	f.log.Info("audit: backend drain", "pool", pool, "backend", addr, "drain", on, "from", r.RemoteAddr)
+	adminhttp.Audit(f.log, r, "backend drain", "pool", pool, "backend", addr, "drain", on)
 	f.writeBackend(w, pool, addr)
 }
 
@@ -304,7 +304,7 @@ func (f *Forwarder) weight(w http.ResponseWriter, r *http.Request) {
 		err = f.ClearWeight(pool, addr)
 	}
 	if !f.changeFailed(w, err) {
-		f.log.Info("audit: backend weight", "pool", pool, "backend", addr, "weight", weightText(body.Weight), "from", r.RemoteAddr)
+		adminhttp.Audit(f.log, r, "backend weight", "pool", pool, "backend", addr, "weight", weightText(body.Weight))
 		f.writeBackend(w, pool, addr)
 	}
 }
@@ -490,7 +490,7 @@ func (f *Forwarder) canary(w http.ResponseWriter, r *http.Request) {
 	if f.changeFailed(w, f.SetCanary(listener, route, percent)) {
 		return
 	}
-	f.log.Info("audit: canary share", "listener", listener, "route", route, "from_percent", before, "percent", percent,
-		"rollback", r.Method == http.MethodDelete, "from", r.RemoteAddr)
+	adminhttp.Audit(f.log, r, "canary share", "listener", listener, "route", route, "from_percent", before, "percent", percent,
+		"rollback", r.Method == http.MethodDelete)
 	f.showCanary(w, r)
 }

@@ -121,3 +121,14 @@ func TestWarnOpenReads(t *testing.T) {
 		}
 	}
 }
+
+// TestAudit: a change's audit line says what, then who and how.
+func TestAudit(t *testing.T) {
+	var buf strings.Builder
+	r := httptest.NewRequest("PUT", "/api/v1/x", nil)
+	r.RemoteAddr = "192.0.2.7:5555"
+	Audit(slog.New(slog.NewTextHandler(&buf, nil)), r, "backend weight", "pool", "web", "weight", 3)
+	if want := `level=INFO msg="audit: backend weight" pool=web weight=3 from=192.0.2.7:5555 method=PUT`; !strings.Contains(buf.String(), want) {
+		t.Errorf("audit line %q, want %q", buf.String(), want)
+	}
+}

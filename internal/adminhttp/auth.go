@@ -70,3 +70,10 @@ func (g *Guard) refuse(r *http.Request, reason, why string) {
 		g.Log.Warn("audit: change refused", "method", r.Method, "path", r.URL.Path, "from", r.RemoteAddr, "reason", why)
 	}
 }
+
+// Audit logs a change made through an API, at info: "audit: " and what,
+// the attributes given, then who asked (the client's address) and how
+// (the method).
+func Audit(log *slog.Logger, r *http.Request, what string, args ...any) {
+	log.Info("audit: "+what, append(args, "from", r.RemoteAddr, "method", r.Method)...)
+}
