@@ -76,21 +76,6 @@ func TestGuardAndDecode(t *testing.T) {
 	}
 }
 
-func TestBeyondLoopback(t *testing.T) {
-	for addr, want := range map[string]bool{
-		"127.0.0.1:80": false, "[::1]:80": false, "127.9.9.9:1": false,
-		"0.0.0.0:80": true, "[::]:80": true, "192.0.2.1:80": true, "[::ffff:127.0.0.1]:80": false,
-	} {
-		a, err := net.ResolveTCPAddr("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := BeyondLoopback(a); got != want {
-			t.Errorf("%s: %v, want %v", addr, got, want)
-		}
-	}
-}
-
 // TestWarnOpenReads: the warning comes when reads are open on an address
 // beyond loopback, and says what they expose.
 func TestWarnOpenReads(t *testing.T) {

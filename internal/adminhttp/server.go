@@ -4,8 +4,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/loopback"
 )
 
 // MaxBody is the most a request body may hold: the APIs' bodies are a
@@ -34,20 +35,10 @@ func NewServer(h http.Handler) *http.Server {
 	}
 }
 
-// BeyondLoopback reports whether a listener bound at addr can be reached
-// from other hosts: a wildcard or a non-loopback address, or a name.
-func BeyondLoopback(addr net.Addr) bool {
-	ap, err := netip.ParseAddrPort(addr.String())
-	if err != nil {
-		return true // not an IP: cannot tell, so assume it can
-	}
-	return !ap.Addr().Unmap().IsLoopback()
-}
-
 // WarnOpenReads logs, at start, what open reads expose when the API can
 // be reached from other hosts: anyone who can connect reads it all.
 func WarnOpenReads(log *slog.Logger, api string, addr net.Addr, openReads bool, exposes string) {
-	if !openReads || !BeyondLoopback(addr) {
+	if !openReads || loopback.Beyond(addr.String()) == "" {
 		return
 	}
 	log.Warn(api+" reads are open to anyone who can reach it: set admin.open_reads = false to require the token",
