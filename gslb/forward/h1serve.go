@@ -139,6 +139,10 @@ func (c *h1Conn) serve() error {
 		snap := l.f.snap.Load()
 		lc := snap.listeners[l.lname]
 		if lc == nil || lc.http == nil || !lc.http.fast || !c.req.Parse(string(head)) {
+			if h1.AmbiguousLength(string(head)) {
+				c.refuse(http.StatusBadRequest, "both Content-Length and Transfer-Encoding")
+				return nil
+			}
 			return h1.ErrFallback
 		}
 		hc := lc.http
@@ -638,7 +642,28 @@ func (c *h1Conn) answerError(rs *reqState, hc *httpConfig, err error) (bool, int
 	if rs.aborted.Load() {
 		return false, 0
 	}
-	body := http.StatusText(code) + "\n"
+	closeAfter := c.req.Close || c.l.closing.Load()
+	size, err := c.writePlain(code, hc.headers, closeAfter, c.req.Method != http.MethodHead)
+	if err != nil {
+		rs.status = statusClientClosed
+		return false, 0
+	}
+	return !closeAfter, size
+}
+
+// refuse answers a request the proxy will not serve (400, 408) and says
+// the connection closes after it, as nothing after the request can be
+// trusted to start where it seems to.
+func (c *h1Conn) refuse(code int, why string) {
+	c.l.f.log.Debug("request refused", "listener", c.l.lname, "peer", c.conn.RemoteAddr().String(), "status", code, "reason", why)
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.l.headerTimeout))
+	_, _ = c.writePlain(code, nil, true, true) // the connection closes either way
+}
+
+// writePlain writes a short text answer with the listener's response
+// headers; body is false for HEAD. It returns the body's size.
+func (c *h1Conn) writePlain(code int, headers [][2]string, closeAfter, body bool) (int64, error) {
+	text := http.StatusText(code) + "\n"
 	b := append(c.out[:0], "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
@@ -646,25 +671,20 @@ func (c *h1Conn) answerError(rs *reqState, hc *httpConfig, err error) (bool, int
 	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nDate: "...)
 	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
 	b = append(b, "\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = strconv.AppendInt(b, int64(len(text)), 10)
 	b = append(b, "\r\n"...)
-	for _, kv := range hc.headers {
+	for _, kv := range headers {
 		b = appendHeader(b, kv[0], kv[1])
 	}
-	closeAfter := c.req.Close || c.l.closing.Load()
 	if closeAfter {
 		b = append(b, "Connection: close\r\n"...)
 	}
 	b = append(b, "\r\n"...)
-	if c.req.Method != http.MethodHead {
-		b = append(b, body...)
+	if body {
+		b = append(b, text...)
 	}
 	c.out = b
-	if err := c.flush(); err != nil {
-		rs.status = statusClientClosed
-		return false, 0
-	}
-	return !closeAfter, int64(len(body))
+	return int64(len(text)), c.flush()
 }
 
 // overridden reports whether the listener's response_headers replace a

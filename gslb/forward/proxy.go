@@ -299,6 +299,14 @@ func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hc := lc.http
+	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+		// net/http reads the body by its Transfer-Encoding and drops a
+		// Content-Length sent with it before a handler can see it: RFC
+		// 9112, section 6.3, then has the connection close after the
+		// answer, so that a request smuggled behind the body is never
+		// served. The fast path refuses such a request (400) itself.
+		w.Header().Set("Connection", "close")
+	}
 	if r.TLS == nil && l.tlsConfig != nil {
 		// A connection the fast path handed over after its handshake.
 		r.TLS, _ = r.Context().Value(tlsStateKey{}).(*tls.ConnectionState)

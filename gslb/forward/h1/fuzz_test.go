@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strings"
 	"testing"
@@ -26,6 +27,8 @@ func FuzzH1Request(f *testing.F) {
 		"OPTIONS /o HTTP/1.1\r\nhost: h\r\nX-A: 1\r\nx-a: 2\r\n\r\n",
 		"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
 		"PATCH /p HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\n",
+		"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"POST /p HTTP/1.1\nHost: h\ntransfer-encoding: chunked\r\nX: y\ncontent-length: 0\r\n\r\n",
 	} {
 		f.Add(seed)
 	}
@@ -35,6 +38,7 @@ func FuzzH1Request(f *testing.F) {
 			return
 		}
 		head = head[:i+4]
+		checkAmbiguousLength(t, head)
 		var q Request
 		if !q.Parse(head) {
 			return
@@ -56,6 +60,25 @@ func FuzzH1Request(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkAmbiguousLength holds AmbiguousLength to net/http's reading of
+// the head: whenever net/http reads the head, both say alike whether it
+// has a Content-Length and a Transfer-Encoding.
+func checkAmbiguousLength(t *testing.T, head string) {
+	tp := textproto.NewReader(bufio.NewReader(strings.NewReader(head)))
+	if _, err := tp.ReadLine(); err != nil {
+		return
+	}
+	h, err := tp.ReadMIMEHeader()
+	if err != nil {
+		return
+	}
+	_, cl := h["Content-Length"]
+	_, te := h["Transfer-Encoding"]
+	if got := AmbiguousLength(head); got != (cl && te) {
+		t.Fatalf("%q: AmbiguousLength %v; net/http reads Content-Length %v, Transfer-Encoding %v", head, got, cl, te)
+	}
 }
 
 // FuzzH1Response feeds the fast path's answer parser anything: it must

@@ -402,3 +402,29 @@ func (b *Reader) Size() int { return len(b.buf) }
 
 // Reset empties the buffer, for a connection that is idle again.
 func (b *Reader) Reset() { b.r, b.w = 0, 0 }
+
+// AmbiguousLength reports whether a request head frames its body twice,
+// with both Content-Length and Transfer-Encoding. RFC 9112, section 6.3:
+// the two may be read differently by the hops of the way (request
+// smuggling), so the server rejects such a request or closes the
+// connection after it. Lines are split as net/http's reader splits them
+// (at LF, a CR before it dropped), so that no header it would read is
+// missed.
+func AmbiguousLength(head string) bool {
+	_, rest, _ := strings.Cut(head, "\n") // the request line
+	var length, coding bool
+	for line := range strings.SplitSeq(rest, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			break
+		}
+		name, _, _ := strings.Cut(line, ":")
+		switch kindOf(requestHeaders, name, hdrKeep) {
+		case hdrContentLength:
+			length = true
+		case hdrRefuse:
+			coding = coding || len(name) == len("Transfer-Encoding") && equalFoldASCII("Transfer-Encoding", name)
+		}
+	}
+	return length && coding
+}
