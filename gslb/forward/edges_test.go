@@ -2,6 +2,7 @@ package forward
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,40 +14,68 @@ import (
 	"time"
 )
 
-// closingBackend accepts connections, reads a request head and closes
-// without answering: a backend that crashes on the request (a query of
-// death). It counts the connections it accepted.
-func closingBackend(t *testing.T) (addr string, accepted *atomic.Int64) {
+// deathBackend is a keep-alive HTTP/1.1 backend that answers /slow
+// after a moment and any other path at once, except /death: it reads
+// that request and closes the connection without answering, as a backend
+// that crashes on a request would. It counts the /death requests it read.
+func deathBackend(t *testing.T) (addr string, deaths *atomic.Int64) {
 	t.Helper()
-	accepted = new(atomic.Int64)
-	b := startTCPBackend(t, "closer", "", func(c net.Conn) {
-		accepted.Add(1)
-		_, _ = http.ReadRequest(bufio.NewReader(c))
+	deaths = new(atomic.Int64)
+	b := startTCPBackend(t, "death", "", func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, r.Body)
+			switch r.URL.Path {
+			case "/death":
+				deaths.Add(1)
+				return
+			case "/slow":
+				time.Sleep(50 * time.Millisecond)
+			}
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"); err != nil {
+				return
+			}
+		}
 	})
-	return b.addr, accepted
+	return b.addr, deaths
 }
 
-// A backend that closes without answering gets at most retries + 1
-// attempts of one request, however its connections fail: a request of
-// death is not amplified. Both paths.
-func TestClosingBackendAttempts(t *testing.T) {
+// A request its backend dies of (it reads it and closes without an
+// answer) gets at most retries + 1 attempts, whatever connections the
+// pool keeps to it: each kept connection that fails so is an attempt
+// like any other, so a request of death is not multiplied. Both paths.
+func TestRequestOfDeathAttempts(t *testing.T) {
 	t.Parallel()
-	for _, fast := range []bool{true, false} {
-		t.Run(map[bool]string{true: "fast", false: "net/http"}[fast], func(t *testing.T) {
+	for _, tt := range []struct {
+		name, extra string
+		retries     int
+	}{
+		{"fast path", "", 1},
+		{"fast path, no retries", "", 0},
+		{"net/http", "fast_path = false", 1},
+		{"net/http, no retries", "fast_path = false", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			addr, accepted := closingBackend(t)
-			extra := ""
-			if !fast {
-				extra = "fast_path = false"
+			addr, deaths := deathBackend(t)
+			src := uncheckedPool("web", fmt.Sprintf("[pool.outlier]\nconsecutive_failures = 0\n[pool.http]\nretries = %d", tt.retries), addr) +
+				listenerTOML("web", "http", "web", tt.extra)
+			h := startForwarder(t, src)
+			var wg sync.WaitGroup
+			for range 6 { // several kept connections to the backend
+				wg.Go(func() { send(t, httpClient(), "GET", h.url("web")+"/slow", "", "", nil) })
 			}
-			h := startForwarder(t, uncheckedPool("web", "[pool.outlier]\nconsecutive_failures = 0\n[pool.http]\nretries = 1", addr)+listenerTOML("web", "http", "web", extra))
-			r := send(t, httpClient(), "GET", h.url("web")+"/", "", "", nil)
+			wg.Wait()
+			r := send(t, httpClient(), "GET", h.url("web")+"/death", "", "", nil)
 			if r.code != http.StatusBadGateway {
 				t.Errorf("status %d, want 502", r.code)
 			}
-			t.Logf("accepted %d", accepted.Load())
-			if n := accepted.Load(); n > 2 {
-				t.Errorf("the backend was hit %d times for one GET with retries = 1, want at most 2", n)
+			if n := deaths.Load(); n > int64(tt.retries+1) {
+				t.Errorf("the backend read the request %d times with retries = %d, want at most %d", n, tt.retries, tt.retries+1)
 			}
 		})
 	}

@@ -343,36 +343,31 @@ func (c *h1Conn) try(rs *reqState, b *upstream.Backend, idem bool) (be *h1Backen
 		start := time.Now()
 		defer func() { b.State.TryLatency.Observe(time.Since(start)) }()
 	}
-	// A kept connection the backend closed meanwhile fails before any
-	// answer: a request that may be sent twice goes again on a new one,
-	// as net/http does. One that may not is sent only on a connection
+	// A request that may not be sent twice goes only on a connection
 	// used a moment ago, which a backend's idle timeout has not closed.
-	resend := idem && (rs.body == nil || rs.body.kept)
 	maxIdle := time.Duration(0)
 	if !idem {
 		maxIdle = h1FreshIdle
 	}
-	for {
-		var reused bool
-		be, reused, err = t.get(b, maxIdle)
-		if err != nil {
-			return nil, tried(b, rs, 0, err), err
-		}
-		c.be.Store(be)
-		if err = c.exchange(rs, be, t.spec.timeout); err == nil {
-			return be, tried(b, rs, c.resp.Status, nil), nil
-		}
-		be.conn.Close()
-		c.be.Store(nil)
-		if rs.aborted.Load() {
-			return nil, tryCancelled, err
-		}
-		// Every kept connection the backend closed fails so; each is
-		// closed here, and a new one ends the loop.
-		if !(reused && resend && errors.Is(err, errNoAnswer)) {
-			return nil, tried(b, rs, 0, err), err
-		}
+	be, reused, err := t.get(b, maxIdle)
+	if err != nil {
+		return nil, tried(b, rs, 0, err), err
 	}
+	c.be.Store(be)
+	if err = c.exchange(rs, be, t.spec.timeout); err == nil {
+		return be, tried(b, rs, c.resp.Status, nil), nil
+	}
+	be.conn.Close()
+	c.be.Store(nil)
+	switch {
+	case rs.aborted.Load():
+		return nil, tryCancelled, err
+	case reused && errors.Is(err, errNoAnswer):
+		// get saw it open: closed just now, or of this request. runTries
+		// sends it again, as a retry.
+		return nil, tryStale, err
+	}
+	return nil, tried(b, rs, 0, err), err
 }
 
 // errAborted is a request a drain's timeout or shutdown cut short.

@@ -3,6 +3,7 @@ package forward
 import (
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/forward/h1"
@@ -30,6 +31,13 @@ type h1Backend struct {
 	rd     h1.Reader
 	idleAt time.Time
 	timed  bool // a read deadline is set
+
+	// open's non-blocking read of the socket, built once per connection
+	// so that it allocates nothing per request.
+	raw   syscall.RawConn
+	peek  func(fd uintptr) bool
+	one   [1]byte
+	alive bool
 }
 
 // h1BackendBuf is a backend connection's read buffer; response heads
@@ -51,33 +59,82 @@ func newH1Transport(spec transportSpec) *h1Transport {
 // request that may not be sent twice.
 const h1FreshIdle = time.Second
 
-// get returns a kept connection to b, or a new one; reused says which.
-// With maxIdle > 0 only a connection idle for less than that is taken
-// (the most recently used is tried).
+// get returns a kept connection to b that is still open, or a new one;
+// reused says which. With maxIdle > 0 only a connection idle for less
+// than that is taken (the most recently used is tried).
 func (t *h1Transport) get(b *upstream.Backend, maxIdle time.Duration) (be *h1Backend, reused bool, err error) {
-	t.mu.Lock()
-	for list := t.idle[b.Addr]; len(list) > 0; list = t.idle[b.Addr] {
-		be = list[len(list)-1]
-		idle := time.Since(be.idleAt)
-		if maxIdle > 0 && idle >= maxIdle && idle < t.spec.idle {
-			break // kept for a request that may be sent twice
+	for {
+		if be = t.idleConn(b.Addr, maxIdle); be == nil {
+			break
 		}
-		list[len(list)-1] = nil
-		t.idle[b.Addr] = list[:len(list)-1]
-		if idle < t.spec.idle {
-			t.mu.Unlock()
+		if be.open() {
 			return be, true, nil
 		}
 		be.conn.Close()
 	}
-	t.mu.Unlock()
 	c, err := t.dialer.Dial("tcp", b.Addr)
 	if err != nil {
 		return nil, false, &dialError{err}
 	}
 	b.State.Connections.Add(1)
 	cc := &countedConn{Conn: c, st: b.State}
-	return &h1Backend{addr: b.Addr, conn: cc, rd: h1.NewReader(cc, h1BackendBuf)}, false, nil
+	be = &h1Backend{addr: b.Addr, conn: cc, rd: h1.NewReader(cc, h1BackendBuf)}
+	if sc, ok := c.(syscall.Conn); ok {
+		be.raw, _ = sc.SyscallConn()
+		be.peek = be.peekFD
+	}
+	return be, false, nil
+}
+
+// idleConn takes the most recently used kept connection to addr, closing
+// those idle past spec.idle; nil when there is none (or, with maxIdle,
+// none fresh enough).
+func (t *h1Transport) idleConn(addr string, maxIdle time.Duration) *h1Backend {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for list := t.idle[addr]; len(list) > 0; list = t.idle[addr] {
+		be := list[len(list)-1]
+		idle := time.Since(be.idleAt)
+		if maxIdle > 0 && idle >= maxIdle && idle < t.spec.idle {
+			return nil // kept for a request that may be sent twice
+		}
+		list[len(list)-1] = nil
+		t.idle[addr] = list[:len(list)-1]
+		if idle < t.spec.idle {
+			return be
+		}
+		be.conn.Close()
+	}
+	return nil
+}
+
+// open reports whether a kept connection is still open: the backend has
+// not closed it, reset it or sent anything unasked while it was idle.
+// One non-blocking read asks the kernel; net/http's transport learns the
+// same from the read it keeps running on every idle connection. Without
+// it, a request would go out on a connection its backend closed long
+// ago, and fail for nothing.
+func (be *h1Backend) open() bool {
+	if be.raw == nil {
+		return true
+	}
+	if be.timed { // a past deadline would fail the read before it asks
+		_ = be.conn.SetReadDeadline(time.Time{})
+		be.timed = false
+	}
+	be.alive = false
+	if err := be.raw.Read(be.peek); err != nil {
+		return false
+	}
+	return be.alive
+}
+
+// peekFD is open's read: nothing to read (EAGAIN) is an open, idle
+// connection; end of file, an error or bytes are not.
+func (be *h1Backend) peekFD(fd uintptr) bool {
+	n, err := syscall.Read(int(fd), be.one[:])
+	be.alive = n < 0 && err == syscall.EAGAIN
+	return true
 }
 
 // put keeps a connection whose answer was read to its end, unless max_idle

@@ -77,7 +77,7 @@ var (
 	descBackendBreakerOpens = prometheus.NewDesc("meridian_forward_backend_breaker_opens_total",
 		"Times the backend's circuit breaker opened.", backendLabels, nil)
 	descPoolRetries = prometheus.NewDesc("meridian_forward_pool_http_retries_total",
-		"Tries sent again to another backend, by what failed: connect, timeout, status (retry_statuses) or error.", []string{"pool", "reason"}, nil)
+		"Tries sent again to another backend, by what failed: connect, timeout, status (retry_statuses), error, or stale (a kept connection that ended before any answer, sent again on a new one).", []string{"pool", "reason"}, nil)
 	descPoolBudget = prometheus.NewDesc("meridian_forward_pool_http_retry_budget_exhausted_total",
 		"Retries not made because the pool's retry budget was spent.", []string{"pool"}, nil)
 	descPoolSticky = prometheus.NewDesc("meridian_forward_pool_sticky_total",
@@ -105,7 +105,7 @@ var (
 )
 
 // retryReasons label the retries by outcome.
-var retryReasons = map[tryOutcome]string{tryConnect: "connect", tryTimeout: "timeout", tryStatus: "status", tryError: "error"}
+var retryReasons = map[tryOutcome]string{tryConnect: "connect", tryTimeout: "timeout", tryStatus: "status", tryError: "error", tryStale: "stale"}
 
 // Collector returns the forwarder's metrics, to register where Options'
 // Metrics gathers from.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"slices"
 	"sync/atomic"
@@ -160,12 +161,17 @@ type roundTripper struct{ f *Forwarder }
 type tryOutcome uint8
 
 const (
-	tryOK        tryOutcome = iota // an answer to pass on
-	tryConnect                     // no connection: retry anywhere
-	tryTimeout                     // no answer in time
-	tryStatus                      // an answer in retry_statuses
-	tryError                       // any other failure
-	tryCancelled                   // the client went away, or its body could not be read
+	tryOK      tryOutcome = iota // an answer to pass on
+	tryConnect                   // no connection: retry anywhere
+	tryTimeout                   // no answer in time
+	tryStatus                    // an answer in retry_statuses
+	tryError                     // any other failure
+	// tryStale is a kept connection that ended before any answer: the
+	// backend closed it as the request went out, or died of the request.
+	// Not held against the backend, and sent again (a retry like any
+	// other) on a new connection, to the same backend when it may.
+	tryStale
+	tryCancelled // the client went away, or its body could not be read
 )
 
 func (t roundTripper) RoundTrip(out *http.Request) (*http.Response, error) {
@@ -225,7 +231,9 @@ func runTries[A comparable](rs *reqState, try func(*upstream.Backend) (A, int, t
 			return answer, err
 		}
 		pending, pendingErr, pendingB = answer, err, b
-		req.Avoid(b)
+		if outcome != tryStale {
+			req.Avoid(b)
+		}
 	}
 	if pendingB != nil {
 		rs.keep(pendingB)
@@ -247,7 +255,7 @@ func (h *poolHTTP) mayRetry(idempotent bool) bool {
 func judge(done func(error), outcome tryOutcome, status int) {
 	switch {
 	case done == nil:
-	case outcome == tryCancelled:
+	case outcome == tryCancelled, outcome == tryStale:
 		done(upstream.ErrTryExcluded)
 	case outcome == tryOK && status < 500:
 		done(nil)
@@ -275,7 +283,7 @@ func (rs *reqState) retryAfter(p *Pool, outcome tryOutcome, n *tryCounts) bool {
 			p.http.st.retries[tryConnect].Add(1)
 			return true
 		}
-	case tryTimeout, tryStatus, tryError:
+	case tryTimeout, tryStatus, tryError, tryStale:
 		if !rs.mayRetry || n.retries >= h.retries || !rs.bodyReplayable(true) || (outcome == tryTimeout && !h.retryTimeout) {
 			return false
 		}
@@ -308,6 +316,13 @@ func (t roundTripper) try(out *http.Request, rs *reqState, b *upstream.Backend) 
 			o.GetBody = nil
 		}
 	}
+	if !h.tspec.http2 {
+		noResend(o)
+	}
+	var reused bool
+	o = o.WithContext(httptrace.WithClientTrace(o.Context(), &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused },
+	}))
 	rs.try.Store(b)
 	start := time.Now()
 	resp, err := h.transport.RoundTrip(o)
@@ -315,8 +330,12 @@ func (t roundTripper) try(out *http.Request, rs *reqState, b *upstream.Backend) 
 		b.State.TryLatency.Observe(time.Since(start))
 	}
 	if err != nil {
-		if rs.ctx.Err() != nil || (rs.body != nil && rs.body.failed.Load()) {
+		var de *dialError
+		switch {
+		case rs.ctx.Err() != nil || (rs.body != nil && rs.body.failed.Load()):
 			return nil, tryCancelled, err // nothing to hold against the backend
+		case reused && !timedOut(err) && !errors.As(err, &de):
+			return nil, tryStale, err
 		}
 		return nil, tried(b, rs, 0, err), err
 	}
@@ -358,6 +377,35 @@ func tried(b *upstream.Backend, rs *reqState, status int, err error) tryOutcome 
 	}
 	return tryOK
 }
+
+// noResend keeps an HTTP/1 transport from sending o again by itself when
+// a kept connection fails before an answer: it does so as long as it has
+// kept connections for a request it may replay (a GET, HEAD, OPTIONS or
+// TRACE without a body, or one with GetBody), so that a request its backend dies of would reach it once
+// per kept connection. runTries sends it again instead, within retries.
+// A request without a body gets one that is empty and not http.NoBody,
+// whose "identity" coding tells the transport to send no length and no
+// chunks (as Request.Write documents) rather than probe it.
+func noResend(o *http.Request) {
+	switch {
+	case o.Body != nil && o.Body != http.NoBody:
+		o.GetBody = nil
+	case o.Method == http.MethodGet, o.Method == http.MethodHead, o.Method == http.MethodOptions, o.Method == http.MethodTrace:
+		// The methods it replays without a body; the others it sends
+		// with Content-Length: 0, which an empty body would lose.
+		o.Body, o.TransferEncoding = emptyBody{}, identity
+	}
+}
+
+var identity = []string{"identity"}
+
+// emptyBody is a request body with nothing in it. WriteTo spares the
+// transport's io.Copy the 32 KiB buffer it would make to read it.
+type emptyBody struct{}
+
+func (emptyBody) Read([]byte) (int, error)         { return 0, io.EOF }
+func (emptyBody) WriteTo(io.Writer) (int64, error) { return 0, nil }
+func (emptyBody) Close() error                     { return nil }
 
 func timedOut(err error) bool {
 	var ne net.Error
