@@ -170,3 +170,103 @@ func TestAmbiguousLengthClosesConnection(t *testing.T) {
 		})
 	}
 }
+
+// bodyBackend reads request bodies to their end and counts the handlers
+// in progress, and the bodies that ended early.
+type bodyBackend struct {
+	addr         string
+	active, cut  atomic.Int64
+	requestsSeen atomic.Int64
+}
+
+func startBodyBackend(t *testing.T) *bodyBackend {
+	t.Helper()
+	b := &bodyBackend{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.requestsSeen.Add(1)
+		b.active.Add(1)
+		defer b.active.Add(-1)
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			b.cut.Add(1)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	}))
+	t.Cleanup(srv.Close)
+	b.addr = srv.Listener.Addr().String()
+	return b
+}
+
+// trickle sends a POST head announcing length bytes, then one byte of its
+// body every gap until the connection fails or stop closes; it returns the
+// connection, whose answer the caller reads.
+func trickle(t *testing.T, addr string, length int, gap time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(waitFor))
+	fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: app.test\r\nContent-Length: %d\r\n\r\nx", length)
+	go func() {
+		for range 1000 { // bounded: 1000 gaps
+			time.Sleep(gap)
+			if _, err := c.Write([]byte("x")); err != nil {
+				return
+			}
+		}
+	}()
+	return c
+}
+
+// A client that trickles its body (a byte every 100 ms: never 1 s without
+// one, but far below min_body_rate) or stops sending it is answered 408
+// and its connection closed once body_timeout and min_body_rate allow, on
+// the fast path (a body within its buffer) and on net/http (a large body,
+// or fast_path = false); the backend a streamed body was going to is let
+// go.
+func TestSlowBodyTimesOut(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, extra string
+		length      int
+		gap         time.Duration
+		streamed    bool // the body was on its way to the backend
+	}{
+		{"fast path, trickled", "", 4000, 100 * time.Millisecond, false},
+		{"fast path, stalled", "", 4000, time.Hour, false},
+		{"net/http, large body trickled", "", 1000000, 100 * time.Millisecond, true},
+		{"net/http, stalled", "fast_path = false", 1000000, time.Hour, true},
+		{"net/http, small body trickled", "fast_path = false", 4000, 100 * time.Millisecond, true}, // a POST is streamed
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := startBodyBackend(t)
+			extra := "body_timeout = \"1s\"\nmin_body_rate = 1000\n" + tt.extra
+			h := startForwarder(t, uncheckedPool("web", "", b.addr)+listenerTOML("web", "http", "web", extra))
+			start := time.Now()
+			c := trickle(t, h.addr("web"), tt.length, tt.gap)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer within %v: %v", waitFor, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestTimeout || !resp.Close {
+				t.Errorf("answer %d (close %v), want 408 and Connection: close", resp.StatusCode, resp.Close)
+			}
+			if _, err := br.ReadByte(); err == nil || isTimeout(err) {
+				t.Errorf("the connection is still open after the 408: %v", err)
+			}
+			t.Logf("closed after %v", time.Since(start).Round(time.Millisecond))
+			if tt.streamed {
+				eventually(t, "the backend's handler ends", func() bool { return b.active.Load() == 0 && b.cut.Load() == b.requestsSeen.Load() })
+			} else if n := b.requestsSeen.Load(); n != 0 {
+				t.Errorf("the backend got %d requests, want none: the body was never whole", n)
+			}
+		})
+	}
+}

@@ -168,8 +168,10 @@ func (c *h1Conn) serve() error {
 }
 
 // readBody reads the request's body, which follows its head of headLen
-// bytes, into the buffer. Bodies that do not fit there, or past
-// max_body_bytes (net/http answers 413), are net/http's (errFallback).
+// bytes, into the buffer, at the listener's pace (body.go): a body too
+// slow is answered 408 and its connection closed. Bodies that do not fit
+// there, or past max_body_bytes (net/http answers 413), are net/http's
+// (errFallback).
 func (c *h1Conn) readBody(headLen int, hc *httpConfig) ([]byte, error) {
 	n := max(c.req.Length, 0)
 	if n == 0 {
@@ -178,13 +180,22 @@ func (c *h1Conn) readBody(headLen int, hc *httpConfig) ([]byte, error) {
 	if headLen+n > c.rd.Size() || (hc.maxBody > 0 && int64(n) > hc.maxBody) {
 		return nil, h1.ErrFallback
 	}
-	if len(c.rd.Buffered()) < headLen+n {
-		_ = c.conn.SetReadDeadline(time.Now().Add(c.l.headerTimeout))
+	if have := len(c.rd.Buffered()) - headLen; have < n {
+		pace := bodyPace{start: time.Now(), timeout: hc.bodyTimeout, rate: hc.minBodyRate, read: int64(have)}
+		if pace.timeout <= 0 { // off: the head's timeout, as before there was a pace
+			pace.timeout, pace.rate = c.l.headerTimeout, 0
+		}
 		c.rd.Compact()
 		for len(c.rd.Buffered()) < headLen+n {
+			_ = c.conn.SetReadDeadline(pace.deadline(time.Now()))
+			before := len(c.rd.Buffered())
 			if err := c.rd.Fill(); err != nil {
+				if timedOut(err) {
+					c.refuse(http.StatusRequestTimeout, "request body too slow")
+				}
 				return nil, err
 			}
+			pace.read += int64(len(c.rd.Buffered()) - before)
 		}
 	}
 	return c.rd.Buffered()[headLen : headLen+n], nil

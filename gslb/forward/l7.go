@@ -38,6 +38,9 @@ type httpConfig struct {
 	fallback *route // the listener's pool, or the 404 of no route
 	trusted  trustList
 	maxBody  int64
+	// A request body's pace (body.go); readTimeout is read_timeout.
+	bodyTimeout, readTimeout time.Duration
+	minBodyRate              int64
 	headers  [][2]string // response_headers, canonical names
 	metrics  bool
 	fast     bool // plain HTTP/1.1 requests take the fast path (h1.go)
@@ -84,7 +87,8 @@ func (f *Forwarder) routeState(listener, name string) *routeState {
 // force). f.mu is held.
 func (f *Forwarder) buildHTTPConfig(cfg *config.Forward, i int, used map[string]bool, limiters map[string]*limiter) (*httpConfig, error) {
 	lc := &cfg.Listeners[i]
-	hc := &httpConfig{maxBody: lc.MaxBodyBytes, metrics: lc.MetricsOn(), fast: lc.FastPathOn()}
+	hc := &httpConfig{maxBody: lc.MaxBodyBytes, metrics: lc.MetricsOn(), fast: lc.FastPathOn(),
+		bodyTimeout: lc.BodyTimeout.Duration, readTimeout: lc.ReadTimeout.Duration, minBodyRate: lc.BodyRate()}
 	for _, tp := range lc.TrustedProxies {
 		p, _ := config.ParsePrefixOrAddr(tp) // validated
 		hc.trusted = append(hc.trusted, p)

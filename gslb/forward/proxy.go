@@ -45,6 +45,7 @@ type reqState struct {
 	mayRetry    bool   // it may go to another backend after reaching one
 	path        string // the escaped path the backend gets; "" for the client's
 	body        *requestBody
+	paced       *pacedBody // net/http: the body read at its pace; nil without
 	key         uint64            // what the pool's hashing balancer, or sticky hashing, hashes
 	pin         *upstream.Backend // the backend a sticky cookie named
 	stickyHash  bool              // key comes from sticky source_ip or header
@@ -196,6 +197,9 @@ func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error
 	code := gatewayStatus(err)
 	var tooLarge *http.MaxBytesError
 	switch {
+	case rs.bodyExpired():
+		code = http.StatusRequestTimeout
+		w.Header().Set("Connection", "close")
 	case code == http.StatusServiceUnavailable: // no backend
 	case errors.As(err, &tooLarge):
 		code = http.StatusRequestEntityTooLarge
@@ -390,6 +394,7 @@ func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 		return
 	}
 	p := rs.pool
+	paceBody(w, r, rs)
 	if max := rs.hc.maxBody; max > 0 {
 		if r.ContentLength > max {
 			plain(w, http.StatusRequestEntityTooLarge, http.StatusText(http.StatusRequestEntityTooLarge))
@@ -406,6 +411,11 @@ func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 			return
 		}
 		rs.err = "reading the request body: " + err.Error()
+		if rs.bodyExpired() {
+			w.Header().Set("Connection", "close")
+			plain(w, http.StatusRequestTimeout, http.StatusText(http.StatusRequestTimeout))
+			return
+		}
 		plain(w, http.StatusBadRequest, "incomplete request body")
 		return
 	}

@@ -42,6 +42,8 @@ const (
 	DefaultHTTPIdle            = 60 * time.Second // listener.idle_timeout for http and https: keep-alive between requests
 	DefaultReadHeaderTimeout   = 10 * time.Second // listener.read_header_timeout (http, https)
 	DefaultMaxHeaderBytes      = 64 << 10         // listener.max_header_bytes (http, https)
+	DefaultBodyTimeout         = 60 * time.Second // listener.body_timeout (http, https): nginx's client_body_timeout
+	DefaultMinBodyRate         = 500              // listener.min_body_rate (http, https), bytes a second: Apache mod_reqtimeout's MinRate
 	DefaultTLSMinVersion       = "1.2"            // listener.tls_min_version (https)
 	DefaultCertificateReload   = 10 * time.Second // listener.certificate_reload: how often certificate files are read again
 	DefaultRedirectCode        = 308              // listener.route.redirect_code: permanent, and the method is kept

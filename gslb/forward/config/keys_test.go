@@ -69,3 +69,45 @@ func TestParseForwardRefusedKeyPresence(t *testing.T) {
 		})
 	}
 }
+
+// A request body's pace is on by default on http listeners; "0s" turns
+// body_timeout off, and negative values are refused by key.
+func TestBodyPaceKeys(t *testing.T) {
+	const pool = "[[pool]]\nname = \"web\"\n[[pool.backend]]\naddress = \"10.0.0.1:8080\"\n"
+	const listener = "[[listener]]\nname = \"web\"\nprotocol = \"http\"\nlisten = \"127.0.0.1:8080\"\npool = \"web\"\n"
+	tests := []struct {
+		name, keys  string
+		wantTimeout time.Duration
+		wantRate    int64
+		wantErr     string
+	}{
+		{"defaults", "", DefaultBodyTimeout, DefaultMinBodyRate, ""},
+		{"set", "body_timeout = \"5s\"\nmin_body_rate = 100\n", 5 * time.Second, 100, ""},
+		{"off", "body_timeout = \"0s\"\nmin_body_rate = 0\n", 0, 0, ""},
+		{"negative timeout", "body_timeout = \"-1s\"\n", 0, 0, "listener[0].body_timeout"},
+		{"negative rate", "min_body_rate = -1\n", 0, 0, "listener[0].min_body_rate"},
+		{"tcp listener", "protocol = \"tcp\"\nbody_timeout = \"5s\"\n", 0, 0, "listener[0].body_timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := pool + listener + tt.keys
+			if strings.Contains(tt.keys, "protocol") {
+				src = pool + strings.Replace(listener, "protocol = \"http\"\n", "", 1) + tt.keys
+			}
+			f, err := ParseForward("fwd.toml", []byte(src))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := f.Listeners[0]
+			if l.BodyTimeout.Duration != tt.wantTimeout || l.BodyRate() != tt.wantRate {
+				t.Errorf("body_timeout %v, min_body_rate %d; want %v, %d", l.BodyTimeout, l.BodyRate(), tt.wantTimeout, tt.wantRate)
+			}
+		})
+	}
+}

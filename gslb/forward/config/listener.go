@@ -30,15 +30,23 @@ type ForwardListener struct {
 	// TrustedProxies are the addresses (CIDR or IP) whose X-Forwarded-For,
 	// X-Forwarded-Proto, X-Forwarded-Host and Forwarded headers are
 	// believed; from anyone else they are replaced.
-	TrustedProxies    []string          `toml:"trusted_proxies"`
-	ReadHeaderTimeout Duration          `toml:"read_header_timeout"` // a request's headers must arrive within it
-	ReadTimeout       Duration          `toml:"read_timeout"`        // the whole request, body included; 0: no limit
-	WriteTimeout      Duration          `toml:"write_timeout"`       // the whole response; 0: no limit
-	MaxHeaderBytes    int               `toml:"max_header_bytes"`    // request line and headers
-	MaxBodyBytes      int64             `toml:"max_body_bytes"`      // request body; 0: no limit
-	H2C               bool              `toml:"h2c"`                 // http: accept HTTP/2 without TLS (prior knowledge)
-	ResponseHeaders   map[string]string `toml:"response_headers"`    // set on every response (HSTS and the like)
-	Metrics           *bool             `toml:"metrics"`             // per-request metrics; default true
+	TrustedProxies    []string `toml:"trusted_proxies"`
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"` // a request's headers must arrive within it
+	ReadTimeout       Duration `toml:"read_timeout"`        // the whole request, body included; 0: no limit
+	WriteTimeout      Duration `toml:"write_timeout"`       // the whole response; 0: no limit
+	MaxHeaderBytes    int      `toml:"max_header_bytes"`    // request line and headers
+	MaxBodyBytes      int64    `toml:"max_body_bytes"`      // request body; 0: no limit
+	// BodyTimeout is the longest wait for the next bytes of a request
+	// body (nginx's client_body_timeout), and the grace before
+	// MinBodyRate counts; "0s" turns both off.
+	BodyTimeout Duration `toml:"body_timeout"`
+	// MinBodyRate is the slowest a request body may arrive, in bytes a
+	// second on average, once body_timeout has passed (Apache's
+	// mod_reqtimeout MinRate); 0 turns it off.
+	MinBodyRate     *int64            `toml:"min_body_rate"`
+	H2C             bool              `toml:"h2c"`              // http: accept HTTP/2 without TLS (prior knowledge)
+	ResponseHeaders map[string]string `toml:"response_headers"` // set on every response (HSTS and the like)
+	Metrics         *bool             `toml:"metrics"`          // per-request metrics; default true
 	// FastPath lets plain HTTP/1.1 requests (no upgrade, a body of a few
 	// KiB at most, to routes without rate limits or HTTPS backends) skip
 	// net/http; default true.
@@ -66,7 +74,15 @@ func (l *ForwardListener) MetricsOn() bool { return l.Metrics == nil || *l.Metri
 // HTTP/1.1 fast path.
 func (l *ForwardListener) FastPathOn() bool { return l.FastPath == nil || *l.FastPath }
 
-func (l *ForwardListener) setDefaults() {
+// BodyRate is the effective MinBodyRate, in bytes a second.
+func (l *ForwardListener) BodyRate() int64 {
+	if l.MinBodyRate == nil {
+		return DefaultMinBodyRate
+	}
+	return *l.MinBodyRate
+}
+
+func (l *ForwardListener) setDefaults(d *decoded, key string) {
 	l.Protocol = strings.ToLower(cmp.Or(l.Protocol, "tcp"))
 	l.MaxConnections = cmp.Or(l.MaxConnections, DefaultListenerMaxConns)
 	l.MaxFlows = cmp.Or(l.MaxFlows, DefaultMaxFlows)
@@ -81,6 +97,11 @@ func (l *ForwardListener) setDefaults() {
 	setDuration(&l.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDuration(&l.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDuration(&l.CertificateReload, DefaultCertificateReload)
+	// body_timeout = "0s" is meaningful (no limit), so only an absent
+	// key takes the default.
+	if l.IsHTTP() && !d.has(key+".body_timeout") {
+		l.BodyTimeout.Duration = DefaultBodyTimeout
+	}
 	l.MaxHeaderBytes = cmp.Or(l.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	l.TLSMinVersion = cmp.Or(l.TLSMinVersion, DefaultTLSMinVersion)
 	for j := range l.Routes {
@@ -185,7 +206,7 @@ func (l *ForwardListener) refuseHTTPKeys(v *validator, key string) {
 		"write_timeout": l.WriteTimeout.Duration != 0, "max_body_bytes": l.MaxBodyBytes != 0, "h2c": l.H2C,
 		"response_headers": len(l.ResponseHeaders) > 0, "metrics": l.Metrics != nil, "fast_path": l.FastPath != nil, "certificate": len(l.Certificates) > 0,
 	}
-	for _, k := range []string{"read_header_timeout", "max_header_bytes", "tls_min_version", "certificate_reload"} {
+	for _, k := range []string{"read_header_timeout", "max_header_bytes", "tls_min_version", "certificate_reload", "body_timeout", "min_body_rate"} {
 		set[k] = v.has(key + "." + k)
 	}
 	for _, k := range slices.Sorted(maps.Keys(set)) {
@@ -203,13 +224,16 @@ func (l *ForwardListener) validateHTTP(v *validator, key string, use poolUser) {
 			v.fail(key+".trusted_proxies", "%q is neither a CIDR prefix nor an IP address", tp)
 		}
 	}
-	for name, d := range map[string]Duration{"read_header_timeout": l.ReadHeaderTimeout, "read_timeout": l.ReadTimeout, "write_timeout": l.WriteTimeout} {
+	for name, d := range map[string]Duration{"read_header_timeout": l.ReadHeaderTimeout, "read_timeout": l.ReadTimeout, "write_timeout": l.WriteTimeout, "body_timeout": l.BodyTimeout} {
 		if d.Duration < 0 {
 			v.fail(key+"."+name, "must not be negative, got %s", d)
 		}
 	}
 	if l.MaxHeaderBytes < 1024 {
 		v.fail(key+".max_header_bytes", "must be at least 1024, got %d", l.MaxHeaderBytes)
+	}
+	if l.BodyRate() < 0 {
+		v.fail(key+".min_body_rate", "must not be negative (0 turns it off), got %d", l.BodyRate())
 	}
 	if l.MaxBodyBytes < 0 {
 		v.fail(key+".max_body_bytes", "must not be negative (0 is no limit), got %d", l.MaxBodyBytes)

@@ -38,7 +38,7 @@ func (f *Forward) setDefaults() {
 		f.Pools[i].setDefaults(f.decoded, fmt.Sprintf("pool[%d]", i))
 	}
 	for i := range f.Listeners {
-		f.Listeners[i].setDefaults()
+		f.Listeners[i].setDefaults(f.decoded, fmt.Sprintf("listener[%d]", i))
 	}
 }
 
