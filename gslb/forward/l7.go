@@ -41,9 +41,9 @@ type httpConfig struct {
 	// A request body's pace (body.go); readTimeout is read_timeout.
 	bodyTimeout, readTimeout time.Duration
 	minBodyRate              int64
-	headers  [][2]string // response_headers, canonical names
-	metrics  bool
-	fast     bool // plain HTTP/1.1 requests take the fast path (h1.go)
+	headers                  [][2]string // response_headers, canonical names
+	metrics                  bool
+	fast                     bool // plain HTTP/1.1 requests take the fast path (h1.go)
 }
 
 // routeState is what a reload keeps of a route, keyed by listener and

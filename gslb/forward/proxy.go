@@ -45,7 +45,7 @@ type reqState struct {
 	mayRetry    bool   // it may go to another backend after reaching one
 	path        string // the escaped path the backend gets; "" for the client's
 	body        *requestBody
-	paced       *pacedBody // net/http: the body read at its pace; nil without
+	paced       *pacedBody        // net/http: the body read at its pace; nil without
 	key         uint64            // what the pool's hashing balancer, or sticky hashing, hashes
 	pin         *upstream.Backend // the backend a sticky cookie named
 	stickyHash  bool              // key comes from sticky source_ip or header
