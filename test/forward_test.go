@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -572,4 +573,83 @@ func adminBody(t *testing.T, method, url, bearer, body string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// unsolicitedBackend answers each request, then writes an answer nobody
+// asked for on the idle connection: net/http's transport logs that
+// through the standard library's log package.
+func unsolicitedBackend(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+				time.Sleep(200 * time.Millisecond)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+				time.Sleep(time.Second)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// With JSON logs, what Go's standard library logs (here net/http's
+// transport, about an answer on an idle connection) comes out as JSON
+// lines too, and nothing else reaches stderr.
+func TestForwardStdLogIsJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	backend := unsolicitedBackend(t)
+	s := startForward(t, fmt.Sprintf(`[log]
+format = "json"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[[pool]]
+name = "web"
+[pool.check]
+type = "none"
+[[pool.backend]]
+address = %q
+
+[[listener]]
+name = "web"
+protocol = "http"
+listen = "127.0.0.1:0"
+pool = "web"
+fast_path = false
+`, backend))
+	listen := s.waitLog(t, "listening", 0).str("addr")
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + listen + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	e := s.waitLog(t, "Unsolicited response received on idle HTTP channel", 0)
+	if e.str("level") != "WARN" {
+		t.Errorf("the transport's line is logged at %q, want WARN", e.str("level"))
+	}
+	for _, line := range strings.Split(strings.TrimSpace(s.stderr.String()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("a line on stderr is not JSON: %q", line)
+		}
+	}
 }

@@ -48,6 +48,7 @@ func forward(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	level := new(slog.LevelVar)
 	level.Set(runner.ParseLevel(cfg.Log.Level))
 	log := runner.NewLogger(stderr, cfg.Log.Format, level)
+	runner.RouteStdLog(log)
 
 	registry := runner.NewRegistry(version())
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -165,7 +165,7 @@ func serveAgentAPI(addr string, a *agent.Agent, log *slog.Logger) (func(), error
 	if err != nil {
 		return nil, err
 	}
-	srv := adminhttp.NewServer(a.Handler())
+	srv := adminhttp.NewServer(a.Handler(), log)
 	go func() { _ = srv.Serve(ln) }() // ends with Close
 	log.Info("agent API", "addr", ln.Addr().String())
 	return func() { _ = srv.Close() }, nil

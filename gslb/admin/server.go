@@ -105,7 +105,7 @@ func New(src Source, opts Options) (*Server, error) {
 	mux.HandleFunc("POST /api/v1/targets/{region}/{addr}/drain", change(s.drainTarget))
 	mux.HandleFunc("DELETE /api/v1/targets/{region}/{addr}/drain", change(s.drainTarget))
 	mux.HandleFunc("/", adminhttp.NotFound)
-	s.http = adminhttp.NewServer(mux)
+	s.http = adminhttp.NewServer(mux, s.log)
 	return s, nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // deathBackend is a keep-alive HTTP/1.1 backend that answers /slow
@@ -263,7 +265,7 @@ func TestSlowBodyTimesOut(t *testing.T) {
 			}
 			t.Logf("closed after %v", time.Since(start).Round(time.Millisecond))
 			if tt.streamed {
-				eventually(t, "the backend's handler ends", func() bool { return b.active.Load() == 0 && b.cut.Load() == b.requestsSeen.Load() })
+				testkit.Eventually(t, "the backend's handler ends", func() bool { return b.active.Load() == 0 && b.cut.Load() == b.requestsSeen.Load() })
 			} else if n := b.requestsSeen.Load(); n != 0 {
 				t.Errorf("the backend got %d requests, want none: the body was never whole", n)
 			}

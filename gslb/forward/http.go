@@ -44,7 +44,7 @@ func (f *Forwarder) startHTTP(cfg *config.Forward) error {
 			f.http = nil
 			return fmt.Errorf("%s: %w", s.key, err)
 		}
-		srv := adminhttp.NewServer(s.h)
+		srv := adminhttp.NewServer(s.h, f.log.With("listen", s.key))
 		if s.key == "admin.listen" {
 			adminhttp.WarnOpenReads(f.log, "forwarder admin API", ln.Addr(), cfg.Admin.ReadsOpen(), OpenReadsExpose)
 		}

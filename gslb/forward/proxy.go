@@ -155,7 +155,9 @@ func (f *Forwarder) newReverseProxy() *httputil.ReverseProxy {
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   f.proxyError,
 		BufferPool:     copyBuffers{},
-		ErrorLog:       log.New(io.Discard, "", 0), // every error goes through proxyError
+		// Failed tries go through proxyError; what is left (an answer
+		// cut short while copied, an upgrade gone wrong) is debug.
+		ErrorLog: slog.NewLogLogger(f.log.Handler(), slog.LevelDebug),
 	}
 }
 

@@ -30,7 +30,7 @@ func TestGuardAndDecode(t *testing.T) {
 		WriteJSON(w, http.StatusOK, body)
 	}))
 	mux.HandleFunc("/", NotFound)
-	srv := httptest.NewServer(NewServer(mux).Handler)
+	srv := httptest.NewServer(NewServer(mux, slog.Default()).Handler)
 	defer srv.Close()
 	tests := []struct {
 		token, body string

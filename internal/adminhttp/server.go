@@ -23,9 +23,12 @@ const (
 	MaxHeaderBytes    = 16 << 10
 )
 
-// NewServer is an http.Server for h with the admin APIs' limits.
-func NewServer(h http.Handler) *http.Server {
+// NewServer is an http.Server for h with the admin APIs' limits. The
+// server's own complaints (TLS handshakes, bad requests) go to log at
+// debug, so a JSON log stays JSON lines.
+func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		Handler:           http.MaxBytesHandler(h, MaxBody),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"io"
+	"log"
 	"log/slog"
 	"strings"
 
@@ -17,6 +18,18 @@ func NewLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// RouteStdLog sends what the standard library writes through the log
+// package's default logger (net/http's transport logs an unsolicited
+// answer on an idle connection so, with no field to redirect it) to l, at
+// warn level, so that a JSON log stays JSON lines. The default logger is
+// the process's, so this is done once, when a command starts, before
+// anything runs that could log.
+func RouteStdLog(l *slog.Logger) {
+	log.SetFlags(0)
+	log.SetPrefix("")
+	log.SetOutput(slog.NewLogLogger(l.Handler(), slog.LevelWarn).Writer())
 }
 
 // ParseLevel reads debug, info, warn or error (any case); anything else is
