@@ -405,7 +405,10 @@ func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 	}
 	rs.mayRetry = p.http.mayRetry(idempotent(r)) && r.Header.Get("Upgrade") == ""
-	body, err := newRequestBody(r, rs.retryBuffer())
+	// A body up to retry_buffer is read whole before a backend is chosen
+	// (HAProxy's http-buffer-request), retried or not, so that a slow
+	// client holds no backend while it sends it.
+	body, err := newRequestBody(r, p.http.retryBuffer)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
