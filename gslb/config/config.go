@@ -14,6 +14,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/cookie"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
 	"github.com/meridian-gslb/meridian/internal/tomlfile"
 )
 
@@ -64,6 +65,10 @@ type Config struct {
 	Regions []Region `toml:"region"`
 	Records []Record `toml:"record"`
 	Cluster Cluster  `toml:"cluster"`
+
+	// Transfer is [transfer]: TSIG keys and the IXFR history of zone
+	// transfers; each zone's [zone.transfer] says who may transfer it.
+	Transfer xfr.Settings `toml:"transfer"`
 
 	lines tomlfile.Index // where each key is written, for errors found after decoding
 }
@@ -149,6 +154,12 @@ type Zone struct {
 	// file's $INCLUDEs may read (and below it); "" is the file's own
 	// folder. It must hold the file.
 	IncludeRoot string `toml:"include_root"`
+	// Serial is how the SOA serial is set: "file" (as written, the
+	// default), "unixtime" or "increment" (a changed zone gets a higher
+	// serial at each reload).
+	Serial string `toml:"serial"`
+	// Transfer is [zone.transfer]: who may transfer the zone, whom to notify.
+	Transfer xfr.Config `toml:"transfer"`
 
 	// Line is where the zone's table starts in the config file, for errors
 	// found later (while loading its data).
@@ -293,6 +304,7 @@ func (c *Config) setDefaults() {
 	c.Log.setDefaults()
 	c.Cluster.setDefaults()
 	c.Geo.setDefaults()
+	c.Transfer.SetDefaults()
 	for i := range c.Records {
 		c.Records[i].setDefaults()
 	}
@@ -310,6 +322,7 @@ func (c *Config) validate(v *validator) {
 		v.fail("server.rrl."+p.Key, "%s", p.Msg)
 	}
 	c.readCookieSecrets(v)
+	c.validateTransfers(v)
 	c.validateGSLB(v)
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
 	"github.com/meridian-gslb/meridian/probes/checkconfig"
 
 	"github.com/miekg/dns"
@@ -93,10 +94,11 @@ records = [
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 			RRL:               rrlDefaults(),
 		},
-		Geo:     Geo{ReloadInterval: Duration{Duration: DefaultGeoReload}},
-		Admin:   Admin{Listen: DefaultAdminListen},
-		Cluster: Cluster{StaleAfter: Duration{Duration: DefaultStaleAfter}, JoinTimeout: Duration{Duration: DefaultJoinTimeout}},
-		Log:     Log{Level: "debug", Format: "json"},
+		Geo:      Geo{ReloadInterval: Duration{Duration: DefaultGeoReload}},
+		Admin:    Admin{Listen: DefaultAdminListen},
+		Cluster:  Cluster{StaleAfter: Duration{Duration: DefaultStaleAfter}, JoinTimeout: Duration{Duration: DefaultJoinTimeout}},
+		Log:      Log{Level: "debug", Format: "json"},
+		Transfer: xfr.Settings{History: xfr.DefaultHistory},
 		Zones: []Zone{
 			{Name: "example.test", File: "zones/example.test.zone", DefaultTTL: ttl(60), Line: 18},
 			{Name: "example.org.", Records: []string{"@ IN A 192.0.2.1", "www IN A 192.0.2.2"}, Line: 23},
@@ -140,11 +142,12 @@ func TestParseDefaults(t *testing.T) {
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 			RRL:               rrlDefaults(),
 		},
-		Geo:     Geo{ReloadInterval: Duration{Duration: DefaultGeoReload}},
-		Admin:   Admin{Listen: DefaultAdminListen},
-		Cluster: Cluster{StaleAfter: Duration{Duration: DefaultStaleAfter}, JoinTimeout: Duration{Duration: DefaultJoinTimeout}},
-		Log:     Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
-		Zones:   []Zone{{Name: "example.test", Records: []string{"@ IN A 192.0.2.1"}, Line: 2}},
+		Geo:      Geo{ReloadInterval: Duration{Duration: DefaultGeoReload}},
+		Admin:    Admin{Listen: DefaultAdminListen},
+		Cluster:  Cluster{StaleAfter: Duration{Duration: DefaultStaleAfter}, JoinTimeout: Duration{Duration: DefaultJoinTimeout}},
+		Log:      Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Zones:    []Zone{{Name: "example.test", Records: []string{"@ IN A 192.0.2.1"}, Line: 2}},
+		Transfer: xfr.Settings{History: xfr.DefaultHistory},
 	}
 	cfg.lines = nil // the key index is internal; its lines are tested through errors
 	if !reflect.DeepEqual(cfg, want) {

@@ -9,6 +9,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/cookie"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
 )
@@ -43,6 +44,9 @@ type State struct {
 	// A reload with the same settings should keep the table (and its
 	// buckets): see rrl.Table.Config.
 	RRL *rrl.Table
+	// Transfers serves AXFR and IXFR (gslb/dnsfront/xfr); nil: every
+	// transfer request is refused, and no query pays for the check.
+	Transfers *xfr.Table
 
 	wire        wireTable                // static answers in wire form, built by Store
 	dynCounters map[string]*zoneCounters // by dynamic name, built by Store

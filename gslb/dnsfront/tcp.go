@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
 	"github.com/miekg/dns"
 )
 
@@ -201,6 +202,14 @@ func (t *tcpServer) handle(tc *tcpConn) {
 		if t.closing.Load() {
 			reason = "shutdown"
 			return // shutting down: take no new query
+		}
+		if st := t.h.State(); st.Transfers != nil && xfr.IsTransfer(pkt[:l]) {
+			// A zone transfer: many messages, written by the xfr package.
+			if err := st.Transfers.ServeTCP(c, pkt[:l], tc.client, t.lim.MessageTimeout); err != nil {
+				reason = "write"
+				return
+			}
+			continue
 		}
 		s.tcpIdle = t.idleTimeout()
 		ans := t.h.answerPacket(s, &req, pkt[:l], tc.client, false)

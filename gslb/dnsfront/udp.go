@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -120,6 +121,9 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 		return nil // QR set: never answer an answer, that is how reflection loops start
 	}
 	defer h.recoverServfail(s, pkt, &out)
+	if st := h.state.Load(); udp && st.Transfers != nil && xfr.IsTransfer(pkt) {
+		return st.Transfers.AnswerUDP(pkt, client) // IXFR over UDP: the SOA alone
+	}
 	// Reading the clock costs more than a fast answer on some machines,
 	// so one query in latencySample is timed.
 	var start time.Time

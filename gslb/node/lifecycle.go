@@ -8,6 +8,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -21,11 +22,20 @@ func New(ctx context.Context, cfg *config.Config, set *zones.Set, opts Options) 
 	n.checks = checks.New(n.health.Store, n.log)
 	geoMetrics := newGeoMetrics()
 	n.parts = &Parts{metrics: geoMetrics} // nothing to reuse yet, but the metrics
+	n.xfr.metrics = xfr.NewMetrics()
+	n.xfr.notifier = xfr.NewNotifier(n.xfr.metrics, n.log)
+	set, hist, changes, table, err := n.loadTransfers(cfg, set)
+	if err != nil {
+		n.log.Error("configuration", "err", err)
+		return nil, err
+	}
+	n.set, n.xfr.history, n.xfr.pending = set, hist, changes
 	parts, err := Build(cfg, set, n.health, n.log, n.parts)
 	if err != nil {
 		n.log.Error("configuration", "err", err)
 		return nil, err
 	}
+	parts.transfers = table
 	logWarnings(n.log, parts)
 	if err := n.prepare(ctx, parts, geoMetrics); err != nil {
 		n.Close()
@@ -65,7 +75,7 @@ func (n *Node) prepare(ctx context.Context, parts *Parts, geoMetrics *geoMetrics
 	if n.member != nil {
 		healthMetrics = n.member.health
 	}
-	n.opts.Registry.MustRegister(n.handler, healthMetrics, n.reloads, geoMetrics)
+	n.opts.Registry.MustRegister(n.handler, healthMetrics, n.reloads, geoMetrics, n.xfr.metrics)
 	if n.admin != nil {
 		n.opts.Registry.MustRegister(n.admin.Collector())
 	}
@@ -108,6 +118,8 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.ready.Store(true)
 	n.logServing(parts)
+	n.notify(cfg, n.xfr.pending) // the secondaries may have missed changes while we were down
+	n.xfr.pending = nil
 	return nil
 }
 
@@ -167,6 +179,9 @@ func (n *Node) Close() {
 	}
 	if n.member != nil {
 		n.member.leave()
+	}
+	if n.xfr.notifier != nil {
+		n.xfr.notifier.Close()
 	}
 }
 

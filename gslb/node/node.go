@@ -55,6 +55,7 @@ type Node struct {
 	member  *member // nil without a cluster
 	srv     *dnsfront.Server
 	srvUp   bool // started and not yet shut down
+	xfr     transfers
 
 	stopChecks context.CancelFunc
 	checksDone chan error

@@ -16,6 +16,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/admin"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -32,6 +33,9 @@ type Parts struct {
 	indexed  []geo.Locator // each watcher's database in the engine's index
 	warnings []error       // located; check prints them, serve logs them
 	metrics  *geoMetrics   // nil but in serve; kept from one configuration to the next
+	// transfers serves AXFR and IXFR; nil when no zone allows them
+	// (set by the node, which keeps the zones' history).
+	transfers *xfr.Table
 }
 
 // Engine is the engine built, nil without [[record]].
@@ -56,6 +60,7 @@ func Build(cfg *config.Config, set *zones.Set, health gslb.HealthView, log *slog
 		return nil, err
 	}
 	p := &Parts{checks: g.Checks, interval: cfg.Geo.ReloadInterval.Duration, log: log}
+	p.warnings = cfg.TransferWarnings(g)
 	if prev != nil {
 		p.metrics = prev.metrics
 	}

@@ -24,16 +24,23 @@ func (n *Node) ReloadConfig() ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	set, hist, changes, table, err := n.loadTransfers(cfg, set)
+	if err != nil {
+		return nil, err
+	}
 	parts, err := Build(cfg, set, n.health, n.log, n.parts)
 	if err != nil {
 		return nil, err
 	}
+	parts.transfers = table
 	if err := n.swap(cfg, set, parts); err != nil {
 		return nil, err
 	}
 	old := n.cfg
 	n.cfg = cfg
+	n.xfr.history = hist
 	n.settle(old, cfg, parts)
+	n.notify(cfg, changes)
 	return []any{"zones", zoneSummary(set), "dynamic_records", len(cfg.Records), "checks", len(parts.checks)}, nil
 }
 

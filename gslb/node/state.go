@@ -32,6 +32,7 @@ func DNSState(cfg *config.Config, set *zones.Set, g *Parts, prev *dnsfront.State
 		QuerySample:   cfg.Log.QuerySample,
 		RRL:           rrlTable(cfg.Server.RRL, prev),
 		Cookies:       cookieJar(cfg, prev),
+		Transfers:     g.transfers,
 	}
 }
 
