@@ -34,7 +34,8 @@ FUZZ_TARGETS := \
 	./gslb/forward/sni:FuzzRead \
 	./gslb/forward/ratelimit:FuzzJWTClaim \
 	./gslb/forward:FuzzProxyHeader \
-	./internal/adminhttp:FuzzDecodeStrict
+	./internal/adminhttp:FuzzDecodeStrict \
+	./gslb/dnsfront/xfr:FuzzTransferRequest
 
 # The quick local tier: lint and every test but the end-to-end ones, without
 # the race detector; make test before you push.
