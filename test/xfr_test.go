@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,8 +26,8 @@ const (
 )
 
 // xfrQuickstart is the quickstart with transfers on as docs/transfers.md
-// says, and NOTIFY sent to notifyPort.
-func xfrQuickstart(t *testing.T, notifyPort int) func(string) string {
+// says, and NOTIFY sent to the notify addresses.
+func xfrQuickstart(t *testing.T, notify ...string) func(string) string {
 	doc := readFile(t, filepath.Join("..", "docs", "transfers.md"))
 	for _, s := range []string{xfrKeys, xfrZone, strings.TrimPrefix(xfrKey, "hmac-sha256:")} {
 		if !strings.Contains(doc, s) {
@@ -35,7 +36,7 @@ func xfrQuickstart(t *testing.T, notifyPort int) func(string) string {
 	}
 	return func(c string) string {
 		c = replaceOnce(t, c, "[[zone]]\n", xfrKeys+"\n[[zone]]\n")
-		zone := xfrZone + fmt.Sprintf("notify = [\"127.0.0.1:%d\"]\nnotify_key = \"quickstart-xfr\"\n", notifyPort)
+		zone := xfrZone + fmt.Sprintf("notify = [\"%s\"]\nnotify_key = \"quickstart-xfr\"\n", strings.Join(notify, `", "`))
 		return replaceOnce(t, c, "  \"_https._tcp 300 IN SRV 10 5 443 www\",\n]\n", "  \"_https._tcp 300 IN SRV 10 5 443 www\",\n]\n"+zone)
 	}
 }
@@ -52,7 +53,14 @@ func TestSecondaryNSD(t *testing.T) {
 		t.Fatal("nsd is not installed (apt-get install nsd; .ci/run installs it)")
 	}
 	nsdPort := freePort(t)
-	s := startQuickstartWith(t, xfrQuickstart(t, nsdPort))
+	// A second secondary that never answers: it must slow neither the
+	// reload nor NSD's NOTIFY.
+	dead, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	s := startQuickstartWith(t, xfrQuickstart(t, fmt.Sprintf("127.0.0.1:%d", nsdPort), dead.LocalAddr().String()))
 	if err := s.waitReady(t); err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +90,27 @@ func TestSecondaryNSD(t *testing.T) {
 	}
 	if len(s.logsWithMsg("notify acknowledged")) == 0 {
 		t.Errorf("no NOTIFY acknowledged in Meridian's log")
+	}
+	// The reload was done before the dead secondary's first NOTIFY of the
+	// new serial timed out: NOTIFY does not hold reloads up.
+	deadline := time.Now().Add(xfrWait)
+	for order := ""; !strings.Contains(order, "dead"); {
+		order = ""
+		for _, e := range s.logs() {
+			switch {
+			case e.str("msg") == "reloaded":
+				order += "reloaded "
+			case e.str("msg") == "notify not acknowledged; retrying" && e["serial"] == float64(2026112502) && e.str("target") == dead.LocalAddr().String():
+				order += "dead "
+			}
+		}
+		if strings.Contains(order, "dead") && !strings.HasPrefix(order, "reloaded dead") {
+			t.Errorf("log order %q: the reload waited for a NOTIFY", order)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the unanswered NOTIFY was not logged within %v", xfrWait)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// The documented commands: with the key the zone, without it nothing.

@@ -82,10 +82,14 @@ func (n *Notifier) Notify(zone string, soa *dns.SOA, targets []string, key *Key)
 func (n *Notifier) send(ctx context.Context, zone string, soa *dns.SOA, target string, key *Key) {
 	wait := n.backoff
 	for attempt := 1; ; attempt++ {
-		err := n.once(zone, soa, target, key)
-		if err == nil {
+		err := n.once(ctx, zone, soa, target, key)
+		switch {
+		case err == nil:
 			n.metrics.notify(zone, "acked")
 			n.log.Info("notify acknowledged", "zone", zone, "serial", soa.Serial, "target", target, "attempts", attempt)
+			return
+		case ctx.Err() != nil:
+			n.ended(ctx, zone, soa, target)
 			return
 		}
 		n.metrics.notify(zone, "failed")
@@ -97,10 +101,7 @@ func (n *Notifier) send(ctx context.Context, zone string, soa *dns.SOA, target s
 			"attempt", attempt, "retry_in", wait, "err", err)
 		select {
 		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				n.metrics.notify(zone, "gave_up")
-				n.log.Warn("notify given up: the secondary will check at its refresh", "zone", zone, "serial", soa.Serial, "target", target)
-			}
+			n.ended(ctx, zone, soa, target)
 			return
 		case <-time.After(wait):
 		}
@@ -108,8 +109,17 @@ func (n *Notifier) send(ctx context.Context, zone string, soa *dns.SOA, target s
 	}
 }
 
+// ended says why retries stopped: given up at the deadline; replaced by a
+// newer serial or stopped (counted where that happened) say nothing.
+func (n *Notifier) ended(ctx context.Context, zone string, soa *dns.SOA, target string) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		n.metrics.notify(zone, "gave_up")
+		n.log.Warn("notify given up: the secondary will check at its refresh", "zone", zone, "serial", soa.Serial, "target", target)
+	}
+}
+
 // once sends one NOTIFY and reads the acknowledgement.
-func (n *Notifier) once(zone string, soa *dns.SOA, target string, key *Key) error {
+func (n *Notifier) once(ctx context.Context, zone string, soa *dns.SOA, target string, key *Key) error {
 	m := new(dns.Msg)
 	m.SetNotify(dns.Fqdn(zone))
 	m.Authoritative = true
@@ -119,7 +129,14 @@ func (n *Notifier) once(zone string, soa *dns.SOA, target string, key *Key) erro
 		c.TsigProvider = provider{key.Name: *key}
 		m.SetTsig(key.Name, key.Algorithm, 300, time.Now().Unix())
 	}
-	r, _, err := c.Exchange(m, target)
+	conn, err := c.DialContext(ctx, target)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// A newer serial or Close ends the wait for an answer at once.
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
+	r, _, err := c.ExchangeWithConnContext(ctx, m, conn)
 	switch {
 	case err != nil:
 		return err
