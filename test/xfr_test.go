@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // The lines docs/transfers.md tells a reader to add to the quickstart,
@@ -141,7 +143,7 @@ func (s *instance) servedIXFR() bool {
 // nsdServer is an NSD started for a test.
 type nsdServer struct {
 	port int
-	logs *syncBuffer
+	logs *testkit.Buffer
 }
 
 // startNSD runs NSD on loopback at port as a secondary of example.test,
@@ -185,7 +187,7 @@ zone:
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "nsd", "-d", "-c", path)
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = exitTimeout

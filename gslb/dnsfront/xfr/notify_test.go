@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-gslb/meridian/internal/testkit"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -54,17 +55,6 @@ func fastNotifier() *Notifier {
 	return n
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestNotifyRetriedUntilAcknowledged(t *testing.T) {
 	key := Key{Name: "ns2-example.", Algorithm: dns.HmacSHA256, Secret: "0rTUrMjf1oODdN0OSuA5CzqTmoGMzF5XF/G3mCOfSZE="}
 	sec := startSecondary(t, 2, key) // the first two are lost
@@ -72,7 +62,7 @@ func TestNotifyRetriedUntilAcknowledged(t *testing.T) {
 	defer n.Close()
 	soa := zoneOf(t, 5).SOA()
 	n.Notify("example.test.", soa, []string{sec.addr}, &key)
-	waitFor(t, "acknowledged", func() bool { return counter(n.metrics, "example.test.", "acked") == 1 })
+	testkit.Eventually(t, "acknowledged", func() bool { return counter(n.metrics, "example.test.", "acked") == 1 })
 	if got := sec.got.Load(); got != 3 {
 		t.Errorf("the secondary got %d NOTIFY, want 3 (two lost, one acknowledged)", got)
 	}
@@ -100,7 +90,7 @@ func TestNotifyDoesNotWait(t *testing.T) {
 	if got := counter(n.metrics, "example.test.", "superseded"); got != 2 {
 		t.Errorf("superseded %v, want 2", got)
 	}
-	waitFor(t, "retries", func() bool { return counter(n.metrics, "example.test.", "failed") >= 2 })
+	testkit.Eventually(t, "retries", func() bool { return counter(n.metrics, "example.test.", "failed") >= 2 })
 	start = time.Now()
 	n.Close()
 	if took := time.Since(start); took > time.Second {
@@ -123,7 +113,7 @@ func TestNotifyGivesUp(t *testing.T) {
 	soa := zoneOf(t, 1).SOA()
 	soa.Refresh = 0
 	n.Notify("example.test.", soa, []string{dead.LocalAddr().String()}, nil)
-	waitFor(t, "given up", func() bool { return counter(n.metrics, "example.test.", "gave_up") == 1 })
+	testkit.Eventually(t, "given up", func() bool { return counter(n.metrics, "example.test.", "gave_up") == 1 })
 }
 
 func counter(m *Metrics, zone, result string) float64 {
