@@ -74,7 +74,7 @@ func (t *Table) check(pkt []byte, client netip.Addr, transport string) (*request
 	origin := zones.Lower(q.Name)
 	req := &request{msg: m, origin: origin, kind: strings.ToLower(dns.TypeToString[q.Qtype])}
 	zone := origin
-	if t.served.Find(origin) == nil || t.served.Find(origin).Origin() != origin {
+	if !t.ours(origin) {
 		zone = "" // not a zone of ours: no label per name a client makes up
 	}
 	if r := t.vet(req, pkt, client, transport); r != nil {
@@ -110,7 +110,7 @@ func (t *Table) vet(req *request, pkt []byte, client netip.Addr, transport strin
 	}
 	z := t.zones[req.origin]
 	switch {
-	case z == nil && (t.served.Find(req.origin) == nil || t.served.Find(req.origin).Origin() != req.origin):
+	case z == nil && !t.ours(req.origin):
 		return &refusal{rcode: dns.RcodeNotAuth, result: "notauth", why: "not a zone served here (RFC 5936 2.2.1)"}
 	case z == nil:
 		return &refusal{rcode: dns.RcodeRefused, result: "refused", why: "transfers of this zone are not allowed"}
@@ -125,6 +125,12 @@ func (t *Table) vet(req *request, pkt []byte, client netip.Addr, transport strin
 	}
 	req.zone = z
 	return nil
+}
+
+// ours reports whether origin is the apex of a zone served here.
+func (t *Table) ours(origin string) bool {
+	z := t.served.Find(origin)
+	return z != nil && z.Origin() == origin
 }
 
 // verify checks pkt's TSIG: nil when good, else the refusal RFC 8945
