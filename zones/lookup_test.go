@@ -31,6 +31,10 @@ MiXeD.Case    IN A     192.0.2.99
 a\.b          IN TXT   "one label with a dot in it"
 _sip._udp     IN SRV   10 5 5060 sip.example.test.
 sip      600  IN AAAA  2001:db8::5060
+_dns          IN SVCB  1 ns2.example.test. alpn=dot port=853
+svc           IN HTTPS 1 . alpn=h2,h3
+svc           IN A     192.0.2.44
+svcalias      IN HTTPS 0 svc.example.test.
 
 ; CNAMEs
 shop          IN CNAME www.example.test.
@@ -226,6 +230,17 @@ func TestLookup(t *testing.T) {
 		{qname: "_sip._udp.example.test.", qtype: dns.TypeSRV, kind: KindAnswer, rcode: ok, aa: true,
 			answer: []string{"_sip._udp.example.test. 300 IN SRV 10 5 5060 sip.example.test."},
 			extra:  []string{"sip.example.test. 600 IN AAAA 2001:db8::5060"}},
+		// SVCB and HTTPS (RFC 9460 section 4.2): the target's addresses,
+		// "." in ServiceMode being the owner itself.
+		{qname: "_dns.example.test.", qtype: dns.TypeSVCB, kind: KindAnswer, rcode: ok, aa: true,
+			answer: []string{"_dns.example.test. 300 IN SVCB 1 ns2.example.test. alpn=\"dot\" port=\"853\""},
+			extra:  []string{"ns2.example.test. 300 IN A 192.0.2.54", "ns2.example.test. 300 IN AAAA 2001:db8::54"}},
+		{qname: "svc.example.test.", qtype: dns.TypeHTTPS, kind: KindAnswer, rcode: ok, aa: true,
+			answer: []string{"svc.example.test. 300 IN HTTPS 1 . alpn=\"h2,h3\""},
+			extra:  []string{"svc.example.test. 300 IN A 192.0.2.44"}},
+		{qname: "svcalias.example.test.", qtype: dns.TypeHTTPS, kind: KindAnswer, rcode: ok, aa: true,
+			answer: []string{"svcalias.example.test. 300 IN HTTPS 0 svc.example.test."},
+			extra:  []string{"svc.example.test. 300 IN A 192.0.2.44"}},
 
 		// NODATA: the name exists, the type does not; SOA with min(TTL, MINIMUM).
 		nodata("www.example.test.", dns.TypeMX, false),

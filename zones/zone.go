@@ -214,9 +214,9 @@ func (n *node) find(t uint16) *rrset {
 	return nil
 }
 
-// additional collects the in-zone addresses of the names that NS, MX and SRV
-// records point at (RFC 1034 section 4.3.2 step 6), including glue below
-// delegation points.
+// additional collects the in-zone addresses of the names that NS, MX, SRV,
+// SVCB and HTTPS records point at (RFC 1034 section 4.3.2 step 6, RFC 9460
+// section 4.2), including glue below delegation points.
 func (z *Zone) additional(rrs []dns.RR) []dns.RR {
 	var extra []dns.RR
 	for _, rr := range rrs {
@@ -228,6 +228,10 @@ func (z *Zone) additional(rrs []dns.RR) []dns.RR {
 			target = v.Mx
 		case *dns.SRV:
 			target = v.Target
+		case *dns.SVCB:
+			target = svcbTarget(&v.Hdr, v.Priority, v.Target)
+		case *dns.HTTPS:
+			target = svcbTarget(&v.Hdr, v.Priority, v.Target)
 		default:
 			continue
 		}
@@ -247,6 +251,19 @@ func (z *Zone) additional(rrs []dns.RR) []dns.RR {
 		}
 	}
 	return extra
+}
+
+// svcbTarget is the name an SVCB or HTTPS record sends clients to: its
+// TargetName, or for "." in ServiceMode the owner itself (RFC 9460
+// section 2.5); "" for AliasMode's "." (no service).
+func svcbTarget(hdr *dns.RR_Header, priority uint16, target string) string {
+	if target != "." {
+		return target
+	}
+	if priority == 0 {
+		return ""
+	}
+	return hdr.Name
 }
 
 // Reserve makes name (lower-case, fully qualified, inside the zone) exist
