@@ -100,6 +100,9 @@ func New(records []*Record, health HealthView, opts Options) (*Engine, error) {
 			if other.Type == r.Type {
 				return nil, fmt.Errorf("record %s: defined twice for one type", r.Name)
 			}
+			if other.HTTPS != nil && r.HTTPS != nil {
+				return nil, fmt.Errorf("record %s: https set on both its A and AAAA records; one HTTPS answer per name", r.Name)
+			}
 		}
 		r.idx = i
 		e.records = append(e.records, r)

@@ -70,6 +70,9 @@ type Pool struct {
 	Weight     uint32 // share in the weighted region policy
 	MinHealthy int    // eligible while at least this many targets are healthy (capacity)
 	Targets    []Target
+	// HTTPS overrides the record's service parameters when this pool
+	// answers; nil: the record's.
+	HTTPS *ServiceParams
 }
 
 // FailMode says what a record answers when no pool is eligible.
@@ -92,6 +95,10 @@ type Record struct {
 	Targets     TargetPolicy
 	Pools       []*Pool
 	Fail        FailMode
+	// HTTPS, when set, makes the name answer HTTPS queries too: one
+	// ServiceMode record whose address hints are the decisions of the
+	// name's A and AAAA records (see ServiceParams).
+	HTTPS *ServiceParams
 
 	idx int // position in the engine's records, set by New
 }

@@ -54,6 +54,9 @@ func (c *Config) BuildGSLB() (*GSLB, error) {
 			if err != nil {
 				return nil, err
 			}
+			if rc.HTTPS != nil && pc.HTTPS != nil {
+				pool.HTTPS = serviceParams(rc.HTTPS, pc.HTTPS)
+			}
 			rec.Pools = append(rec.Pools, pool)
 		}
 		g.Records = append(g.Records, rec)
@@ -68,6 +71,7 @@ func (c *Config) record(rc Record) *gslb.Record {
 		Type:        dns.StringToType[rc.Type],
 		TTL:         DefaultRecordTTL,
 		FallbackTTL: rc.FallbackTTL,
+		HTTPS:       serviceParams(rc.HTTPS, nil),
 	}
 	if rc.TTL != nil {
 		rec.TTL = *rc.TTL

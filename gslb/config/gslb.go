@@ -85,6 +85,7 @@ type Record struct {
 	Fail        string    `toml:"fail"`        // open, servfail, nodata
 	Geo         RecordGeo `toml:"geo"`
 	Pools       []Pool    `toml:"pool"`
+	HTTPS       *HTTPS    `toml:"https"` // answer HTTPS queries too, hints from this decision
 }
 
 // RecordGeo is the geo policy's map from where the client is to regions.
@@ -103,6 +104,7 @@ type Pool struct {
 	MinHealthy *int     `toml:"min_healthy"`
 	Check      Check    `toml:"check"` // how the pool's targets are checked
 	Targets    []Target `toml:"target"`
+	HTTPS      *HTTPS   `toml:"https"` // overrides the record's https keys when this pool answers
 }
 
 // Target is one address of a pool.
@@ -178,6 +180,7 @@ func (c *Config) validateGSLB(v *validator) {
 		r.validate(v, key, regions, names[nt])
 		names[nt] = true
 	}
+	c.validateHTTPS(v)
 }
 
 // validate checks the region at key; seen holds the names before it.

@@ -71,6 +71,11 @@ func (st *State) dynamic(name string) []*gslb.Record {
 // asked, decided for the client, or NODATA for another type (RFC 2308).
 // It sets q.ecs.scope for the reply.
 func (h *Handler) decide(st *State, s *scratch, z *zones.Zone, recs []*gslb.Record, q *query, src netip.Addr) zones.Result {
+	if q.qtype == dns.TypeHTTPS {
+		if carry := httpsCarrier(recs); carry != nil {
+			return h.answerHTTPS(st, s, z, carry, recs, q, src)
+		}
+	}
 	var rec *gslb.Record
 	for _, r := range recs {
 		if r.Type == q.qtype || q.qtype == dns.TypeANY {

@@ -142,4 +142,5 @@ type scratch struct {
 	dynRRs  []dns.RR
 	dynA    []dns.A
 	dynAAAA []dns.AAAA
+	https   httpsScratch
 }
