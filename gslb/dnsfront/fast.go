@@ -416,6 +416,9 @@ func appendOPT(out []byte, size int, do bool, e *ecs, ck *cookieReply) []byte {
 // and write the addresses straight into the reply. NODATA, fail-closed
 // outcomes and ANY go to the full path.
 func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, fq *fastQuery, recs []*gslb.Record, src netip.Addr) []byte {
+	if fq.qtype == dns.TypeHTTPS {
+		return h.fastHTTPS(st, s, pkt, fq, recs, src)
+	}
 	var rec *gslb.Record
 	for _, r := range recs {
 		if r.Type == fq.qtype {

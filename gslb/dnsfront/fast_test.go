@@ -202,7 +202,7 @@ func TestFastDynamicMatchesFull(t *testing.T) {
 		}
 		e.Refresh()
 		for _, name := range []string{"app.example.test.", "APP.example.test.", "www.example.test."} {
-			for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX} {
+			for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeHTTPS} {
 				for _, subnet := range subnets {
 					for _, src := range sources {
 						q := withECS(name, qt, subnet)

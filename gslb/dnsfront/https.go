@@ -1,10 +1,12 @@
 package dnsfront
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 
 	"github.com/meridian-gslb/meridian/gslb"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
 )
@@ -104,7 +106,8 @@ func (h *Handler) answerHTTPS(st *State, s *scratch, z *zones.Zone, carry *gslb.
 	st.locate(c, q, src)
 	st.decideHTTPS(s, carry, recs, c)
 	hs := &s.https
-	h.noteHTTPS(st, s, c, &q.ecs)
+	s.noteHTTPS()
+	h.logHTTPS(st, s, c, &q.ecs)
 	if q.ecs.present {
 		q.ecs.scope = uint8(hs.scope)
 	}
@@ -147,14 +150,111 @@ func (h *Handler) answerHTTPS(st *State, s *scratch, z *zones.Zone, carry *gslb.
 	return zones.Result{Kind: zones.KindAnswer, Rcode: dns.RcodeSuccess, Authoritative: true, Answer: hs.rrs[:]}
 }
 
-// noteHTTPS counts and logs an HTTPS decision as decide does an A one.
-func (h *Handler) noteHTTPS(st *State, s *scratch, c *gslb.Client, e *ecs) {
-	hs := &s.https
-	d := hs.d
-	d.Scope = hs.scope
-	h.logDecision(st, hs.carry, c, e, d)
-	if d.Pool != nil {
-		s.info.region = d.Pool.Region.Name
+// noteHTTPS notes an HTTPS decision for the counters as decide does an A one.
+func (s *scratch) noteHTTPS() {
+	if p := s.https.d.Pool; p != nil {
+		s.info.region = p.Region.Name
 	}
-	s.info.unlocated = d.Unlocated
+	s.info.unlocated = s.https.d.Unlocated
+}
+
+// logHTTPS logs a sampled HTTPS decision: the carrier's, with the
+// answer's scope.
+func (h *Handler) logHTTPS(st *State, s *scratch, c *gslb.Client, e *ecs) {
+	d := s.https.d
+	d.Scope = s.https.scope
+	h.logDecision(st, s.https.carry, c, e, d)
+}
+
+// fastHTTPS is fastDynamic for an HTTPS query: the record written
+// straight into the reply, as the full path's packer writes it. Fail-closed
+// outcomes and answers that do not fit go to the full path.
+func (h *Handler) fastHTTPS(st *State, s *scratch, pkt []byte, fq *fastQuery, recs []*gslb.Record, src netip.Addr) []byte {
+	carry := httpsCarrier(recs)
+	if carry == nil {
+		return nil // NODATA is the full path's
+	}
+	s.info.rrl = rrlInfo{set: true, class: rrl.Dynamic, name: carry.Name}
+	q := query{ecs: s.fecs}
+	c := &s.client
+	st.locate(c, &q, src)
+	st.decideHTTPS(s, carry, recs, c)
+	s.noteHTTPS()
+	hs := &s.https
+	if hs.d.Outcome == gslb.Servfail || hs.d.Outcome == gslb.NoData {
+		return nil
+	}
+	if s.fecs.present {
+		s.fecs.scope = uint8(hs.scope)
+	}
+	rdlen := 3 // SvcPriority and the root as TargetName
+	var alpn []string
+	var port uint16
+	if hs.param != nil {
+		alpn, port = hs.param.ALPN, hs.param.Port
+	}
+	if len(alpn) > 0 {
+		rdlen += 4
+		for _, id := range alpn {
+			rdlen += 1 + len(id)
+		}
+	}
+	if port != 0 {
+		rdlen += 6
+	}
+	if hs.n4 > 0 {
+		rdlen += 4 + 4*hs.n4
+	}
+	if hs.n6 > 0 {
+		rdlen += 4 + 16*hs.n6
+	}
+	size := fq.qend + 12 + rdlen
+	if fq.edns {
+		size += optLen(&s.fecs, &s.fck2)
+	}
+	if size > fq.limit {
+		return nil
+	}
+	h.logHTTPS(st, s, c, &s.fecs)
+	out := startReply(s, pkt, fq.qend, fq.bits, flagAA, 1, 0, 0, fq.edns)
+	out = append(out, 0xC0, headerLen, byte(dns.TypeHTTPS>>8), byte(dns.TypeHTTPS), 0, dns.ClassINET)
+	out = binary.BigEndian.AppendUint32(out, hs.ttl)
+	out = append(out, byte(rdlen>>8), byte(rdlen), 0, 1, 0)
+	out = appendHTTPSParams(out, hs, alpn, port)
+	if fq.edns {
+		out = appendOPT(out, fq.adv, fq.do, &s.fecs, &s.fck2)
+	}
+	return out
+}
+
+// appendHTTPSParams appends the SvcParams in key order (RFC 9460 section
+// 2.2): alpn (1), port (3), ipv4hint (4), ipv6hint (6).
+func appendHTTPSParams(out []byte, hs *httpsScratch, alpn []string, port uint16) []byte {
+	be := binary.BigEndian
+	if len(alpn) > 0 {
+		n := 0
+		for _, id := range alpn {
+			n += 1 + len(id)
+		}
+		out = be.AppendUint16(be.AppendUint16(out, uint16(dns.SVCB_ALPN)), uint16(n))
+		for _, id := range alpn {
+			out = append(append(out, byte(len(id))), id...)
+		}
+	}
+	if port != 0 {
+		out = be.AppendUint16(be.AppendUint16(be.AppendUint16(out, uint16(dns.SVCB_PORT)), 2), port)
+	}
+	if hs.n4 > 0 {
+		out = be.AppendUint16(be.AppendUint16(out, uint16(dns.SVCB_IPV4HINT)), uint16(4*hs.n4))
+		for i := range hs.n4 {
+			out = append(out, hs.v4[i][:]...)
+		}
+	}
+	if hs.n6 > 0 {
+		out = be.AppendUint16(be.AppendUint16(out, uint16(dns.SVCB_IPV6HINT)), uint16(16*hs.n6))
+		for i := range hs.n6 {
+			out = append(out, hs.v6[i][:]...)
+		}
+	}
+	return out
 }

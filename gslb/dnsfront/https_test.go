@@ -102,8 +102,19 @@ address = "2001:db8::200"
 	}
 	cfg.FS = examples.Quickstart
 	h, _ := handlerFor(t, cfg, gslb.NewHealthMap())
+	q := withECS("dual.example.test.", dns.TypeHTTPS, "198.51.100.0/24")
+	pkt, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := netip.MustParseAddr("127.0.0.1")
+	fast := h.fastAnswer(h.State(), new(scratch), pkt, client, true)
+	if fast == nil {
+		t.Fatal("the fast path declined")
+	}
+	compareReplies(t, "dual HTTPS", fast, h.answer(h.State(), new(scratch), q, true, client))
 	m := new(dns.Msg)
-	if err := m.Unpack(respondPacket(t, h, withECS("dual.example.test.", dns.TypeHTTPS, "198.51.100.0/24"))); err != nil {
+	if err := m.Unpack(fast); err != nil {
 		t.Fatal(err)
 	}
 	want := `dual.example.test.	20	IN	HTTPS	1 . alpn="h2" ipv4hint="198.51.100.200" ipv6hint="2001:db8::200"`
