@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/cookie"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/dnstap"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
 	"github.com/meridian-gslb/meridian/internal/tomlfile"
@@ -133,6 +134,9 @@ type Server struct {
 	RRL rrl.Config `toml:"rrl"`
 	// Cookies is [server.cookies]: DNS cookies (RFC 7873, RFC 9018).
 	Cookies cookie.Config `toml:"cookies"`
+	// Dnstap is [server.dnstap]: queries, responses and decisions logged
+	// in the dnstap format.
+	Dnstap dnstap.Config `toml:"dnstap"`
 }
 
 // Log configures structured logging.
@@ -321,6 +325,9 @@ func (c *Config) validate(v *validator) {
 	for _, p := range c.Server.RRL.Validate() {
 		v.fail("server.rrl."+p.Key, "%s", p.Msg)
 	}
+	for _, p := range c.Server.Dnstap.Validate() {
+		v.fail("server.dnstap."+p.Key, "%s", p.Msg)
+	}
 	c.readCookieSecrets(v)
 	c.validateTransfers(v)
 	c.validateGSLB(v)
@@ -331,6 +338,7 @@ func (s *Server) setDefaults() {
 		s.Listen = []string{DefaultListen}
 	}
 	s.RRL.SetDefaults()
+	s.Dnstap.SetDefaults()
 }
 
 func (s *Server) validate(v *validator) {

@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/dnstap"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
 	"github.com/meridian-gslb/meridian/probes/checkconfig"
@@ -93,6 +94,8 @@ records = [
 			ECSMaxPrefix4:     DefaultECSMaxPrefix4,
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 			RRL:               rrlDefaults(),
+			Dnstap: dnstap.Config{Sample: dnstap.DefaultSample, Buffer: dnstap.DefaultBuffer,
+				ReconnectInterval: dnstap.Duration{Duration: dnstap.DefaultRetry}},
 		},
 		Geo:      Geo{ReloadInterval: Duration{Duration: DefaultGeoReload}},
 		Admin:    Admin{Listen: DefaultAdminListen},
@@ -141,6 +144,8 @@ func TestParseDefaults(t *testing.T) {
 			ECSMaxPrefix4:     DefaultECSMaxPrefix4,
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 			RRL:               rrlDefaults(),
+			Dnstap: dnstap.Config{Sample: dnstap.DefaultSample, Buffer: dnstap.DefaultBuffer,
+				ReconnectInterval: dnstap.Duration{Duration: dnstap.DefaultRetry}},
 		},
 		Geo:      Geo{ReloadInterval: Duration{Duration: DefaultGeoReload}},
 		Admin:    Admin{Listen: DefaultAdminListen},

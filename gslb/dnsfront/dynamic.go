@@ -89,6 +89,7 @@ func (h *Handler) decide(st *State, s *scratch, z *zones.Zone, recs []*gslb.Reco
 	c := &s.client
 	st.locate(c, q, src)
 	d := st.GSLB.Decide(rec, c, &s.gslb)
+	s.info.dec = decision{rec: rec, rtype: rec.Type, outcome: d.Outcome, scope: d.Scope}
 	h.logDecision(st, rec, c, &q.ecs, d)
 	if d.Pool != nil {
 		s.info.region = d.Pool.Region.Name

@@ -434,6 +434,7 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, fq *fastQuery, 
 	c := &s.client
 	st.locate(c, &q, src)
 	d := st.GSLB.Decide(rec, c, &s.gslb)
+	s.info.dec = decision{rec: rec, rtype: rec.Type, outcome: d.Outcome, scope: d.Scope}
 	if d.Pool != nil {
 		s.info.region = d.Pool.Region.Name
 	}

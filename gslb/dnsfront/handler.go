@@ -8,6 +8,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/cookie"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/dnstap"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
 	"github.com/meridian-gslb/meridian/zones"
@@ -40,6 +41,9 @@ type State struct {
 	// Cookies makes and checks DNS server cookies; nil: cookies are
 	// neither answered nor checked.
 	Cookies *cookie.Jar
+	// Dnstap logs queries and responses; nil: off. It outlives a reload
+	// (the node hands each new State the one it started with).
+	Dnstap *dnstap.Tap
 	// RRL limits the rate of UDP responses per client prefix; nil: off.
 	// A reload with the same settings should keep the table (and its
 	// buckets): see rrl.Table.Config.
@@ -126,7 +130,9 @@ type scratch struct {
 	lastStr        string
 
 	// TCP: the idle time the connection has now, for edns-tcp-keepalive
-	tcpIdle   time.Duration
+	tcpIdle time.Duration
+	// peerPort is the client's port, for dnstap; set by the listener
+	peerPort  uint16
 	keepalive dns.EDNS0_TCP_KEEPALIVE
 
 	// dynamic answers

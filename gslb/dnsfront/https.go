@@ -152,6 +152,7 @@ func (h *Handler) answerHTTPS(st *State, s *scratch, z *zones.Zone, carry *gslb.
 
 // noteHTTPS notes an HTTPS decision for the counters as decide does an A one.
 func (s *scratch) noteHTTPS() {
+	s.info.dec = decision{rec: s.https.carry, rtype: dns.TypeHTTPS, outcome: s.https.d.Outcome, scope: s.https.scope}
 	if p := s.https.d.Pool; p != nil {
 		s.info.region = p.Region.Name
 	}

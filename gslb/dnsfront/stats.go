@@ -127,8 +127,9 @@ type queryInfo struct {
 	region    string // the region of a dynamic answer
 	unlocated bool   // a dynamic answer for a client no geo source locates
 	rrl       rrlInfo
-	edns      bool // the query had an OPT record
-	cookie    bool // the query carried a valid server cookie (exempt from rate limiting)
+	edns      bool     // the query had an OPT record
+	cookie    bool     // the query carried a valid server cookie (exempt from rate limiting)
+	dec       decision // a dynamic answer's decision, for dnstap
 }
 
 func (h *Handler) count(st *State, s *scratch, out []byte, udp bool, start time.Time) {
@@ -196,6 +197,7 @@ func (h *Handler) Describe(ch chan<- *prometheus.Desc) {
 	ch <- rrlBuckets
 	ch <- tcpOpenDesc
 	ch <- tcpClosedDesc
+	ch <- dnstapDesc
 	h.stats.latency.Describe(ch)
 }
 
@@ -250,5 +252,6 @@ func (h *Handler) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range tcpCloseReasons {
 		ch <- prometheus.MustNewConstMetric(tcpClosedDesc, prometheus.CounterValue, float64(h.stats.tcpCloses[r].Load()), r)
 	}
+	h.collectDnstap(ch)
 	h.stats.latency.Collect(ch)
 }

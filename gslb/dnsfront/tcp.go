@@ -56,6 +56,7 @@ type TCPLimits struct {
 type tcpConn struct {
 	c      net.Conn
 	client netip.Addr
+	port   uint16 // the client's, for dnstap
 	prefix netip.Prefix
 	// idleSince is when the connection started waiting for a query, in
 	// Unix nanoseconds; 0 while a message is read or answered.
@@ -96,7 +97,7 @@ func (t *tcpServer) serve() error {
 func (t *tcpServer) admit(c net.Conn) *tcpConn {
 	tc := &tcpConn{c: c}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		tc.client = a.AddrPort().Addr().Unmap()
+		tc.client, tc.port = a.AddrPort().Addr().Unmap(), a.AddrPort().Port()
 	}
 	bits := 56
 	if tc.client.Is4() {
@@ -211,7 +212,7 @@ func (t *tcpServer) handle(tc *tcpConn) {
 			}
 			continue
 		}
-		s.tcpIdle = t.idleTimeout()
+		s.tcpIdle, s.peerPort = t.idleTimeout(), tc.port
 		ans := t.h.answerPacket(s, &req, pkt[:l], tc.client, false)
 		if ans == nil {
 			continue

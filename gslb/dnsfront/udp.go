@@ -74,7 +74,9 @@ func (u *udpServer) serveSession() error {
 			}
 			continue
 		}
-		out := u.h.answerPacket(s, &req, buf[:n], session.RemoteAddr().(*net.UDPAddr).AddrPort().Addr(), true)
+		peer := session.RemoteAddr().(*net.UDPAddr).AddrPort()
+		s.peerPort = peer.Port()
+		out := u.h.answerPacket(s, &req, buf[:n], peer.Addr(), true)
 		if out == nil {
 			continue
 		}
@@ -131,6 +133,7 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 	if udp && st.Transfers != nil && xfr.IsTransfer(pkt) {
 		return st.Transfers.AnswerUDP(pkt, client) // IXFR over UDP: the SOA alone
 	}
+	tapAt := tapStart(st)
 	if out = h.fastAnswer(st, s, pkt, client, udp); out == nil {
 		if err := req.Unpack(pkt); err != nil || !questionWhole(pkt) {
 			out = headerReply(s, pkt, dns.RcodeFormatError)
@@ -145,6 +148,9 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 		out = h.limit(st, s, out, client)
 	}
 	h.count(st, s, out, udp, start)
+	if !tapAt.IsZero() {
+		h.tap(st.Dnstap, s, pkt, out, client, udp, tapAt)
+	}
 	return out
 }
 

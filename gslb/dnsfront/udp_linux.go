@@ -110,6 +110,7 @@ func (b *batch) answer(h *Handler, n int) int {
 		if b.in[i].hdr.Flags&unix.MSG_TRUNC != 0 {
 			continue // larger than any DNS message: not one
 		}
+		b.scr[i].peerPort = sockaddrPort(&b.names[i])
 		ans := h.answerPacket(b.scr[i], &b.req, b.bufs[i][:b.in[i].len], sockaddrAddr(&b.names[i]), true)
 		if ans == nil {
 			continue
@@ -150,6 +151,13 @@ func (b *batch) send(rc syscall.RawConn, replies int, u *udpServer) bool {
 		sent += k
 	}
 	return true
+}
+
+// sockaddrPort reads the source port of a sockaddr_in or sockaddr_in6
+// (the same place in both), which the kernel writes in network order.
+func sockaddrPort(sa *unix.RawSockaddrInet6) uint16 {
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	return uint16(p[0])<<8 | uint16(p[1])
 }
 
 // sockaddrAddr reads the source address the kernel wrote into a

@@ -46,7 +46,7 @@ func (u *udpServer) serveBatch() error {
 		for i := range n {
 			var client netip.Addr
 			if ua, ok := in[i].Addr.(*net.UDPAddr); ok {
-				client = ua.AddrPort().Addr()
+				client, scratches[i].peerPort = ua.AddrPort().Addr(), ua.AddrPort().Port()
 			}
 			ans := u.h.answerPacket(scratches[i], &req, in[i].Buffers[0][:in[i].N], client, true)
 			if ans == nil {

@@ -64,7 +64,13 @@ func (n *Node) prepare(ctx context.Context, parts *Parts, geoMetrics *geoMetrics
 		return err
 	}
 	n.applyOverrides(parts)
-	n.handler, err = dnsfront.NewHandler(DNSState(cfg, n.set, parts, nil, n.opts.Version), log)
+	if n.tap, err = newTap(cfg, n.opts.Version, log); err != nil {
+		log.Error("dnstap", "err", err)
+		return err
+	}
+	st := DNSState(cfg, n.set, parts, nil, n.opts.Version)
+	st.Dnstap = n.tap
+	n.handler, err = dnsfront.NewHandler(st, log)
 	if err != nil {
 		log.Error("prepare zones", "err", err)
 		return err
@@ -158,6 +164,9 @@ func (n *Node) Shutdown() error {
 	err := n.shutdownServer()
 	n.stopChecks()
 	<-n.checksDone
+	if n.tap != nil {
+		n.tap.Close() // what the answers queued is written first
+	}
 	return err
 }
 
@@ -182,6 +191,9 @@ func (n *Node) Close() {
 	}
 	if n.xfr.notifier != nil {
 		n.xfr.notifier.Close()
+	}
+	if n.tap != nil {
+		n.tap.Close()
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/checks"
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/dnstap"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +57,7 @@ type Node struct {
 	srv     *dnsfront.Server
 	srvUp   bool // started and not yet shut down
 	xfr     transfers
+	tap     *dnstap.Tap // [server.dnstap] as at start; nil: off
 
 	stopChecks context.CancelFunc
 	checksDone chan error

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -91,6 +92,9 @@ func (n *Node) settle(old, cfg *config.Config, parts *Parts) {
 	n.opts.Level.Set(runner.ParseLevel(cfg.Log.Level))
 	if listenConfigChanged(old, cfg) {
 		log.Warn("reload: listener settings (server.listen, udp_sockets, tcp_*) changed; they apply at the next restart")
+	}
+	if !reflect.DeepEqual(cfg.Server.Dnstap, old.Server.Dnstap) {
+		log.Warn("reload: server.dnstap changed; it applies at the next restart")
 	}
 	if cfg.Log.Format != old.Log.Format {
 		log.Warn("reload: log.format changed; it applies at the next restart")

@@ -1,11 +1,13 @@
 package node
 
 import (
+	"log/slog"
 	"reflect"
 
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/cookie"
+	"github.com/meridian-gslb/meridian/gslb/dnsfront/dnstap"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/zones"
 )
@@ -15,11 +17,13 @@ import (
 // table is prev's when its settings did not change, so a reload does not
 // hand every limited client a fresh allowance.
 func DNSState(cfg *config.Config, set *zones.Set, g *Parts, prev *dnsfront.State, version string) *dnsfront.State {
-	v := cfg.Server.Version
-	if v == "" {
-		v = "meridian " + version
+	v := serverVersion(cfg, version)
+	var tap *dnstap.Tap
+	if prev != nil {
+		tap = prev.Dnstap // started once; its settings apply at a restart
 	}
 	return &dnsfront.State{
+		Dnstap:        tap,
 		Zones:         set,
 		UDPSize:       cfg.Server.EDNSUDPSize,
 		Chaos:         cfg.Server.Chaos,
@@ -34,6 +38,25 @@ func DNSState(cfg *config.Config, set *zones.Set, g *Parts, prev *dnsfront.State
 		Cookies:       cookieJar(cfg, prev),
 		Transfers:     g.transfers,
 	}
+}
+
+// serverVersion is server.version, by default "meridian <version>".
+func serverVersion(cfg *config.Config, version string) string {
+	if cfg.Server.Version != "" {
+		return cfg.Server.Version
+	}
+	return "meridian " + version
+}
+
+// newTap starts [server.dnstap], or returns nil when it is off. Its
+// frames carry server.identity and server.version unless it names its own.
+func newTap(cfg *config.Config, version string, log *slog.Logger) (*dnstap.Tap, error) {
+	c := cfg.Server.Dnstap
+	if !c.On() {
+		return nil, nil
+	}
+	c.File, c.Socket = cfg.ResolvePath(c.File), cfg.ResolvePath(c.Socket)
+	return dnstap.New(c, cfg.Server.Identity, serverVersion(cfg, version), log)
 }
 
 // cookieJar holds the secrets of [server.cookies]: the secret file's, else

@@ -101,6 +101,10 @@ func (t *Tap) run() {
 	defer close(t.done)
 	enc := &encoder{}
 	var cn conn
+	// Connected at once, not at the first query: a collector that is
+	// missing is logged at start, and a file is a stream (START, STOP)
+	// even when no query came.
+	t.connect(&cn)
 	for {
 		select {
 		case m := <-t.queue:
