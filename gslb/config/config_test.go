@@ -14,6 +14,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/dnstap"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
+	"github.com/meridian-gslb/meridian/internal/tomlfile"
 	"github.com/meridian-gslb/meridian/probes/checkconfig"
 
 	"github.com/miekg/dns"
@@ -95,7 +96,7 @@ records = [
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 			RRL:               rrlDefaults(),
 			Dnstap: dnstap.Config{Sample: dnstap.DefaultSample, Buffer: dnstap.DefaultBuffer,
-				ReconnectInterval: dnstap.Duration{Duration: dnstap.DefaultRetry}},
+				ReconnectInterval: tomlfile.Duration{Duration: dnstap.DefaultRetry}},
 		},
 		Geo:      Geo{ReloadInterval: Duration{Duration: DefaultGeoReload}},
 		Admin:    Admin{Listen: DefaultAdminListen},
@@ -145,7 +146,7 @@ func TestParseDefaults(t *testing.T) {
 			ECSMaxPrefix6:     DefaultECSMaxPrefix6,
 			RRL:               rrlDefaults(),
 			Dnstap: dnstap.Config{Sample: dnstap.DefaultSample, Buffer: dnstap.DefaultBuffer,
-				ReconnectInterval: dnstap.Duration{Duration: dnstap.DefaultRetry}},
+				ReconnectInterval: tomlfile.Duration{Duration: dnstap.DefaultRetry}},
 		},
 		Geo:      Geo{ReloadInterval: Duration{Duration: DefaultGeoReload}},
 		Admin:    Admin{Listen: DefaultAdminListen},

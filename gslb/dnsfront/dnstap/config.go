@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/tomlfile"
 )
 
 // Defaults of Config, the values of [server.dnstap] left out.
@@ -29,25 +31,9 @@ type Config struct {
 	Version   string  `toml:"version"`   // the frames' version; default server.version
 	// Buffer is how many queries may wait for the writer; past it they
 	// are dropped and counted.
-	Buffer            int      `toml:"buffer"`
-	ReconnectInterval Duration `toml:"reconnect_interval"`
+	Buffer            int               `toml:"buffer"`
+	ReconnectInterval tomlfile.Duration `toml:"reconnect_interval"`
 }
-
-// Duration is a time.Duration written as a Go duration string ("1s").
-type Duration struct{ time.Duration }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("not a duration (want e.g. \"1s\"): %q", b)
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // On reports whether dnstap is configured.
 func (c *Config) On() bool { return c.Socket != "" || c.Address != "" || c.File != "" }
