@@ -133,7 +133,7 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 	if udp && st.Transfers != nil && xfr.IsTransfer(pkt) {
 		return st.Transfers.AnswerUDP(pkt, client) // IXFR over UDP: the SOA alone
 	}
-	tapAt := tapStart(st)
+	tap := tapped(st)
 	if out = h.fastAnswer(st, s, pkt, client, udp); out == nil {
 		if err := req.Unpack(pkt); err != nil || !questionWhole(pkt) {
 			out = headerReply(s, pkt, dns.RcodeFormatError)
@@ -148,8 +148,8 @@ func (h *Handler) answerPacket(s *scratch, req *dns.Msg, pkt []byte, client neti
 		out = h.limit(st, s, out, client)
 	}
 	h.count(st, s, out, udp, start)
-	if !tapAt.IsZero() {
-		h.tap(st.Dnstap, s, pkt, out, client, udp, tapAt)
+	if tap {
+		h.tap(st.Dnstap, s, pkt, out, client, udp)
 	}
 	return out
 }

@@ -45,6 +45,7 @@ type Tap struct {
 
 	free  chan *Message // messages the answer path may fill
 	queue chan *Message // filled messages, for the writer
+	kick  chan struct{} // wakes the writer before its tick: the queue fills up
 
 	sent    atomic.Uint64 // frames written
 	dropped atomic.Uint64 // frames dropped: no free message, or no collector
@@ -70,7 +71,7 @@ func New(cfg Config, identity, version string, log *slog.Logger) (*Tap, error) {
 	t := &Tap{
 		cfg: cfg, identity: []byte(identity), version: []byte(version), log: log, out: out,
 		free: make(chan *Message, cfg.Buffer), queue: make(chan *Message, cfg.Buffer),
-		stop: make(chan struct{}), done: make(chan struct{}),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	for range cfg.Buffer {
 		t.free <- new(Message)
@@ -100,8 +101,16 @@ func (t *Tap) Get() *Message {
 }
 
 // Send queues a message from Get. It never blocks: there is room in the
-// queue for every message.
-func (t *Tap) Send(m *Message) { t.queue <- m }
+// queue for every message. A queue a quarter full wakes the writer.
+func (t *Tap) Send(m *Message) {
+	t.queue <- m
+	if len(t.queue) == cap(t.queue)/4+1 {
+		select {
+		case t.kick <- struct{}{}:
+		default:
+		}
+	}
+}
 
 // frames is how many frames a message makes.
 func (t *Tap) frames(response bool) int {

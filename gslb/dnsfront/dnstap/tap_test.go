@@ -183,3 +183,40 @@ func TestValidate(t *testing.T) {
 		t.Errorf("a valid config has problems: %v", c.Validate())
 	}
 }
+
+// BenchmarkEncode is the writer's work per query: a query frame and a
+// response frame with a decision.
+func BenchmarkEncode(b *testing.B) {
+	tp := &Tap{cfg: valid(Config{File: "/dev/null"}), identity: []byte("node"), version: []byte("v")}
+	m := &Message{Query: make([]byte, 60), Response: make([]byte, 120), Client: netip.MustParseAddrPort("192.0.2.1:5353"),
+		QueryTime: time.Now(), ResponseTime: time.Now(), Decided: true,
+		Decision: Decision{Record: "app.example.test.", Type: "A", Policy: "geo", Region: "eu-west", Outcome: "answered", Scope: 24}}
+	enc := &encoder{}
+	b.ReportAllocs()
+	for b.Loop() {
+		enc.encode(tp, m, false)
+		enc.encode(tp, m, true)
+	}
+}
+
+// BenchmarkWrite is the writer's whole work per query, into /dev/null.
+func BenchmarkWrite(b *testing.B) {
+	tp, err := New(valid(Config{File: os.DevNull, Buffer: 1 << 16}), "node", "v", quiet())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tp.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if m := tp.Get(); m != nil {
+			m.Query, m.Response = append(m.Query[:0], make([]byte, 60)...), append(m.Response[:0:cap(m.Response)], make([]byte, 120)...)
+			m.Decided = true
+			m.Decision = Decision{Record: "app.example.test.", Type: "A", Policy: "geo", Region: "eu-west", Outcome: "answered", Scope: 24}
+			tp.Send(m)
+		}
+	}
+	for tp.Sent()+tp.Dropped() < uint64(2*b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportMetric(float64(tp.Dropped())/float64(b.N)/2, "dropped/frame")
+}
