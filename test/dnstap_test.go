@@ -16,6 +16,7 @@ import (
 
 	dnstappb "github.com/dnstap/golang-dnstap"
 	framestream "github.com/farsightsec/golang-framestream"
+	"github.com/meridian-gslb/meridian/internal/testkit"
 	"github.com/miekg/dns"
 	"google.golang.org/protobuf/proto"
 )
@@ -140,7 +141,7 @@ func readDnstap(t *testing.T, path string) []*dnstappb.Dnstap {
 func startCapture(t *testing.T, sock, out string) (stop func()) {
 	t.Helper()
 	cmd := exec.Command("fstrm_capture", "-t", "protobuf:dnstap.Dnstap", "-u", sock, "-w", out)
-	var stderr syncBuffer
+	var stderr testkit.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -133,6 +133,7 @@ type scratch struct {
 	tcpIdle time.Duration
 	// peerPort is the client's port, for dnstap; set by the listener
 	peerPort  uint16
+	tapMsg    dnstap.Message // what tap hands to dnstap
 	keepalive dns.EDNS0_TCP_KEEPALIVE
 
 	// dynamic answers

@@ -156,10 +156,11 @@ func (t *Tap) run() {
 	// missing is logged at start, and a file is a stream (START, STOP)
 	// even when no query came.
 	t.connect(&cn)
-	// The writer wakes on a tick, or when the queue fills up, and writes
-	// what is queued: were it woken by every message, the wake-ups would
-	// cost the answer path more than the frames do.
-	tick := time.NewTicker(drainInterval)
+	// The writer wakes on a tick, or when a bank fills up, reads the
+	// clock for the answer path and writes what is queued: were it woken
+	// by every message, the wake-ups would cost the answer path more
+	// than the frames do.
+	tick := time.NewTicker(tickInterval)
 	defer tick.Stop()
 	for {
 		select {
@@ -172,28 +173,30 @@ func (t *Tap) run() {
 			}
 			return
 		}
+		t.now.Store(time.Now().UnixNano())
 		t.drain(&cn, enc)
 	}
 }
 
-// drainInterval is how long a frame may wait in the queue, at most,
-// before the writer takes it.
-const drainInterval = 10 * time.Millisecond
+// tickInterval is the resolution of the frames' times, and how long a
+// frame waits, at most, before the writer takes it (when it gets a CPU).
+const tickInterval = time.Millisecond
 
-// drain writes every queued message, then flushes.
+// drain swaps the banks and writes every message of the full one, then
+// flushes.
 func (t *Tap) drain(cn *conn, enc *encoder) {
-	wrote := false
-	for {
-		select {
-		case m := <-t.queue:
-			t.handle(cn, enc, m)
-			wrote = wrote || cn.w != nil
-			continue
-		default:
-		}
-		break
+	t.mu.Lock()
+	b := t.fill
+	t.fill, t.spare = t.spare, b
+	t.mu.Unlock()
+	if b.n == 0 {
+		return
 	}
-	if wrote && cn.w != nil {
+	for i := range b.n {
+		t.handle(cn, enc, &b.msgs[i])
+	}
+	b.n = 0
+	if cn.w != nil {
 		if err := cn.w.data.Flush(); err != nil {
 			t.lost(cn, err, 0)
 		}
@@ -209,10 +212,8 @@ func (t *Tap) lost(cn *conn, err error, frames int) {
 	t.dropped.Add(uint64(frames)) // what the buffer held is lost as well, uncounted
 }
 
-// handle writes m, or drops it when there is no stream, and gives it back
-// to the free list.
+// handle writes m, or drops it when there is no stream.
 func (t *Tap) handle(cn *conn, enc *encoder, m *Message) {
-	defer func() { t.free <- m }()
 	frames := t.frames(m.Response != nil)
 	if cn.w == nil && !time.Now().Before(cn.retryAt) {
 		t.connect(cn)
