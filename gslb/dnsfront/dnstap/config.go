@@ -29,8 +29,8 @@ type Config struct {
 	Responses *bool   `toml:"responses"` // AUTH_RESPONSE messages, with the decision; default true
 	Identity  string  `toml:"identity"`  // the frames' identity; default server.identity
 	Version   string  `toml:"version"`   // the frames' version; default server.version
-	// Buffer is how many queries may wait for the writer; past it they
-	// are dropped and counted.
+	// Buffer is how many queries may wait for the writer (a bank's size;
+	// there are two); past it they are dropped and counted.
 	Buffer            int               `toml:"buffer"`
 	ReconnectInterval tomlfile.Duration `toml:"reconnect_interval"`
 }
