@@ -100,3 +100,18 @@ address = "2001:db8::1"
 		})
 	}
 }
+
+// TestDnstapErrors: [server.dnstap]'s problems name their key and line.
+func TestDnstapErrors(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"[server.dnstap]\nfile = \"tap.dnstap\"\nsample = 2\n", "file.toml:3: server.dnstap.sample: must be more than 0"},
+		{"[server.dnstap]\nfile = \"a\"\nsocket = \"b\"\n", "server.dnstap.socket: give one of socket, address and file"},
+		{"[server.dnstap]\naddress = \"collector\"\n", `file.toml:2: server.dnstap.address: "collector" is not host:port`},
+		{"[server.dnstap]\nfile = \"a\"\nreconnect_interval = \"1ms\"\n", "server.dnstap.reconnect_interval: must be at least 10ms"},
+	} {
+		_, err := Parse("file.toml", []byte(tc.src+zoneTable))
+		if err == nil || len(errorsOf(err)) != 1 || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one containing %q", tc.src, err, tc.want)
+		}
+	}
+}
