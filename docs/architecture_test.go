@@ -35,13 +35,15 @@ type room struct {
 // <!-- rules --> markers, which TestArchitecturePage keeps equal to this).
 var rooms = []room{
 	{name: "zones", prefixes: []string{"zones"}, holds: "zone data and authoritative lookups"},
+	{name: "dnssec", prefixes: []string{"zones/dnssec"}, may: []string{"zones"},
+		holds: "DNSSEC: the zones' keys, online signing with a cache of signed RRsets, compact denial of existence"},
 	{name: "geo", prefixes: []string{"geo"}, holds: "where a client is: CIDR rows, GeoIP databases, ECS partitions"},
 	{name: "health", prefixes: []string{"gslb/health"},
 		holds: "health itself: states, target IDs, and the store the checks and the cluster write and the engine reads"},
 	{name: "probes", prefixes: []string{"probes"}, may: []string{"health"}, holds: "health checkers and their scheduler (rise, fall); the check spec"},
 	{name: "engine", prefixes: []string{"gslb"}, may: []string{"geo", "zones", "probes", "health"},
 		holds: "the decision engine and its pure parts (gslb/quorum): policies, the plan, drains, explain; no I/O"},
-	{name: "config", prefixes: []string{"gslb/config"}, may: []string{"engine", "geo", "zones", "probes", "health", "dnsguard", "xfr", "dnstap"},
+	{name: "config", prefixes: []string{"gslb/config"}, may: []string{"engine", "geo", "zones", "dnssec", "probes", "health", "dnsguard", "xfr", "dnstap"},
 		holds: "meridian.toml: decoding, defaults, validation, building the engine's records"},
 	{name: "checks", prefixes: []string{"gslb/checks"}, may: []string{"engine", "probes", "health"},
 		holds: "a node's own checks feeding the engine; the check plan"},
@@ -51,7 +53,7 @@ var rooms = []room{
 		holds: "the probe agent (meridian probe)"},
 	{name: "forwarder", prefixes: []string{"gslb/forward"}, may: []string{"probes", "health"},
 		holds: "the bundled L4/L7 forwarder (meridian forward)"},
-	{name: "dnsfront", prefixes: []string{"gslb/dnsfront"}, may: []string{"engine", "zones", "geo", "health", "dnsguard", "xfr", "dnstap"},
+	{name: "dnsfront", prefixes: []string{"gslb/dnsfront"}, may: []string{"engine", "zones", "dnssec", "geo", "health", "dnsguard", "xfr", "dnstap"},
 		holds: "the DNS front end: the query path and the UDP and TCP listeners"},
 	{name: "xfr", prefixes: []string{"gslb/dnsfront/xfr"}, may: []string{"zones"},
 		holds: "zone transfers out (AXFR, IXFR from a zone's history), TSIG keys, NOTIFY; owns [transfer] and [zone.transfer]"},
@@ -59,10 +61,10 @@ var rooms = []room{
 		holds: "what keeps the DNS front end from being abused: response rate limiting, DNS cookies (each owns its [server] settings)"},
 	{name: "dnstap", prefixes: []string{"gslb/dnsfront/dnstap"},
 		holds: "the DNS front end's dnstap output: frames, the writer and its collector, [server.dnstap]"},
-	{name: "admin", prefixes: []string{"gslb/admin"}, may: []string{"engine", "zones", "geo", "probes", "checks", "cluster", "health"},
+	{name: "admin", prefixes: []string{"gslb/admin"}, may: []string{"engine", "zones", "dnssec", "geo", "probes", "checks", "cluster", "health"},
 		holds: "the DNS node's admin HTTP API and metrics"},
 	{name: "node", prefixes: []string{"gslb/node"},
-		may:   []string{"engine", "config", "dnsfront", "dnsguard", "xfr", "dnstap", "admin", "cluster", "checks", "geo", "zones", "health", "probes"},
+		may:   []string{"engine", "config", "dnsfront", "dnsguard", "xfr", "dnstap", "admin", "cluster", "checks", "geo", "zones", "dnssec", "health", "probes"},
 		holds: "the DNS node's lifecycle (meridian serve): build, start, reload (build whole, swap, then switch health), stop"},
 	{name: "cmd", prefixes: []string{"cmd"}, may: []string{"*"}, holds: "the binary: flags and wiring"},
 	{name: "examples", prefixes: []string{"examples"}, holds: "runnable configurations; the embedded quickstart"},
@@ -76,7 +78,7 @@ var rooms = []room{
 // of the DNS side. Known exceptions are left out of the graph first, so
 // they do not trip these as well.
 var keepOut = map[string][]string{
-	"forwarder": {"engine", "config", "geo", "zones", "dnsfront", "admin", "cluster"},
+	"forwarder": {"engine", "config", "geo", "zones", "dnssec", "dnsfront", "admin", "cluster"},
 }
 
 // An exception is an import a rule forbids that exists today, with the work

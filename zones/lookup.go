@@ -226,3 +226,31 @@ func (z *Zone) StaticCount() int { return z.statics }
 // NoData is the zone's negative answer for a name that exists without the
 // type asked, for names whose data lives outside the zone (dynamic records).
 func (z *Zone) NoData() Result { return z.noData() }
+
+// Types returns the types of the RRsets at qname, or at the wildcard that
+// would synthesise qname's answers; none for an empty non-terminal or a
+// name that does not exist. A signed zone's denial of existence lists them
+// (RFC 9824 section 3).
+func (z *Zone) Types(qname string) []uint16 {
+	n := z.nodes[qname]
+	if n == nil {
+		for ce := qname; n == nil; {
+			p, ok := parent(ce)
+			if !ok {
+				return nil
+			}
+			ce = p
+			if c := z.nodes[ce]; c != nil {
+				if c.wild == nil {
+					return nil
+				}
+				n = c.wild
+			}
+		}
+	}
+	out := make([]uint16, 0, len(n.sets))
+	for _, s := range n.sets {
+		out = append(out, s.rrtype)
+	}
+	return out
+}

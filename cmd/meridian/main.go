@@ -17,6 +17,7 @@ commands:
   forward  run the forwarder (L4, L7) in front of a region's backends (-config FILE; -check validates)
   check    validate a configuration and its zone files, or a forwarder's file (-config FILE)
   explain  show how a dynamic record is decided for a client (-client IP[/PREFIX] NAME [TYPE])
+  dnssec   make a zone's signing key (keygen) and print its DS records (ds)
   status   show regions and targets of a running server (-admin URL, -json)
   version  print the version
 
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return explain(args[1:], stdout, stderr)
 	case "status":
 		return status(args[1:], stdout, stderr)
+	case "dnssec":
+		return dnssecCmd(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "meridian", version())
 		return 0

@@ -17,6 +17,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
 	"github.com/meridian-gslb/meridian/internal/tomlfile"
+	"github.com/meridian-gslb/meridian/zones/dnssec"
 )
 
 // Defaults, each named so the reference in README.md can point at it.
@@ -72,6 +73,8 @@ type Config struct {
 	Transfer xfr.Settings `toml:"transfer"`
 
 	lines tomlfile.Index // where each key is written, for errors found after decoding
+	// signers of the signed zones by origin, made by LoadZones
+	signers map[string]*dnssec.Signer
 }
 
 // LineOf returns the line key ("geo.network[3]") is written on, or its
@@ -164,6 +167,8 @@ type Zone struct {
 	Serial string `toml:"serial"`
 	// Transfer is [zone.transfer]: who may transfer the zone, whom to notify.
 	Transfer xfr.Config `toml:"transfer"`
+	// DNSSEC signs the zone's answers online; nil: unsigned.
+	DNSSEC *dnssec.Config `toml:"dnssec"`
 
 	// Line is where the zone's table starts in the config file, for errors
 	// found later (while loading its data).
@@ -312,6 +317,11 @@ func (c *Config) setDefaults() {
 	for i := range c.Records {
 		c.Records[i].setDefaults()
 	}
+	for i := range c.Zones {
+		if d := c.Zones[i].DNSSEC; d != nil {
+			d.SetDefaults()
+		}
+	}
 }
 
 // validate checks every table, reading the files they name (cookie
@@ -452,6 +462,11 @@ func (z *Zone) validate(v *validator, key string, twice bool) {
 	}
 	if z.IncludeRoot != "" && z.File == "" {
 		v.fail(key+".include_root", "is for a zone's file, and zone %q has none", z.Name)
+	}
+	if z.DNSSEC != nil {
+		for _, p := range z.DNSSEC.Validate() {
+			v.fail(key+".dnssec."+p.Key, "%s", p.Msg)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/meridian-gslb/meridian/zones/dnssec"
 
 	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
@@ -16,6 +17,7 @@ func (c *Config) LoadZones() (*zones.Set, error) {
 		built []*zones.Zone
 		errs  []error
 	)
+	c.signers = map[string]*dnssec.Signer{}
 	for i, zc := range c.Zones {
 		z, err := c.loadZone(i, zc)
 		if err != nil {
@@ -67,6 +69,14 @@ func (c *Config) loadZone(i int, zc Zone) (*zones.Zone, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	if zc.DNSSEC != nil {
+		sg, err := c.loadSigner(key, zc, origin)
+		if err != nil {
+			return nil, err
+		}
+		rrs = append(rrs, sg.ApexRecords(zc.TTL())...)
+		c.signers[zones.Lower(origin)] = sg
+	}
 	z, err := zones.Build(origin, rrs)
 	if err != nil {
 		return nil, c.Errorf(zc.Line, key, "zone %s: %v", zc.Name, err)
@@ -85,3 +95,24 @@ func splitJoined(err error) []error {
 	}
 	return []error{err}
 }
+
+// loadSigner reads the keys of a signed zone and makes its signer.
+func (c *Config) loadSigner(key string, zc Zone, origin string) (*dnssec.Signer, error) {
+	d := zc.DNSSEC
+	if c.FS != nil {
+		return nil, c.Errorf(zc.Line, key+".dnssec", "zone %s: a signed zone needs its keys on disk: run with -config", zc.Name)
+	}
+	keys, err := dnssec.LoadKeys(c.ResolvePath(d.KeyDir), origin, dnssec.Algorithms[d.Algorithm])
+	if err != nil {
+		return nil, c.Errorf(c.LineOf(key+".dnssec"), key+".dnssec.key_dir", "zone %s: %v", zc.Name, err)
+	}
+	sg, err := dnssec.New(origin, keys, *d, nil)
+	if err != nil {
+		return nil, c.Errorf(c.LineOf(key+".dnssec"), key+".dnssec.active_key", "zone %s: %v", zc.Name, err)
+	}
+	return sg, nil
+}
+
+// Signers are the signers of the signed zones by origin, made by
+// LoadZones; nil before it.
+func (c *Config) Signers() map[string]*dnssec.Signer { return c.signers }

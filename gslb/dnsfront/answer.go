@@ -22,7 +22,8 @@ type query struct {
 	qclass  uint16
 	edns    bool
 	do      bool
-	limit   int // largest answer this client takes over this transport
+	co      bool // Compact Answers OK (RFC 9824 section 4)
+	limit   int  // largest answer this client takes over this transport
 	version uint8
 	ecs     ecs // EDNS Client Subnet, when the query carried one
 	// keepalive: the query asked for the TCP idle timeout (RFC 7828);
@@ -87,12 +88,16 @@ func (h *Handler) answer(st *State, s *scratch, r *dns.Msg, udp bool, client net
 			return h.refuse(s, q, dns.RcodeRefused) // not ours, and we never recurse
 		}
 		s.info.counters = st.counters(z)
-		if recs := st.dynamic(q.lower); recs != nil {
+		recs := st.dynamic(q.lower)
+		if recs != nil {
 			res = h.decide(st, s, z, recs, &q, client)
 			s.info.rrl = rrlInfo{set: true, class: rrl.Dynamic, name: q.lower}
 		} else {
 			res = z.Lookup(q.lower, q.qtype)
 			s.info.rrl = classify(&res, q.lower, z)
+		}
+		if sg := st.signerOf(z); sg != nil && q.do {
+			h.sign(sg, s, z, recs, &q, &res)
 		}
 	case dns.ClassCHAOS:
 		var ok bool
@@ -169,6 +174,7 @@ func parse(r *dns.Msg, udp bool, udpSize int) (query, int) {
 	if opt != nil {
 		q.edns = true
 		q.do = opt.Do()
+		q.co = q.do && opt.Co()
 		q.version = opt.Version()
 		if udp {
 			q.limit = min(max(int(opt.UDPSize()), minUDPSize), udpSize)

@@ -9,6 +9,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/zones"
+	"github.com/meridian-gslb/meridian/zones/dnssec"
 	"github.com/miekg/dns"
 )
 
@@ -70,7 +71,8 @@ type wireTable map[*zones.Zone]*zoneWire
 
 type zoneWire struct {
 	answers  []wireAnswer
-	counters *zoneCounters // set by Store
+	counters *zoneCounters  // set by Store
+	signer   *dnssec.Signer // set by Store; DO queries of a signed zone take the full path
 }
 
 func buildWire(set *zones.Set) (wireTable, error) {
@@ -233,6 +235,9 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 	s.info.cookie = h.cookies(st, &s.fck, src, &s.fck2)
 	if recs := st.dynamic(s.lastStr); recs != nil {
 		s.info.counters = st.dynCounters[s.lastStr]
+		if fq.do && st.dynSigned[s.lastStr] {
+			return nil
+		}
 		return h.fastDynamic(st, s, pkt, &fq, recs, src)
 	}
 	return fastStatic(st, s, pkt, &fq)
@@ -331,6 +336,9 @@ func fastStatic(st *State, s *scratch, pkt []byte, fq *fastQuery) []byte {
 	if z := st.Zones.Find(s.lastStr); z != nil {
 		zw := st.wire[z]
 		s.info.counters = zw.counters
+		if fq.do && zw.signer != nil {
+			return nil
+		}
 		res := z.Lookup(s.lastStr, fq.qtype)
 		if res.Static == 0 {
 			return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
 	"github.com/meridian-gslb/meridian/zones"
+	"github.com/meridian-gslb/meridian/zones/dnssec"
 	"github.com/miekg/dns"
 )
 
@@ -44,6 +45,9 @@ type State struct {
 	// Dnstap logs queries and responses; nil: off. It outlives a reload
 	// (the node hands each new State the one it started with).
 	Dnstap *dnstap.Tap
+	// Signers sign the zones that have one, by origin; a DO query for
+	// such a zone gets signed answers (signed.go).
+	Signers map[string]*dnssec.Signer
 	// RRL limits the rate of UDP responses per client prefix; nil: off.
 	// A reload with the same settings should keep the table (and its
 	// buckets): see rrl.Table.Config.
@@ -54,6 +58,7 @@ type State struct {
 
 	wire        wireTable                // static answers in wire form, built by Store
 	dynCounters map[string]*zoneCounters // by dynamic name, built by Store
+	dynSigned   map[string]bool          // dynamic names of signed zones, built by Store
 
 	// counters of this configuration's regions (kept by name across
 	// reloads; the zones' are in wire)
@@ -109,6 +114,7 @@ func (h *Handler) Store(st *State) error {
 			st.dynCounters[r.Name] = st.counters(st.Zones.Find(r.Name))
 		}
 	}
+	st.resolveSigners()
 	h.state.Store(st)
 	return nil
 }
@@ -150,4 +156,5 @@ type scratch struct {
 	dynA    []dns.A
 	dynAAAA []dns.AAAA
 	https   httpsScratch
+	sig     dnssec.Scratch // signed answers
 }

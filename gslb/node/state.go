@@ -25,6 +25,7 @@ func DNSState(cfg *config.Config, set *zones.Set, g *Parts, prev *dnsfront.State
 	return &dnsfront.State{
 		Dnstap:        tap,
 		Zones:         set,
+		Signers:       cfg.Signers(),
 		UDPSize:       cfg.Server.EDNSUDPSize,
 		Chaos:         cfg.Server.Chaos,
 		Identity:      cfg.Server.Identity,
