@@ -71,7 +71,7 @@ func (s *Signer) SignResult(z *zones.Zone, q Query, res *zones.Result, sc *Scrat
 	sc.ns = sc.ns[:0]
 	switch {
 	case res.Kind == zones.KindReferral:
-		err = s.signReferral(res, sc)
+		err = s.signReferral(z, res, sc)
 	case res.Kind == zones.KindNXDomain || res.Kind == zones.KindNoData:
 		err = s.signDenial(z, q, res, sc)
 	default:
@@ -81,10 +81,10 @@ func (s *Signer) SignResult(z *zones.Zone, q Query, res *zones.Result, sc *Scrat
 	return err
 }
 
-// signReferral signs a delegation's DS, or proves there is none with an
-// NSEC at the cut (NS, RRSIG and NSEC in its bitmap), so a validator
-// knows the child is unsigned.
-func (s *Signer) signReferral(res *zones.Result, sc *Scratch) error {
+// signReferral adds a delegation's DS, signed (RFC 4035 section 3.1.4), or
+// proves there is none with an NSEC at the cut (NS, RRSIG and NSEC in its
+// bitmap), so a validator knows the child is unsigned.
+func (s *Signer) signReferral(z *zones.Zone, res *zones.Result, sc *Scratch) error {
 	var ns, ds []dns.RR
 	for _, rr := range res.Ns {
 		if rr.Header().Rrtype == dns.TypeDS {
@@ -96,7 +96,11 @@ func (s *Signer) signReferral(res *zones.Result, sc *Scratch) error {
 	sc.ns = append(sc.ns, ns...)
 	if len(ds) == 0 && len(ns) > 0 {
 		cut := ns[0].Header()
-		ds = []dns.RR{nsec(zones.Lower(cut.Name), cut.Ttl, []uint16{dns.TypeNS})}
+		if r := z.Lookup(zones.Lower(cut.Name), dns.TypeDS); r.Kind == zones.KindAnswer && len(r.Answer) > 0 {
+			ds = r.Answer
+		} else {
+			ds = []dns.RR{nsec(zones.Lower(cut.Name), cut.Ttl, []uint16{dns.TypeNS})}
+		}
 	}
 	var err error
 	sc.ns, err = s.appendSigned(sc.ns, ds, sc)
