@@ -52,7 +52,7 @@ func handlerFor(t testing.TB, cfg *config.Config, health gslb.HealthView) (*Hand
 	if err := e.SetGeo(idx); err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHandler(&State{Zones: set, UDPSize: 1232, GSLB: e, ECS: true, ECSMaxPrefix4: 24, ECSMaxPrefix6: 56}, discard())
+	h, err := NewHandler(&State{Zones: set, Signers: cfg.Signers(), UDPSize: 1232, GSLB: e, ECS: true, ECSMaxPrefix4: 24, ECSMaxPrefix6: 56}, discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,8 @@ type wireTable map[*zones.Zone]*zoneWire
 type zoneWire struct {
 	answers  []wireAnswer
 	counters *zoneCounters  // set by Store
-	signer   *dnssec.Signer // set by Store; DO queries of a signed zone take the full path
+	signer   *dnssec.Signer // set by Store: the zone's, or nil
+	sigKeys  [][]byte       // by Result.Static: the signature cache keys of a signed zone's answers
 }
 
 func buildWire(set *zones.Set) (wireTable, error) {
@@ -235,9 +236,6 @@ func (h *Handler) fastAnswer(st *State, s *scratch, pkt []byte, src netip.Addr, 
 	s.info.cookie = h.cookies(st, &s.fck, src, &s.fck2)
 	if recs := st.dynamic(s.lastStr); recs != nil {
 		s.info.counters = st.dynCounters[s.lastStr]
-		if fq.do && st.dynSigned[s.lastStr] {
-			return nil
-		}
 		return h.fastDynamic(st, s, pkt, &fq, recs, src)
 	}
 	return fastStatic(st, s, pkt, &fq)
@@ -336,15 +334,15 @@ func fastStatic(st *State, s *scratch, pkt []byte, fq *fastQuery) []byte {
 	if z := st.Zones.Find(s.lastStr); z != nil {
 		zw := st.wire[z]
 		s.info.counters = zw.counters
-		if fq.do && zw.signer != nil {
-			return nil
-		}
 		res := z.Lookup(s.lastStr, fq.qtype)
 		if res.Static == 0 {
 			return nil
 		}
 		w = &zw.answers[res.Static]
 		s.info.rrl = classify(&res, s.lastStr, z)
+		if fq.do && zw.signer != nil {
+			return fastSigned(s, pkt, fq, w, zw, res.Static)
+		}
 	}
 	size := fq.qend + len(w.body)
 	if fq.edns {
@@ -450,6 +448,16 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, fq *fastQuery, 
 	if d.Outcome == gslb.Servfail || d.Outcome == gslb.NoData || len(d.Addrs) == 0 {
 		return nil
 	}
+	var sigs []byte
+	nsigs := 0
+	if fq.do {
+		if sg := st.dynSigned[rec.Name]; sg != nil {
+			var ok bool
+			if sigs, nsigs, ok = fastSigsOf(s, pkt, fq, sg, rec.Type, d); !ok {
+				return nil // not signed yet: the full path signs it
+			}
+		}
+	}
 	if s.fecs.present {
 		s.fecs.scope = uint8(d.Scope) // may pass the source prefix (RFC 7871 7.2.1)
 	}
@@ -457,7 +465,7 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, fq *fastQuery, 
 	if rec.Type == dns.TypeAAAA {
 		rdlen = 16
 	}
-	size := fq.qend + len(d.Addrs)*(12+rdlen)
+	size := fq.qend + len(d.Addrs)*(12+rdlen) + len(sigs) + 2*nsigs
 	if fq.edns {
 		size += optLen(&s.fecs, &s.fck2)
 	}
@@ -468,7 +476,7 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, fq *fastQuery, 
 	// logged there.
 	h.logDecision(st, rec, c, &s.fecs, d)
 	be := binary.BigEndian
-	out := startReply(s, pkt, fq.qend, fq.bits, flagAA, uint16(len(d.Addrs)), 0, 0, fq.edns)
+	out := startReply(s, pkt, fq.qend, fq.bits, flagAA, uint16(len(d.Addrs)+nsigs), 0, 0, fq.edns)
 	for _, a := range d.Addrs {
 		out = append(out, 0xC0, headerLen, byte(rec.Type>>8), byte(rec.Type), 0, dns.ClassINET, 0, 0, 0, 0, 0, byte(rdlen))
 		be.PutUint32(out[len(out)-6:], d.TTL)
@@ -480,6 +488,7 @@ func (h *Handler) fastDynamic(st *State, s *scratch, pkt []byte, fq *fastQuery, 
 			out = append(out, b[:]...)
 		}
 	}
+	out = appendSigs(out, sigs)
 	if fq.edns {
 		out = appendOPT(out, fq.adv, fq.do, &s.fecs, &s.fck2)
 	}

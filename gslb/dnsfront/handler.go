@@ -56,9 +56,9 @@ type State struct {
 	// transfer request is refused, and no query pays for the check.
 	Transfers *xfr.Table
 
-	wire        wireTable                // static answers in wire form, built by Store
-	dynCounters map[string]*zoneCounters // by dynamic name, built by Store
-	dynSigned   map[string]bool          // dynamic names of signed zones, built by Store
+	wire        wireTable                 // static answers in wire form, built by Store
+	dynCounters map[string]*zoneCounters  // by dynamic name, built by Store
+	dynSigned   map[string]*dnssec.Signer // the signers of dynamic names of signed zones, built by Store
 
 	// counters of this configuration's regions (kept by name across
 	// reloads; the zones' are in wire)
@@ -157,4 +157,5 @@ type scratch struct {
 	dynAAAA []dns.AAAA
 	https   httpsScratch
 	sig     dnssec.Scratch // signed answers
+	sigKey  []byte         // the fast path's signature cache key
 }

@@ -32,8 +32,9 @@ type Signer struct {
 // entry is one RRset's signatures and when to make them again.
 type entry struct {
 	sigs    []dns.RR
-	renew   int64 // unix seconds: sign again from here on
-	expires int64 // unix seconds: the signatures' expiration
+	wire    []byte // sigs in wire form, each without its owner name, for CachedWire
+	renew   int64  // unix seconds: sign again from here on
+	expires int64  // unix seconds: the signatures' expiration
 }
 
 // New returns the signer of zone with keys (oldest first, as LoadKeys
@@ -173,9 +174,49 @@ func (s *Signer) sign(rrset []dns.RR) (*entry, error) {
 		}
 		e.sigs = append(e.sigs, sig)
 		s.made.Add(1)
+		var err error
+		if e.wire, err = appendTail(e.wire, sig); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
 }
+
+// appendTail appends rr in wire form without its owner name: what follows
+// a compression pointer to the owner in a reply.
+func appendTail(out []byte, rr dns.RR) ([]byte, error) {
+	buf := make([]byte, dns.Len(rr)+16)
+	end, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		return out, fmt.Errorf("pack %s: %w", rr.Header().Name, err)
+	}
+	name := 0
+	for buf[name] != 0 {
+		name += 1 + int(buf[name])
+	}
+	return append(out, buf[name+1:end]...), nil
+}
+
+// CachedWire returns the signatures of the RRset whose cache key
+// (AppendKey's form) is key, in wire form: each record from its type on,
+// to follow a pointer to the owner name; and how many there are. ok is
+// false when they are not cached or due for renewal: the caller then signs
+// with Sign. It allocates nothing.
+func (s *Signer) CachedWire(key []byte) (wire []byte, n int, ok bool) {
+	now := s.now().Unix()
+	s.mu.RLock()
+	e := s.cache[string(key)]
+	s.mu.RUnlock()
+	if e == nil || now >= e.renew {
+		return nil, 0, false
+	}
+	s.hits.Add(1)
+	return e.wire, len(e.sigs), true
+}
+
+// AppendKey appends the cache key of rrset to buf: its records in wire
+// form, uncompressed, in the order given.
+func AppendKey(buf []byte, rrset []dns.RR) ([]byte, error) { return appendKey(buf, rrset) }
 
 // appendKey appends rrset's records in wire form (uncompressed, as given)
 // to buf: the cache key, equal for equal RRsets.
