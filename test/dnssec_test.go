@@ -337,3 +337,85 @@ func TestDNSSECRollover(t *testing.T) {
 		t.Errorf("validated from the removed key:\n%s", out)
 	}
 }
+
+// TestDNSSECBadKeys: keys that cannot be used fail meridian check with
+// the file, line and key named, and fail a reload while the signed zone
+// keeps serving with the keys it had.
+func TestDNSSECBadKeys(t *testing.T) {
+	s := startSigned(t, nil)
+	anchor, _ := s.anchor(t, s.tagOf(t))
+	good := readFile(t, s.config)
+	privates, _ := filepath.Glob(filepath.Join(s.keys, "*.private"))
+	other := filepath.Join(t.TempDir(), "other")
+	if _, errOut, code := runMeridian(t, "dnssec", "keygen", "-zone", "other.test", "-dir", other); code != 0 {
+		t.Fatal(errOut)
+	}
+	for _, tt := range []struct {
+		what   string
+		break_ func(t *testing.T) // makes the configuration bad
+		fix    func(t *testing.T)
+		want   []string // in meridian check's error
+	}{
+		{"missing key folder",
+			func(t *testing.T) { writeFile(t, s.config, strings.Replace(good, `key_dir = "keys"`, `key_dir = "nokeys"`, 1)) },
+			func(t *testing.T) { writeFile(t, s.config, good) },
+			[]string{"meridian.toml:", "zone[0].dnssec.key_dir", "nokeys", "no such file or directory"}},
+		{"private key readable by others",
+			func(t *testing.T) { os.Chmod(privates[0], 0o644) },
+			func(t *testing.T) { os.Chmod(privates[0], 0o600) },
+			[]string{"zone[0].dnssec.key_dir", ".private", "readable or writable by group or others", "chmod 600"}},
+		{"unreadable private key",
+			func(t *testing.T) { os.Rename(privates[0], privates[0]+".moved") },
+			func(t *testing.T) { os.Rename(privates[0]+".moved", privates[0]) },
+			[]string{"zone[0].dnssec.key_dir", "private key", "no such file or directory"}},
+		{"unsupported algorithm",
+			func(t *testing.T) {
+				writeFile(t, s.config, strings.Replace(good, `algorithm = "ecdsap256sha256"`, `algorithm = "rsasha256"`, 1))
+			},
+			func(t *testing.T) { writeFile(t, s.config, good) },
+			[]string{"zone[0].dnssec.algorithm", `"rsasha256" is not supported`}},
+		{"key of another zone",
+			func(t *testing.T) {
+				files, _ := filepath.Glob(filepath.Join(other, "*"))
+				for _, f := range files {
+					b, _ := os.ReadFile(f)
+					name := strings.Replace(filepath.Base(f), "Kother.test.", "Kexample.test.", 1)
+					if err := os.WriteFile(filepath.Join(s.keys, name), b, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			func(t *testing.T) {
+				files, _ := filepath.Glob(filepath.Join(other, "*"))
+				for _, f := range files {
+					os.Remove(filepath.Join(s.keys, strings.Replace(filepath.Base(f), "Kother.test.", "Kexample.test.", 1)))
+				}
+			},
+			[]string{"zone[0].dnssec.key_dir", "key belongs to another zone", "for other.test."}},
+		{"active key not in the folder",
+			func(t *testing.T) {
+				writeFile(t, s.config, strings.Replace(good, `refresh = "7d" }`, `refresh = "7d", active_key = 1 }`, 1))
+			},
+			func(t *testing.T) { writeFile(t, s.config, good) },
+			[]string{"zone[0].dnssec.active_key", "active_key names no key in key_dir: 1"}},
+	} {
+		t.Run(tt.what, func(t *testing.T) {
+			tt.break_(t)
+			defer tt.fix(t)
+			_, errOut, code := runMeridian(t, "check", "-config", s.config)
+			if code != 1 {
+				t.Fatalf("meridian check: exit %d, want 1\n%s", code, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("meridian check's error lacks %q:\n%s", w, errOut)
+				}
+			}
+			have := len(s.logsWithMsg("reload failed"))
+			s.signal(t, syscall.SIGHUP)
+			s.waitLog(t, "reload failed", have)
+			checkDelv(t, s.delv(t, anchor, "", "www.example.test", "A"), "; fully validated", []string{"192.0.2.10"})
+			checkDelv(t, s.delv(t, anchor, "127.0.0.2", "app.example.test", "A"), "; fully validated", []string{"198.51.100.100"})
+		})
+	}
+}
