@@ -83,6 +83,9 @@ func TestAlertsAndDashboard(t *testing.T) {
 	}
 	alerts := 0
 	for _, g := range rules.Groups {
+		if g.Name == "meridian-dnssec" {
+			continue // a signed zone's: TestDNSSECAPIAndMetrics checks them on a signed node
+		}
 		for _, r := range g.Rules {
 			alerts++
 			check("alert "+r.Alert, r.Expr)

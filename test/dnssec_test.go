@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -417,5 +418,67 @@ func TestDNSSECBadKeys(t *testing.T) {
 			checkDelv(t, s.delv(t, anchor, "", "www.example.test", "A"), "; fully validated", []string{"192.0.2.10"})
 			checkDelv(t, s.delv(t, anchor, "127.0.0.2", "app.example.test", "A"), "; fully validated", []string{"198.51.100.100"})
 		})
+	}
+}
+
+// TestDNSSECAPIAndMetrics: /api/v1/zones shows the signed zone's keys and
+// signature cache, /metrics its signer's metrics, and every metric the
+// meridian-dnssec alert group names is exported.
+func TestDNSSECAPIAndMetrics(t *testing.T) {
+	s := startSigned(t, nil)
+	tag := s.tagOf(t)
+	anchor, _ := s.anchor(t, tag)
+	checkDelv(t, s.delv(t, anchor, "", "www.example.test", "A"), "; fully validated", nil)
+	base := "http://" + s.waitLog(t, "admin API", 0).str("addr")
+	code, body := adminCall(t, "GET", base+"/api/v1/zones", "")
+	if code != 200 {
+		t.Fatalf("GET /api/v1/zones: %d %s", code, body)
+	}
+	var zonesOut []struct {
+		Name   string
+		DNSSEC *struct {
+			Keys []struct {
+				Tag       uint16
+				Algorithm string
+				State     string
+			}
+			CachedRRsets  int        `json:"cached_rrsets"`
+			Made          int        `json:"signatures_made"`
+			SoonestExpiry *time.Time `json:"soonest_expiry"`
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &zonesOut); err != nil || len(zonesOut) != 1 || zonesOut[0].DNSSEC == nil {
+		t.Fatalf("zones %s (%v)", body, err)
+	}
+	d := zonesOut[0].DNSSEC
+	if len(d.Keys) != 1 || d.Keys[0].Tag != tag || d.Keys[0].State != "active" || d.Keys[0].Algorithm != "ecdsap256sha256" {
+		t.Errorf("keys %+v, want %d active", d.Keys, tag)
+	}
+	if d.CachedRRsets == 0 || d.Made == 0 || d.SoonestExpiry == nil {
+		t.Fatalf("signature cache %s", body)
+	}
+	if left := time.Until(*d.SoonestExpiry); left < 13*24*time.Hour || left > 15*24*time.Hour {
+		t.Errorf("soonest expiry in %v, want about 14 days", left)
+	}
+	_, page := adminCall(t, "GET", base+"/metrics", "")
+	for _, m := range []string{"meridian_dnssec_signatures_made_total", "meridian_dnssec_cache_hits_total",
+		"meridian_dnssec_cached_rrsets", "meridian_dnssec_signature_expiry_seconds"} {
+		if !strings.Contains(page, "\n"+m+`{zone="example.test."}`) {
+			t.Errorf("/metrics lacks %s for the zone", m)
+		}
+	}
+	rules := readFile(t, filepath.Join("..", "examples", "prometheus", "meridian-alerts.yml"))
+	_, group, ok := strings.Cut(rules, "- name: meridian-dnssec")
+	if !ok {
+		t.Fatal("no meridian-dnssec alert group")
+	}
+	names := regexp.MustCompile(`expr: .*?(meridian_[a-z_]+)`).FindAllStringSubmatch(group, -1)
+	if len(names) == 0 {
+		t.Fatal("the meridian-dnssec group names no metric")
+	}
+	for _, n := range names {
+		if !strings.Contains(page, "# TYPE "+n[1]+" ") {
+			t.Errorf("alert metric %s is not exported", n[1])
+		}
 	}
 }

@@ -93,7 +93,7 @@ func New(src Source, opts Options) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/targets", read(s.targets))
 	mux.HandleFunc("GET /api/v1/cluster", read(s.cluster))
 	mux.HandleFunc("GET /api/v1/records", read(s.records))
-	mux.HandleFunc("GET /api/v1/zones", read(s.zones))
+	mux.HandleFunc("GET /api/v1/zones", read(s.zoneList))
 	mux.HandleFunc("GET /api/v1/explain", read(s.explain))
 	mux.HandleFunc("POST /api/v1/reload", change(s.reload))
 	mux.HandleFunc("PUT /api/v1/records/{name}/{type}/pools/{pool}/weight", change(s.poolWeight))
@@ -546,19 +546,6 @@ func (s *Server) records(w http.ResponseWriter, _ *http.Request) {
 			out = append(out, Record{Name: r.Name, Type: dns.TypeToString[r.Type], TTL: r.TTL,
 				Policy: r.Regions.Name(), Select: r.Targets.Name(), Pools: e.Pools(r)})
 		}
-	}
-	adminhttp.WriteJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) zones(w http.ResponseWriter, _ *http.Request) {
-	type zone struct {
-		Name    string `json:"name"`
-		Serial  uint32 `json:"serial"`
-		Records int    `json:"records"`
-	}
-	out := []zone{}
-	for _, z := range s.src.Zones().Zones() {
-		out = append(out, zone{z.Origin(), z.Serial(), z.Records()})
 	}
 	adminhttp.WriteJSON(w, http.StatusOK, out)
 }

@@ -81,7 +81,7 @@ func (n *Node) prepare(ctx context.Context, parts *Parts, geoMetrics *geoMetrics
 	if n.member != nil {
 		healthMetrics = n.member.health
 	}
-	n.opts.Registry.MustRegister(n.handler, healthMetrics, n.reloads, geoMetrics, n.xfr.metrics)
+	n.opts.Registry.MustRegister(n.handler, healthMetrics, n.reloads, geoMetrics, n.xfr.metrics, dnssecMetrics{n})
 	if n.admin != nil {
 		n.opts.Registry.MustRegister(n.admin.Collector())
 	}

@@ -22,10 +22,14 @@ func DNSState(cfg *config.Config, set *zones.Set, g *Parts, prev *dnsfront.State
 	if prev != nil {
 		tap = prev.Dnstap // started once; its settings apply at a restart
 	}
+	signers := cfg.Signers()
+	if prev != nil {
+		signers = keepSigners(signers, prev.Signers)
+	}
 	return &dnsfront.State{
 		Dnstap:        tap,
 		Zones:         set,
-		Signers:       cfg.Signers(),
+		Signers:       signers,
 		UDPSize:       cfg.Server.EDNSUDPSize,
 		Chaos:         cfg.Server.Chaos,
 		Identity:      cfg.Server.Identity,

@@ -268,3 +268,43 @@ func (s *Signer) Stats() Stats {
 	}
 	return st
 }
+
+// Same reports whether o signs the same zone with the same keys, active
+// key and settings: a reload may then keep s, with its cache and counters.
+func (s *Signer) Same(o *Signer) bool {
+	if s == nil || o == nil || s.zone != o.zone || s.active.Tag() != o.active.Tag() || len(s.keys) != len(o.keys) ||
+		s.validity != o.validity || s.refresh != o.refresh || s.max != o.max {
+		return false
+	}
+	for i, k := range s.keys {
+		if k.DNSKEY.String() != o.keys[i].DNSKEY.String() {
+			return false
+		}
+	}
+	return true
+}
+
+// KeyInfo describes a published key.
+type KeyInfo struct {
+	Tag       uint16 `json:"tag"`
+	Algorithm string `json:"algorithm"`
+	// State is "active" for the key that signs the zone's data,
+	// "published" for the others (in the DNSKEY RRset, signing it alone).
+	State   string    `json:"state"`
+	Created time.Time `json:"created,omitzero"`
+	DS      string    `json:"ds"` // SHA-256, for the parent
+}
+
+// KeyInfos describes the published keys, oldest first.
+func (s *Signer) KeyInfos() []KeyInfo {
+	var out []KeyInfo
+	for _, k := range s.keys {
+		state := "published"
+		if k == s.active {
+			state = "active"
+		}
+		out = append(out, KeyInfo{Tag: k.Tag(), Algorithm: algorithmName(k.DNSKEY.Algorithm), State: state,
+			Created: k.Created, DS: k.DNSKEY.ToDS(dns.SHA256).String()})
+	}
+	return out
+}
