@@ -467,6 +467,11 @@ func TestDNSSECAPIAndMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %s for the zone", m)
 		}
 	}
+	out, errOut, code := runMeridian(t, "explain", "-config", s.config, "-client", "198.51.100.7", "-no-checks", "app.example.test", "A")
+	if code != 0 || !strings.Contains(out, "dnssec    zone example.test. is signed") || !strings.Contains(out, fmt.Sprintf("%d ecdsap256sha256 active", tag)) ||
+		!strings.Contains(out, fmt.Sprintf("signed by key %d", tag)) {
+		t.Errorf("meridian explain: exit %d\n%s%s", code, out, errOut)
+	}
 	rules := readFile(t, filepath.Join("..", "examples", "prometheus", "meridian-alerts.yml"))
 	_, group, ok := strings.Cut(rules, "- name: meridian-dnssec")
 	if !ok {

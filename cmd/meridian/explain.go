@@ -18,6 +18,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/config"
 	"github.com/meridian-gslb/meridian/gslb/node"
 	"github.com/meridian-gslb/meridian/probes"
+	"github.com/meridian-gslb/meridian/zones"
 	"github.com/miekg/dns"
 )
 
@@ -58,10 +59,15 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	}
 	client := st.ClientFor(subnet)
 	ex := parts.Engine().Explain(rec, &client)
+	var sig *signing
+	if z := set.Find(zones.Lower(rec.Name)); z != nil {
+		sig = explainSigning(cfg.Signers()[z.Origin()], rec, ex)
+	}
 	if q.json {
-		return printExplanationJSON(stdout, stderr, subnet, q.ecs, client, ex, statuses)
+		return printExplanationJSON(stdout, stderr, subnet, q.ecs, client, ex, statuses, sig)
 	}
 	printExplanation(stdout, subnet, q.ecs, client, rec, ex, statuses)
+	printSigning(stdout, sig)
 	return 0
 }
 
@@ -126,14 +132,15 @@ func dynamicRecord(e *gslb.Engine, name string, qtype uint16) *gslb.Record {
 }
 
 // printExplanationJSON writes the decision as JSON (explain -json).
-func printExplanationJSON(stdout, stderr io.Writer, subnet netip.Prefix, ecs bool, client gslb.Client, ex gslb.Explanation, statuses map[string]probes.Status) int {
+func printExplanationJSON(stdout, stderr io.Writer, subnet netip.Prefix, ecs bool, client gslb.Client, ex gslb.Explanation, statuses map[string]probes.Status, sig *signing) int {
 	out := struct {
 		Client  string            `json:"client"`
 		ECS     bool              `json:"ecs"`
 		Geo     gslb.Client       `json:"geo"`
 		Checks  map[string]string `json:"checks"`
 		Explain gslb.Explanation  `json:"decision"`
-	}{subnet.String(), ecs, client, map[string]string{}, ex}
+		DNSSEC  *signing          `json:"dnssec,omitempty"`
+	}{subnet.String(), ecs, client, map[string]string{}, ex, sig}
 	for id, s := range statuses {
 		out.Checks[id] = s.State.String() + ": " + s.Result.Reason
 	}
