@@ -358,7 +358,9 @@ func TestDNSSECBadKeys(t *testing.T) {
 		want   []string // in meridian check's error
 	}{
 		{"missing key folder",
-			func(t *testing.T) { writeFile(t, s.config, strings.Replace(good, `key_dir = "keys"`, `key_dir = "nokeys"`, 1)) },
+			func(t *testing.T) {
+				writeFile(t, s.config, strings.Replace(good, `key_dir = "keys"`, `key_dir = "nokeys"`, 1))
+			},
 			func(t *testing.T) { writeFile(t, s.config, good) },
 			[]string{"meridian.toml:", "zone[0].dnssec.key_dir", "nokeys", "no such file or directory"}},
 		{"private key readable by others",
