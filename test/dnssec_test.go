@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // The signed quickstart (examples/dnssec) checked by real validators:
@@ -215,7 +217,7 @@ stub-zone:
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "unbound", "-d", "-c", path)
-	var logs syncBuffer
+	var logs testkit.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
