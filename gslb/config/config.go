@@ -467,6 +467,12 @@ func (z *Zone) validate(v *validator, key string, twice bool) {
 		for _, p := range z.DNSSEC.Validate() {
 			v.fail(key+".dnssec."+p.Key, "%s", p.Msg)
 		}
+		// Signatures are made per answer, online, and a transfer carries
+		// none: a secondary would serve the zone's DNSKEY with unsigned
+		// data, and validators would call every answer bogus.
+		if len(z.Transfer.Allow) > 0 {
+			v.fail(key+".transfer.allow", "zone %q is signed online (dnssec), and a transfer would carry no signatures: secondaries of a signed zone are not supported", z.Name)
+		}
 	}
 }
 

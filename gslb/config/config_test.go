@@ -267,6 +267,11 @@ file = "b.zone"
 			want: [][]string{{"file.toml:3: server.tcp.limits: unknown key"}},
 		},
 		{
+			name: "a signed zone cannot be transferred",
+			src:  "[[zone]]\nname = \"a.test\"\nrecords = [\"@ IN A 192.0.2.1\"]\ndnssec = { key_dir = \"keys\" }\n[zone.transfer]\nallow = [{ prefix = \"127.0.0.0/8\" }]\n",
+			want: [][]string{{"file.toml:6: zone[0].transfer.allow:", "no signatures"}},
+		},
+		{
 			name: "a key the program sets itself",
 			src:  zoneTable + "line = 3\n",
 			want: [][]string{{"file.toml:5: zone[0].line: unknown key"}},
