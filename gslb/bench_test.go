@@ -33,3 +33,39 @@ func BenchmarkDecide(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecideLoad sets load = "headroom" beside the same record
+// without it: off (no load), full (reports below target: nothing to do
+// per query) and shedding (a share of 0.5: one hash of the client's
+// subnet per query). Compare the rounds side by side, interleaved.
+func BenchmarkDecideLoad(b *testing.B) {
+	geo := &Geo{Countries: map[string][]string{"FR": {"eu-west"}}, Default: []string{"us-east"}}
+	for _, pc := range []struct {
+		name   string
+		policy RegionPolicy
+	}{{"geo", geo}, {"weighted_stable", WeightedPools{Stable: true}}} {
+		for _, mode := range []string{"off", "full", "shedding"} {
+			b.Run(pc.name+"/"+mode, func(b *testing.B) {
+				h := NewHealthMap()
+				r := world(pc.policy, All{})
+				r.TTL = 5
+				if mode != "off" {
+					r.Load = LoadHeadroom
+				}
+				e := newEngine(b, h, r)
+				load := 50.0
+				if mode == "shedding" {
+					load = 118
+				}
+				report(e, h, 30, loadOf(r.Pools[0], load, 100, 130), loadOf(r.Pools[1], load, 100, 130), loadOf(r.Pools[2], 0, 100, 130))
+				var s Scratch
+				b.ReportAllocs()
+				for b.Loop() {
+					if d := e.Decide(r, paris, &s); len(d.Addrs) == 0 {
+						b.Fatal("no answer")
+					}
+				}
+			})
+		}
+	}
+}

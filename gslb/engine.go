@@ -27,6 +27,8 @@ type Options struct {
 	// UnknownIsUp counts targets with no health result yet as up, so a
 	// server that has just started answers as before, not blind or empty.
 	UnknownIsUp bool
+	// Load tunes how shares follow load, for records with load on.
+	Load LoadOptions
 }
 
 // Engine decides dynamic answers. It is safe for concurrent use: Decide
@@ -42,9 +44,14 @@ type Engine struct {
 	// name order, and each record's pools' regions (by Record.idx).
 	regionNames []string
 	poolRegion  [][]int
+	poolHash    [][]uint64 // pools' name hashes, for load shedding
 
 	mu   sync.Mutex // serialises plan builds and override changes
 	over overrides  // drains and runtime weights
+	// The load controller's state, by record and pool, and the loads
+	// version of the snapshot it last stepped on.
+	loads  [][]loadState
+	loadAt uint64
 	plan atomic.Pointer[plan]
 	geo  atomic.Pointer[geoState]
 }
@@ -74,12 +81,22 @@ type plan struct {
 	// changes only times then refolds the times alone.
 	statesAt     uint64
 	fromSnapshot bool
+	// shed is, by record, whether some pool keeps less than all its
+	// clients: only then does a decision hash the client's subnet.
+	shed []bool
 }
 
 type poolPlan struct {
 	eligible bool
 	healthy  []Target // usable and healthy, descending weight
 	open     []Target // usable whatever their health (fail open), descending weight
+	// Load (records with load on): shares is whether the pool keeps
+	// less than all its clients, keep the threshold of the client's
+	// subnet hash (share * 2^64), and load what explain shows.
+	shares bool
+	keep   uint64
+	share  float64
+	load   PoolLoad
 }
 
 // New builds an engine over records; health may be nil until SetHealth.
@@ -115,6 +132,11 @@ func New(records []*Record, health HealthView, opts Options) (*Engine, error) {
 		}
 	}
 	e.indexRegions()
+	e.poolHash = poolHashes(e.records)
+	e.loads = make([][]loadState, len(e.records))
+	for ri, r := range e.records {
+		e.loads[ri] = make([]loadState, len(r.Pools))
+	}
 	e.geo.Store(&geoState{parts: make([]*partition, len(e.records))})
 	e.Refresh()
 	return e, nil
@@ -144,9 +166,12 @@ func (e *Engine) Refresh() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if snap := e.snapshot(); snap != nil {
+		e.stepLoads(snap)
 		if old := e.plan.Load(); old != nil && old.fromSnapshot && old.statesAt == snap.StatesVersion() {
 			p := *old
 			p.rtt = e.foldRTTs(e.health, snap)
+			p.records = slices.Clone(p.records)
+			e.applyShares(&p)
 			e.plan.Store(&p)
 			return
 		}
@@ -202,6 +227,7 @@ func (e *Engine) rebuild() {
 		p.records[ri] = pools
 		p.weights[ri] = weights
 	}
+	e.applyShares(p)
 	e.plan.Store(p)
 }
 
@@ -297,22 +323,15 @@ func (e *Engine) decide(r *Record, c *Client, sc *Scratch, ex *Explanation) Deci
 		ex.explainPools(e, r, c, order, pools, pl.weights[r.idx])
 	}
 	d := Decision{TTL: r.TTL, Unlocated: unlocated}
+	if pl.shed[r.idx] {
+		if rank, bits := pickByLoad(c, r, order, pools, e.poolHash[r.idx]); rank >= 0 {
+			return e.answer(r, c, sc, d, order, pools, rank, max(scope, bits))
+		}
+	}
 	for rank, i := range order {
-		if !pools[i].eligible {
-			continue
+		if pools[i].eligible {
+			return e.answer(r, c, sc, d, order, pools, rank, scope)
 		}
-		d.Pool = r.Pools[i]
-		if rank > 0 {
-			d.Outcome = Fallback
-			if r.FallbackTTL > 0 {
-				d.TTL = r.FallbackTTL
-			}
-		}
-		var s int
-		d.Addrs, s = r.Targets.Pick(c, pools[i].healthy, buf)
-		sc.addrs = d.Addrs[:0] // keep what the buffer grew to
-		d.Scope = max(scope, s)
-		return d
 	}
 	// Nothing eligible.
 	switch r.Fail {
@@ -337,6 +356,26 @@ func (e *Engine) decide(r *Record, c *Client, sc *Scratch, ex *Explanation) Deci
 		}
 	}
 	d.Outcome, d.Scope = NoData, 0 // everything drained
+	return d
+}
+
+// answer answers from the pool at rank in order, which is eligible: a
+// fallback when the client's first pool is not (a pool passed over for
+// load is not a fallback: both are healthy, and the answer keeps the
+// record's TTL so that resolvers' caches hold the split steady).
+func (e *Engine) answer(r *Record, c *Client, sc *Scratch, d Decision, order []int, pools []poolPlan, rank, scope int) Decision {
+	i := order[rank]
+	d.Pool = r.Pools[i]
+	if rank > 0 && !pools[order[0]].eligible {
+		d.Outcome = Fallback
+		if r.FallbackTTL > 0 {
+			d.TTL = r.FallbackTTL
+		}
+	}
+	var s int
+	d.Addrs, s = r.Targets.Pick(c, pools[i].healthy, sc.addrs[:0])
+	sc.addrs = d.Addrs[:0] // keep what the buffer grew to
+	d.Scope = max(scope, s)
 	return d
 }
 

@@ -99,6 +99,9 @@ type Record struct {
 	// ServiceMode record whose address hints are the decisions of the
 	// name's A and AAAA records (see ServiceParams).
 	HTTPS *ServiceParams
+	// Load makes the answers follow the forwarders' load reports: a pool
+	// past its target keeps a falling share of its clients.
+	Load LoadMode
 
 	idx int // position in the engine's records, set by New
 }

@@ -23,6 +23,8 @@ type Snapshot struct {
 	states   map[TargetID]State
 	rtt      map[string]time.Duration // by region
 	vantages []VantageRTT
+	loads    []Load
+	loadsAt  uint64 // the version at which loads were last published
 }
 
 var empty = &Snapshot{states: map[TargetID]State{}, rtt: map[string]time.Duration{}}
@@ -84,6 +86,7 @@ type Tx struct {
 	next                 Snapshot
 	cloned               [2]bool // states, rtt
 	statesChanged, dirty bool
+	loadsSet             bool
 }
 
 // Set records a target's state and reports whether it changed.
@@ -144,6 +147,9 @@ func (s *Store) Update(f func(tx *Tx)) {
 	tx.next.version = cur.version + 1
 	if tx.statesChanged {
 		tx.next.statesAt = tx.next.version
+	}
+	if tx.loadsSet {
+		tx.next.loadsAt = tx.next.version
 	}
 	next := tx.next
 	s.cur.Store(&next)
