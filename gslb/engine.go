@@ -52,8 +52,8 @@ type Engine struct {
 	// version of the snapshot it last stepped on.
 	loads  [][]loadState
 	loadAt uint64
-	plan atomic.Pointer[plan]
-	geo  atomic.Pointer[geoState]
+	plan   atomic.Pointer[plan]
+	geo    atomic.Pointer[geoState]
 }
 
 type overrides struct {
