@@ -104,6 +104,9 @@ func (c *Config) record(rc Record) *gslb.Record {
 	case "weighted-stable":
 		rec.Targets = gslb.WeightedTargets{Count: rc.MaxAnswers, Stable: true, StableBits4: bits4, StableBits6: bits6}
 	}
+	if rc.Load == "headroom" {
+		rec.Load = gslb.LoadHeadroom
+	}
 	switch rc.Fail {
 	case "servfail":
 		rec.Fail = gslb.FailServfail

@@ -83,6 +83,10 @@ type Record struct {
 	Select      string    `toml:"select"`      // all, weighted, weighted-stable
 	MaxAnswers  int       `toml:"max_answers"` // all: at most this many (0 = every one); weighted: how many (default 1)
 	Fail        string    `toml:"fail"`        // open, servfail, nodata
+	// Load makes the answers follow the forwarders' load reports:
+	// "headroom" (a pool past its target keeps a falling share of new
+	// clients) or "off" (the default).
+	Load        string    `toml:"load"`
 	Geo         RecordGeo `toml:"geo"`
 	Pools       []Pool    `toml:"pool"`
 	HTTPS       *HTTPS    `toml:"https"` // answer HTTPS queries too, hints from this decision
@@ -123,6 +127,7 @@ var (
 	regionPolicies = []string{"failover", "geo", "proximity", "latency", "weighted", "weighted-stable"}
 	targetPolicies = []string{"all", "weighted", "weighted-stable"}
 	failModes      = []string{"open", "servfail", "nodata"}
+	loadModes      = []string{"off", "headroom"}
 	continents     = []string{"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
 )
 
@@ -139,6 +144,7 @@ func (r *Record) setDefaults() {
 	r.Type = strings.ToUpper(cmp.Or(r.Type, "A"))
 	r.Select = strings.ToLower(cmp.Or(r.Select, "all"))
 	r.Fail = strings.ToLower(cmp.Or(r.Fail, "open"))
+	r.Load = strings.ToLower(cmp.Or(r.Load, "off"))
 	r.Policy = strings.ToLower(r.Policy)
 	for j := range r.Pools {
 		r.Pools[j].setDefaults()
@@ -247,7 +253,7 @@ func (r *Record) validate(v *validator, key string, regions map[string]bool, twi
 	for _, e := range []struct {
 		name, val string
 		of        []string
-	}{{"policy", r.Policy, regionPolicies}, {"select", r.Select, targetPolicies}, {"fail", r.Fail, failModes}} {
+	}{{"policy", r.Policy, regionPolicies}, {"select", r.Select, targetPolicies}, {"fail", r.Fail, failModes}, {"load", r.Load, loadModes}} {
 		if !slices.Contains(e.of, e.val) {
 			v.fail(key+"."+e.name, "must be one of %s, got %q", strings.Join(e.of, ", "), e.val)
 		}
