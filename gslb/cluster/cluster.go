@@ -108,12 +108,14 @@ type Node struct {
 
 	table *quorum.Table // vantages' results (every role keeps them, to pass them on)
 
-	mu        sync.Mutex
-	plans     map[string]Plan
-	overrides Overrides
-	own       func() Results       // a probe's own results, for push/pull
-	failed    map[string]lost      // members lost (failed or left), by name, to call back
-	leaving   map[string]time.Time // members that said goodbye, by name: their loss is a leave
+	mu         sync.Mutex
+	plans      map[string]Plan
+	overrides  Overrides
+	own        func() Results       // a probe's own results, for push/pull
+	failed     map[string]lost      // members lost (failed or left), by name, to call back
+	leaving    map[string]time.Time // members that said goodbye, by name: their loss is a leave
+	loads      map[string]heldLoad  // forwarders' latest load reports, by name
+	loadWarned map[string]bool      // forwarders whose last report had absurd values
 
 	resultsCh, plansCh, overridesCh, membersCh chan struct{}
 	sendq                                      chan send
@@ -164,6 +166,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		table:  quorum.New(cfg.Quorum),
 		plans:  map[string]Plan{},
 		failed: map[string]lost{}, leaving: map[string]time.Time{},
+		loads: map[string]heldLoad{}, loadWarned: map[string]bool{},
 		resultsCh: make(chan struct{}, 1), plansCh: make(chan struct{}, 1),
 		overridesCh: make(chan struct{}, 1), membersCh: make(chan struct{}, 1),
 		sendq: make(chan send, 1024),
@@ -592,6 +595,8 @@ func (n *Node) receive(b []byte, now time.Time) {
 		if n.mergeOverrides(m.overrides) {
 			signal(n.overridesCh)
 		}
+	case kindLoad:
+		n.mergeLoad(m.load, now)
 	case kindFull:
 		for _, part := range m.full {
 			n.receive(part, now)
@@ -752,6 +757,8 @@ func (e *events) NotifyLeave(m *memberlist.Node) {
 		}
 	case RoleDNS:
 		n.dropPlan(m.Name)
+	case RoleForwarder:
+		n.forgetLoad(m)
 	}
 }
 

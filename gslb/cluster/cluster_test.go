@@ -411,6 +411,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodePlan(Plan{Origin: "o", Generation: 2, Body: []byte("[]")}))
 	f.Add(encodeFull([][]byte{encodeOverrides(Overrides{Version: 1, Origin: "o"})}))
 	f.Add(encodeBye("b"))
+	f.Add(encodeLoad(LoadReport{Forwarder: "f", Region: "r", Listeners: []ListenerLoad{webLoad}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		decode(b) // must not panic
 	})

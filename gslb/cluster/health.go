@@ -26,6 +26,9 @@ type Health struct {
 	store   *health.Store
 	log     *slog.Logger
 	recheck time.Duration
+	// loadStale is how old a forwarder's load report may be and count;
+	// DefaultLoadStaleAfter.
+	loadStale time.Duration
 
 	mu          sync.Mutex
 	transitions map[[2]string]uint64     // (target, new state) -> count
@@ -34,7 +37,7 @@ type Health struct {
 
 // NewHealth returns the bridge from node's table to store.
 func NewHealth(node *Node, store *health.Store, log *slog.Logger) *Health {
-	return &Health{node: node, store: store, log: log, recheck: DefaultRecheck, transitions: map[[2]string]uint64{}}
+	return &Health{node: node, store: store, log: log, recheck: DefaultRecheck, loadStale: DefaultLoadStaleAfter, transitions: map[[2]string]uint64{}}
 }
 
 // Run recomputes on every merge and every second until ctx ends.
@@ -50,7 +53,7 @@ func (h *Health) Run(ctx context.Context) {
 			h.store.Update(func(tx *health.Tx) { setVerdicts(tx, changed) })
 			h.logChanges(changed)
 		case <-t.C:
-			h.Apply(time.Now())
+			h.apply(time.Now(), true)
 		}
 	}
 }
@@ -58,7 +61,12 @@ func (h *Health) Run(ctx context.Context) {
 // Apply recomputes every verdict at now, suspects and ageing included,
 // and publishes the changes and the regions' round-trip times as one
 // snapshot.
-func (h *Health) Apply(now time.Time) {
+func (h *Health) Apply(now time.Time) { h.apply(now, false) }
+
+// apply is Apply, and with loads the forwarders' fresh load reports too:
+// only the ticker of Run publishes them, so that the engine's load
+// controller steps once a second, not at every reload.
+func (h *Health) apply(now time.Time, loads bool) {
 	changed := h.node.table.Recompute(now)
 	perVantage := vantageRTTs(h.node.table.Entries(), now, h.node.cfg.Quorum.StaleAfter)
 	medians := medianRTTs(perVantage)
@@ -82,6 +90,9 @@ func (h *Health) Apply(now time.Time) {
 			tx.SetRTT(region, rtt)
 		}
 		tx.SetVantageRTTs(vs)
+		if loads {
+			tx.SetLoads(h.node.freshLoads(now, h.loadStale))
+		}
 	})
 	h.mu.Lock()
 	h.regionRTT = medians

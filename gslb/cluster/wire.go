@@ -290,6 +290,7 @@ type message struct {
 	overrides Overrides
 	full      [][]byte
 	bye       string // the member leaving
+	load      LoadReport
 }
 
 // decode reads one message. It never panics on bad input: anything it
@@ -313,6 +314,8 @@ func decode(b []byte) (message, error) {
 		m.overrides, err = decodeOverrides(r)
 	case kindBye:
 		m.bye, err = r.str(), r.err
+	case kindLoad:
+		m.load, err = decodeLoad(r)
 	case kindFull:
 		n := r.uvarint()
 		if n > uint64(len(r.b)) {
