@@ -109,6 +109,7 @@ type Forward struct {
 	RateLimits []ForwardRateLimit `toml:"rate_limit"`
 	Pools      []ForwardPool      `toml:"pool"`
 	Listeners  []ForwardListener  `toml:"listener"`
+	Cluster    ForwardCluster     `toml:"cluster"` // load reports to the DNS nodes
 
 	decoded *decoded // the keys written, and their lines
 }

@@ -56,6 +56,8 @@ type ForwardListener struct {
 	TLSMinVersion     string               `toml:"tls_min_version"`
 	CertificateReload Duration             `toml:"certificate_reload"`
 	Certificates      []ForwardCertificate `toml:"certificate"`
+
+	ListenerLoad // target_load, max_load, load_unit, vips: what load reports say it carries
 }
 
 // ForwardCertificate is a certificate chain and its key, PEM files.

@@ -40,6 +40,7 @@ func (f *Forward) setDefaults() {
 	for i := range f.Listeners {
 		f.Listeners[i].setDefaults(f.decoded, fmt.Sprintf("listener[%d]", i))
 	}
+	f.Cluster.setDefaults()
 }
 
 func (f *Forward) validate(v *validator) {
@@ -69,6 +70,7 @@ func (f *Forward) validate(v *validator) {
 		names[l.Name] = true
 		l.validate(v, key, pools, addrs)
 	}
+	f.validateLoad(v)
 }
 
 // validatePools checks the pools and returns them by name.
