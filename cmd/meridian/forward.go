@@ -61,8 +61,14 @@ func forward(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("forwarding", "version", version(), "config", cfg.Path, "pools", len(cfg.Pools), "listeners", len(cfg.Listeners))
+	lm, err := startLoadReports(ctx, cfg, registry, log)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	defer lm.stop()
 
-	rl := &forwardReload{f: f, path: *path, cfg: cfg, level: level, log: log}
+	rl := &forwardReload{f: f, path: *path, cfg: cfg, level: level, log: log, load: lm}
 	err = r.Run(ctx, runner.Loop{
 		Reload: rl.reload, Reloads: reloads, Log: log,
 		FailMsg:  "reload failed; still forwarding with the previous configuration",
@@ -82,6 +88,7 @@ type forwardReload struct {
 	cfg   *config.Forward // in force
 	level *slog.LevelVar
 	log   *slog.Logger
+	load  *loadMember // nil without [cluster]
 }
 
 // reload loads the configuration again and hands it to the forwarder,
@@ -98,6 +105,7 @@ func (rl *forwardReload) reload() ([]any, error) {
 		rl.log.Warn("reload: log.format changed; it applies at the next restart")
 	}
 	rl.cfg = next
+	rl.load.reload(next)
 	rl.level.Set(runner.ParseLevel(next.Log.Level))
 	return []any{"pools", len(next.Pools), "listeners", len(next.Listeners)}, nil
 }
