@@ -1,6 +1,7 @@
 package gslb
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -26,6 +27,9 @@ type Explanation struct {
 	// are asked: the first decided (and, when it names only a region,
 	// the next placed it). Empty when no source knows the client.
 	Geo []GeoMatch `json:"geo,omitempty"`
+	// Load says how load moved the answer, for records with load =
+	// "headroom": empty when it did not.
+	Load string `json:"load,omitempty"`
 }
 
 // GeoMatch is one geo source's view of a client.
@@ -53,6 +57,9 @@ type Candidate struct {
 	MinHealthy int           `json:"min_healthy"`
 	Drained    bool          `json:"drained"`
 	Eligible   bool          `json:"eligible"`
+	// Load is the pool's reported load and the share of clients it keeps,
+	// for records with load = "headroom".
+	Load *PoolLoad `json:"load,omitempty"`
 }
 
 // Explain decides like Decide and says why.
@@ -75,6 +82,7 @@ func (e *Engine) Explain(r *Record, c *Client) Explanation {
 	}
 	if d.Pool != nil {
 		ex.Pool, ex.Region = d.Pool.Name, d.Pool.Region.Name
+		ex.Load = loadNote(r, ex.Candidates, d.Pool.Name)
 	}
 	ex.Answer = []string{}
 	for _, a := range d.Addrs {
@@ -100,6 +108,10 @@ func (ex *Explanation) explainPools(e *Engine, r *Record, c *Client, order []int
 			Drained:    drained.regions[p.Region.Name],
 			Eligible:   pools[i].eligible,
 		}
+		if r.Load == LoadHeadroom {
+			l := pools[i].load
+			cand.Load = &l
+		}
 		if c.HasCoords {
 			cand.DistanceKm = distanceKm(c.Lat, c.Lon, p.Region.Lat, p.Region.Lon)
 		}
@@ -110,4 +122,23 @@ func (ex *Explanation) explainPools(e *Engine, r *Record, c *Client, order []int
 		}
 		ex.Candidates = append(ex.Candidates, cand)
 	}
+}
+
+// loadNote explains an answer load moved: the client's first eligible
+// pool keeps only part of its subnets, and not this client's.
+func loadNote(r *Record, cands []Candidate, answered string) string {
+	if r.Load != LoadHeadroom {
+		return ""
+	}
+	for _, c := range cands {
+		if !c.Eligible {
+			continue
+		}
+		if c.Pool == answered || c.Load == nil {
+			return ""
+		}
+		return fmt.Sprintf("moved from %s (%s): it keeps %.0f%% of client subnets (load %.4g of target %.4g, max %.4g %s), not this one",
+			c.Pool, c.Region, c.Load.Share*100, c.Load.Smoothed, c.Load.Target, c.Load.Max, c.Load.Unit)
+	}
+	return ""
 }

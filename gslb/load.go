@@ -356,3 +356,12 @@ func poolHashes(records []*Record) [][]uint64 {
 	}
 	return out
 }
+
+// LoadReports are the forwarders' fresh load reports the plan was last
+// built from; nil without any.
+func (e *Engine) LoadReports() []health.Load {
+	if snap := e.snapshot(); snap != nil {
+		return snap.Loads()
+	}
+	return nil
+}

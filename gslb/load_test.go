@@ -3,6 +3,7 @@ package gslb
 import (
 	"math"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/meridian-gslb/meridian/gslb/health"
@@ -244,5 +245,32 @@ func TestLoadGradual(t *testing.T) {
 	}
 	if last != 0 {
 		t.Errorf("after 40 reports far past max the share is %v, want 0", last)
+	}
+}
+
+// TestLoadExplain: explain shows each pool's load and share, and why the
+// answer moved.
+func TestLoadExplain(t *testing.T) {
+	h := NewHealthMap()
+	r := world(Failover{}, All{})
+	r.Load, r.TTL = LoadHeadroom, 5
+	e := newEngine(t, h, r)
+	report(e, h, 60, loadOf(r.Pools[0], 500, 100, 130), loadOf(r.Pools[1], 20, 100, 130))
+	ex := e.Explain(r, client("10.9.8.7", 32))
+	if ex.Pool != "euw" || !strings.Contains(ex.Load, "moved from use (us-east): it keeps 0% of client subnets") {
+		t.Fatalf("answered %s, load note %q", ex.Pool, ex.Load)
+	}
+	use, euw, apne := ex.Candidates[0].Load, ex.Candidates[1].Load, ex.Candidates[2].Load
+	if use == nil || use.Share != 0 || use.Reason != ReasonAbove || use.Target != 100 || use.Max != 130 || use.Unit != "rps" {
+		t.Errorf("use: %+v", use)
+	}
+	if euw == nil || euw.Share != 1 || euw.Reason != ReasonBelow || euw.Reports != 1 {
+		t.Errorf("euw: %+v", euw)
+	}
+	if apne == nil || apne.Reason != ReasonNoReports || apne.Share != 1 {
+		t.Errorf("apne: %+v", apne)
+	}
+	if by := e.LoadsByRegion(); by["us-east"]["app.example.test./A/use"].Share != 0 {
+		t.Errorf("by region: %+v", by)
 	}
 }

@@ -359,14 +359,15 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 
 // Region is a region as the API shows it.
 type Region struct {
-	Name      string  `json:"name"`
-	Lat       float64 `json:"lat"`
-	Lon       float64 `json:"lon"`
-	Continent string  `json:"continent,omitempty"`
-	Drained   bool    `json:"drained"`
-	Up        int     `json:"targets_up"`
-	Down      int     `json:"targets_down"`
-	Unknown   int     `json:"targets_unknown"`
+	Name      string      `json:"name"`
+	Lat       float64     `json:"lat"`
+	Lon       float64     `json:"lon"`
+	Continent string      `json:"continent,omitempty"`
+	Drained   bool        `json:"drained"`
+	Up        int         `json:"targets_up"`
+	Down      int         `json:"targets_down"`
+	Unknown   int         `json:"targets_unknown"`
+	Load      *RegionLoad `json:"load,omitempty"` // forwarders' reports and pools' shares (load.go)
 }
 
 func (s *Server) regions(w http.ResponseWriter, _ *http.Request) {
@@ -378,8 +379,9 @@ func (s *Server) regions(w http.ResponseWriter, _ *http.Request) {
 	}
 	drained, _ := e.Drains()
 	states := s.targetStates(e)
+	loads := regionLoads(e)
 	for name, reg := range e.Regions() {
-		r := Region{Name: name, Lat: reg.Lat, Lon: reg.Lon, Continent: reg.Continent, Drained: drained[name]}
+		r := Region{Name: name, Lat: reg.Lat, Lon: reg.Lon, Continent: reg.Continent, Drained: drained[name], Load: loads[name]}
 		for _, t := range states {
 			if t.Region != name {
 				continue
@@ -681,6 +683,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolHealthyDesc
 	ch <- poolTargetsDesc
 	ch <- poolWeightDesc
+	describeLoad(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -703,6 +706,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(eligibleDesc, prometheus.GaugeValue, float64(n), r.Name, dns.TypeToString[r.Type])
 	}
+	collectLoad(ch, e)
 	drained, _ := e.Drains()
 	for name := range e.Regions() {
 		v := 0.0
