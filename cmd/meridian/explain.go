@@ -30,6 +30,14 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	if code != 0 {
 		return code
 	}
+	if q.admin != "" {
+		token, err := readToken(q.tokenFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "meridian: %v\n", err)
+			return 2
+		}
+		return explainLive(q, token, stdout, stderr)
+	}
 	cfg, set, err := loadConfig(q.path)
 	if err != nil {
 		fmt.Fprintf(stderr, "meridian: %v\n", err)
@@ -78,6 +86,8 @@ type explainQuery struct {
 	subnet         netip.Prefix
 	ecs            bool
 	json, noChecks bool
+	admin          string // a running node's admin API: live health and load
+	tokenFile      string
 }
 
 // parseExplainArgs reads explain's flags and arguments; a non-zero code
@@ -90,8 +100,10 @@ func parseExplainArgs(args []string, stderr io.Writer) (explainQuery, int) {
 	clientArg := fs.String("client", "", "the client: IP (a resolver's address) or IP/PREFIX (an EDNS Client Subnet)")
 	fs.BoolVar(&q.json, "json", false, "print the decision as JSON")
 	fs.BoolVar(&q.noChecks, "no-checks", false, "do not run the health checks; every target counts as unknown")
+	fs.StringVar(&q.admin, "admin", "", "ask a running DNS node's admin API (http://127.0.0.1:8053): its live health, drains and load")
+	fs.StringVar(&q.tokenFile, "token-file", "", "with -admin: bearer token, when the node's reads are closed")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: meridian explain [-config FILE] -client IP[/PREFIX] [-json] [-no-checks] NAME [TYPE]")
+		fmt.Fprintln(stderr, "usage: meridian explain [-config FILE | -admin URL] -client IP[/PREFIX] [-json] [-no-checks] NAME [TYPE]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -266,6 +278,7 @@ func printExplanation(w io.Writer, subnet netip.Prefix, ecs bool, c gslb.Client,
 			cand.Healthy, cand.Total, cand.MinHealthy, eligible, strings.Join(targets, ", "))
 	}
 	tw.Flush()
+	printLoad(w, ex)
 	answer := strings.Join(ex.Answer, " ")
 	if answer == "" {
 		answer = "(none)"

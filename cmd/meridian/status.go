@@ -25,14 +25,10 @@ func status(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	var token string
-	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			fmt.Fprintf(stderr, "meridian: %v\n", err)
-			return 2
-		}
-		token = strings.TrimSpace(string(b))
+	token, err := readToken(*tokenFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "meridian: %v\n", err)
+		return 2
 	}
 	var regions []admin.Region
 	var targets []admin.Target
@@ -57,6 +53,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", r.Name, r.Up, r.Down, r.Unknown, yesNo(r.Drained))
 	}
 	tw.Flush()
+	printRegionLoads(stdout, regions)
 	fmt.Fprintln(stdout)
 	tw = tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TARGET\tSTATE\tVOTES UP/DOWN\tSINCE\tRTT\tDRAINED\tREASON")
@@ -116,6 +113,18 @@ type clusterView struct {
 		Age     float64 `json:"age_s"`
 		Suspect bool    `json:"suspect"`
 	} `json:"vantages"`
+}
+
+// readToken reads a bearer token file; "" without one.
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 func yesNo(b bool) string {
