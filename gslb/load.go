@@ -22,7 +22,7 @@ const (
 // the load reports: the cluster publishes them once a second.
 const (
 	DefaultLoadSmoothing  = 0.3  // weight of a new report in the smoothed load (EWMA)
-	DefaultLoadMaxStep    = 0.05 // most a share moves in one step
+	DefaultLoadMaxStep    = 0.1  // most a share moves in one step
 	DefaultLoadHysteresis = 0.02 // a share moves only when its goal is further than this
 )
 
