@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/meridian-gslb/meridian/gslb/health"
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 func loadReport(listeners ...ListenerLoad) LoadReport {
@@ -59,12 +60,12 @@ func TestLoadWire(t *testing.T) {
 func TestLoadReports(t *testing.T) {
 	dns := start(t, "dns", Meta{Role: RoleDNS})
 	fwd := start(t, "fwd-eu", Meta{Role: RoleForwarder, Region: "eu-west"}, dns.Addr())
-	eventually(t, "the forwarder to be a member", func() bool { return len(fwd.alive(RoleDNS)) == 1 })
+	testkit.Eventually(t, "the forwarder to be a member", func() bool { return len(fwd.alive(RoleDNS)) == 1 })
 	nan := ListenerLoad{Listener: "nan", Unit: health.UnitRPS, Load: math.NaN(), Target: 1, Max: 2}
 	inverted := ListenerLoad{Listener: "inverted", Unit: health.UnitRPS, Load: 1, Target: 20, Max: 10}
 	negative := ListenerLoad{Listener: "negative", Unit: health.UnitConnections, Load: -1, Target: 1, Max: 2}
 	fwd.SendLoad(loadReport(webLoad, nan, inverted, negative))
-	eventually(t, "the report", func() bool { return len(dns.Loads(time.Now(), 0)) == 1 })
+	testkit.Eventually(t, "the report", func() bool { return len(dns.Loads(time.Now(), 0)) == 1 })
 	got := dns.Loads(time.Now(), 0)[0]
 	if got.Forwarder != "fwd-eu" || got.Region != "eu-west" || len(got.Listeners) != 1 || got.Listeners[0].Listener != "web" || got.Stale {
 		t.Fatalf("held %+v, want fwd-eu's web listener alone, fresh", got)
@@ -89,7 +90,7 @@ func TestLoadReports(t *testing.T) {
 	if err := fwd.Leave(time.Second); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the report forgotten", func() bool { return len(dns.Loads(time.Now(), 0)) == 0 })
+	testkit.Eventually(t, "the report forgotten", func() bool { return len(dns.Loads(time.Now(), 0)) == 0 })
 }
 
 // TestLoadNeedsKey: a forwarder without the cluster's key can neither
@@ -124,7 +125,7 @@ func TestLoadNeedsKey(t *testing.T) {
 		t.Fatal("a forwarder with another key joined")
 	}
 	send("keyed", testKey)
-	eventually(t, "the keyed report", func() bool { return len(dns.Loads(time.Now(), 0)) > 0 })
+	testkit.Eventually(t, "the keyed report", func() bool { return len(dns.Loads(time.Now(), 0)) > 0 })
 	for _, f := range dns.Loads(time.Now(), 0) {
 		if f.Forwarder == "intruder" {
 			t.Fatal("the DNS node read a report sent without the cluster's key")
@@ -141,7 +142,7 @@ func TestLoadBandwidth(t *testing.T) {
 	}
 	dns := startWith(t, "dns", Meta{Role: RoleDNS}, nil)
 	fwd := startWith(t, "fwd", Meta{Role: RoleForwarder, Region: "eu-west"}, nil, dns.Addr())
-	eventually(t, "membership", func() bool { return len(fwd.alive(RoleDNS)) == 1 })
+	testkit.Eventually(t, "membership", func() bool { return len(fwd.alive(RoleDNS)) == 1 })
 	sent0, recv0 := fwd.Bytes()
 	const seconds = 5
 	for range seconds {

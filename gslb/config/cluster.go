@@ -1,16 +1,12 @@
 package config
 
 import (
-	"encoding/base64"
-	"errors"
-	"fmt"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/quorum"
+	"github.com/meridian-gslb/meridian/internal/gossipkey"
 	"github.com/meridian-gslb/meridian/internal/loopback"
 )
 
@@ -102,37 +98,9 @@ func (cl *Cluster) validate(v *validator, resolve func(string) string) {
 	}
 }
 
-// ParseKey reads a gossip key written in base64, as
-// `openssl rand -base64 32` prints it.
-func ParseKey(s string) ([]byte, error) {
-	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
-	if err != nil {
-		return nil, fmt.Errorf("key is not base64: %w", err)
-	}
-	switch len(k) {
-	case 16, 24, 32:
-		return k, nil
-	}
-	return nil, fmt.Errorf("key is %d bytes; it must be 16, 24 or 32 (AES-128, -192, -256)", len(k))
-}
+// ParseKey reads a gossip key written in base64 (gossipkey.Parse).
+func ParseKey(s string) ([]byte, error) { return gossipkey.Parse(s) }
 
 // ParseKeys reads a key file: one base64 key per line, the first the one
-// that encrypts; blank lines and # comments are skipped.
-func ParseKeys(src []byte) ([][]byte, error) {
-	var keys [][]byte
-	for i, line := range strings.Split(string(src), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, err := ParseKey(line)
-		if err != nil {
-			return nil, fmt.Errorf("line %s: %w", strconv.Itoa(i+1), err)
-		}
-		keys = append(keys, k)
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("no key in the file")
-	}
-	return keys, nil
-}
+// that encrypts (gossipkey.ParseFile).
+func ParseKeys(src []byte) ([][]byte, error) { return gossipkey.ParseFile(src) }

@@ -11,7 +11,8 @@ import (
 	"strings"
 	"time"
 
-	gslbconfig "github.com/meridian-gslb/meridian/gslb/config"
+	"github.com/meridian-gslb/meridian/internal/gossipkey"
+	"github.com/meridian-gslb/meridian/internal/loopback"
 )
 
 // Load reporting defaults.
@@ -104,7 +105,7 @@ func (c *ForwardCluster) validate(v *validator, resolve func(string) string) {
 		v.fail("cluster.report_interval", "must be at least 100ms, got %s", c.ReportInterval)
 	}
 	if c.KeyFile == "" && !c.Insecure {
-		if a := gslbconfig.BeyondLoopback(append([]string{c.Bind, c.Advertise}, c.Seeds...)...); a != "" {
+		if a := loopback.Beyond(append([]string{c.Bind, c.Advertise}, c.Seeds...)...); a != "" {
 			v.fail("cluster.key_file", "gossip on %s would be in clear: set key_file, or insecure = true to accept the risk", a)
 		}
 	}
@@ -114,7 +115,7 @@ func (c *ForwardCluster) validate(v *validator, resolve func(string) string) {
 			v.fail("cluster.key_file", "%v", err)
 			return
 		}
-		if c.Keys, err = gslbconfig.ParseKeys(b); err != nil {
+		if c.Keys, err = gossipkey.ParseFile(b); err != nil {
 			v.fail("cluster.key_file", "%s: %v", c.KeyFile, err)
 		}
 	}
