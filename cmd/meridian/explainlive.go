@@ -26,7 +26,7 @@ func explainLive(q explainQuery, token string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if q.json {
-		return printExplanationJSON(stdout, stderr, q.subnet, q.ecs, gslb.Client{}, ex, nil)
+		return printExplanationJSON(stdout, stderr, q.subnet, q.ecs, gslb.Client{}, ex, nil, nil)
 	}
 	c := gslb.Client{}
 	for _, cand := range ex.Candidates {

@@ -75,21 +75,21 @@ type Region struct {
 
 // Record is a dynamic A or AAAA record.
 type Record struct {
-	Name        string    `toml:"name"` // relative to zone when it has no final dot? no: always a full name
-	Type        string    `toml:"type"` // A or AAAA
-	TTL         *uint32   `toml:"ttl"`
-	FallbackTTL uint32    `toml:"fallback_ttl"`
-	Policy      string    `toml:"policy"`      // failover, geo, proximity, latency, weighted, weighted-stable
-	Select      string    `toml:"select"`      // all, weighted, weighted-stable
-	MaxAnswers  int       `toml:"max_answers"` // all: at most this many (0 = every one); weighted: how many (default 1)
-	Fail        string    `toml:"fail"`        // open, servfail, nodata
+	Name        string  `toml:"name"` // relative to zone when it has no final dot? no: always a full name
+	Type        string  `toml:"type"` // A or AAAA
+	TTL         *uint32 `toml:"ttl"`
+	FallbackTTL uint32  `toml:"fallback_ttl"`
+	Policy      string  `toml:"policy"`      // failover, geo, proximity, latency, weighted, weighted-stable
+	Select      string  `toml:"select"`      // all, weighted, weighted-stable
+	MaxAnswers  int     `toml:"max_answers"` // all: at most this many (0 = every one); weighted: how many (default 1)
+	Fail        string  `toml:"fail"`        // open, servfail, nodata
 	// Load makes the answers follow the forwarders' load reports:
 	// "headroom" (a pool past its target keeps a falling share of new
 	// clients) or "off" (the default).
-	Load        string    `toml:"load"`
-	Geo         RecordGeo `toml:"geo"`
-	Pools       []Pool    `toml:"pool"`
-	HTTPS       *HTTPS    `toml:"https"` // answer HTTPS queries too, hints from this decision
+	Load  string    `toml:"load"`
+	Geo   RecordGeo `toml:"geo"`
+	Pools []Pool    `toml:"pool"`
+	HTTPS *HTTPS    `toml:"https"` // answer HTTPS queries too, hints from this decision
 }
 
 // RecordGeo is the geo policy's map from where the client is to regions.
