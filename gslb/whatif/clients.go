@@ -16,9 +16,18 @@ import (
 // Client is one client of a simulation: a label for the report, the
 // engine's client, and its weight in the shares (queries, or 1).
 type Client struct {
-	Label  string
+	Label  string       // "" for a subnet's client: the subnet, written only when the report lists it
+	Subnet netip.Prefix // the client's subnet, when it has one
 	Client gslb.Client
 	Weight float64
+}
+
+// Name is the client as the report and the query counts name it.
+func (c *Client) Name() string {
+	if c.Label == "" {
+		return c.Subnet.String()
+	}
+	return c.Label
 }
 
 // Clients is a stream of clients; Simulate reads it once, so a table of
@@ -35,7 +44,7 @@ type Clients struct {
 func TableRows(idx *geo.Index) Clients {
 	return Clients{Source: "geo.network rows", Seq: func(yield func(Client) bool) {
 		for pfx, loc := range idx.Rows() {
-			if !yield(Client{Label: pfx.String(), Client: gslb.ClientAt(pfx, loc, true), Weight: 1}) {
+			if !yield(Client{Subnet: pfx, Client: gslb.ClientAt(pfx, loc, true), Weight: 1}) {
 				return
 			}
 		}
@@ -98,7 +107,7 @@ func ReadClients(r io.Reader, name string, idx *geo.Index) (Clients, error) {
 			}
 		}
 		loc, ok := idx.Locate(p.Addr())
-		out = append(out, Client{Label: p.String(), Client: gslb.ClientAt(p, loc, ok), Weight: weight})
+		out = append(out, Client{Subnet: p, Client: gslb.ClientAt(p, loc, ok), Weight: weight})
 	}
 	if err := sc.Err(); err != nil {
 		return Clients{}, fmt.Errorf("reading %s: %w", name, err)
@@ -134,7 +143,7 @@ func Weighted(cs Clients, counts map[string]float64) Clients {
 	seq := cs.Seq
 	cs.Seq = func(yield func(Client) bool) {
 		for c := range seq {
-			key, _, _ := strings.Cut(c.Label, " ")
+			key, _, _ := strings.Cut(c.Name(), " ")
 			c.Weight = counts[key]
 			if !yield(c) {
 				return

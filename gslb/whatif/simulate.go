@@ -96,6 +96,7 @@ func Simulate(base *gslb.Engine, s Scenario, clients Clients, guards []Guard) (*
 		tallies[i] = newTally(r)
 	}
 	var s1, s2 gslb.Scratch
+	var cl gslb.Client // one for the walk: a pointer to it escapes
 	for c := range clients.Seq {
 		rep.Clients++
 		for i, r := range recs {
@@ -103,7 +104,7 @@ func Simulate(base *gslb.Engine, s Scenario, clients Clients, guards []Guard) (*
 			if t.random {
 				continue
 			}
-			cl := c.Client // Decide may resolve it
+			cl = c.Client // Decide may resolve it
 			d1 := before.Decide(r, &cl, &s1)
 			cl = c.Client
 			d2 := after.Decide(r, &cl, &s2)
@@ -168,7 +169,7 @@ func (t *tally) add(c Client, d1, d2 gslb.Decision) {
 	m.Clients++
 	m.Weight += c.Weight
 	if len(m.Sample) < MaxExamples {
-		m.Sample = append(m.Sample, c.Label)
+		m.Sample = append(m.Sample, c.Name())
 	}
 }
 

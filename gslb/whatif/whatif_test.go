@@ -253,7 +253,7 @@ func TestReadClients(t *testing.T) {
 	}
 	var got []string
 	for c := range cs.Seq {
-		got = append(got, fmt.Sprintf("%s=%g@%s", c.Label, c.Weight, c.Client.Region))
+		got = append(got, fmt.Sprintf("%s=%g@%s", c.Name(), c.Weight, c.Client.Region))
 	}
 	want := []string{"198.51.100.7/32=250@eu-west", "192.0.2.0/24=1@us-east", "2001:db8::1/128=3@"}
 	if !slices.Equal(got, want) {
