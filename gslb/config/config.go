@@ -16,6 +16,7 @@ import (
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/dnstap"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/rrl"
 	"github.com/meridian-gslb/meridian/gslb/dnsfront/xfr"
+	"github.com/meridian-gslb/meridian/gslb/whatif"
 	"github.com/meridian-gslb/meridian/internal/tomlfile"
 	"github.com/meridian-gslb/meridian/zones/dnssec"
 )
@@ -67,6 +68,10 @@ type Config struct {
 	Regions []Region `toml:"region"`
 	Records []Record `toml:"record"`
 	Cluster Cluster  `toml:"cluster"`
+	// Guards are the rules operator changes are held to (gslb/whatif
+	// owns the table and checks it on its own; validateGuards checks the
+	// names it gives).
+	Guards []whatif.Guard `toml:"guard"`
 
 	// Transfer is [transfer]: TSIG keys and the IXFR history of zone
 	// transfers; each zone's [zone.transfer] says who may transfer it.
@@ -341,6 +346,7 @@ func (c *Config) validate(v *validator) {
 	c.readCookieSecrets(v)
 	c.validateTransfers(v)
 	c.validateGSLB(v)
+	c.validateGuards(v)
 }
 
 func (s *Server) setDefaults() {
