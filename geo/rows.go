@@ -62,12 +62,22 @@ func (x *Index) placeBelow(i int, addr netip.Addr, loc Location) Location {
 	return loc
 }
 
-// Countries returns each country the index's sources place an address in,
-// with its continent, sorted by code: one walk over every source, calling
-// back once per distinct location, so a City database's millions of
-// networks cost seconds and its countries a few hundred entries.
+// Countries returns each country the index's databases place an address
+// in, with its continent, sorted by code (the CIDR tables' rows are
+// clients of their own, Rows): one walk over the databases, calling back
+// once per distinct location, so a City database's millions of networks
+// cost seconds and its countries a few hundred entries.
 func (x *Index) Countries() ([]Location, error) {
 	if x == nil {
+		return nil, nil
+	}
+	dbs := &Index{}
+	for i, s := range x.srcs {
+		if _, table := s.(*Table); !table {
+			dbs.srcs, dbs.names = append(dbs.srcs, s), append(dbs.names, x.names[i])
+		}
+	}
+	if len(dbs.srcs) == 0 {
 		return nil, nil
 	}
 	seen := map[string]Location{}
@@ -79,7 +89,7 @@ func (x *Index) Countries() ([]Location, error) {
 		}
 		return 0
 	}
-	if _, err := x.Partitions(collect); err != nil {
+	if _, err := dbs.Partitions(collect); err != nil {
 		return nil, err
 	}
 	out := make([]Location, 0, len(seen))

@@ -62,7 +62,8 @@ type Server struct {
 	http *http.Server
 	ln   net.Listener
 
-	mu        sync.Mutex // serialises changes and the state file
+	auth      *adminhttp.Guard // the token and open reads: who may read and change
+	mu        sync.Mutex       // serialises changes and the state file
 	overrides Overrides
 	changes   *prometheus.CounterVec
 }
@@ -78,9 +79,9 @@ func New(src Source, opts Options) (*Server, error) {
 			Name: "meridian_admin_changes_total", Help: "Changes made through the admin API, and refused attempts.",
 		}, []string{"kind", "action", "result"}),
 	}
-	guard := adminhttp.Guard{Token: opts.Token, OpenReads: opts.OpenReads, Log: opts.Log,
+	s.auth = &adminhttp.Guard{Token: opts.Token, OpenReads: opts.OpenReads, Log: opts.Log,
 		Refused: func(r *http.Request, reason string) { s.changes.WithLabelValues("unknown", r.Method, reason).Inc() }}
-	read, change := guard.Read, guard.Change
+	read, change := s.auth.Read, s.auth.Change
 	mux := http.NewServeMux()
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", read(promhttp.HandlerFor(opts.Metrics, promhttp.HandlerOpts{}).ServeHTTP))
@@ -94,16 +95,19 @@ func New(src Source, opts Options) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/cluster", read(s.cluster))
 	mux.HandleFunc("GET /api/v1/records", read(s.records))
 	mux.HandleFunc("GET /api/v1/zones", read(s.zoneList))
-	mux.HandleFunc("GET /api/v1/explain", read(s.explain))
+	mux.HandleFunc("GET /api/v1/explain", read(s.explainGuarded)) // explain with the guards broken now (whatif.go)
 	mux.HandleFunc("POST /api/v1/reload", change(s.reload))
-	mux.HandleFunc("PUT /api/v1/records/{name}/{type}/pools/{pool}/weight", change(s.poolWeight))
-	mux.HandleFunc("DELETE /api/v1/records/{name}/{type}/pools/{pool}/weight", change(s.poolWeight))
-	mux.HandleFunc("PUT /api/v1/targets/{region}/{addr}/weight", change(s.targetWeight))
-	mux.HandleFunc("DELETE /api/v1/targets/{region}/{addr}/weight", change(s.targetWeight))
-	mux.HandleFunc("POST /api/v1/regions/{name}/drain", change(s.drainRegion))
-	mux.HandleFunc("DELETE /api/v1/regions/{name}/drain", change(s.drainRegion))
-	mux.HandleFunc("POST /api/v1/targets/{region}/{addr}/drain", change(s.drainTarget))
-	mux.HandleFunc("DELETE /api/v1/targets/{region}/{addr}/drain", change(s.drainTarget))
+	// Changes: each takes ?dry_run=true (the difference, nothing changed)
+	// and is checked against the guards (whatif.go).
+	mux.HandleFunc("PUT /api/v1/records/{name}/{type}/pools/{pool}/weight", s.whatIf("pool_weight", poolWeightScenario, s.poolWeight))
+	mux.HandleFunc("DELETE /api/v1/records/{name}/{type}/pools/{pool}/weight", s.whatIf("pool_weight", poolWeightScenario, s.poolWeight))
+	mux.HandleFunc("PUT /api/v1/targets/{region}/{addr}/weight", s.whatIf("target_weight", targetWeightScenario, s.targetWeight))
+	mux.HandleFunc("DELETE /api/v1/targets/{region}/{addr}/weight", s.whatIf("target_weight", targetWeightScenario, s.targetWeight))
+	mux.HandleFunc("POST /api/v1/regions/{name}/drain", s.whatIf("region", regionDrainScenario, s.drainRegion))
+	mux.HandleFunc("DELETE /api/v1/regions/{name}/drain", s.whatIf("region", regionDrainScenario, s.drainRegion))
+	mux.HandleFunc("POST /api/v1/targets/{region}/{addr}/drain", s.whatIf("target", targetDrainScenario, s.drainTarget))
+	mux.HandleFunc("DELETE /api/v1/targets/{region}/{addr}/drain", s.whatIf("target", targetDrainScenario, s.drainTarget))
+	mux.HandleFunc("POST /api/v1/simulate", read(s.simulate))
 	mux.HandleFunc("/", adminhttp.NotFound)
 	s.http = adminhttp.NewServer(mux, s.log)
 	return s, nil

@@ -19,6 +19,12 @@ import (
 func New(ctx context.Context, cfg *config.Config, set *zones.Set, opts Options) (*Node, error) {
 	n := &Node{opts: opts, log: opts.Log, cfg: cfg, set: set, health: gslb.NewHealthMap()}
 	n.switchHealth = n.updateHealth
+	n.guards = newGuardWatch(n.log, cfg.Guards, func() *gslb.Engine {
+		if n.handler == nil {
+			return nil
+		}
+		return n.Engine()
+	})
 	n.checks = checks.New(n.health.Store, n.log)
 	geoMetrics := newGeoMetrics()
 	n.parts = &Parts{metrics: geoMetrics} // nothing to reuse yet, but the metrics
@@ -81,7 +87,7 @@ func (n *Node) prepare(ctx context.Context, parts *Parts, geoMetrics *geoMetrics
 	if n.member != nil {
 		healthMetrics = n.member.health
 	}
-	n.opts.Registry.MustRegister(n.handler, healthMetrics, n.reloads, geoMetrics, n.xfr.metrics, dnssecMetrics{n})
+	n.opts.Registry.MustRegister(n.handler, healthMetrics, n.reloads, geoMetrics, n.xfr.metrics, dnssecMetrics{n}, n.guards)
 	if n.admin != nil {
 		n.opts.Registry.MustRegister(n.admin.Collector())
 	}

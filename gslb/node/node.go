@@ -54,6 +54,7 @@ type Node struct {
 	ready   atomic.Bool // listeners up: /readyz
 	reloads *prometheus.CounterVec
 	member  *member // nil without a cluster
+	guards  *guardWatch
 	srv     *dnsfront.Server
 	srvUp   bool // started and not yet shut down
 	xfr     transfers

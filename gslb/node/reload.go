@@ -40,6 +40,7 @@ func (n *Node) ReloadConfig() ([]any, error) {
 	old := n.cfg
 	n.cfg = cfg
 	n.xfr.history = hist
+	n.guards.set(cfg.Guards)
 	n.settle(old, cfg, parts)
 	n.notify(cfg, changes)
 	return []any{"zones", zoneSummary(set), "dynamic_records", len(cfg.Records), "checks", len(parts.checks)}, nil
@@ -121,7 +122,11 @@ func (n *Node) updateHealth(parts *Parts) error {
 	// Every publish of the health store (states and round-trip times)
 	// reaches the serving engine's plan from now on; and what was
 	// published while the engine was built.
-	n.health.OnPublish(parts.engine.Refresh)
+	// The guards are judged after each: health breaking one is logged.
+	n.health.OnPublish(func() {
+		parts.engine.Refresh()
+		n.guards.observe(parts.engine)
+	})
 	parts.engine.Refresh()
 	return nil
 }

@@ -182,3 +182,39 @@ func ReadCounts(r io.Reader, name string) (map[string]float64, error) {
 	}
 	return out, nil
 }
+
+// DefaultClients are the clients a simulation decides when none are
+// given: the CIDR rows, then the databases' countries; one unlocated
+// client when there is neither.
+func DefaultClients(idx *geo.Index) (Clients, error) {
+	countries, err := Countries(idx)
+	if err != nil {
+		return Clients{}, err
+	}
+	rows := TableRows(idx)
+	hasRows := false
+	for range idx.Rows() {
+		hasRows = true
+		break
+	}
+	switch {
+	case !hasRows && countries.Size == 0:
+		return Anyone(), nil
+	case !hasRows:
+		return countries, nil
+	case countries.Size == 0:
+		return rows, nil
+	}
+	return Clients{Source: rows.Source + " and " + countries.Source, Seq: func(yield func(Client) bool) {
+		for c := range rows.Seq {
+			if !yield(c) {
+				return
+			}
+		}
+		for c := range countries.Seq {
+			if !yield(c) {
+				return
+			}
+		}
+	}}, nil
+}

@@ -31,8 +31,8 @@ type Scenario struct {
 	Drain   []string `json:"drain,omitempty"`   // regions or targets drained
 	Undrain []string `json:"undrain,omitempty"` // regions or targets whose drain is lifted
 	// Weight sets pool weights: "POOL=N", POOL a pool name unique among
-	// the records, "NAME/POOL" or "NAME/TYPE/POOL"; N "configured" lifts a
-	// runtime weight.
+	// the records, "NAME/POOL" or "NAME/TYPE/POOL"; or a target's
+	// ("REGION/ADDR=N"). N "configured" lifts a runtime weight.
 	Weight []string `json:"weight,omitempty"`
 	// Load would shift a share of a region's traffic ("REGION=PCT"); it
 	// is refused until capacity reports exist to model it against.
@@ -51,12 +51,14 @@ type change struct {
 	drainRegions  map[string]bool       // region -> drained (false: lifted)
 	drainTargets  map[string]bool
 	poolWeights   []poolWeight
+	targetWeights map[string]*uint32 // target ID -> weight (nil: configured)
 	drainedByName []string // what the scenario drains, for the never_drain guards
 }
 
 type poolWeight struct {
 	rec    *gslb.Record
 	pool   string
+	target string  // a target's ID instead of a pool
 	weight *uint32 // nil: back to the configured weight
 }
 
@@ -66,7 +68,7 @@ func resolve(e *gslb.Engine, s Scenario) (*change, error) {
 		return nil, fmt.Errorf("load %s: %w: shifting load needs capacity reports (issue 17); simulate -down, -drain or -weight instead", strings.Join(s.Load, ", "), ErrUnsupported)
 	}
 	names := namesOf(e)
-	c := &change{health: map[string]gslb.State{}, drainRegions: map[string]bool{}, drainTargets: map[string]bool{}}
+	c := &change{health: map[string]gslb.State{}, drainRegions: map[string]bool{}, drainTargets: map[string]bool{}, targetWeights: map[string]*uint32{}}
 	var errs []error
 	for _, set := range []struct {
 		list []string
@@ -88,11 +90,14 @@ func resolve(e *gslb.Engine, s Scenario) (*change, error) {
 	}
 	for _, w := range s.Weight {
 		pw, err := names.weight(e, w)
-		if err != nil {
+		switch {
+		case err != nil:
 			errs = append(errs, err)
-			continue
+		case pw.target != "":
+			c.targetWeights[pw.target] = pw.weight
+		default:
+			c.poolWeights = append(c.poolWeights, pw)
 		}
-		c.poolWeights = append(c.poolWeights, pw)
 	}
 	return c, errors.Join(errs...)
 }
@@ -180,6 +185,9 @@ func (n names) weight(e *gslb.Engine, entry string) (poolWeight, error) {
 		v32 := uint32(v)
 		w = &v32
 	}
+	if n.targets[key] {
+		return poolWeight{target: key, weight: w}, nil
+	}
 	parts := strings.Split(key, "/")
 	pool := parts[len(parts)-1]
 	var found []poolRef
@@ -194,7 +202,7 @@ func (n names) weight(e *gslb.Engine, entry string) (poolWeight, error) {
 	}
 	switch {
 	case len(found) == 1:
-		return poolWeight{found[0].rec, pool, w}, nil
+		return poolWeight{rec: found[0].rec, pool: pool, weight: w}, nil
 	case len(found) > 1:
 		return poolWeight{}, fmt.Errorf("%w: pool %q is in several records; name one: %s", ErrUnknownName, key, strings.Join(poolKeys(found), ", "))
 	}
@@ -229,6 +237,9 @@ func (c *change) apply(base *gslb.Engine) *gslb.Engine {
 	}
 	for _, pw := range c.poolWeights {
 		_, _ = f.SetPoolWeight(pw.rec.Name, pw.rec.Type, pw.pool, pw.weight)
+	}
+	for id, w := range c.targetWeights {
+		_, _ = f.SetTargetWeight(id, w)
 	}
 	return f
 }

@@ -281,3 +281,16 @@ func failShares(r *gslb.Record, pools []gslb.Candidate, order []int) (map[string
 	}
 	return map[string]float64{"nodata": 1}, &Unhealthy{Fail: "nodata", TTL: r.TTL, Clients: 1}
 }
+
+// Violations returns the guards the scenario would break if an operator
+// made it: what the admin API refuses a change for.
+func Violations(base *gslb.Engine, s Scenario, guards []Guard) ([]Violation, error) {
+	ch, err := resolve(base, s)
+	if err != nil {
+		return nil, err
+	}
+	if len(guards) == 0 {
+		return []Violation{}, nil
+	}
+	return Check(guards, base.Fork(forced{base: base.Health()}), ch.apply(base), ch.drainedByName, true), nil
+}
