@@ -18,6 +18,7 @@ commands:
   check    validate a configuration and its zone files, or a forwarder's file (-config FILE)
   explain  show how a dynamic record is decided for a client (-client IP[/PREFIX] NAME [TYPE])
   dnssec   make a zone's signing key (keygen) and print its DS records (ds)
+  simulate what-if: which clients move where if regions go down, drain or reweigh (-down eu-west); -drill for game days
   status   show regions and targets of a running server (-admin URL, -json)
   version  print the version
 
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return check(args[1:], stdout, stderr)
 	case "explain":
 		return explain(args[1:], stdout, stderr)
+	case "simulate":
+		return simulate(ctx, args[1:], stdout, stderr)
 	case "status":
 		return status(args[1:], stdout, stderr)
 	case "dnssec":

@@ -52,7 +52,7 @@ type change struct {
 	drainTargets  map[string]bool
 	poolWeights   []poolWeight
 	targetWeights map[string]*uint32 // target ID -> weight (nil: configured)
-	drainedByName []string // what the scenario drains, for the never_drain guards
+	drainedByName []string           // what the scenario drains, for the never_drain guards
 }
 
 type poolWeight struct {

@@ -26,8 +26,8 @@ type RecordReport struct {
 	Policy string `json:"policy"`
 	// Moves are the clients whose answer changes region or outcome,
 	// grouped by from and to, largest first. Empty for a record weighted
-	// at random, whose clients have no region of their own: its shares
-	// say it all.
+	// at random, whose clients have no region of their own: its shares,
+	// by pool ("canary (us-east)"), say it all.
 	Moves  []Move  `json:"moves"`
 	Shares []Share `json:"shares"`
 	// Unhealthy says how the record answers clients left with no healthy
@@ -240,7 +240,7 @@ func weightedShares(r *gslb.Record, pools []gslb.Candidate) (map[string]float64,
 	draw := func(first int, p float64) {
 		for _, i := range append([]int{first}, order...) {
 			if pools[i].Eligible {
-				out[pools[i].Region] += p
+				out[poolLabel(pools[i])] += p
 				return
 			}
 		}
@@ -261,6 +261,16 @@ func weightedShares(r *gslb.Record, pools []gslb.Candidate) (map[string]float64,
 	return out, nil
 }
 
+// poolLabel names a pool in the shares of a record weighted at random:
+// its region, and its name when that is not the region's (a canary
+// beside its stable pool in one region).
+func poolLabel(c gslb.Candidate) string {
+	if c.Pool == c.Region {
+		return c.Region
+	}
+	return c.Pool + " (" + c.Region + ")"
+}
+
 // failShares is where a record with no eligible pool answers: the first
 // pool with usable targets when it fails open, else nowhere.
 func failShares(r *gslb.Record, pools []gslb.Candidate, order []int) (map[string]float64, *Unhealthy) {
@@ -276,7 +286,7 @@ func failShares(r *gslb.Record, pools []gslb.Candidate, order []int) (map[string
 	}
 	for _, i := range order {
 		if pools[i].Usable > 0 {
-			return map[string]float64{pools[i].Region: 1}, &Unhealthy{Fail: "fail-open", TTL: ttl, Clients: 1}
+			return map[string]float64{poolLabel(pools[i]): 1}, &Unhealthy{Fail: "fail-open", TTL: ttl, Clients: 1}
 		}
 	}
 	return map[string]float64{"nodata": 1}, &Unhealthy{Fail: "nodata", TTL: r.TTL, Clients: 1}

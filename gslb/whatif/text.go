@@ -54,9 +54,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 		if len(rec.Moves) > 0 || changedShares(rec.Shares) {
-			fmt.Fprintf(tw, "  share\tbefore\tafter\t\n")
+			fmt.Fprintf(tw, "  share\tbefore\tafter\n")
 			for _, s := range rec.Shares {
-				fmt.Fprintf(tw, "  %s\t%5.1f%%\t%5.1f%%\t\n", s.Region, 100*s.Before, 100*s.After)
+				fmt.Fprintf(tw, "  %s\t%5.1f%%\t%5.1f%%\n", s.Region, 100*s.Before, 100*s.After)
 			}
 		}
 		if u := rec.Unhealthy; u != nil {

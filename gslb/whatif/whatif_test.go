@@ -127,7 +127,7 @@ func TestSimulateMoves(t *testing.T) {
 			},
 			canary: map[string][2]float64{"us-east": {1, 1}}, unhealthy: &Unhealthy{Fail: "servfail", TTL: 30, Clients: 4}},
 		{name: "canary weight shifts the share", scenario: Scenario{Weight: []string{"canary=100"}},
-			canary: map[string][2]float64{"us-east": {1, 1}}},
+			canary: map[string][2]float64{"us-east": {1, 0.5}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,8 +150,8 @@ func TestSimulateMoves(t *testing.T) {
 			} else if app.Unhealthy != nil {
 				t.Errorf("app unhealthy = %+v, want none", app.Unhealthy)
 			}
-			if got := shares(rep.Records[1]); got["us-east"] != tt.canary["us-east"] {
-				t.Errorf("canary shares = %v, want us-east %v", got, tt.canary["us-east"])
+			if got := shares(rep.Records[1]); got["stable (us-east)"] != tt.canary["us-east"] {
+				t.Errorf("canary shares = %v, want stable %v", got, tt.canary["us-east"])
 			}
 		})
 	}
@@ -187,8 +187,10 @@ func TestWeightedShares(t *testing.T) {
 		scenario Scenario
 		want     map[string][2]float64
 	}{
-		{Scenario{Weight: []string{"canary=100"}}, map[string][2]float64{"us-east": {1, 1}}},
-		{Scenario{Down: []string{"us-east/192.0.2.110"}}, map[string][2]float64{"us-east": {1, 1}}},
+		{Scenario{Weight: []string{"canary=100"}}, map[string][2]float64{"stable (us-east)": {1, 0.5}, "canary (us-east)": {0, 0.5}}},
+		{Scenario{Weight: []string{"canary.example.test/A/canary=300", "stable=100"}}, map[string][2]float64{"stable (us-east)": {1, 0.25}, "canary (us-east)": {0, 0.75}}},
+		{Scenario{Down: []string{"us-east/192.0.2.110"}}, map[string][2]float64{"stable (us-east)": {1, 0}, "canary (us-east)": {0, 1}}},
+		{Scenario{Weight: []string{"us-east/192.0.2.110=0"}}, map[string][2]float64{"stable (us-east)": {1, 0}, "canary (us-east)": {0, 1}}},
 	}
 	for _, tt := range tests {
 		e, idx := fixture(t, gslb.FailOpen)
@@ -202,7 +204,7 @@ func TestWeightedShares(t *testing.T) {
 	}
 	// Shares by pool weight, across regions: 3 to 1, then one region down.
 	r := &gslb.Record{Name: "w.example.test.", Type: dns.TypeA, TTL: 30, Regions: gslb.WeightedPools{}, Targets: gslb.All{}}
-	pools := []gslb.Candidate{{Region: "us-east", Weight: 3, Eligible: true, Usable: 1}, {Region: "eu-west", Weight: 1, Eligible: true, Usable: 1}}
+	pools := []gslb.Candidate{{Pool: "us-east", Region: "us-east", Weight: 3, Eligible: true, Usable: 1}, {Pool: "eu-west", Region: "eu-west", Weight: 1, Eligible: true, Usable: 1}}
 	if got, _ := weightedShares(r, pools); fmt.Sprint(got) != "map[eu-west:0.25 us-east:0.75]" {
 		t.Errorf("3:1 shares = %v", got)
 	}
