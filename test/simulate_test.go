@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // guardTables are the guards the simulation tests serve with.
@@ -227,7 +229,7 @@ func TestDrill(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "simulate", "-drill", "-server", api, "-token-file", tokenFile, "-drain", "eu-west", "-duration", "1h")
-	var stderr syncBuffer
+	var stderr testkit.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
