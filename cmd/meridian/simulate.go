@@ -133,17 +133,6 @@ func printReport(stdout, stderr io.Writer, rep *whatif.Report, asJSON bool) int 
 	return 0
 }
 
-func readToken(path string) (string, error) {
-	if path == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
 // simulateLocal builds the configuration's engine with every target up
 // and no drains, and simulates on it.
 func simulateLocal(a simulateArgs) (*whatif.Report, error) {
