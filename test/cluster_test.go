@@ -229,7 +229,7 @@ func startDNSNode(t *testing.T, name, keyFile string, seeds []string, targets []
 			// app.example.test's failure mode, when no pool is eligible.
 			mode := strings.TrimPrefix(e, "fail=")
 			edits = append(edits, func(c string) string {
-				return replaceOnce(t, c, "select = \"all\"\n[record.geo]", fmt.Sprintf("select = \"all\"\nfail = %q\n[record.geo]", mode))
+				return replaceOnce(t, c, "\n[record.geo]\n", fmt.Sprintf("\nfail = %q\n[record.geo]\n", mode))
 			})
 		default:
 			lines = append(lines, e)
