@@ -217,6 +217,44 @@ func printExplanation(w io.Writer, subnet netip.Prefix, ecs bool, c gslb.Client,
 		how = "an EDNS Client Subnet, after the server's ECS limits"
 	}
 	fmt.Fprintf(w, "client    %s (%s)\n", subnet, how)
+	printGeo(w, c, ex)
+	fmt.Fprintf(w, "record    %s %s, policy %s, select %s, ttl %d\n", rec.Name, dns.TypeToString[rec.Type], ex.Policy, ex.TargetPolicy, rec.TTL)
+	fmt.Fprintf(w, "pools     in the order the policy tried them:\n")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  #\tpool\tregion\tdistance\tweight\thealthy\tmin\teligible\ttargets")
+	for i, cand := range ex.Candidates {
+		dist := "-"
+		if c.HasCoords {
+			dist = fmt.Sprintf("%.0f km", cand.DistanceKm)
+		}
+		eligible := "yes"
+		switch {
+		case cand.Drained:
+			eligible = "no: drained"
+		case !cand.Eligible:
+			eligible = "no: too few healthy"
+		}
+		targets := poolTargets(rec, cand.Pool, statuses)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%d\t%d/%d\t%d\t%s\t%s\n", i+1, cand.Pool, cand.Region, dist, cand.Weight,
+			cand.Healthy, cand.Total, cand.MinHealthy, eligible, strings.Join(targets, ", "))
+	}
+	tw.Flush()
+	printLoad(w, ex)
+	answer := strings.Join(ex.Answer, " ")
+	if answer == "" {
+		answer = "(none)"
+	}
+	fmt.Fprintf(w, "answer    %s\n", answer)
+	fmt.Fprintf(w, "          %s from %s, ttl %d, ECS scope /%d\n", ex.Outcome, cmp.Or(ex.Pool, "no pool"), ex.TTL, ex.Scope)
+	if ex.Scope > 0 {
+		fmt.Fprintf(w, "          every client in %s gets this order of pools, so a resolver may give them this answer\n", ex.ScopeNetwork)
+	} else {
+		fmt.Fprintf(w, "          the order of pools does not depend on the client: a resolver may give this answer to anyone\n")
+	}
+}
+
+// printGeo writes where the client was placed and which sources said so.
+func printGeo(w io.Writer, c gslb.Client, ex gslb.Explanation) {
 	switch {
 	case !c.Located:
 		fmt.Fprintf(w, "geo       not found in the CIDR table or the GeoIP databases\n")
@@ -242,52 +280,26 @@ func printExplanation(w io.Writer, subnet netip.Prefix, ecs bool, c gslb.Client,
 		}
 		fmt.Fprintf(w, "          %-8s %s %s\n", role, m.Source, m.Network)
 	}
-	fmt.Fprintf(w, "record    %s %s, policy %s, select %s, ttl %d\n", rec.Name, dns.TypeToString[rec.Type], ex.Policy, ex.TargetPolicy, rec.TTL)
-	fmt.Fprintf(w, "pools     in the order the policy tried them:\n")
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  #\tpool\tregion\tdistance\tweight\thealthy\tmin\teligible\ttargets")
-	for i, cand := range ex.Candidates {
-		dist := "-"
-		if c.HasCoords {
-			dist = fmt.Sprintf("%.0f km", cand.DistanceKm)
+}
+
+// poolTargets lists a pool's targets, each with its state and, when its
+// last check failed, why.
+func poolTargets(rec *gslb.Record, pool string, statuses map[string]probes.Status) []string {
+	var targets []string
+	for _, p := range rec.Pools {
+		if p.Name != pool {
+			continue
 		}
-		eligible := "yes"
-		switch {
-		case cand.Drained:
-			eligible = "no: drained"
-		case !cand.Eligible:
-			eligible = "no: too few healthy"
-		}
-		var targets []string
-		for _, p := range rec.Pools {
-			if p.Name != cand.Pool {
-				continue
-			}
-			for _, t := range p.Targets {
-				state := "unknown"
-				if s, ok := statuses[t.ID]; ok {
-					state = s.State.String()
-					if !s.Result.OK {
-						state += " (" + s.Result.Reason + ")"
-					}
+		for _, t := range p.Targets {
+			state := "unknown"
+			if s, ok := statuses[t.ID]; ok {
+				state = s.State.String()
+				if !s.Result.OK {
+					state += " (" + s.Result.Reason + ")"
 				}
-				targets = append(targets, t.Addr.String()+" "+state)
 			}
+			targets = append(targets, t.Addr.String()+" "+state)
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%d\t%d/%d\t%d\t%s\t%s\n", i+1, cand.Pool, cand.Region, dist, cand.Weight,
-			cand.Healthy, cand.Total, cand.MinHealthy, eligible, strings.Join(targets, ", "))
 	}
-	tw.Flush()
-	printLoad(w, ex)
-	answer := strings.Join(ex.Answer, " ")
-	if answer == "" {
-		answer = "(none)"
-	}
-	fmt.Fprintf(w, "answer    %s\n", answer)
-	fmt.Fprintf(w, "          %s from %s, ttl %d, ECS scope /%d\n", ex.Outcome, cmp.Or(ex.Pool, "no pool"), ex.TTL, ex.Scope)
-	if ex.Scope > 0 {
-		fmt.Fprintf(w, "          every client in %s gets this order of pools, so a resolver may give them this answer\n", ex.ScopeNetwork)
-	} else {
-		fmt.Fprintf(w, "          the order of pools does not depend on the client: a resolver may give this answer to anyone\n")
-	}
+	return targets
 }

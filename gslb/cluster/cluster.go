@@ -161,7 +161,22 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("node metadata is %d bytes, more than %d", len(meta), memberlist.MetaMaxSize)
 	}
-	n := &Node{
+	n := newNode(cfg, meta)
+	if err := n.startMemberlist(ctx); err != nil {
+		return nil, err
+	}
+	if n.cfg.Reconnect <= 0 {
+		n.cfg.Reconnect = DefaultReconnect
+	}
+	n.wg.Add(2)
+	go n.sender()
+	go n.reconnect()
+	return n, nil
+}
+
+// newNode is a Node before it has a memberlist: its state and metrics.
+func newNode(cfg Config, meta []byte) *Node {
+	return &Node{
 		cfg: cfg, log: cfg.Log, meta: meta,
 		table:  quorum.New(cfg.Quorum),
 		plans:  map[string]Plan{},
@@ -177,37 +192,41 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5 ms to 4 s
 		}, []string{"vantage", "region"}),
 	}
+}
 
+// startMemberlist binds the gossip transport and creates n's memberlist,
+// with the keyring, the delegate and the log bridge.
+func (n *Node) startMemberlist(ctx context.Context) error {
 	mc := memberlist.DefaultLANConfig()
-	mc.Name = cfg.Name
-	host, port, err := resolveBind(ctx, cfg.Bind)
+	mc.Name = n.cfg.Name
+	host, port, err := resolveBind(ctx, n.cfg.Bind)
 	if err != nil {
-		return nil, fmt.Errorf("cluster bind %q: %w", cfg.Bind, err)
+		return fmt.Errorf("cluster bind %q: %w", n.cfg.Bind, err)
 	}
 	mc.BindAddr, mc.BindPort = host, port
-	if cfg.Advertise != "" {
-		if mc.AdvertiseAddr, mc.AdvertisePort, err = resolveBind(ctx, cfg.Advertise); err != nil {
-			return nil, fmt.Errorf("cluster advertise %q: %w", cfg.Advertise, err)
+	if n.cfg.Advertise != "" {
+		if mc.AdvertiseAddr, mc.AdvertisePort, err = resolveBind(ctx, n.cfg.Advertise); err != nil {
+			return fmt.Errorf("cluster advertise %q: %w", n.cfg.Advertise, err)
 		}
 	}
-	if len(cfg.Keys) > 0 {
-		if mc.Keyring, err = memberlist.NewKeyring(cfg.Keys, cfg.Keys[0]); err != nil {
-			return nil, fmt.Errorf("cluster keys: %w", err)
+	if len(n.cfg.Keys) > 0 {
+		if mc.Keyring, err = memberlist.NewKeyring(n.cfg.Keys, n.cfg.Keys[0]); err != nil {
+			return fmt.Errorf("cluster keys: %w", err)
 		}
 		n.keyring = mc.Keyring
 	}
-	n.keyErrs = newKeyErrors(cfg.Log)
-	mc.Logger = log.New(&logWriter{log: cfg.Log, keys: n.keyErrs}, "", 0)
+	n.keyErrs = newKeyErrors(n.log)
+	mc.Logger = log.New(&logWriter{log: n.log, keys: n.keyErrs}, "", 0)
 	mc.Delegate = (*delegate)(n)
 	mc.Events = (*events)(n)
-	if cfg.Tune != nil {
-		cfg.Tune(mc)
+	if n.cfg.Tune != nil {
+		n.cfg.Tune(mc)
 	}
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 		BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cluster listen on %s: %w", cfg.Bind, err)
+		return fmt.Errorf("cluster listen on %s: %w", n.cfg.Bind, err)
 	}
 	if mc.BindPort == 0 {
 		mc.BindPort = nt.GetAutoBindPort()
@@ -216,15 +235,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	mc.Transport = n.trans
 	if n.ml, err = memberlist.Create(mc); err != nil {
 		n.trans.Shutdown()
-		return nil, fmt.Errorf("cluster: %w", err)
+		return fmt.Errorf("cluster: %w", err)
 	}
-	if n.cfg.Reconnect <= 0 {
-		n.cfg.Reconnect = DefaultReconnect
-	}
-	n.wg.Add(2)
-	go n.sender()
-	go n.reconnect()
-	return n, nil
+	return nil
 }
 
 // Join joins the cluster through the seeds, trying again until one

@@ -54,18 +54,7 @@ func (h *Handler) answer(st *State, s *scratch, r *dns.Msg, udp bool, client net
 		m.Question = s.q[:]
 	}
 	if q.edns {
-		s.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-		s.opt.SetUDPSize(uint16(min(q.limit, st.UDPSize)))
-		s.opt.SetDo(q.do)
-		if s.info.cookie = h.cookies(st, &q.cookie, client, &s.fck2); s.fck2.n > 0 {
-			s.opt.Option = append(s.opt.Option, s.fck2.option(&s.ckOpt))
-		}
-		if q.keepalive {
-			// The idle time this connection has now, in units of 100 ms.
-			s.keepalive = dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE, Length: 2,
-				Timeout: uint16(min(s.tcpIdle/(100*time.Millisecond), 0xFFFF))}
-			s.opt.Option = append(s.opt.Option[:0], &s.keepalive)
-		}
+		h.setOPT(st, s, &q, client)
 	}
 	if rcode == dns.RcodeNotImplemented {
 		// RFC 8906, RFC 2136 section 2.2: an opcode we do not implement
@@ -76,37 +65,9 @@ func (h *Handler) answer(st *State, s *scratch, r *dns.Msg, udp bool, client net
 		return h.refuse(s, q, rcode)
 	}
 
-	var res zones.Result
-	switch q.qclass {
-	case dns.ClassINET:
-		switch q.qtype {
-		case dns.TypeAXFR, dns.TypeIXFR:
-			return h.refuse(s, q, dns.RcodeRefused) // zone transfers are not offered
-		}
-		z := st.Zones.Find(q.lower)
-		if z == nil {
-			return h.refuse(s, q, dns.RcodeRefused) // not ours, and we never recurse
-		}
-		s.info.counters = st.counters(z)
-		recs := st.dynamic(q.lower)
-		if recs != nil {
-			res = h.decide(st, s, z, recs, &q, client)
-			s.info.rrl = rrlInfo{set: true, class: rrl.Dynamic, name: q.lower}
-		} else {
-			res = z.Lookup(q.lower, q.qtype)
-			s.info.rrl = classify(&res, q.lower, z)
-		}
-		if sg := st.signerOf(z); sg != nil && q.do {
-			h.sign(sg, s, z, recs, &q, &res)
-		}
-	case dns.ClassCHAOS:
-		var ok bool
-		if res, ok = chaos(st, q); !ok {
-			return h.refuse(s, q, dns.RcodeRefused)
-		}
-		s.info.rrl = rrlInfo{set: true, class: rrl.Answer, name: q.lower}
-	default:
-		return h.refuse(s, q, dns.RcodeRefused)
+	res, refuse := h.resolve(st, s, &q, client)
+	if refuse != dns.RcodeSuccess {
+		return h.refuse(s, q, refuse)
 	}
 
 	m.Rcode = res.Rcode
@@ -115,6 +76,66 @@ func (h *Handler) answer(st *State, s *scratch, r *dns.Msg, udp bool, client net
 	m.Ns = res.Ns
 	m.Extra = s.withOPT(q, res.Extra)
 	return h.pack(s, q, &res)
+}
+
+// setOPT makes the answer's OPT record: the buffer size, DO, the server
+// cookie and the TCP keepalive.
+func (h *Handler) setOPT(st *State, s *scratch, q *query, client netip.Addr) {
+	s.opt = dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	s.opt.SetUDPSize(uint16(min(q.limit, st.UDPSize)))
+	s.opt.SetDo(q.do)
+	if s.info.cookie = h.cookies(st, &q.cookie, client, &s.fck2); s.fck2.n > 0 {
+		s.opt.Option = append(s.opt.Option, s.fck2.option(&s.ckOpt))
+	}
+	if q.keepalive {
+		// The idle time this connection has now, in units of 100 ms.
+		s.keepalive = dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE, Length: 2,
+			Timeout: uint16(min(s.tcpIdle/(100*time.Millisecond), 0xFFFF))}
+		s.opt.Option = append(s.opt.Option[:0], &s.keepalive)
+	}
+}
+
+// resolve finds the answer to q, or returns the rcode that refuses it.
+func (h *Handler) resolve(st *State, s *scratch, q *query, client netip.Addr) (zones.Result, int) {
+	switch q.qclass {
+	case dns.ClassINET:
+		return h.resolveIN(st, s, q, client)
+	case dns.ClassCHAOS:
+		res, ok := chaos(st, *q)
+		if !ok {
+			return res, dns.RcodeRefused
+		}
+		s.info.rrl = rrlInfo{set: true, class: rrl.Answer, name: q.lower}
+		return res, dns.RcodeSuccess
+	}
+	return zones.Result{}, dns.RcodeRefused
+}
+
+// resolveIN answers from the zone q falls in: a dynamic record's decision
+// or the zone's data, signed when the zone is and the query asks.
+func (h *Handler) resolveIN(st *State, s *scratch, q *query, client netip.Addr) (zones.Result, int) {
+	switch q.qtype {
+	case dns.TypeAXFR, dns.TypeIXFR:
+		return zones.Result{}, dns.RcodeRefused // only reached with no transfers configured (xfr takes them first)
+	}
+	z := st.Zones.Find(q.lower)
+	if z == nil {
+		return zones.Result{}, dns.RcodeRefused // not ours, and we never recurse
+	}
+	s.info.counters = st.counters(z)
+	var res zones.Result
+	recs := st.dynamic(q.lower)
+	if recs != nil {
+		res = h.decide(st, s, z, recs, q, client)
+		s.info.rrl = rrlInfo{set: true, class: rrl.Dynamic, name: q.lower}
+	} else {
+		res = z.Lookup(q.lower, q.qtype)
+		s.info.rrl = classify(&res, q.lower, z)
+	}
+	if sg := st.signerOf(z); sg != nil && q.do {
+		h.sign(sg, s, z, recs, q, &res)
+	}
+	return res, dns.RcodeSuccess
 }
 
 // refuse answers with rcode and nothing but the OPT record.

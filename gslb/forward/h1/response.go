@@ -56,11 +56,44 @@ func respKind(name []byte) int { return kindOf(responseHeaders, name, respKeep) 
 func (r *Response) Parse(head []byte, method string) error {
 	*r = Response{HeadLen: len(head), Headers: r.Headers[:0], Length: LengthUntilClose}
 	line, rest, ok := bytes.Cut(head, crlf)
-	if !ok || len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+	if !ok {
 		return errBadResponse
 	}
-	http10 := line[7] == '0'
-	r.Close = http10
+	if err := r.parseStatusLine(line); err != nil {
+		return err
+	}
+	f := framing{length: -1, http10: r.Close}
+	for {
+		line, rest, ok = bytes.Cut(rest, crlf)
+		if !ok {
+			return errBadResponse
+		}
+		if len(line) == 0 {
+			break
+		}
+		if err := r.parseHeader(line, &f); err != nil {
+			return err
+		}
+	}
+	r.setLength(method, f)
+	return nil
+}
+
+// framing is what the headers say of the body and the connection.
+type framing struct {
+	length  int64 // Content-Length, or -1
+	chunked bool
+	named   bool // Connection names other headers
+	http10  bool
+}
+
+// parseStatusLine reads "HTTP/1.x NNN reason"; an HTTP/1.0 answer closes
+// unless it asks for keep-alive.
+func (r *Response) parseStatusLine(line []byte) error {
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return errBadResponse
+	}
+	r.Close = line[7] == '0'
 	code := 0
 	for _, c := range line[9:12] {
 		if c < '0' || c > '9' {
@@ -72,75 +105,79 @@ func (r *Response) Parse(head []byte, method string) error {
 		return errBadResponse
 	}
 	r.Status, r.StatusLine = code, line[9:]
-	length, chunked, named := int64(-1), false, false
-	for {
-		line, rest, ok = bytes.Cut(rest, crlf)
-		if !ok {
-			return errBadResponse
-		}
-		if len(line) == 0 {
-			break
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || bytes.IndexByte(line[:colon], ' ') >= 0 || bytes.IndexByte(line[:colon], '\t') >= 0 {
-			return errBadResponse
-		}
-		name, value := line[:colon], trimOWS(line[colon+1:])
-		h := ResponseHeader{Name: name, Value: value}
-		switch respKind(name) {
-		case respContentLength:
-			n, err := strconv.ParseInt(string(value), 10, 64)
-			if err != nil || n < 0 || (length >= 0 && n != length) {
-				return errBadResponse
-			}
-			length = n
-		case respTransferEncoding:
-			if !bytes.EqualFold(value, []byte("chunked")) {
-				return errors.New("unsupported Transfer-Encoding " + strconv.Quote(string(value)))
-			}
-			chunked = true
-		case respConnection:
-			h.Drop = true
-			for tok := range bytes.SplitSeq(value, []byte(",")) {
-				switch tok = bytes.TrimSpace(tok); {
-				case bytes.EqualFold(tok, []byte("close")):
-					r.Close = true
-				case bytes.EqualFold(tok, []byte("keep-alive")):
-					if http10 {
-						r.Close = false
-					}
-				case len(tok) > 0:
-					named = true
-				}
-			}
-		case respHop:
-			h.Drop = true
-		}
-		r.Headers = append(r.Headers, h)
-	}
-	switch {
-	case method == "HEAD" || code < 200 || code == 204 || code == 304:
-		r.Length = 0
-	case chunked:
-		r.Length = LengthChunked
-	case length >= 0:
-		r.Length = length
-	default:
-		r.Close = true
-	}
-	if chunked || named {
-		for i := range r.Headers {
-			h := &r.Headers[i]
-			if chunked && respKind(h.Name) == respContentLength || named && r.namedByConnection(h.Name) {
-				h.Drop = true
-			}
-		}
-	}
 	return nil
 }
 
-// namedByConnection reports whether a Connection header (any of them)
-// names a header.
+// parseHeader reads one header line into r.Headers and f.
+func (r *Response) parseHeader(line []byte, f *framing) error {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || bytes.IndexByte(line[:colon], ' ') >= 0 || bytes.IndexByte(line[:colon], '\t') >= 0 {
+		return errBadResponse
+	}
+	name, value := line[:colon], trimOWS(line[colon+1:])
+	h := ResponseHeader{Name: name, Value: value}
+	switch respKind(name) {
+	case respContentLength:
+		n, err := strconv.ParseInt(string(value), 10, 64)
+		if err != nil || n < 0 || (f.length >= 0 && n != f.length) {
+			return errBadResponse
+		}
+		f.length = n
+	case respTransferEncoding:
+		if !bytes.EqualFold(value, []byte("chunked")) {
+			return errors.New("unsupported Transfer-Encoding " + strconv.Quote(string(value)))
+		}
+		f.chunked = true
+	case respConnection:
+		h.Drop = true
+		r.connectionTokens(value, f)
+	case respHop:
+		h.Drop = true
+	}
+	r.Headers = append(r.Headers, h)
+	return nil
+}
+
+// connectionTokens applies a Connection header's tokens.
+func (r *Response) connectionTokens(value []byte, f *framing) {
+	for tok := range bytes.SplitSeq(value, []byte(",")) {
+		switch tok = bytes.TrimSpace(tok); {
+		case bytes.EqualFold(tok, []byte("close")):
+			r.Close = true
+		case bytes.EqualFold(tok, []byte("keep-alive")):
+			if f.http10 {
+				r.Close = false
+			}
+		case len(tok) > 0:
+			f.named = true
+		}
+	}
+}
+
+// setLength decides the body's length (RFC 9112 section 6.3) and drops
+// Content-Length beside chunked framing and the headers Connection names.
+func (r *Response) setLength(method string, f framing) {
+	switch {
+	case method == "HEAD" || r.Status < 200 || r.Status == 204 || r.Status == 304:
+		r.Length = 0
+	case f.chunked:
+		r.Length = LengthChunked
+	case f.length >= 0:
+		r.Length = f.length
+	default:
+		r.Close = true
+	}
+	if !f.chunked && !f.named {
+		return
+	}
+	for i := range r.Headers {
+		h := &r.Headers[i]
+		if f.chunked && respKind(h.Name) == respContentLength || f.named && r.namedByConnection(h.Name) {
+			h.Drop = true
+		}
+	}
+}
+
 func (r *Response) namedByConnection(name []byte) bool {
 	for _, h := range r.Headers {
 		if respKind(h.Name) != respConnection {
