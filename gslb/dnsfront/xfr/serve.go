@@ -1,6 +1,7 @@
 package xfr
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -136,7 +137,9 @@ func (t *Table) ours(origin string) bool {
 // verify checks pkt's TSIG: nil when good, else the refusal RFC 8945
 // section 5.2 prescribes (NOTAUTH with BADKEY, BADSIG or BADTIME).
 func (t *Table) verify(pkt []byte, ts *dns.TSIG) *refusal {
-	err := dns.TsigVerifyWithProvider(pkt, provider(t.keys), "", false)
+	// On a copy: miekg/dns rewrites the message it verifies (the ID to the
+	// TSIG's original ID, ARCOUNT one less), and pkt is the caller's.
+	err := dns.TsigVerifyWithProvider(bytes.Clone(pkt), provider(t.keys), "", false)
 	switch {
 	case err == nil:
 		return nil
