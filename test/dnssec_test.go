@@ -135,6 +135,8 @@ var delvCases = []struct {
 	{"dynamic us-east", "", "app.example.test", "A", "; fully validated", []string{"192.0.2.100", "192.0.2.101"}},
 	{"dynamic eu-west", "127.0.0.2", "app.example.test", "A", "; fully validated", []string{"198.51.100.100"}},
 	{"dynamic NODATA", "", "app.example.test", "AAAA", "; negative response, fully validated", nil},
+	{"dynamic HTTPS us-east", "", "app.example.test", "HTTPS", "; fully validated", []string{"ipv4hint=192.0.2.100,192.0.2.101"}},
+	{"dynamic HTTPS eu-west", "127.0.0.2", "app.example.test", "HTTPS", "; fully validated", []string{"ipv4hint=198.51.100.100"}},
 	{"NXDOMAIN", "", "nope.example.test", "A", "; negative response, fully validated", nil},
 	{"NODATA", "", "www.example.test", "MX", "; negative response, fully validated", nil},
 	{"wildcard", "", "x.apps.example.test", "A", "; fully validated", []string{"192.0.2.80"}},
@@ -156,6 +158,20 @@ func TestDNSSECValidatedByDelv(t *testing.T) {
 			checkDelv(t, out, tt.verdict, tt.records)
 		})
 	}
+	t.Run("a dynamic name's NODATA proof lists every type it answers", func(t *testing.T) {
+		r := s.dig(t, "+dnssec", "+norec", "app.example.test", "MX")
+		var nsec string
+		for _, rr := range r.sections["AUTHORITY"] {
+			if f := strings.Fields(rr); len(f) > 4 && f[0] == "app.example.test." && f[3] == "NSEC" {
+				nsec = rr
+			}
+		}
+		for _, typ := range []string{" A ", " HTTPS"} {
+			if !strings.Contains(nsec+" ", typ) {
+				t.Errorf("app.example.test's NSEC %q does not list%s: a validator would deny it (RFC 8198)\n%s", nsec, typ, r.out)
+			}
+		}
+	})
 	t.Run("a key that is not the zone's does not validate", func(t *testing.T) {
 		other := filepath.Join(t.TempDir(), "other")
 		tag := keygen(t, other)

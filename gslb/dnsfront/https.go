@@ -175,6 +175,9 @@ func (h *Handler) fastHTTPS(st *State, s *scratch, pkt []byte, fq *fastQuery, re
 	if carry == nil {
 		return nil // NODATA is the full path's
 	}
+	if fq.do && st.dynSigned[carry.Name] != nil {
+		return nil // signed: the full path adds the RRSIG from the signer's cache
+	}
 	s.info.rrl = rrlInfo{set: true, class: rrl.Dynamic, name: carry.Name}
 	q := query{ecs: s.fecs}
 	c := &s.client

@@ -58,9 +58,14 @@ func (st *State) resolveSigners() {
 func (h *Handler) sign(sg *dnssec.Signer, s *scratch, z *zones.Zone, recs []*gslb.Record, q *query, res *zones.Result) {
 	dq := dnssec.Query{Name: q.lower, Type: q.qtype, CO: q.co}
 	if recs != nil {
-		dq.Types = make([]uint16, 0, len(recs))
+		dq.Types = make([]uint16, 0, len(recs)+1)
 		for _, r := range recs {
 			dq.Types = append(dq.Types, r.Type)
+		}
+		if httpsCarrier(recs) != nil {
+			// The name answers HTTPS too: the NSEC of its NODATA says so,
+			// or a validator would take HTTPS as denied (RFC 8198).
+			dq.Types = append(dq.Types, dns.TypeHTTPS)
 		}
 	}
 	if q.co {
