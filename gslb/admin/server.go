@@ -15,6 +15,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/cluster"
+	"github.com/meridian-gslb/meridian/gslb/console"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
 	"github.com/meridian-gslb/meridian/internal/adminhttp"
 	"github.com/meridian-gslb/meridian/probes"
@@ -108,6 +109,7 @@ func New(src Source, opts Options) (*Server, error) {
 	mux.HandleFunc("POST /api/v1/targets/{region}/{addr}/drain", s.whatIf("target", targetDrainScenario, s.drainTarget))
 	mux.HandleFunc("DELETE /api/v1/targets/{region}/{addr}/drain", s.whatIf("target", targetDrainScenario, s.drainTarget))
 	mux.HandleFunc("POST /api/v1/simulate", read(s.simulate))
+	console.Register(mux, console.Node, read) // the operator console at / (gslb/console)
 	mux.HandleFunc("/", adminhttp.NotFound)
 	s.http = adminhttp.NewServer(mux, s.log)
 	return s, nil
@@ -368,6 +370,7 @@ type Region struct {
 	Lon       float64     `json:"lon"`
 	Continent string      `json:"continent,omitempty"`
 	Drained   bool        `json:"drained"`
+	Networks  []string    `json:"networks,omitempty"` // geo.network rows that name the region, at most maxNetworks
 	Up        int         `json:"targets_up"`
 	Down      int         `json:"targets_down"`
 	Unknown   int         `json:"targets_unknown"`
@@ -384,8 +387,10 @@ func (s *Server) regions(w http.ResponseWriter, _ *http.Request) {
 	drained, _ := e.Drains()
 	states := s.targetStates(e)
 	loads := regionLoads(e)
+	networks := regionNetworks(e)
 	for name, reg := range e.Regions() {
-		r := Region{Name: name, Lat: reg.Lat, Lon: reg.Lon, Continent: reg.Continent, Drained: drained[name], Load: loads[name]}
+		r := Region{Name: name, Lat: reg.Lat, Lon: reg.Lon, Continent: reg.Continent, Drained: drained[name], Load: loads[name],
+			Networks: networks[name]}
 		for _, t := range states {
 			if t.Region != name {
 				continue
@@ -403,6 +408,24 @@ func (s *Server) regions(w http.ResponseWriter, _ *http.Request) {
 	}
 	slices.SortFunc(out, func(a, b Region) int { return strings.Compare(a.Name, b.Name) })
 	adminhttp.WriteJSON(w, http.StatusOK, out)
+}
+
+// maxNetworks bounds a region's networks in /api/v1/regions: a few are
+// enough to pick a client of the region (the console's records view asks
+// explain for the first), and a table of thousands of rows stays out of
+// every read.
+const maxNetworks = 4
+
+// regionNetworks are the operator's CIDR rows that map straight to a
+// region, by region, in the table's order.
+func regionNetworks(e *gslb.Engine) map[string][]string {
+	out := map[string][]string{}
+	for pfx, loc := range e.GeoIndex().Rows() {
+		if loc.Region != "" && len(out[loc.Region]) < maxNetworks {
+			out[loc.Region] = append(out[loc.Region], pfx.String())
+		}
+	}
+	return out
 }
 
 // Target is a target as the API shows it.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/meridian-gslb/meridian/gslb/console"
 	"github.com/meridian-gslb/meridian/gslb/forward/canary"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
@@ -99,6 +100,7 @@ func (f *Forwarder) adminHandler(openReads bool) http.Handler {
 	if f.opts.Metrics != nil {
 		mux.Handle("GET /metrics", read(promhttp.HandlerFor(f.opts.Metrics, promhttp.HandlerOpts{}).ServeHTTP))
 	}
+	console.Register(mux, console.Forwarder, read) // the operator console at / (gslb/console)
 	mux.HandleFunc("/", adminhttp.NotFound)
 	return mux
 }
