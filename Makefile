@@ -16,8 +16,18 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/meridian
 
-run: build
-	./$(BIN) serve -config examples/quickstart/meridian.toml
+# The admin token that lets the console's drains work on the quickstart:
+# made once, random, readable by you alone, and never in the repository.
+TOKEN_FILE := bin/admin.token
+
+run: build $(TOKEN_FILE)
+	@echo "console: http://127.0.0.1:8053/ (admin token in $(TOKEN_FILE))"
+	./$(BIN) serve -config examples/quickstart/meridian.toml -admin-token-file $(TOKEN_FILE)
+
+$(TOKEN_FILE):
+	@mkdir -p bin
+	@umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > $@ && echo >> $@
+	@chmod 600 $@
 
 test: lint
 	$(GO) test -race -count=1 -timeout 10m ./...

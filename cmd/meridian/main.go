@@ -12,7 +12,7 @@ import (
 const usage = `usage: meridian <command> [flags]
 
 commands:
-  serve    serve DNS (-config FILE; without it, the embedded quickstart)
+  serve    serve DNS (-config FILE; without it, the embedded quickstart; -admin-token-file FILE)
   probe    run a probe agent, a vantage of a cluster (-seeds, -vantage, -key-file)
   forward  run the forwarder (L4, L7) in front of a region's backends (-config FILE; -check validates)
   check    validate a configuration and its zone files, or a forwarder's file (-config FILE)
