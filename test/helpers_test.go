@@ -88,6 +88,7 @@ type instance struct {
 	dir    string // holds meridian.toml and the zone files
 	config string // path of meridian.toml
 	port   int
+	flags  []string // serve's flags after -config
 	cmd    *exec.Cmd
 	stderr *testkit.Buffer
 	done   chan struct{} // closed once the process has exited
@@ -177,6 +178,13 @@ func startQuickstart(t *testing.T) *instance {
 // through edit (when not nil) before it is written.
 func startQuickstartWith(t *testing.T, edit func(config string) string, prepare ...func(dir string)) *instance {
 	t.Helper()
+	return startQuickstartFlags(t, nil, edit, prepare...)
+}
+
+// startQuickstartFlags is startQuickstartWith with more flags for serve
+// after -config (make run's -admin-token-file).
+func startQuickstartFlags(t *testing.T, flags []string, edit func(config string) string, prepare ...func(dir string)) *instance {
+	t.Helper()
 	dir, configFor := copyQuickstart(t)
 	for _, p := range prepare {
 		p(dir) // files the edited configuration names, written before it starts
@@ -190,7 +198,7 @@ func startQuickstartWith(t *testing.T, edit func(config string) string, prepare 
 			text = edit(text)
 		}
 		writeFile(t, config, text)
-		inst := &instance{dir: dir, config: config, port: port}
+		inst := &instance{dir: dir, config: config, port: port, flags: flags}
 		err := inst.start(t)
 		if err == nil {
 			return inst
@@ -207,7 +215,7 @@ func (s *instance) start(t *testing.T) error {
 	t.Helper()
 	s.stderr = &testkit.Buffer{}
 	s.done = make(chan struct{})
-	s.cmd = exec.Command(binary, "serve", "-config", s.config)
+	s.cmd = exec.Command(binary, append([]string{"serve", "-config", s.config}, s.flags...)...)
 	s.cmd.Stdout = s.stderr
 	s.cmd.Stderr = s.stderr
 	s.cmd.WaitDelay = exitTimeout
