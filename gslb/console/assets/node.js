@@ -7,9 +7,10 @@
   const $ = (id) => document.getElementById(id);
 
   const answersMetric = "meridian_dns_dynamic_answers_total";
-  const metricsEvery = 3000; // ms between scrapes of /metrics
+  // What the console costs the node is mostly these scrapes (docs/console.md).
+  const metricsEvery = 5000; // ms between scrapes of /metrics
   const stateEvery = 5000; // ms between reads of regions, targets, cluster
-  const keepSamples = 100; // 5 minutes of scrapes
+  const keepSamples = 60; // 5 minutes of scrapes
   const samples = []; // {t, counts: Map(region -> answers)}
   let regions = [], targets = [], cluster = { members: [], vantages: [] }, records = [];
   let view = "overview";
@@ -36,7 +37,9 @@
   }
 
   async function scrape() {
-    samples.push({ t: Date.now(), counts: parseAnswers(await api("GET", "/metrics")) });
+    // name[] has the server write the one metric (it still gathers all).
+    const text = await api("GET", "/metrics?" + new URLSearchParams({ "name[]": answersMetric }));
+    samples.push({ t: Date.now(), counts: parseAnswers(text) });
     if (samples.length > keepSamples) samples.shift();
     if (view === "live") drawLive();
     if (view === "overview") drawOverview();
@@ -116,6 +119,10 @@
       ? "Cluster " + (c.name || "") + ": " + (c.joined ? "joined" : "not joined") + ", quorum " + (c.quorum || "—") + ", " + (c.members || []).length + " members"
       : "This node runs alone (no cluster): it is its own vantage, local.";
     const vantageAge = new Map((c.vantages || []).map((v) => [v.name, v]));
+    if (!(c.members || []).length) {
+      rows($("members"), [[el("td", { colSpan: 6 }, "no members")]]);
+      return;
+    }
     rows($("members"), (c.members || []).map((m) => {
       const v = vantageAge.get(m.vantage);
       const ageText = m.since ? "lost " + age(since(m.since)) + " ago" : v ? "last heard " + age(v.age_s) + " ago" : "—";
@@ -141,10 +148,15 @@
       const byName = new Map(t.vantages.map((v) => [v.vantage, v]));
       const cells = names.map((n) => vantageCell(byName.get(n)));
       const verdict = el("td", null, el("span", { className: "state " + t.state }, t.state + (t.drained ? ", drained" : "")),
-        el("div", { className: "small" }, "votes up " + t.votes_up + ", down " + t.votes_down + ", needed to go down " + t.votes_needed_down + (t.stale ? ", stale" : "")),
+        el("div", { className: "small" }, votesText(t)),
         t.reason ? el("div", { className: "small" }, t.reason) : null);
       return [el("td", null, t.id), ...cells, verdict];
     }));
+  }
+
+  function votesText(t) {
+    if (!t.vantages.length && !t.votes_needed_down) return "no votes: not checked (check type none) or not yet";
+    return "votes up " + t.votes_up + ", down " + t.votes_down + ", needed to go down " + (t.votes_needed_down || 0) + (t.stale ? ", stale" : "");
   }
 
   function vantageCell(v) {
