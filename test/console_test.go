@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -324,26 +323,11 @@ func TestConsolePhoneWidth(t *testing.T) {
 	}
 }
 
-// consoleForwardConfig is a forwarder with a pool of a live HTTP backend
-// and a dead one, behind an http listener with a canary.
+// consoleForwardConfig is forwardConfig's pool of backends (a live HTTP
+// one and a dead one) and TCP listener, with an http listener beside it
+// whose route has a canary pool.
 func consoleForwardConfig(live, dead, canary string) string {
-	return fmt.Sprintf(`[log]
-format = "json"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[[pool]]
-name = "web"
-[pool.check]
-type = "tcp"
-interval = "100ms"
-timeout = "80ms"
-[[pool.backend]]
-address = %q
-[[pool.backend]]
-address = %q
-
+	return forwardConfig(live, dead) + fmt.Sprintf(`
 [[pool]]
 name = "next"
 [pool.check]
@@ -352,7 +336,7 @@ type = "none"
 address = %q
 
 [[listener]]
-name = "web"
+name = "http"
 protocol = "http"
 listen = "127.0.0.1:0"
 pool = "web"
@@ -361,19 +345,15 @@ name = "app"
 path_prefix = "/"
 pool = "web"
 canary = { pool = "next", percent = 10 }
-`, live, dead, canary)
+`, canary)
 }
 
-// deadAddress is a loopback address nothing listens on.
+// deadAddress is a loopback address nothing listens on any more.
 func deadAddress(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	b := startEchoBackend(t, "gone")
+	b.stop()
+	return b.addr
 }
 
 // TestConsoleForwarder: the forwarder's console lists its pools with
@@ -401,10 +381,10 @@ func TestConsoleScreenshots(t *testing.T) {
 	if !*updateScreenshots {
 		t.Skip("writes docs/console/*.png with -update")
 	}
-	up1, up2 := startTCPListener(t), startTCPListener(t)
+	up := newHealthPorts(t, 2)
 	s, base := startConsoleQuickstart(t, func(c string) string {
-		c = replaceOnce(t, c, "127.0.0.1:18081", up1)
-		return replaceOnce(t, c, "127.0.0.1:18083", up2)
+		c = replaceOnce(t, c, "127.0.0.1:18081", up[0].addr)
+		return replaceOnce(t, c, "127.0.0.1:18083", up[1].addr)
 	})
 	stop := make(chan struct{})
 	defer close(stop)
@@ -454,27 +434,6 @@ func screenshot(t *testing.T, ctx context.Context, path string) {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s (%d bytes)", path, len(png))
-}
-
-// startTCPListener accepts and closes connections on a free loopback
-// port, so a TCP check of it passes.
-func startTCPListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // TestConsoleCPU measures what 5 open consoles cost the DNS node: its CPU
