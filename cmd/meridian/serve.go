@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/meridian-gslb/meridian/gslb/config"
@@ -76,6 +77,10 @@ func withTokenFile(load func(string) (*config.Config, *zones.Set, error), file s
 	}
 	abs, err := filepath.Abs(file)
 	if err != nil {
+		return nil, err
+	}
+	// Said here, the error names the flag and not admin.token_file.
+	if _, err := os.Stat(abs); err != nil {
 		return nil, err
 	}
 	return func(path string) (*config.Config, *zones.Set, error) {
