@@ -31,38 +31,22 @@
 //     (package sni) and route by it without terminating TLS. The UDP
 //     proxy keeps a flow per client and answers from the listening
 //     address.
-//   - The L7 proxy (http and https listeners) accepts connections itself,
-//     terminates TLS, and serves plain HTTP/1.1 requests (GET, HEAD,
-//     OPTIONS, DELETE, and POST, PUT, PATCH with a body of a few KiB, to
-//     routes that only pick a backend) on a fast path of its own (package h1 parses, h1serve.go and h1transport.go serve): one goroutine
-//     per connection, heads parsed in place, answers relayed with their
-//     framing over kept backend connections. Anything else goes with the
-//     connection to an http.Server, whose handler is the reference for
-//     what a request gets; both read the snapshot on every request, so a
-//     reload changes routes and pools under established connections and
-//     WebSocket tunnels. Routes (route.go) match host, path, method,
-//     headers, cookies and query parameters in a documented order of
-//     precedence, and forward to a pool, redirect, or answer themselves;
-//     a route's rate limit (package ratelimit) runs first, and its canary
-//     pool takes a share of its requests that the admin API moves and an
-//     automatic guard (package canary) moves back. On
-//     the net/http side one httputil.ReverseProxy carries every request
-//     (the fast path does the same in its own code): Rewrite sets the path
-//     and the X-Forwarded-* and Forwarded headers (believed from
-//     trusted_proxies only), and its transport, roundTripper, picks a
-//     backend per try through the pool's balancer or sticky pin, the
-//     same availability gate and each backend's circuit breaker, sends
-//     it with the pool's keep-alive http.Transport, and retries on
-//     another backend within a retry budget: connection failures for
-//     any method, retry_statuses and timeouts for requests that may be
-//     sent twice, with a body kept up to retry_buffer bytes. 5xx answers
-//     and timeouts feed outlier detection and the breaker. https
-//     listeners pick their certificate by SNI and read the files again
-//     when they change; HTTP/2 over TLS, h2c on request.
+//   - Package l7 holds the L7 proxy (http and https listeners): routes,
+//     retries, sticky sessions, TLS termination, rate limits, canaries,
+//     the access log, and the HTTP/1.1 fast path's serving side (package
+//     h1 parses). It never imports this package: it reads the
+//     configuration in force through its own small l7.Snapshot interface
+//     (an http listener's l7.Config and a pool with its L7 side, l7.Pool),
+//     which the snapshot here satisfies, and gets the rest through
+//     l7.Env (context, logger, and SetCanary for a canary guard's
+//     rollback). The l7.Proxy keeps what outlives a reload on that side;
+//     apply drives it in order: Prepare (files), NewConfig per http
+//     listener, Bind, NewPool around each upstream pool, Publish once the
+//     snapshot is in force.
 //   - Per-request metrics are atomics and histograms of our own
 //     (upstream.Histogram), read at scrape time; the access log is JSON lines,
 //     sampled.
-//   - The HTTP endpoints show it: a capacity endpoint that answers 200 only
+//   - The HTTP endpoints (http.go) show it: a capacity endpoint that answers 200 only
 //     while a pool has min_healthy backends in rotation, which is what
 //     GSLB checks of the region should probe; the admin API listing
 //     backends, draining them, setting their weights and canary shares;

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"net/http/httputil"
 	"os"
 	"slices"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/l4"
+	"github.com/meridian-gslb/meridian/gslb/forward/l7"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,8 +29,8 @@ var (
 	ErrUnknownPool    = errors.New("no such pool")
 	ErrUnknownBackend = errors.New("no such backend")
 	ErrShuttingDown   = errors.New("forwarder is shutting down")
-	ErrUnknownRoute   = errors.New("no such route")
-	ErrNoCanary       = errors.New("the route has no canary")
+	ErrUnknownRoute   = l7.ErrUnknownRoute
+	ErrNoCanary       = l7.ErrNoCanary
 )
 
 // Options configure a Forwarder.
@@ -52,8 +52,9 @@ type Options struct {
 // force is an immutable snapshot behind an atomic pointer, which the
 // connection path reads without locks and a reload replaces whole; what
 // must outlive a reload (health, drains, ejections, counters) sits in
-// the upstream registry, keyed by pool and address, and the pools' L7
-// state (retry budgets, transports) in l7States.
+// the upstream registry, keyed by pool and address, and in the L7 proxy
+// (routes' canary shares and counters, pools' retry budgets and
+// transports, rate limiters, the access log).
 type Forwarder struct {
 	log   *slog.Logger
 	opts  Options
@@ -64,34 +65,25 @@ type Forwarder struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu         sync.Mutex              // serialises Start, Reload and Shutdown; guards the fields below
-	upstream   *upstream.Registry      // pools' and backends' state, by name and ID
-	l4         *l4.Env                 // what the TCP and UDP listeners read
-	l7States   map[string]*poolL7State // by pool
+	mu         sync.Mutex         // serialises Start, Reload and Shutdown; guards the fields below
+	upstream   *upstream.Registry // pools' and backends' state, by name and ID
+	l4         *l4.Env            // what the TCP and UDP listeners read
+	l7         *l7.Proxy          // the http and https listeners' proxy
 	listeners  map[string]l4.Listener
 	started    bool
 	stopping   atomic.Bool
 	http       []*httpServer
 	checksDone chan struct{}
 	token      []byte
-
-	// The L7 proxy: route state that survives reloads (canary shares,
-	// counters) by listener/route, the access log, and the one
-	// ReverseProxy every http listener hands requests to.
-	routeStates map[string]*routeState
-	limiters    map[string]*limiter // by policy name; f.mu
-	accessLog   atomic.Pointer[accessLog]
-	proxy       *httputil.ReverseProxy
 }
 
 // snapshot is one configuration, built into what the connection path
 // reads.
 type snapshot struct {
 	cfg       *config.Forward
-	pools     map[string]*Pool
+	pools     map[string]*l7.Pool
 	poolNames []string // sorted, for listings
 	listeners map[string]*listenerConfig
-	limiters  map[string]*limiter // rate limit policies, by name
 }
 
 // listenerConfig is a listener's part of the configuration in force: what
@@ -99,7 +91,7 @@ type snapshot struct {
 // their routes.
 type listenerConfig struct {
 	*l4.Config
-	http *httpConfig // http and https listeners
+	http *l7.Config // http and https listeners
 }
 
 // Listener returns the L4 settings of listener name, for the L4 listeners.
@@ -118,22 +110,32 @@ func (snap *snapshot) Pool(name string) *upstream.Pool {
 	return nil
 }
 
+// HTTPListener returns the L7 settings of listener name, for the L7
+// proxy.
+func (snap *snapshot) HTTPListener(name string) *l7.Config {
+	if c := snap.listeners[name]; c != nil {
+		return c.http
+	}
+	return nil
+}
+
+// HTTPPool returns pool name, for the L7 proxy.
+func (snap *snapshot) HTTPPool(name string) *l7.Pool { return snap.pools[name] }
+
 // New returns a forwarder; Start runs it.
 func New(opts Options) *Forwarder {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	f := &Forwarder{
-		log:         opts.Log,
-		opts:        opts,
-		upstream:    upstream.NewRegistry(opts.Log, opts.Rand),
-		l7States:    map[string]*poolL7State{},
-		listeners:   map[string]l4.Listener{},
-		routeStates: map[string]*routeState{},
+		log:       opts.Log,
+		opts:      opts,
+		upstream:  upstream.NewRegistry(opts.Log, opts.Rand),
+		listeners: map[string]l4.Listener{},
 	}
-	f.proxy = f.newReverseProxy()
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.l4 = &l4.Env{Ctx: f.ctx, Log: opts.Log, Current: func() l4.Snapshot { return f.snap.Load() }}
+	f.l7 = l7.New(l7.Env{Ctx: f.ctx, Log: opts.Log, Current: func() l7.Snapshot { return f.snap.Load() }, SetCanary: f.SetCanary})
 	f.sched = probes.NewScheduler(probes.Options{Sink: probes.SinkFunc(f.observe), Logger: opts.Log})
 	return f
 }
@@ -233,60 +235,6 @@ func boundSettingsOf(lc config.ForwardListener) boundSettings {
 	}
 }
 
-// prepared is what a configuration needs from outside its file: read
-// before anything changes, so that a missing or broken file fails the
-// whole reload and leaves the configuration in force untouched.
-type prepared struct {
-	limiters   map[string]*limiter      // by policy
-	stickyKeys map[string][]byte        // by pool
-	transports map[string]transportSpec // by pool
-	certs      map[string]*certSet      // by https listener
-	accessLog  *accessLog
-}
-
-func (f *Forwarder) prepare(cfg *config.Forward) (*prepared, error) {
-	prep := &prepared{stickyKeys: map[string][]byte{}, transports: map[string]transportSpec{}, certs: map[string]*certSet{}}
-	for i := range cfg.Pools {
-		pc := &cfg.Pools[i]
-		spec, err := transportSpecOf(cfg, i)
-		if err != nil {
-			return nil, err
-		}
-		prep.transports[pc.Name] = spec
-		if pc.Sticky.Mode == "cookie" {
-			b, err := os.ReadFile(cfg.ResolvePath(pc.Sticky.KeyFile))
-			if err != nil {
-				return nil, cfg.Errorf(fmt.Sprintf("pool[%d].sticky.key_file", i), "%v", err)
-			}
-			if b = bytes.TrimSpace(b); len(b) < config.MinStickyKey {
-				return nil, cfg.Errorf(fmt.Sprintf("pool[%d].sticky.key_file", i), "the key must be at least %d bytes", config.MinStickyKey)
-			}
-			prep.stickyKeys[pc.Name] = b
-		}
-	}
-	for i := range cfg.Listeners {
-		lc := &cfg.Listeners[i]
-		if lc.Protocol != "https" {
-			continue
-		}
-		set, err := loadCertSet(certFilesOf(cfg, lc))
-		if err != nil {
-			return nil, cfg.Errorf(fmt.Sprintf("listener[%d].certificate", i), "%v", err)
-		}
-		prep.certs[lc.Name] = set
-	}
-	var err error
-	if prep.limiters, err = f.prepareLimiters(cfg, f.limiters); err != nil {
-		return nil, err
-	}
-	al, err := openAccessLog(cfg, f.accessLog.Load())
-	if err != nil {
-		return nil, err
-	}
-	prep.accessLog = al
-	return prep, nil
-}
-
 // apply builds cfg into a snapshot and publishes it: backends and pools
 // first, then listeners, whose new ones are bound before anything changes
 // so that an address in use fails the whole reload. f.mu is held.
@@ -295,16 +243,16 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 	if err != nil {
 		return err
 	}
-	prep, err := f.prepare(cfg)
+	prep, err := f.l7.Prepare(cfg)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			prep.accessLog.close(f.accessLog.Load())
+			f.l7.Discard(prep)
 		}
 	}()
-	lcfgs, usedRoutes, err := f.buildListenerConfigs(cfg, prep)
+	lcfgs, err := f.buildListenerConfigs(cfg, prep)
 	if err != nil {
 		return err
 	}
@@ -313,7 +261,7 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 		return err
 	}
 	first := f.snap.Load() == nil
-	snap := &snapshot{cfg: cfg, pools: map[string]*Pool{}, listeners: lcfgs, limiters: prep.limiters}
+	snap := &snapshot{cfg: cfg, pools: map[string]*l7.Pool{}, listeners: lcfgs}
 	if err := f.buildPools(cfg, snap, prep, first); err != nil { // a bug: the configuration was validated
 		for _, b := range bound {
 			b.Stop()
@@ -321,20 +269,13 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 		return err
 	}
 	f.publish(snap)
-	f.runGuards(snap)
-	for key := range f.routeStates {
-		if !usedRoutes[key] {
-			delete(f.routeStates, key)
-		}
-	}
-	f.limiters = prep.limiters
 	if err := f.sched.Update(targets); err != nil {
 		// Targets come from a validated configuration: this is a bug,
 		// and the checks in force carry on.
 		f.log.Error("health checks not updated", "err", err)
 	}
-	f.swapListeners(cfg, next, prep)
-	f.swapAccessLog(prep.accessLog, first)
+	f.swapListeners(next)
+	f.l7.Publish(prep, snap.pools, next)
 	for _, l := range bound {
 		f.log.Info("listening", "listener", l.Name(), "protocol", l.Protocol(), "addr", l.Addr().String())
 	}
@@ -342,30 +283,28 @@ func (f *Forwarder) apply(cfg *config.Forward) (err error) {
 }
 
 // buildListenerConfigs builds what the connection path reads of each
-// listener of cfg, and returns with them the listener/route keys of the
-// routes in use.
-func (f *Forwarder) buildListenerConfigs(cfg *config.Forward, prep *prepared) (map[string]*listenerConfig, map[string]bool, error) {
+// listener of cfg.
+func (f *Forwarder) buildListenerConfigs(cfg *config.Forward, prep *l7.Prepared) (map[string]*listenerConfig, error) {
 	lcfgs := make(map[string]*listenerConfig, len(cfg.Listeners))
-	usedRoutes := map[string]bool{}
 	for i := range cfg.Listeners {
 		lc := &cfg.Listeners[i]
 		c := &listenerConfig{Config: l4.NewConfig(*lc)}
 		if lc.IsHTTP() {
 			var err error
-			if c.http, err = f.buildHTTPConfig(cfg, i, usedRoutes, prep.limiters); err != nil {
-				return nil, nil, err
+			if c.http, err = f.l7.NewConfig(prep, i, c.Config); err != nil {
+				return nil, err
 			}
 		}
 		lcfgs[lc.Name] = c
 	}
-	return lcfgs, usedRoutes, nil
+	return lcfgs, nil
 }
 
 // bindListeners returns the listeners of cfg: those in force whose
 // protocol and address are unchanged, and new ones, bound here, the only
 // step of a reload that can fail on something outside the file. bound
 // lists the new ones; on error none is left bound.
-func (f *Forwarder) bindListeners(cfg *config.Forward, prep *prepared) (next map[string]l4.Listener, bound []l4.Listener, err error) {
+func (f *Forwarder) bindListeners(cfg *config.Forward, prep *l7.Prepared) (next map[string]l4.Listener, bound []l4.Listener, err error) {
 	next = make(map[string]l4.Listener, len(cfg.Listeners))
 	for _, lc := range cfg.Listeners {
 		if l, ok := f.listeners[lc.Name]; ok && l.Protocol() == lc.Protocol && l.Listen() == lc.Listen {
@@ -374,7 +313,7 @@ func (f *Forwarder) bindListeners(cfg *config.Forward, prep *prepared) (next map
 		}
 		var l l4.Listener
 		if lc.IsHTTP() {
-			l, err = f.bindHTTP(lc, prep.certs[lc.Name])
+			l, err = f.l7.Bind(prep, lc)
 		} else {
 			l, err = l4.Bind(f.l4, lc)
 		}
@@ -392,15 +331,16 @@ func (f *Forwarder) bindListeners(cfg *config.Forward, prep *prepared) (next map
 
 // buildPools builds the pools of cfg into snap, and drains the backends
 // gone from it.
-func (f *Forwarder) buildPools(cfg *config.Forward, snap *snapshot, prep *prepared, first bool) error {
+func (f *Forwarder) buildPools(cfg *config.Forward, snap *snapshot, prep *l7.Prepared, first bool) error {
 	now := time.Now()
 	keep := map[string]bool{}
 	for i := range cfg.Pools {
 		pc := &cfg.Pools[i]
-		p, err := f.buildPool(pc, keep, first, now, prep.stickyKeys[pc.Name], prep.transports[pc.Name])
+		up, err := f.upstream.Build(pc, keep, first, now)
 		if err != nil {
 			return err
 		}
+		p := f.l7.NewPool(prep, pc, up)
 		snap.pools[p.Name] = p
 		snap.poolNames = append(snap.poolNames, p.Name)
 	}
@@ -410,30 +350,23 @@ func (f *Forwarder) buildPools(cfg *config.Forward, snap *snapshot, prep *prepar
 }
 
 // publish puts snap in force: the connection path reads it from now on,
-// its pools' transports replace those before, and the pools it no longer
-// has are taken out with their transports' idle connections.
+// and the pools it no longer has are taken out. Their transports are the
+// L7 proxy's to close, when it publishes its side.
 func (f *Forwarder) publish(snap *snapshot) {
 	f.snap.Store(snap)
 	for _, p := range snap.pools {
 		p.State.Install(p.Pool)
-		p.http.st.install(p)
 	}
 	for name, ps := range f.upstream.PoolStates() {
-		if snap.pools[name] != nil {
-			continue
-		}
-		if ls := f.l7States[name]; ls != nil {
-			ls.close()
-		}
-		if ps.Uninstall() {
+		if snap.pools[name] == nil && ps.Uninstall() {
 			f.log.Info("pool removed", "pool", name)
 		}
 	}
 }
 
 // swapListeners puts the listeners of next in force, closing those it
-// replaces, and gives https listeners their certificates.
-func (f *Forwarder) swapListeners(cfg *config.Forward, next map[string]l4.Listener, prep *prepared) {
+// replaces.
+func (f *Forwarder) swapListeners(next map[string]l4.Listener) {
 	for name, l := range f.listeners {
 		if next[name] != l {
 			f.log.Info("listener closed", "listener", name, "addr", l.Addr().String())
@@ -441,59 +374,6 @@ func (f *Forwarder) swapListeners(cfg *config.Forward, next map[string]l4.Listen
 		}
 	}
 	f.listeners = next
-	for i := range cfg.Listeners {
-		lc := &cfg.Listeners[i]
-		if hl, ok := next[lc.Name].(*httpListener); ok && hl.certs != nil {
-			hl.certs.set(prep.certs[lc.Name], lc.CertificateReload.Duration)
-		}
-	}
-}
-
-// swapAccessLog puts al in force, closing the one before unless al keeps
-// its file.
-func (f *Forwarder) swapAccessLog(al *accessLog, first bool) {
-	if old := f.accessLog.Swap(al); old != nil || al != nil {
-		old.close(al)
-		if !first && old.String() != al.String() {
-			f.log.Info("access log", "log", al.String())
-		}
-	}
-}
-
-// buildPool builds one pool of cfg: its upstream side through the
-// registry, which reuses the state of backends it already had (keep
-// collects the backend IDs in use), and its L7 side. stickyKey signs the
-// pool's sticky cookies; spec is its HTTP transport.
-func (f *Forwarder) buildPool(pc *config.ForwardPool, keep map[string]bool, first bool, now time.Time, stickyKey []byte, spec transportSpec) (*Pool, error) {
-	up, err := f.upstream.Build(pc, keep, first, now)
-	if err != nil {
-		return nil, err
-	}
-	ls := f.l7States[pc.Name]
-	if ls == nil {
-		ls = &poolL7State{}
-		f.l7States[pc.Name] = ls
-	}
-	h := pc.HTTP
-	p := &Pool{Pool: up, http: poolHTTP{
-		scheme: h.Scheme, host: h.Host, retries: *h.Retries, retryStatuses: h.RetryStatuses,
-		retryTimeout: h.RetryTimeout, retryNonIdempotent: h.RetryNonIdempotent,
-		budgetRatio: *h.RetryBudget, budgetMin: *h.RetryBudgetMin, retryBuffer: *h.RetryBuffer,
-		stickyKey: stickyKey, tspec: spec, st: ls,
-	}}
-	ls.mu.Lock()
-	if ls.transport != nil && ls.tspec == spec {
-		p.http.transport, p.http.fast = ls.transport, ls.fast
-	}
-	ls.mu.Unlock()
-	if p.http.transport == nil {
-		p.http.transport = f.newTransport(spec)
-		if spec.scheme == "http" {
-			p.http.fast = newH1Transport(spec)
-		}
-	}
-	p.http.sticky = newSticky(pc.Sticky, pc.Name, up.Backends, stickyKey)
-	return p, nil
 }
 
 // checkTargets builds the active checks of cfg's backends.
@@ -556,7 +436,7 @@ func (f *Forwarder) Drain(pool, addr string, on bool) error {
 
 // backend finds a backend of the configuration in force, for the admin
 // API's changes.
-func (snap *snapshot) backend(pool, addr string) (*Pool, *upstream.Backend, error) {
+func (snap *snapshot) backend(pool, addr string) (*l7.Pool, *upstream.Backend, error) {
 	if snap == nil {
 		return nil, nil, ErrNotStarted
 	}
@@ -624,7 +504,6 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 	listeners := slices.Collect(maps.Values(f.listeners))
 	states := f.upstream.BackendStates()
 	pools := f.upstream.PoolStates()
-	l7 := slices.Collect(maps.Values(f.l7States))
 	f.mu.Unlock()
 
 	for _, l := range listeners {
@@ -652,9 +531,6 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 		}
 		cancel()
 	}
-	for _, ls := range l7 {
-		ls.close()
-	}
 	f.cancel()
 	<-f.checksDone
 	for _, s := range f.http {
@@ -662,7 +538,7 @@ func (f *Forwarder) Shutdown(ctx context.Context) error {
 		_ = s.srv.Shutdown(shutCtx)
 		cancel()
 	}
-	f.accessLog.Swap(nil).close(nil)
+	f.l7.Close()
 	if err != nil {
 		return fmt.Errorf("connections still open at the deadline were closed: %w", err)
 	}

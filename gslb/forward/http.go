@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/meridian-gslb/meridian/gslb/console"
-	"github.com/meridian-gslb/meridian/gslb/forward/canary"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/l7"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 	"github.com/meridian-gslb/meridian/internal/adminhttp"
 	"github.com/meridian-gslb/meridian/probes"
@@ -115,7 +115,7 @@ type PoolHealth struct {
 	Panic      bool   `json:"panic"`
 }
 
-func (f *Forwarder) poolHealthOf(p *Pool) (PoolHealth, bool) {
+func (f *Forwarder) poolHealthOf(p *l7.Pool) (PoolHealth, bool) {
 	n, ok := p.Capacity()
 	ok = ok && !f.stopping.Load()
 	h := PoolHealth{Pool: p.Name, Status: "ok", Healthy: n, MinHealthy: p.MinHealthy, Total: len(p.Backends), Panic: p.State.Panicking.Load()}
@@ -362,35 +362,10 @@ func (f *Forwarder) writeBackend(w http.ResponseWriter, pool, addr string) {
 }
 
 // CanaryView is a route's canary as the admin API shows it.
-type CanaryView struct {
-	Listener string `json:"listener"`
-	Route    string `json:"route"`
-	Pool     string `json:"pool"`    // the route's own pool: the baseline
-	Canary   string `json:"canary"`  // the canary's pool
-	Percent  int    `json:"percent"` // the canary's share in force
-	// Runtime says the share was set through the admin API rather than
-	// read from the file.
-	Runtime          bool   `json:"runtime"`
-	BaselineRequests uint64 `json:"baseline_requests"`
-	CanaryRequests   uint64 `json:"canary_requests"`
-	// Guard is the automatic guard's view of both pools over its window,
-	// and whether it rolled the canary back; absent without a guard.
-	Guard *canary.Status `json:"guard,omitempty"`
-}
+type CanaryView = l7.CanaryView
 
 // RouteView is a route as the admin API lists it.
-type RouteView struct {
-	Name        string            `json:"name"`
-	Pool        string            `json:"pool,omitempty"`
-	Redirect    string            `json:"redirect,omitempty"`
-	Respond     int               `json:"respond,omitempty"`
-	Canary      *CanaryView       `json:"canary,omitempty"`
-	RateLimit   string            `json:"rate_limit,omitempty"`
-	RateLimited uint64            `json:"rate_limited"`
-	Requests    map[string]uint64 `json:"requests"` // by status class
-	P50MS       float64           `json:"p50_ms"`
-	P99MS       float64           `json:"p99_ms"`
-}
+type RouteView = l7.RouteView
 
 // ListenerView is an http listener as the admin API lists it.
 type ListenerView struct {
@@ -418,45 +393,10 @@ func (f *Forwarder) Listeners() []ListenerView {
 		if a := f.Addr(lc.Name); a != nil {
 			lv.Address = a.String()
 		}
-		for _, rt := range append(c.http.routes.all[:len(c.http.routes.all):len(c.http.routes.all)], c.http.fallback) {
-			rv := RouteView{Name: rt.name, Pool: rt.pool, Redirect: rt.redirect, RateLimit: rt.rateLimit,
-				RateLimited: rt.st.limited.Load(), Requests: map[string]uint64{}}
-			if rt.respond != nil {
-				rv.Respond = rt.respond.Status
-			}
-			for class, n := range upstream.ClassNames {
-				if v := rt.st.requests[class].Load(); v > 0 {
-					rv.Requests[n] = v
-				}
-			}
-			rv.P50MS = float64(rt.st.latency.Quantile(0.5).Microseconds()) / 1000
-			rv.P99MS = float64(rt.st.latency.Quantile(0.99).Microseconds()) / 1000
-			if rt.canary != "" {
-				rv.Canary = canaryView(lc.Name, rt)
-			}
-			lv.Routes = append(lv.Routes, rv)
-		}
+		lv.Routes = c.http.Routes()
 		out = append(out, lv)
 	}
 	return out
-}
-
-func canaryView(listener string, rt *route) *CanaryView {
-	st := rt.st
-	return &CanaryView{
-		Listener: listener, Route: rt.name, Pool: rt.pool, Canary: rt.canary,
-		Percent: int(st.percent.Load()), Runtime: st.percentSet.Load(),
-		BaselineRequests: st.split[0].Load(), CanaryRequests: st.split[1].Load(),
-		Guard: guardStatus(rt.guard),
-	}
-}
-
-func guardStatus(g *canary.Guard) *canary.Status {
-	if g == nil {
-		return nil
-	}
-	s := g.Status()
-	return &s
 }
 
 func (f *Forwarder) listListeners(w http.ResponseWriter, _ *http.Request) {
@@ -464,13 +404,11 @@ func (f *Forwarder) listListeners(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (f *Forwarder) showCanary(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	rt, _, err := f.canaryRoute(r.PathValue("listener"), r.PathValue("route"))
-	f.mu.Unlock()
+	cv, err := f.canaryView(r.PathValue("listener"), r.PathValue("route"))
 	if f.changeFailed(w, err) {
 		return
 	}
-	adminhttp.WriteJSON(w, http.StatusOK, canaryView(r.PathValue("listener"), rt))
+	adminhttp.WriteJSON(w, http.StatusOK, cv)
 }
 
 // canary is PUT (set the share, from {"percent": N}) and DELETE (roll

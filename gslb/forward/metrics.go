@@ -5,8 +5,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/meridian-gslb/meridian/gslb/forward/canary"
 	"github.com/meridian-gslb/meridian/gslb/forward/l4"
+	"github.com/meridian-gslb/meridian/gslb/forward/l7"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 	"github.com/meridian-gslb/meridian/probes"
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,22 +52,7 @@ var (
 	descPoolRefused = prometheus.NewDesc("meridian_forward_pool_refused_connections_total",
 		"Connections (UDP: new flows) refused because no backend of the pool was available or reachable.", []string{"pool"}, nil)
 
-	// The L7 proxy.
-	routeLabels    = []string{"listener", "route"}
-	descHTTPActive = prometheus.NewDesc("meridian_forward_http_active_requests",
-		"Requests in flight on the http listener, upgraded connections (WebSocket) included.", []string{"listener"}, nil)
-	descHTTPFast = prometheus.NewDesc("meridian_forward_http_fast_path_requests_total",
-		"Requests the HTTP/1.1 fast path took, without net/http.", []string{"listener"}, nil)
-	descHTTPHandoffs = prometheus.NewDesc("meridian_forward_http_handoffs_total",
-		"Connections the fast path handed to net/http: HTTP/2, or a request it does not take (a body, an upgrade, a rate-limited route...).", []string{"listener"}, nil)
-	descRouteRequests = prometheus.NewDesc("meridian_forward_http_requests_total",
-		"Requests answered, by route and status class (none: the client went away first).", []string{"listener", "route", "code"}, nil)
-	descRouteDuration = prometheus.NewDesc("meridian_forward_http_request_duration_seconds",
-		"Time from a request's headers to the end of its answer, by route.", routeLabels, nil)
-	descCanaryPercent = prometheus.NewDesc("meridian_forward_canary_percent",
-		"The share of the route's requests its canary pool takes, as set in force.", routeLabels, nil)
-	descCanaryRequests = prometheus.NewDesc("meridian_forward_canary_requests_total",
-		"Requests of a route with a canary, by the pool they went to: baseline (the route's) or canary.", []string{"listener", "route", "variant"}, nil)
+	// The backends' side of the L7 proxy (package l7 has the rest).
 	descBackendHTTP = prometheus.NewDesc("meridian_forward_backend_http_requests_total",
 		"HTTP tries sent to the backend, by status class of its answer (none: no answer).", []string{"pool", "backend", "code"}, nil)
 	descBackendHTTPDuration = prometheus.NewDesc("meridian_forward_backend_http_response_seconds",
@@ -76,36 +61,7 @@ var (
 		"The backend's circuit breaker: 0 closed, 1 half-open (probing), 2 open. Absent without a breaker.", backendLabels, nil)
 	descBackendBreakerOpens = prometheus.NewDesc("meridian_forward_backend_breaker_opens_total",
 		"Times the backend's circuit breaker opened.", backendLabels, nil)
-	descPoolRetries = prometheus.NewDesc("meridian_forward_pool_http_retries_total",
-		"Tries sent again to another backend, by what failed: connect, timeout, status (retry_statuses), error, or stale (a kept connection that ended before any answer, sent again on a new one).", []string{"pool", "reason"}, nil)
-	descPoolBudget = prometheus.NewDesc("meridian_forward_pool_http_retry_budget_exhausted_total",
-		"Retries not made because the pool's retry budget was spent.", []string{"pool"}, nil)
-	descPoolSticky = prometheus.NewDesc("meridian_forward_pool_sticky_total",
-		"Requests of a pool sticky by cookie: hit (went to its backend), assigned (no valid cookie: one was set), moved (its backend could not take it: the cookie was rewritten).", []string{"pool", "result"}, nil)
-	descCertReloads = prometheus.NewDesc("meridian_forward_tls_certificate_reloads_total",
-		"Reloads of an https listener's certificate files after they changed, by result.", []string{"listener", "result"}, nil)
-	descRouteLimited = prometheus.NewDesc("meridian_forward_http_ratelimited_total",
-		"Requests the route's rate limit refused (429, or 401/400 for a missing or bad key).", routeLabels, nil)
-	descLimitRequests = prometheus.NewDesc("meridian_forward_ratelimit_requests_total",
-		"Requests a rate limit policy judged, by result: allowed, limited, missing_key, invalid_token.", []string{"policy", "result"}, nil)
-	descLimitKeys = prometheus.NewDesc("meridian_forward_ratelimit_keys",
-		"Keys a rate limit policy tracks now.", []string{"policy"}, nil)
-	descLimitDropped = prometheus.NewDesc("meridian_forward_ratelimit_keys_dropped_total",
-		"Keys a rate limit policy forgot: evicted (past max_keys) or expired (idle past key_ttl).", []string{"policy", "reason"}, nil)
-	descGuardRollbacks = prometheus.NewDesc("meridian_forward_canary_rollbacks_total",
-		"Times the canary guard rolled the route's canary back.", routeLabels, nil)
-	descGuardTripped = prometheus.NewDesc("meridian_forward_canary_guard_tripped",
-		"1 from the guard's rollback until the canary's share is raised again.", routeLabels, nil)
-	descGuardErrorRate = prometheus.NewDesc("meridian_forward_canary_guard_error_rate",
-		"5xx share of each pool's answers over the guard's window.", []string{"listener", "route", "variant"}, nil)
-	descGuardP99 = prometheus.NewDesc("meridian_forward_canary_guard_p99_seconds",
-		"p99 latency of each pool's answers over the guard's window.", []string{"listener", "route", "variant"}, nil)
-	descCertNotAfter = prometheus.NewDesc("meridian_forward_tls_certificate_not_after_seconds",
-		"When the certificate in force expires, in Unix seconds.", []string{"listener", "certificate"}, nil)
 )
-
-// retryReasons label the retries by outcome.
-var retryReasons = map[tryOutcome]string{tryConnect: "connect", tryTimeout: "timeout", tryStatus: "status", tryError: "error", tryStale: "stale"}
 
 // Collector returns the forwarder's metrics, to register where Options'
 // Metrics gathers from.
@@ -120,14 +76,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descBackendWeight, descBackendAvailable,
 		descPoolHealthy, descPoolMinHealthy, descPoolPanic, descPoolRefused,
 		l4.DescListenerActive, l4.DescListenerConns, l4.DescListenerRejected, l4.DescListenerDatagrams,
-		descHTTPActive, descHTTPFast, descHTTPHandoffs, descRouteRequests, descRouteDuration, descCanaryPercent, descCanaryRequests,
 		descBackendHTTP, descBackendHTTPDuration, descBackendBreaker, descBackendBreakerOpens,
-		descPoolRetries, descPoolBudget, descPoolSticky, descCertReloads, descCertNotAfter,
-		descRouteLimited, descLimitRequests, descLimitKeys, descLimitDropped,
-		descGuardRollbacks, descGuardTripped, descGuardErrorRate, descGuardP99,
 	} {
 		ch <- d
 	}
+	l7.Describe(ch)
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -141,14 +94,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, name := range snap.poolNames {
 		m.pool(name, snap.pools[name], now)
 	}
-	for _, name := range slices.Sorted(maps.Keys(snap.limiters)) {
-		snap.limiters[name].collect(ch, name)
-	}
+	f.l7.Collect(ch)
 	for _, lname := range slices.Sorted(maps.Keys(snap.listeners)) {
 		if hc := snap.listeners[lname].http; hc != nil {
-			for _, rt := range append(slices.Clip(hc.routes.all), hc.fallback) {
-				m.route(lname, rt)
-			}
+			hc.Collect(ch)
 		}
 	}
 	f.mu.Lock()
@@ -174,7 +123,7 @@ func (m emitter) counter(d *prometheus.Desc, v uint64, labels ...string) {
 }
 
 // pool writes a pool's metrics and its backends'.
-func (m emitter) pool(name string, p *Pool, now int64) {
+func (m emitter) pool(name string, p *l7.Pool, now int64) {
 	m.gauge(descPoolHealthy, float64(p.State.Healthy.Load()), name)
 	m.gauge(descPoolMinHealthy, float64(p.MinHealthy), name)
 	m.gauge(descPoolPanic, boolFloat(p.State.Panicking.Load()), name)
@@ -182,15 +131,7 @@ func (m emitter) pool(name string, p *Pool, now int64) {
 	for _, b := range p.Backends {
 		m.backend(name, b, now)
 	}
-	for outcome, reason := range retryReasons {
-		m.counter(descPoolRetries, p.http.st.retries[outcome].Load(), name, reason)
-	}
-	m.counter(descPoolBudget, p.http.st.budgetExhausted.Load(), name)
-	if s := p.http.sticky; s != nil && s.mode == stickyCookie {
-		m.counter(descPoolSticky, p.http.st.sticky.hits.Load(), name, "hit")
-		m.counter(descPoolSticky, p.http.st.sticky.assigned.Load(), name, "assigned")
-		m.counter(descPoolSticky, p.http.st.sticky.moved.Load(), name, "moved")
-	}
+	p.Collect(m.ch)
 }
 
 // backend writes one backend's metrics.
@@ -216,32 +157,6 @@ func (m emitter) backend(pool string, b *upstream.Backend, now int64) {
 	if br := s.Breaker.Load(); br != nil {
 		m.gauge(descBackendBreaker, breakerGauge(br), pool, b.Addr)
 		m.counter(descBackendBreakerOpens, s.BreakerOpens.Load(), pool, b.Addr)
-	}
-}
-
-// route writes an L7 route's metrics, with its canary and guard.
-func (m emitter) route(lname string, rt *route) {
-	st := rt.st
-	for class, n := range upstream.ClassNames {
-		m.counter(descRouteRequests, st.requests[class].Load(), lname, rt.name, n)
-	}
-	m.ch <- st.latency.Metric(descRouteDuration, lname, rt.name)
-	if rt.rateLimit != "" {
-		m.counter(descRouteLimited, st.limited.Load(), lname, rt.name)
-	}
-	if g := rt.guard; g != nil {
-		gs := g.Status()
-		m.counter(descGuardRollbacks, gs.Trips, lname, rt.name)
-		m.gauge(descGuardTripped, boolFloat(gs.Tripped), lname, rt.name)
-		for variant, ps := range map[string]canary.PoolStatus{"baseline": gs.Baseline, "canary": gs.Canary} {
-			m.gauge(descGuardErrorRate, ps.ErrorRate, lname, rt.name, variant)
-			m.gauge(descGuardP99, ps.P99.Seconds(), lname, rt.name, variant)
-		}
-	}
-	if rt.canary != "" {
-		m.gauge(descCanaryPercent, float64(st.percent.Load()), lname, rt.name)
-		m.counter(descCanaryRequests, st.split[0].Load(), lname, rt.name, "baseline")
-		m.counter(descCanaryRequests, st.split[1].Load(), lname, rt.name, "canary")
 	}
 }
 

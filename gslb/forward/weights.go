@@ -6,6 +6,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/meridian-gslb/meridian/gslb/forward/l7"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
 
@@ -44,14 +45,14 @@ func (f *Forwarder) changeWeight(pool, addr string, change func(*upstream.Backen
 // configuration in force, with the weights as they now are. f.mu is held.
 func (f *Forwarder) rebuildPool(snap *snapshot, pool string) error {
 	old := snap.pools[pool]
-	var p *Pool
+	var p *l7.Pool
 	for i := range snap.cfg.Pools {
 		if pc := &snap.cfg.Pools[i]; pc.Name == pool {
-			var err error
-			p, err = f.buildPool(pc, map[string]bool{}, false, time.Now(), old.http.stickyKey, old.http.tspec)
+			up, err := f.upstream.Build(pc, map[string]bool{}, false, time.Now())
 			if err != nil {
 				return err
 			}
+			p = f.l7.RebuildPool(pc, up, old)
 		}
 	}
 	next := *snap
@@ -71,62 +72,43 @@ func (f *Forwarder) SetCanary(listener, route string, percent int) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	rt, fromFile, err := f.canaryRoute(listener, route)
+	hc, err := f.httpListener(listener)
 	if err != nil {
 		return err
 	}
-	st := rt.st
-	st.percentFrom.Store(int32(fromFile))
-	st.percent.Store(int32(percent))
-	st.percentSet.Store(true)
-	if g := rt.guard; g != nil && percent > 0 && g.Status().Tripped {
-		// A new rollout after a rollback: judge it on its own traffic.
-		g.Reset()
-		f.log.Info("canary guard re-armed", "listener", listener, "route", route, "percent", percent)
-	}
-	return nil
+	return hc.SetCanary(route, percent)
 }
 
 // Canary returns a route's canary pool and share in force.
 func (f *Forwarder) Canary(listener, route string) (pool string, percent int, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rt, _, err := f.canaryRoute(listener, route)
+	cv, err := f.canaryView(listener, route)
 	if err != nil {
 		return "", 0, err
 	}
-	return rt.canary, int(rt.st.percent.Load()), nil
+	return cv.Canary, cv.Percent, nil
 }
 
-// canaryRoute finds a route with a canary, and its percent in the file.
+// canaryView returns a route's canary as the admin API shows it.
+func (f *Forwarder) canaryView(listener, route string) (*CanaryView, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	hc, err := f.httpListener(listener)
+	if err != nil {
+		return nil, err
+	}
+	return hc.Canary(route)
+}
+
+// httpListener returns the L7 settings in force of an http listener.
 // f.mu is held.
-func (f *Forwarder) canaryRoute(listener, route string) (*route, int, error) {
+func (f *Forwarder) httpListener(listener string) (*l7.Config, error) {
 	snap := f.snap.Load()
 	if snap == nil {
-		return nil, 0, ErrNotStarted
+		return nil, ErrNotStarted
 	}
-	lc := snap.listeners[listener]
-	if lc == nil || lc.http == nil {
-		return nil, 0, fmt.Errorf("listener %q: %w", listener, ErrUnknownRoute)
+	hc := snap.HTTPListener(listener)
+	if hc == nil {
+		return nil, fmt.Errorf("listener %q: %w", listener, ErrUnknownRoute)
 	}
-	for _, rt := range lc.http.routes.all {
-		if rt.name != route {
-			continue
-		}
-		if rt.canary == "" {
-			return nil, 0, fmt.Errorf("listener %q: route %q: %w", listener, route, ErrNoCanary)
-		}
-		for _, l := range snap.cfg.Listeners {
-			if l.Name != listener {
-				continue
-			}
-			for j := range l.Routes {
-				if rc := &l.Routes[j]; rc.RouteName(j) == route && rc.Canary != nil {
-					return rt, rc.Canary.Percent, nil
-				}
-			}
-		}
-		return rt, 0, nil
-	}
-	return nil, 0, fmt.Errorf("listener %q: route %q: %w", listener, route, ErrUnknownRoute)
+	return hc, nil
 }

@@ -1,4 +1,4 @@
-package forward
+package l7
 
 import (
 	"cmp"
@@ -52,6 +52,7 @@ type route struct {
 	// What it does: one of pool, redirect and respond.
 	pool        string
 	canary      string // the canary's pool, or ""
+	filePercent int32  // the canary's percent in the file
 	stripPrefix string
 	replacePath string
 	redirect    string

@@ -1,14 +1,12 @@
-package forward
+package l7
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,180 +14,10 @@ import (
 	"github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/meridian-gslb/meridian/gslb/forward/canary"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/h1"
 	"github.com/meridian-gslb/meridian/gslb/forward/l4"
-	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
-
-// Route names the forwarder gives itself: requests no route takes go to
-// the listener's pool, as route "default", or are answered 404, as route
-// "no_route".
-const (
-	routeDefault = "default"
-	routeNone    = "no_route"
-)
-
-// httpConfig is an http or https listener's part of the configuration in
-// force.
-type httpConfig struct {
-	routes   *routeTable
-	fallback *route // the listener's pool, or the 404 of no route
-	trusted  trustList
-	maxBody  int64
-	// A request body's pace (body.go); readTimeout is read_timeout.
-	bodyTimeout, readTimeout time.Duration
-	minBodyRate              int64
-	headers                  [][2]string // response_headers, canonical names
-	metrics                  bool
-	fast                     bool // plain HTTP/1.1 requests take the fast path (h1.go)
-}
-
-// routeState is what a reload keeps of a route, keyed by listener and
-// route name: its canary share as the admin API last set it, and its
-// counters.
-type routeState struct {
-	listener, name string
-
-	percent    atomic.Int32 // the canary's share in force
-	percentSet atomic.Bool  // set through the admin API
-	// percentFrom is the file's percent when the admin API set it: a
-	// reload keeps the runtime share until the file's changes.
-	percentFrom atomic.Int32
-	splitN      atomic.Uint64    // requests split between the pools so far
-	split       [2]atomic.Uint64 // requests to the route's pool and to the canary's
-
-	requests [6]atomic.Uint64 // by status class
-	latency  upstream.Histogram
-	limited  atomic.Uint64 // refused by the route's rate limit
-
-	// The canary guard running for the route, if any; f.mu guards these.
-	guard     *canary.Guard
-	guardSpec guardSpec
-	guardStop context.CancelFunc
-}
-
-// routeState returns the state of a route, made on first use. f.mu is
-// held.
-func (f *Forwarder) routeState(listener, name string) *routeState {
-	key := listener + "/" + name
-	st := f.routeStates[key]
-	if st == nil {
-		st = &routeState{listener: listener, name: name}
-		f.routeStates[key] = st
-	}
-	return st
-}
-
-// buildHTTPConfig compiles an http listener's routes, with their rate
-// limits and canary guards (built here, run once the configuration is in
-// force). f.mu is held.
-func (f *Forwarder) buildHTTPConfig(cfg *config.Forward, i int, used map[string]bool, limiters map[string]*limiter) (*httpConfig, error) {
-	lc := &cfg.Listeners[i]
-	hc := &httpConfig{maxBody: lc.MaxBodyBytes, metrics: lc.MetricsOn(), fast: lc.FastPathOn(),
-		bodyTimeout: lc.BodyTimeout.Duration, readTimeout: lc.ReadTimeout.Duration, minBodyRate: lc.BodyRate()}
-	for _, tp := range lc.TrustedProxies {
-		p, _ := config.ParsePrefixOrAddr(tp) // validated
-		hc.trusted = append(hc.trusted, p)
-	}
-	for _, name := range slices.Sorted(maps.Keys(lc.ResponseHeaders)) {
-		hc.headers = append(hc.headers, [2]string{http.CanonicalHeaderKey(name), lc.ResponseHeaders[name]})
-	}
-	routes := make([]*route, 0, len(lc.Routes))
-	hosts := make([][]string, 0, len(lc.Routes))
-	for j := range lc.Routes {
-		rc := &lc.Routes[j]
-		rt := compileRoute(j, rc)
-		rt.st = f.routeState(lc.Name, rt.name)
-		used[lc.Name+"/"+rt.name] = true
-		pct := int32(0)
-		if rc.Canary != nil {
-			pct = int32(rc.Canary.Percent)
-		}
-		f.applyCanaryPercent(rt.st, pct)
-		rt.handler = f.routeHandler(rt)
-		rt.fast = fastRoute(cfg, rt)
-		if rc.RateLimit != "" {
-			rt.handler = limiters[rc.RateLimit].limit(rt.st, rt.handler)
-		}
-		if rc.Canary != nil && rc.Canary.Guard != nil {
-			rt.guardSpec = guardSpecOf(rt, rc.Canary.Guard)
-			if rt.st.guard != nil && rt.st.guardSpec == rt.guardSpec {
-				rt.guard = rt.st.guard
-			} else {
-				g, err := f.newGuard(rt.st, rt.guardSpec)
-				if err != nil {
-					return nil, cfg.Errorf(fmt.Sprintf("listener[%d].route[%d].canary.guard", i, j), "%v", err)
-				}
-				rt.guard = g
-			}
-		}
-		routes = append(routes, rt)
-		hosts = append(hosts, rc.Host)
-	}
-	hc.routes = newRouteTable(routes, hosts)
-	fb := &route{name: routeNone, pool: lc.Pool}
-	if lc.Pool != "" {
-		fb.name = routeDefault
-	}
-	fb.st = f.routeState(lc.Name, fb.name)
-	used[lc.Name+"/"+fb.name] = true
-	fb.handler = f.routeHandler(fb)
-	fb.fast = fastRoute(cfg, fb)
-	hc.fallback = fb
-	return hc, nil
-}
-
-// runGuards starts the canary guards of the configuration now in force
-// and stops those it no longer has. f.mu is held.
-func (f *Forwarder) runGuards(snap *snapshot) {
-	want := map[*routeState]*route{}
-	for _, lc := range snap.listeners {
-		if lc.http == nil {
-			continue
-		}
-		for _, rt := range lc.http.routes.all {
-			if rt.guard != nil {
-				want[rt.st] = rt
-			}
-		}
-	}
-	for _, st := range f.routeStates {
-		rt := want[st]
-		if st.guard != nil && (rt == nil || rt.guard != st.guard) {
-			st.guardStop()
-			st.guard, st.guardStop = nil, nil
-		}
-		if rt != nil && st.guard == nil {
-			ctx, cancel := context.WithCancel(f.ctx)
-			st.guard, st.guardSpec, st.guardStop = rt.guard, rt.guardSpec, cancel
-			go rt.guard.Run(ctx)
-		}
-	}
-}
-
-// applyCanaryPercent sets a route's canary share from the file, unless
-// the admin API set it since the file last said otherwise.
-func (f *Forwarder) applyCanaryPercent(st *routeState, fromFile int32) {
-	if st.percentSet.Load() {
-		if st.percentFrom.Load() == fromFile {
-			return
-		}
-		f.log.Info("reload: the file's canary percent replaces the one set through the admin API",
-			"listener", st.listener, "route", st.name, "runtime", st.percent.Load(), "file", fromFile)
-		st.percentSet.Store(false)
-	}
-	st.percent.Store(fromFile)
-}
-
-// routeHandler is a route's action inside its middleware.
-func (f *Forwarder) routeHandler(rt *route) http.Handler {
-	if rt.pool == "" {
-		return rt.localHandler()
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.proxyTo(w, r, rt) })
-}
 
 // httpListener is an http or https listener. It accepts connections,
 // terminates TLS, and serves plain HTTP/1.1 requests on the fast path
@@ -198,7 +26,7 @@ func (f *Forwarder) routeHandler(rt *route) http.Handler {
 // reload changes routes and pools under established connections and
 // upgraded tunnels without closing them.
 type httpListener struct {
-	f                *Forwarder
+	p                *Proxy
 	lname, proto, at string
 	ln               net.Listener // the bound socket
 	srv              *http.Server
@@ -229,15 +57,15 @@ type httpListener struct {
 
 var _ l4.Listener = (*httpListener)(nil)
 
-// bindHTTP binds an http or https listener; certs are its certificates,
-// already loaded.
-func (f *Forwarder) bindHTTP(lc config.ForwardListener, certs *certSet) (l4.Listener, error) {
+// Bind binds http or https listener lc of the prepared configuration;
+// Serve runs it.
+func (p *Proxy) Bind(prep *Prepared, lc config.ForwardListener) (l4.Listener, error) {
 	ln, err := net.Listen("tcp", lc.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
 	}
 	l := &httpListener{
-		f: f, lname: lc.Name, proto: lc.Protocol, at: lc.Listen, ln: ln, done: make(chan struct{}),
+		p: p, lname: lc.Name, proto: lc.Protocol, at: lc.Listen, ln: ln, done: make(chan struct{}),
 		handoff: newHandoffListener(ln.Addr()), conns: map[*h1Conn]struct{}{},
 		headerTimeout: lc.ReadHeaderTimeout.Duration, idleTimeout: lc.IdleTimeout.Duration, writeTimeout: lc.WriteTimeout.Duration,
 	}
@@ -269,12 +97,12 @@ func (f *Forwarder) bindHTTP(lc config.ForwardListener, certs *certSet) (l4.List
 		WriteTimeout:      lc.WriteTimeout.Duration,
 		IdleTimeout:       lc.IdleTimeout.Duration,
 		MaxHeaderBytes:    lc.MaxHeaderBytes,
-		ErrorLog:          serverErrorLog(f.log, lc.Name),
+		ErrorLog:          serverErrorLog(p.env.Log, lc.Name),
 		Protocols:         &protos,
 		ConnContext:       connTLSState,
 	}
 	if lc.Protocol == "https" {
-		l.certs = newCertStore(lc.Name, certs, f.log)
+		l.certs = newCertStore(lc.Name, prep.certs[lc.Name], p.env.Log)
 		l.tlsConfig = &tls.Config{
 			MinVersion:     tlsVersion(lc.TLSMinVersion),
 			GetCertificate: l.certs.get,
@@ -302,23 +130,23 @@ func (l *httpListener) Listen() string   { return l.at }
 // serve runs the server until stop.
 func (l *httpListener) Serve() {
 	defer close(l.done)
-	cfg := l.f.snap.Load().listeners[l.lname]
+	cfg := l.p.env.Current().HTTPListener(l.lname)
 	var inner net.Listener = l.ln
-	if cfg != nil && cfg.AcceptProxy {
+	if cfg != nil && cfg.l4.AcceptProxy {
 		inner = &proxyproto.Listener{
-			Listener: l.ln, ReadHeaderTimeout: cfg.Handshake,
+			Listener: l.ln, ReadHeaderTimeout: cfg.l4.Handshake,
 			ConnPolicy: func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil },
 		}
 	}
 	if l.certs != nil {
-		go l.certs.watch(l.f.ctx, l.done)
+		go l.certs.watch(l.p.env.Ctx, l.done)
 	}
 	ln := &limitListener{Listener: inner, l: l}
 	srvDone := make(chan struct{})
 	go func() {
 		defer close(srvDone)
 		if err := l.srv.Serve(l.handoff); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-			l.f.log.Error("http server stopped", "listener", l.lname, "err", err)
+			l.p.env.Log.Error("http server stopped", "listener", l.lname, "err", err)
 		}
 	}()
 	var delay time.Duration
@@ -328,7 +156,7 @@ func (l *httpListener) Serve() {
 			if errors.Is(err, net.ErrClosed) || l.closing.Load() {
 				break
 			}
-			l4.AcceptFailed(l.f.log, l.lname, &delay, err)
+			l4.AcceptFailed(l.p.env.Log, l.lname, &delay, err)
 			continue
 		}
 		delay = 0
@@ -447,8 +275,8 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		maxConns := int64(config.DefaultListenerMaxConns)
-		if cfg := l.f.snap.Load().listeners[l.lname]; cfg != nil {
-			maxConns = cfg.MaxConns
+		if cfg := l.p.env.Current().HTTPListener(l.lname); cfg != nil {
+			maxConns = cfg.l4.MaxConns
 		}
 		if l.active.Add(1) > maxConns {
 			l.active.Add(-1)

@@ -1,4 +1,4 @@
-package forward
+package l7
 
 import (
 	"context"
@@ -25,9 +25,9 @@ type stateKey struct{}
 // and what became of it, from the listener's handler through the route,
 // the pool and each try to the access log.
 type reqState struct {
-	f       *Forwarder
-	snap    *snapshot
-	hc      *httpConfig
+	p       *Proxy
+	snap    Snapshot
+	hc      *Config
 	ctx     context.Context
 	cancel  context.CancelFunc
 	start   time.Time
@@ -146,18 +146,18 @@ func (rs *reqState) bodyReplayable(reached bool) bool {
 	return rs.body.kept || !rs.body.read.Load()
 }
 
-// newReverseProxy builds the forwarder's one ReverseProxy: the request's
+// newReverseProxy builds the proxy's one ReverseProxy: the request's
 // state, in its context, says where it goes.
-func (f *Forwarder) newReverseProxy() *httputil.ReverseProxy {
+func (p *Proxy) newReverseProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite:        rewrite,
-		Transport:      roundTripper{f},
+		Transport:      roundTripper{p},
 		ModifyResponse: modifyResponse,
-		ErrorHandler:   f.proxyError,
+		ErrorHandler:   p.proxyError,
 		BufferPool:     copyBuffers{},
 		// Failed tries go through proxyError; what is left (an answer
 		// cut short while copied, an upgrade gone wrong) is debug.
-		ErrorLog: slog.NewLogLogger(f.log.Handler(), slog.LevelDebug),
+		ErrorLog: slog.NewLogLogger(p.env.Log.Handler(), slog.LevelDebug),
 	}
 }
 
@@ -194,7 +194,7 @@ func modifyResponse(resp *http.Response) error {
 // was available, 413 for a body past max_body_bytes, 504 when the backend
 // did not answer in time, 502 for any other failure. A client that went
 // away gets nothing and is logged as 499, as nginx does.
-func (f *Forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	rs := stateOf(r)
 	code := gatewayStatus(err)
 	var tooLarge *http.MaxBytesError
@@ -295,16 +295,15 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // route, run it, then count and log what happened.
 func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	snap := l.f.snap.Load()
-	lc := snap.listeners[l.lname]
-	if lc == nil || lc.http == nil {
+	snap := l.p.env.Current()
+	hc := snap.HTTPListener(l.lname)
+	if hc == nil {
 		// The listener left the configuration: this connection is
 		// one of the last.
 		w.Header().Set("Connection", "close")
 		plain(w, http.StatusServiceUnavailable, "listener closed")
 		return
 	}
-	hc := lc.http
 	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
 		// net/http reads the body by its Transfer-Encoding and drops a
 		// Content-Length sent with it before a handler can see it: RFC
@@ -348,8 +347,8 @@ func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // newReqState starts a request's state on either path: its peer, whether
 // the peer is a trusted proxy, and the client behind it as the forwarding
 // headers (read by in) vouch for it.
-func (l *httpListener) newReqState(snap *snapshot, hc *httpConfig, start time.Time, peer netip.AddrPort, in func(string) []string) *reqState {
-	rs := &reqState{f: l.f, snap: snap, hc: hc, start: start, peer: peer, metrics: hc.metrics}
+func (l *httpListener) newReqState(snap Snapshot, hc *Config, start time.Time, peer netip.AddrPort, in func(string) []string) *reqState {
+	rs := &reqState{p: l.p, snap: snap, hc: hc, start: start, peer: peer, metrics: hc.metrics}
 	rs.trustedPeer = len(hc.trusted) > 0 && hc.trusted.trusts(peer.Addr())
 	rs.client = peer.Addr().Unmap()
 	if rs.trustedPeer {
@@ -377,7 +376,7 @@ func (l *httpListener) finish(rs *reqState, status int, size int64, line func() 
 	if g := rs.route.guard; g != nil && rs.pool != nil && status != http.StatusSwitchingProtocols && status != statusClientClosed {
 		g.Observe(rs.pool.Name, status, elapsed)
 	}
-	if al := l.f.accessLog.Load(); al != nil && al.sampled() {
+	if al := l.p.accessLog.Load(); al != nil && al.sampled() {
 		al.write(l.lname, rs, line(), status, size, elapsed)
 	}
 }
@@ -385,7 +384,7 @@ func (l *httpListener) finish(rs *reqState, status int, size int64, line func() 
 // proxyTo is the action of a route with a pool: choose the pool (the
 // canary's or the route's), what pins the client, the body the tries
 // send, the path; then ReverseProxy does the rest.
-func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
+func (p *Proxy) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 	rs := stateOf(r)
 	var sni string
 	if r.TLS != nil {
@@ -395,7 +394,7 @@ func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 		plain(w, http.StatusServiceUnavailable, "no such pool")
 		return
 	}
-	p := rs.pool
+	pl := rs.pool
 	paceBody(w, r, rs)
 	if max := rs.hc.maxBody; max > 0 {
 		if r.ContentLength > max {
@@ -404,11 +403,11 @@ func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
 	}
-	rs.mayRetry = p.http.mayRetry(idempotent(r)) && r.Header.Get("Upgrade") == ""
+	rs.mayRetry = pl.http.mayRetry(idempotent(r)) && r.Header.Get("Upgrade") == ""
 	// A body up to retry_buffer is read whole before a backend is chosen
 	// (HAProxy's http-buffer-request), retried or not, so that a slow
 	// client holds no backend while it sends it.
-	body, err := newRequestBody(r, p.http.retryBuffer)
+	body, err := newRequestBody(r, pl.http.retryBuffer)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -426,7 +425,7 @@ func (f *Forwarder) proxyTo(w http.ResponseWriter, r *http.Request, rt *route) {
 	}
 	rs.body = body
 	rs.path = rt.rewritePath(r.URL.EscapedPath())
-	f.proxy.ServeHTTP(w, r)
+	p.rp.ServeHTTP(w, r)
 }
 
 func boolIndex(b bool) int {
@@ -485,12 +484,12 @@ func (rs *reqState) applySticky(p *Pool) {
 // whole number); a client whose sticky cookie pins it in either pool
 // stays there while the canary has a share, so that a session sees one
 // version.
-func (rt *route) choosePool(snap *snapshot, r requestView) (*Pool, bool) {
-	base := snap.pools[rt.pool]
+func (rt *route) choosePool(snap Snapshot, r requestView) (*Pool, bool) {
+	base := snap.HTTPPool(rt.pool)
 	if rt.canary == "" {
 		return base, false
 	}
-	can := snap.pools[rt.canary]
+	can := snap.HTTPPool(rt.canary)
 	pct := int64(rt.st.percent.Load())
 	switch {
 	case pct <= 0 || can == nil:

@@ -1,4 +1,4 @@
-package forward
+package l7
 
 import (
 	"bytes"

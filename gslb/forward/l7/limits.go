@@ -1,4 +1,4 @@
-package forward
+package l7
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ type limiterSpec struct {
 
 // prepareLimiters builds the rate limiters of cfg, reusing those of cur
 // whose policy is unchanged.
-func (f *Forwarder) prepareLimiters(cfg *config.Forward, cur map[string]*limiter) (map[string]*limiter, error) {
+func (p *Proxy) prepareLimiters(cfg *config.Forward, cur map[string]*limiter) (map[string]*limiter, error) {
 	out := make(map[string]*limiter, len(cfg.RateLimits))
 	for i, rl := range cfg.RateLimits {
 		key := fmt.Sprintf("rate_limit[%d]", i)
@@ -63,7 +63,7 @@ func (f *Forwarder) prepareLimiters(cfg *config.Forward, cur map[string]*limiter
 			Rate: rl.Rate, Burst: rl.Burst, Limit: rl.Limit, Window: rl.Window.Duration,
 			Key: rateKeyKind(rl.Key), Header: rl.Header, Fallback: ratelimit.Fallback(rl.Fallback),
 			ClientIP: requestClient, IPv6PrefixLen: rl.IPv6Prefix, MaxKeys: rl.MaxKeys, KeyTTL: rl.KeyTTL.Duration,
-			Headers: rl.Headers, LogEvery: rl.LogEvery, Log: f.log,
+			Headers: rl.Headers, LogEvery: rl.LogEvery, Log: p.env.Log,
 			JWT: ratelimit.JWTConfig{
 				Algorithm: rl.JWT.Algorithm, Secret: []byte(spec.secret), PublicKeyPEM: []byte(spec.pub),
 				Claim: rl.JWT.Claim, Header: rl.JWT.Header, Issuer: rl.JWT.Issuer, Audience: rl.JWT.Audience,
@@ -154,11 +154,11 @@ func guardSpecOf(rt *route, g *config.ForwardCanaryGuard) guardSpec {
 // newGuard builds a route's canary guard; Run starts once the
 // configuration is in force. Its rollback sets the route's canary share
 // to 0, as DELETE on the admin API does.
-func (f *Forwarder) newGuard(st *routeState, spec guardSpec) (*canary.Guard, error) {
+func (p *Proxy) newGuard(st *routeState, spec guardSpec) (*canary.Guard, error) {
 	c := canary.Config{
 		Baseline: spec.baseline, Canary: spec.canary,
 		Window: spec.cfg.Window.Duration, Interval: spec.cfg.Interval.Duration,
-		MinRequests: spec.cfg.MinRequests, Log: f.log.With("listener", st.listener, "route", st.name),
+		MinRequests: spec.cfg.MinRequests, Log: p.env.Log.With("listener", st.listener, "route", st.name),
 	}
 	if spec.errDelta != -2 {
 		c.MaxErrorRateDelta = spec.errDelta
@@ -168,11 +168,11 @@ func (f *Forwarder) newGuard(st *routeState, spec guardSpec) (*canary.Guard, err
 	}
 	if !spec.cfg.DryRun {
 		c.Rollback = func(reason string) {
-			if err := f.SetCanary(st.listener, st.name, 0); err != nil {
-				f.log.Error("canary guard: rollback failed", "listener", st.listener, "route", st.name, "err", err)
+			if err := p.env.SetCanary(st.listener, st.name, 0); err != nil {
+				p.env.Log.Error("canary guard: rollback failed", "listener", st.listener, "route", st.name, "err", err)
 				return
 			}
-			f.log.Warn("audit: canary share", "listener", st.listener, "route", st.name, "percent", 0, "rollback", true, "from", "canary guard", "reason", reason)
+			p.env.Log.Warn("audit: canary share", "listener", st.listener, "route", st.name, "percent", 0, "rollback", true, "from", "canary guard", "reason", reason)
 		}
 	}
 	return canary.New(c)

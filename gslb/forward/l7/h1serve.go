@@ -1,4 +1,4 @@
-package forward
+package l7
 
 import (
 	"bytes"
@@ -56,8 +56,8 @@ func (l *httpListener) serveConn(raw net.Conn) {
 	if l.tlsConfig != nil {
 		tc := tls.Server(raw, l.tlsConfig)
 		_ = raw.SetDeadline(time.Now().Add(l.headerTimeout))
-		if err := tc.HandshakeContext(l.f.ctx); err != nil {
-			l.f.log.Debug("TLS handshake failed", "listener", l.lname, "peer", raw.RemoteAddr().String(), "err", err)
+		if err := tc.HandshakeContext(l.p.env.Ctx); err != nil {
+			l.p.env.Log.Debug("TLS handshake failed", "listener", l.lname, "peer", raw.RemoteAddr().String(), "err", err)
 			raw.Close()
 			return
 		}
@@ -69,7 +69,7 @@ func (l *httpListener) serveConn(raw net.Conn) {
 		}
 		c.conn, c.tls, c.sni = tc, &st, st.ServerName
 	}
-	if lc := l.f.snap.Load().listeners[l.lname]; lc == nil || lc.http == nil || !lc.http.fast {
+	if hc := l.p.env.Current().HTTPListener(l.lname); hc == nil || !hc.fast {
 		l.handOver(c.conn) // nothing read yet: net/http sees it as it is
 		return
 	}
@@ -136,16 +136,15 @@ func (c *h1Conn) serve() error {
 		if err != nil {
 			return err
 		}
-		snap := l.f.snap.Load()
-		lc := snap.listeners[l.lname]
-		if lc == nil || lc.http == nil || !lc.http.fast || !c.req.Parse(string(head)) {
+		snap := l.p.env.Current()
+		hc := snap.HTTPListener(l.lname)
+		if hc == nil || !hc.fast || !c.req.Parse(string(head)) {
 			if h1.AmbiguousLength(string(head)) {
 				c.refuse(http.StatusBadRequest, "both Content-Length and Transfer-Encoding")
 				return nil
 			}
 			return h1.ErrFallback
 		}
-		hc := lc.http
 		c.view = h1View{q: &c.req}
 		rt := hc.routes.find(&c.view, hostName(c.req.Host))
 		if rt == nil {
@@ -172,7 +171,7 @@ func (c *h1Conn) serve() error {
 // slow is answered 408 and its connection closed. Bodies that do not fit
 // there, or past max_body_bytes (net/http answers 413), are net/http's
 // (errFallback).
-func (c *h1Conn) readBody(headLen int, hc *httpConfig) ([]byte, error) {
+func (c *h1Conn) readBody(headLen int, hc *Config) ([]byte, error) {
 	n := max(c.req.Length, 0)
 	if n == 0 {
 		return nil, nil
@@ -219,7 +218,7 @@ func fastRoute(cfg *config.Forward, rt *route) bool {
 
 // proxy sends the request to the route's pool and the answer back; false
 // when the connection is to close after it.
-func (c *h1Conn) proxy(snap *snapshot, hc *httpConfig, rt *route, body []byte) bool {
+func (c *h1Conn) proxy(snap Snapshot, hc *Config, rt *route, body []byte) bool {
 	l := c.l
 	l.requests.Add(1)
 	defer l.requests.Add(-1)
@@ -483,7 +482,7 @@ func (c *h1Conn) answer(rs *reqState, be *h1Backend, err error) (keep bool, size
 			rs.status, rs.err = statusClientClosed, "client went away"
 		} else {
 			rs.err = "copying the answer: " + err.Error()
-			rs.f.log.Debug("backend answer cut short", "pool", p.Name, "backend", rs.backend.Addr, "err", err)
+			rs.p.env.Log.Debug("backend answer cut short", "pool", p.Name, "backend", rs.backend.Addr, "err", err)
 		}
 		return false, size
 	}
@@ -642,7 +641,7 @@ func (c *h1Conn) flush() error {
 
 // answerError answers a request no backend answered (gatewayStatus), as
 // proxyError does for net/http.
-func (c *h1Conn) answerError(rs *reqState, hc *httpConfig, err error) (bool, int64) {
+func (c *h1Conn) answerError(rs *reqState, hc *Config, err error) (bool, int64) {
 	code := gatewayStatus(err)
 	rs.status, rs.err = code, err.Error()
 	if rs.aborted.Load() {
@@ -661,7 +660,7 @@ func (c *h1Conn) answerError(rs *reqState, hc *httpConfig, err error) (bool, int
 // the connection closes after it, as nothing after the request can be
 // trusted to start where it seems to.
 func (c *h1Conn) refuse(code int, why string) {
-	c.l.f.log.Debug("request refused", "listener", c.l.lname, "peer", c.conn.RemoteAddr().String(), "status", code, "reason", why)
+	c.l.p.env.Log.Debug("request refused", "listener", c.l.lname, "peer", c.conn.RemoteAddr().String(), "status", code, "reason", why)
 	_ = c.conn.SetWriteDeadline(time.Now().Add(c.l.headerTimeout))
 	_, _ = c.writePlain(code, nil, true, true) // the connection closes either way
 }
@@ -695,7 +694,7 @@ func (c *h1Conn) writePlain(code int, headers [][2]string, closeAfter, body bool
 
 // overridden reports whether the listener's response_headers replace a
 // header of the backend's.
-func overridden(hc *httpConfig, name []byte) bool {
+func overridden(hc *Config, name []byte) bool {
 	for _, kv := range hc.headers {
 		if strings.EqualFold(kv[0], string(name)) {
 			return true

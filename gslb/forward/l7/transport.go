@@ -1,4 +1,4 @@
-package forward
+package l7
 
 import (
 	"context"
@@ -32,11 +32,10 @@ type poolHTTP struct {
 	budgetMin          int
 	retryBuffer        int
 	sticky             *sticky // nil: none
-	stickyKey          []byte
 	transport          *http.Transport
 	fast               *h1Transport // the fast path's, for plain http backends; nil for https
-	tspec              transportSpec
-	st                 *poolL7State // kept across reloads
+	spec               poolSpec
+	st                 *poolState // kept across reloads
 }
 
 // transportSpec is what a pool's http.Transport is built from: a reload
@@ -85,7 +84,7 @@ func transportSpecOf(cfg *config.Forward, i int) (transportSpec, error) {
 // backend, no proxy from the environment, no transparent compression
 // (the client's Accept-Encoding goes through as it is), and dials that
 // say when they fail so the request can go to another backend.
-func (f *Forwarder) newTransport(spec transportSpec) *http.Transport {
+func newTransport(spec transportSpec) *http.Transport {
 	dialer := &net.Dialer{Timeout: spec.connect, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		Proxy: nil,
@@ -155,7 +154,7 @@ func (c *countedConn) Write(p []byte) (int, error) {
 // retry_statuses answers and timeouts go to another backend when the
 // request may be sent again and the pool's retry budget allows. Every
 // outcome feeds outlier detection and the circuit breaker.
-type roundTripper struct{ f *Forwarder }
+type roundTripper struct{ p *Proxy }
 
 // tryOutcome says what became of one try.
 type tryOutcome uint8
@@ -316,7 +315,7 @@ func (t roundTripper) try(out *http.Request, rs *reqState, b *upstream.Backend) 
 			o.GetBody = nil
 		}
 	}
-	if !h.tspec.http2 {
+	if !h.spec.transport.http2 {
 		noResend(o)
 	}
 	var reused bool
@@ -348,7 +347,7 @@ func (t roundTripper) try(out *http.Request, rs *reqState, b *upstream.Backend) 
 // try for retryAfter. A try the client's side cut short (tryCancelled) is
 // the caller's to see first.
 func tried(b *upstream.Backend, rs *reqState, status int, err error) tryOutcome {
-	log := rs.f.log
+	log := rs.p.env.Log
 	if err != nil {
 		b.State.Requests[0].Add(1)
 		var de *dialError
