@@ -44,11 +44,12 @@
 //     listener, Bind, NewPool around each upstream pool, Publish once the
 //     snapshot is in force.
 //   - Per-request metrics are atomics and histograms of our own
-//     (upstream.Histogram), read at scrape time; the access log is JSON lines,
-//     sampled.
-//   - The HTTP endpoints (http.go) show it: a capacity endpoint that answers 200 only
-//     while a pool has min_healthy backends in rotation, which is what
-//     GSLB checks of the region should probe; the admin API listing
-//     backends, draining them, setting their weights and canary shares;
-//     and Prometheus metrics.
+//     (upstream.Histogram), read at scrape time by one collector
+//     (metrics.go), which asks package l7 for the L7 proxy's; the access
+//     log is JSON lines, sampled.
+//   - The HTTP endpoints (http.go) show it: a capacity endpoint that
+//     answers 200 only while a pool has min_healthy backends in rotation,
+//     which is what GSLB checks of the region should probe; the admin API
+//     listing backends, draining them, setting their weights and canary
+//     shares; and Prometheus metrics.
 package forward
