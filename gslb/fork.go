@@ -2,12 +2,13 @@ package gslb
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/meridian-gslb/meridian/geo"
 )
 
 // Fork returns an engine over e's records, regions and geo index, with
-// e's drains and runtime weights as they are now and health read from h
+// e's drains, runtime weights and load shares as they are now and health read from h
 // (nil: every target counts as Options.UnknownIsUp says). Draining,
 // weighting or refreshing the fork never changes e, and e's later changes
 // do not reach the fork: simulations decide hypothetical answers on one
@@ -16,6 +17,8 @@ import (
 func (e *Engine) Fork(h HealthView) *Engine {
 	e.mu.Lock()
 	over := e.over // the maps are copied on write, so sharing them is safe
+	loads := cloneLoads(e.loads)
+	loadAt := e.loadAt
 	e.mu.Unlock()
 	f := &Engine{
 		records:     e.records,
@@ -26,11 +29,27 @@ func (e *Engine) Fork(h HealthView) *Engine {
 		opts:        e.opts,
 		regionNames: e.regionNames,
 		poolRegion:  e.poolRegion,
+		poolHash:    e.poolHash,
 		over:        over,
+		loads:       loads,
+		loadAt:      loadAt,
 	}
 	f.geo.Store(e.geo.Load())
 	f.Refresh()
 	return f
+}
+
+// cloneLoads copies the load controller's state, so that a fork starts
+// from the shares in force and stepping it leaves e's alone.
+func cloneLoads(in [][]loadState) [][]loadState {
+	out := make([][]loadState, len(in))
+	for ri, pools := range in {
+		out[ri] = slices.Clone(pools)
+		for pi := range out[ri] {
+			out[ri][pi].past = slices.Clone(pools[pi].past)
+		}
+	}
+	return out
 }
 
 // Health returns the view the engine reads health from, nil without one.

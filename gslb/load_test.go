@@ -3,6 +3,7 @@ package gslb
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -272,5 +273,29 @@ func TestLoadExplain(t *testing.T) {
 	}
 	if by := e.LoadsByRegion(); by["us-east"]["app.example.test./A/use"].Share != 0 {
 		t.Errorf("by region: %+v", by)
+	}
+}
+
+// TestForkKeepsLoad: a fork of an engine whose records follow load
+// decides with the shares in force, and stepping the fork leaves the
+// engine's controller alone.
+func TestForkKeepsLoad(t *testing.T) {
+	h := NewHealthMap()
+	r := world(Failover{}, All{})
+	r.Load, r.TTL = LoadHeadroom, 5
+	e := newEngine(t, h, r)
+	report(e, h, 60, loadOf(r.Pools[0], 500, 100, 130), loadOf(r.Pools[1], 50, 100, 130))
+	want := answered(e, r, subnets())
+	f := e.Fork(nil)
+	if got := answered(f, r, subnets()); !equalCounts(got, want) {
+		t.Fatalf("fork answers %v, engine %v", got, want)
+	}
+	st := &e.loads[r.idx][0]
+	share, past := st.share, slices.Clone(st.past)
+	for range 10 {
+		f.loads[r.idx][0].step(PoolLoad{Load: 0, Target: 100, Max: 130}, r.TTL, LoadOptions{}.withDefaults())
+	}
+	if f.loads[r.idx][0].share == share || st.share != share || !slices.Equal(st.past, past) {
+		t.Errorf("stepping the fork: fork's share %v, engine's %v (was %v), past %v (was %v)", f.loads[r.idx][0].share, st.share, share, st.past, past)
 	}
 }
