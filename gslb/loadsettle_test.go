@@ -5,10 +5,10 @@ import (
 	"testing"
 )
 
-// TestSettleLoad: a demand settles where the node's controller would
-// with the load following the share: full share up to the target, the
-// fixed point between target and max (within the hysteresis) past it;
-// target and max come from the reports, else are assumed.
+// TestSettleLoad: a held load settles where the node's controller would:
+// full share up to the target, the smoothstep between target and max
+// (within the hysteresis), none from max; target and max come from the
+// reports, else are assumed.
 func TestSettleLoad(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -18,11 +18,13 @@ func TestSettleLoad(t *testing.T) {
 	}{
 		{"assumed, below target", 50, false, 1},
 		{"assumed, at target", 80, false, 1},
-		{"assumed, between", 95, false, goalShare(95, 80, 100)},
-		{"assumed, at max", 100, false, goalShare(100, 80, 100)},
-		{"assumed, far past max", 1000, false, goalShare(1000, 80, 100)},
+		{"assumed, between", 90, false, headroomShare(90, 80, 100)},
+		{"assumed, near max", 95, false, headroomShare(95, 80, 100)},
+		{"assumed, at max", 100, false, 0},
+		{"assumed, far past max", 1000, false, 0},
 		{"reported, below target", 70, true, 1},
-		{"reported, past max", 150, true, goalShare(1.5*130, 100, 130)},
+		{"reported, between", 90, true, headroomShare(0.9*130, 100, 130)},
+		{"reported, past max", 150, true, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
