@@ -100,9 +100,9 @@ func TestSimulate(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, `"eu-wset" is neither a region nor a target; regions: ap-northeast, eu-west, us-east`) {
 		t.Errorf("unknown region: exit %d, %s", code, errOut)
 	}
-	_, errOut, code = runMeridian(t, "simulate", "-load", "eu-west=50")
-	if code != 1 || !strings.Contains(errOut, "not yet supported") {
-		t.Errorf("-load: exit %d, %s", code, errOut)
+	_, errOut, code = runMeridian(t, "simulate", "-server", api, "-load", "mars=50")
+	if code != 1 || !strings.Contains(errOut, `no region "mars"; regions: ap-northeast, eu-west, us-east`) {
+		t.Errorf("-load, unknown region: exit %d, %s", code, errOut)
 	}
 	if after := answerOf(t, s, euWest.subnet); !sameRecords(after, before) {
 		t.Errorf("a simulation changed the answer: %v, was %v", after, before)

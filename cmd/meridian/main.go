@@ -18,7 +18,7 @@ commands:
   check    validate a configuration and its zone files, or a forwarder's file (-config FILE)
   explain  show how a dynamic record is decided for a client (-client IP[/PREFIX] NAME [TYPE])
   dnssec   make a zone's signing key (keygen) and print its DS records (ds)
-  simulate what-if: which clients move where if regions go down, drain or reweigh (-down eu-west); -drill for game days
+  simulate what-if: which clients move where if regions go down, drain, reweigh or fill up (-down eu-west, -load us-east=120); -drill for game days
   status   show regions and targets of a running server (-admin URL, -json)
   version  print the version
 

@@ -66,12 +66,12 @@ func parseSimulateArgs(args []string, stderr io.Writer) (simulateArgs, int) {
 		{"drain", &a.scenario.Drain, "a region or target drained"},
 		{"undrain", &a.scenario.Undrain, "a region or target whose drain is lifted"},
 		{"weight", &a.scenario.Weight, "POOL=N (POOL, NAME/POOL or NAME/TYPE/POOL; a target REGION/ADDR=N); N \"configured\" rolls back"},
-		{"load", &a.scenario.Load, "REGION=PCT: not yet supported (needs capacity reports)"},
+		{"load", &a.scenario.Load, "REGION=PCT: the region reports PCT percent of its max_load (0 to 1000; 100 is full), for records with load = \"headroom\"; shows the shares the load controller settles at"},
 	} {
 		fs.Var((*listFlag)(f.into), f.name, f.usage)
 	}
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: meridian simulate [-config FILE | -server URL] [-down R] [-up R] [-drain R] [-undrain R] [-weight POOL=N] [-clients FILE] [-queries FILE] [-json]")
+		fmt.Fprintln(stderr, "usage: meridian simulate [-config FILE | -server URL] [-down R] [-up R] [-drain R] [-undrain R] [-weight POOL=N] [-load REGION=PCT] [-clients FILE] [-queries FILE] [-json]")
 		fmt.Fprintln(stderr, "       meridian simulate -drill -server URL -token-file FILE -drain REGION [-duration 60s]")
 		fs.PrintDefaults()
 	}

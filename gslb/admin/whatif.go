@@ -85,11 +85,8 @@ func (s *Server) simulationClients(e *gslb.Engine, req SimulateRequest) (whatif.
 
 // scenarioStatus is the HTTP status of a scenario the engine refused.
 func scenarioStatus(err error) int {
-	switch {
-	case errors.Is(err, whatif.ErrUnknownName):
+	if errors.Is(err, whatif.ErrUnknownName) {
 		return http.StatusNotFound
-	case errors.Is(err, whatif.ErrUnsupported):
-		return http.StatusNotImplemented
 	}
 	return http.StatusBadRequest
 }

@@ -19,8 +19,6 @@ var (
 	ErrUnknownName = errors.New("unknown name")
 	// ErrBadScenario: a malformed entry ("POOL=N" without a number).
 	ErrBadScenario = errors.New("bad scenario")
-	// ErrUnsupported: a part of the scenario this version cannot model.
-	ErrUnsupported = errors.New("not yet supported")
 )
 
 // Scenario is a hypothetical change, as the command line's flags and the
@@ -34,8 +32,10 @@ type Scenario struct {
 	// the records, "NAME/POOL" or "NAME/TYPE/POOL"; or a target's
 	// ("REGION/ADDR=N"). N "configured" lifts a runtime weight.
 	Weight []string `json:"weight,omitempty"`
-	// Load would shift a share of a region's traffic ("REGION=PCT"); it
-	// is refused until capacity reports exist to model it against.
+	// Load has a region report a load ("REGION=PCT"): PCT percent of
+	// its max_load, held, for the records that follow load
+	// (load = "headroom"); the report shows the shares the node's load
+	// controller settles at (gslb.Engine.SettleLoad).
 	Load []string `json:"load,omitempty"`
 }
 
@@ -53,6 +53,9 @@ type change struct {
 	poolWeights   []poolWeight
 	targetWeights map[string]*uint32 // target ID -> weight (nil: configured)
 	drainedByName []string           // what the scenario drains, for the never_drain guards
+	loads         map[string]float64 // region -> percent of max_load
+	loadOrder     []string           // the regions of loads, as given
+	settled       []LoadResult       // what apply settled the loads at
 }
 
 type poolWeight struct {
@@ -64,9 +67,6 @@ type poolWeight struct {
 
 // resolve checks every name of s against e and returns the change.
 func resolve(e *gslb.Engine, s Scenario) (*change, error) {
-	if len(s.Load) > 0 {
-		return nil, fmt.Errorf("load %s: %w: shifting load needs capacity reports (issue 17); simulate -down, -drain or -weight instead", strings.Join(s.Load, ", "), ErrUnsupported)
-	}
 	names := namesOf(e)
 	c := &change{health: map[string]gslb.State{}, drainRegions: map[string]bool{}, drainTargets: map[string]bool{}, targetWeights: map[string]*uint32{}}
 	var errs []error
@@ -99,6 +99,9 @@ func resolve(e *gslb.Engine, s Scenario) (*change, error) {
 			c.poolWeights = append(c.poolWeights, pw)
 		}
 	}
+	var err error
+	c.loads, c.loadOrder, err = names.loads(s.Load)
+	errs = append(errs, err)
 	return c, errors.Join(errs...)
 }
 
@@ -240,6 +243,9 @@ func (c *change) apply(base *gslb.Engine) *gslb.Engine {
 	}
 	for id, w := range c.targetWeights {
 		_, _ = f.SetTargetWeight(id, w)
+	}
+	if len(c.loads) > 0 {
+		c.settled = loadResults(f.AllRecords(), c.loadOrder, c.loads, f.SettleLoad(c.loads))
 	}
 	return f
 }

@@ -17,6 +17,9 @@ type Report struct {
 	// Guards are the guard rules the scenario breaks (worse than now and
 	// past the limit), empty when it breaks none.
 	Guards []Violation `json:"guards_broken"`
+	// Load is, for each region the scenario gives a load, the shares its
+	// pools settled at; absent without one.
+	Load []LoadResult `json:"load,omitempty"`
 }
 
 // RecordReport is one record's difference.
@@ -89,7 +92,7 @@ func Simulate(base *gslb.Engine, s Scenario, clients Clients, guards []Guard) (*
 	}
 	before := base.Fork(forced{base: base.Health()})
 	after := ch.apply(base)
-	rep := &Report{Scenario: s, Source: clients.Source, Records: []RecordReport{}, Guards: []Violation{}}
+	rep := &Report{Scenario: s, Source: clients.Source, Records: []RecordReport{}, Guards: []Violation{}, Load: ch.settled}
 	recs := base.AllRecords()
 	tallies := make([]tally, len(recs))
 	for i, r := range recs {

@@ -30,6 +30,7 @@ func (s Scenario) Describe() string {
 func (r *Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "scenario: %s\nclients: %d, %s\n", r.Scenario.Describe(), r.Clients, r.Source)
+	writeLoads(tw, r.Load)
 	for _, rec := range r.Records {
 		fmt.Fprintf(tw, "\n%s %s (%s)", strings.TrimSuffix(rec.Name, "."), rec.Type, rec.Policy)
 		moved := 0
@@ -88,4 +89,27 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// writeLoads says, for each region given a load, the share its pools
+// settle at and what against, or why nothing changed.
+func writeLoads(w io.Writer, loads []LoadResult) {
+	for _, l := range loads {
+		fmt.Fprintf(w, "load: %s reports %g%% of max_load", l.Region, l.Percent)
+		if l.Note != "" {
+			fmt.Fprintf(w, ": %s\n", l.Note)
+			continue
+		}
+		fmt.Fprintf(w, "; shares once the load controller has settled:\n")
+		for _, p := range l.Pools {
+			against := fmt.Sprintf("target assumed at %g%% of max: no load reports", p.Target)
+			if !p.Assumed {
+				against = fmt.Sprintf("load %g %s; reported target %g, max %g", p.Load, p.Unit, p.Target, p.Max)
+			}
+			fmt.Fprintf(w, "  %s keeps %.0f%% of its clients (%s)\n", strings.Replace(p.Key, "./", "/", 1), 100*p.Share, against)
+		}
+		if len(l.Unchanged) > 0 {
+			fmt.Fprintf(w, "  unchanged, not following load: %s\n", strings.Join(l.Unchanged, ", "))
+		}
+	}
 }

@@ -229,7 +229,13 @@ func TestScenarioErrors(t *testing.T) {
 		{Scenario{Weight: []string{"nope=3"}}, ErrUnknownName, []string{"pools:", "canary.example.test/A/canary"}},
 		{Scenario{Weight: []string{"canary"}}, ErrBadScenario, []string{"POOL=N"}},
 		{Scenario{Weight: []string{"canary=-1"}}, ErrBadScenario, []string{"0 to"}},
-		{Scenario{Load: []string{"eu-west=50"}}, ErrUnsupported, []string{"not yet supported"}},
+		{Scenario{Load: []string{"mars=50"}}, ErrUnknownName, []string{`no region "mars"`, "regions: ap-northeast, eu-west, us-east"}},
+		{Scenario{Load: []string{"eu-west"}}, ErrBadScenario, []string{"REGION=PCT"}},
+		{Scenario{Load: []string{"eu-west=lots"}}, ErrBadScenario, []string{"0 to 1000"}},
+		{Scenario{Load: []string{"eu-west=-5"}}, ErrBadScenario, []string{"0 to 1000"}},
+		{Scenario{Load: []string{"eu-west=1001"}}, ErrBadScenario, []string{"0 to 1000"}},
+		{Scenario{Load: []string{"eu-west=NaN"}}, ErrBadScenario, []string{"0 to 1000"}},
+		{Scenario{Load: []string{"eu-west=50", "eu-west=60"}}, ErrBadScenario, []string{"twice"}},
 	}
 	for _, tt := range tests {
 		e, idx := fixture(t, gslb.FailOpen)
