@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -253,5 +254,122 @@ func TestDrill(t *testing.T) {
 	}
 	if got := answerOf(t, s, euWest.subnet); !sameRecords(got, euWest.vips) {
 		t.Errorf("after the interrupted drill eu-west's client gets %v", got)
+	}
+}
+
+// storeRecord follows load, failing over from us-east to eu-west; its
+// targets need no checks.
+const storeRecord = `
+[[record]]
+name = "store.example.test"
+type = "A"
+ttl = 30
+policy = "failover"
+select = "all"
+load = "headroom"
+[[record.pool]]
+region = "us-east"
+check = { type = "none" }
+[[record.pool.target]]
+address = "192.0.2.120"
+[[record.pool]]
+region = "eu-west"
+check = { type = "none" }
+[[record.pool.target]]
+address = "198.51.100.120"
+`
+
+// TestSimulateLoad runs `meridian simulate -load` on a configuration
+// with a record that follows load, from the file, from the running node
+// (-server) and over the admin API:
+// at max the region's clients move to the other, half way from target to
+// max part of them; the records that do not follow load are said to be
+// unchanged; bad loads are refused.
+func TestSimulateLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	s := startQuickstartWith(t, func(config string) string { return config + storeRecord })
+	api := "http://" + s.waitLog(t, "admin API", 0).str("addr")
+	var clients []string
+	for i := range 64 {
+		clients = append(clients, fmt.Sprintf("10.0.%d.0/24", i))
+	}
+	clientsFile := filepath.Join(s.dir, "clients.txt")
+	writeFile(t, clientsFile, strings.Join(clients, "\n")+"\n")
+	tests := []struct {
+		load string
+		want []string
+	}{
+		{"us-east=100", []string{
+			"load: us-east reports 100% of max_load; shares once the load controller has settled:\n" +
+				"  store.example.test/A/us-east keeps 0% of its clients (target assumed at 80% of max: no load reports)\n" +
+				"  unchanged, not following load: app.example.test/A, canary.example.test/A\n",
+			"store.example.test A (failover): 64 of 64 clients move\n  us-east -> eu-west: 64 clients\n",
+			"app.example.test A (geo): no change\n"}},
+		{"us-east=90", []string{"store.example.test/A/us-east keeps 50% of its clients",
+			"store.example.test A (failover): 30 of 64 clients move\n  us-east -> eu-west: 30 clients\n"}},
+		{"us-east=60", []string{"keeps 100% of its clients", "store.example.test A (failover): no change\n"}},
+		{"ap-northeast=500", []string{`load: ap-northeast reports 500% of max_load: no record with a pool in ap-northeast follows load (load = "headroom"): nothing changes`}},
+	}
+	for _, tc := range tests {
+		for _, from := range [][]string{{"-config", s.config}, {"-server", api}} {
+			out, errOut, code := runMeridian(t, append([]string{"simulate", "-clients", clientsFile, "-load", tc.load}, from...)...)
+			for _, want := range tc.want {
+				if code != 0 || !strings.Contains(out, want) {
+					t.Errorf("%s -load %s: exit %d, output lacks %q:\n%s%s", from[0], tc.load, code, want, out, errOut)
+				}
+			}
+		}
+	}
+	_, errOut, code := runMeridian(t, "simulate", "-config", s.config, "-load", "us-east=lots")
+	if code != 1 || !strings.Contains(errOut, `load "us-east=lots": PCT must be a number from 0 to 1000`) {
+		t.Errorf("-load us-east=lots: exit %d, %s", code, errOut)
+	}
+	checkSimulateLoadAPI(t, api, clients)
+}
+
+// checkSimulateLoadAPI: POST /api/v1/simulate with a load answers 200
+// with the moves and the settled share, 404 naming the regions for an
+// unknown one and 400 for a PCT out of range.
+func checkSimulateLoadAPI(t *testing.T, api string, clients []string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"load": []string{"us-east=100"}, "clients": clients})
+	code, out := adminBody(t, "POST", api+"/api/v1/simulate", "", string(body))
+	var rep struct {
+		Records []struct {
+			Name  string
+			Moves []struct {
+				From, To struct{ Region string }
+				Clients  int
+			}
+		}
+		Load []struct {
+			Region string
+			Pools  []struct{ Share float64 }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); code != 200 || err != nil {
+		t.Fatalf("simulate with load: %d, %v: %s", code, err, out)
+	}
+	for _, r := range rep.Records {
+		moved := len(r.Moves) == 1 && r.Moves[0].From.Region == "us-east" && r.Moves[0].To.Region == "eu-west" && r.Moves[0].Clients == 64
+		if (r.Name == "store.example.test.") != moved {
+			t.Errorf("%s moves %+v", r.Name, r.Moves)
+		}
+	}
+	if len(rep.Load) != 1 || rep.Load[0].Region != "us-east" || len(rep.Load[0].Pools) != 1 || rep.Load[0].Pools[0].Share != 0 {
+		t.Errorf("load = %+v, want us-east's pool settled at share 0", rep.Load)
+	}
+	for body, want := range map[string]struct {
+		code int
+		text string
+	}{
+		`{"load": ["mars=50"]}`:      {404, "regions: ap-northeast, eu-west, us-east"},
+		`{"load": ["us-east=2000"]}`: {400, "PCT must be a number from 0 to 1000"},
+	} {
+		if code, out := adminBody(t, "POST", api+"/api/v1/simulate", "", body); code != want.code || !strings.Contains(out, want.text) {
+			t.Errorf("%s: %d %s, want %d naming %q", body, code, out, want.code, want.text)
+		}
 	}
 }
