@@ -222,9 +222,7 @@ func (n *Node) startMemberlist(ctx context.Context) error {
 	if n.cfg.Tune != nil {
 		n.cfg.Tune(mc)
 	}
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-		BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger,
-	})
+	nt, err := listen(mc)
 	if err != nil {
 		return fmt.Errorf("cluster listen on %s: %w", n.cfg.Bind, err)
 	}
@@ -238,6 +236,28 @@ func (n *Node) startMemberlist(ctx context.Context) error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	return nil
+}
+
+// listen binds memberlist's TCP and UDP sockets. With port 0 the kernel
+// picks a TCP port that UDP may already use: try again then, as
+// memberlist.Create does for the transport it makes itself.
+func listen(mc *memberlist.Config) (*memberlist.NetTransport, error) {
+	tries := 1
+	if mc.BindPort == 0 {
+		tries = 10
+	}
+	var err error
+	for range tries {
+		var nt *memberlist.NetTransport
+		nt, err = memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger,
+		})
+		// memberlist formats the cause with %v: only its text is left.
+		if err == nil || !strings.Contains(err.Error(), "address already in use") {
+			return nt, err
+		}
+	}
+	return nil, err
 }
 
 // Join joins the cluster through the seeds, trying again until one
