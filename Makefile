@@ -11,7 +11,7 @@ LDFLAGS := -X main.buildVersion=$(VERSION)
 FUZZTIME ?= 200000x
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build run test test-short fuzz fuzz-long bench bench-go bench-forward bench-dnsperf lint clean
+.PHONY: build run test test-short fuzz fuzz-long bench bench-go bench-forward bench-dnsperf bench-compare lint clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/meridian
@@ -78,6 +78,12 @@ bench-dnsperf: build
 	trap "kill $$pid" EXIT; sleep 1; \
 	printf 'www.example.test A\nnope.example.test A\nx.child.example.test A\nexample.test MX\n' > $(BIN).queries; \
 	dnsperf -s 127.0.0.1 -p 1053 -d $(BIN).queries -l 10 -c 4 -Q 200000 | sed -n '/Statistics/,$$p'
+
+# Meridian side by side with HAProxy, nginx, gdnsd, NSD and Knot (issue 18),
+# medians of 3 interleaved rounds and the ratio table; ../shared/bench/install.sh
+# first. About 10 minutes; not part of make test.
+bench-compare:
+	test/perf/compare.sh -r 3
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
