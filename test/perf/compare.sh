@@ -10,12 +10,16 @@
 #   DNS (dnsperf): CPU µs/query for a static and a geo+health answer, geo
 #     queries/s at saturation, and geo p99 at a fixed 20K queries/s, against
 #     gdnsd, NSD and Knot.
+# With -p mem, also the memory per 10K idle TCP connections (resident set
+# growth, test/perf/idleconns) of each proxy and of Meridian's DNS TCP listener.
 # Every process it starts is stopped again on exit. Loopback only.
 #
-# usage: test/perf/compare.sh [-r ROUNDS] [-l SECS] [-p PARTS] [-o OUTDIR]
+# usage: test/perf/compare.sh [-r ROUNDS] [-l SECS] [-p PARTS] [-m CONNS] [-o OUTDIR]
 #   -r ROUNDS  interleaved rounds of each comparison (default 3); medians are printed
 #   -l SECS    seconds per dnsperf or wrk run (default 10)
-#   -p PARTS   dns, http or dns,http (default dns,http)
+#   -p PARTS   any of dns, http, mem, comma-separated (default dns,http)
+#   -m CONNS   idle connections opened per server by -p mem (default 2000: the kit's
+#              nginx proxy has 4096 worker connections, two per proxied one)
 #   -o OUTDIR  raw output, logs and table.md (default /tmp/meridian-compare.<date>)
 # env: BENCH (default <repo>/../shared/bench; install its servers with install.sh first),
 #      SERVER_CPUS (servers, default 1), LOAD_CPUS (load generators, default 0), GO (default go)
@@ -23,14 +27,15 @@ set -euo pipefail
 umask 022 # nginx workers (www-data) read the configs rendered under OUTDIR
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH=${BENCH:-$ROOT/../shared/bench}
-ROUNDS=3 SECS=10 PARTS=dns,http OUT=
-while getopts "r:l:p:o:" o; do
+ROUNDS=3 SECS=10 PARTS=dns,http MEMCONNS=2000 OUT=''
+while getopts "r:l:p:m:o:" o; do
   case $o in
-    r) ROUNDS=$OPTARG ;; l) SECS=$OPTARG ;; p) PARTS=$OPTARG ;; o) OUT=$OPTARG ;;
-    *) sed -n '2,21p' "$0"; exit 2 ;;
+    r) ROUNDS=$OPTARG ;; l) SECS=$OPTARG ;; p) PARTS=$OPTARG ;; m) MEMCONNS=$OPTARG ;; o) OUT=$OPTARG ;;
+    *) sed -n '2,25p' "$0"; exit 2 ;;
   esac
 done
-[[ $ROUNDS =~ ^[1-9][0-9]*$ && $SECS =~ ^[1-9][0-9]*$ ]] || { echo "-r and -l take positive integers" >&2; exit 2; }
+[[ $ROUNDS =~ ^[1-9][0-9]*$ && $SECS =~ ^[1-9][0-9]*$ && $MEMCONNS =~ ^[1-9][0-9]*$ ]] ||
+  { echo "-r, -l and -m take positive integers" >&2; exit 2; }
 [[ -x $BENCH/dnsperf-compare.sh ]] || { echo "no benchmark kit at $BENCH (set BENCH)" >&2; exit 2; }
 for c in dnsperf wrk dig haproxy nginx gdnsd nsd knotd taskset ss curl; do
   command -v "$c" >/dev/null || { echo "$c missing: run $BENCH/install.sh" >&2; exit 2; }
@@ -127,6 +132,33 @@ if [[ ,$PARTS, == *,http,* ]]; then
   cleanup
 fi
 
+if [[ ,$PARTS, == *,mem,* ]]; then
+  # Memory per 10K idle TCP connections: the stack of http-compare.sh kept up after
+  # one short round (-k), Meridian's forwarder and DNS TCP listener beside it.
+  (cd "$ROOT" && "${GO:-go}" build -o "$OUT/idleconns" ./test/perf/idleconns)
+  HTTP_UP=1 DNS_UP=1
+  start_meridian meridian-l4 forward -config "$ROOT/examples/forward/bench.toml"
+  start_meridian meridian-l7 forward -config "$ROOT/examples/forward/bench-l7.toml"
+  # the DNS listener with its TCP limits raised above the connections opened
+  mkdir -p "$OUT/dns-mem"
+  cp "$ROOT/examples/bench/gslb.test.zone" "$OUT/dns-mem/"
+  sed "s/^\[server\]$/[server]\ntcp_max_connections = 20000\ntcp_max_per_client = 20000\ntcp_max_per_prefix = 20000/" \
+    "$ROOT/examples/bench/meridian.toml" >"$OUT/dns-mem/meridian.toml"
+  RUN=$OUT/dns-run "$BENCH/dns-refs-up.sh" >"$OUT/dns-refs-up.log"
+  start_meridian meridian-dns serve -config "$OUT/dns-mem/meridian.toml"
+  RUN=$OUT/http-run "$BENCH/http-compare.sh" -k -d 1 -r 1 -w 0 \
+    meridian-l7=http://127.0.0.33:8080/ meridian-l4=http://127.0.0.33:8081/ >"$OUT/mem-stack.txt"
+  echo "## Memory per 10K idle TCP connections ($MEMCONNS opened, RSS growth of the listening processes)"
+  for t in haproxy-l7=127.0.0.31:8080 nginx-l7=127.0.0.32:8080 meridian-l7=127.0.0.33:8080 \
+    haproxy-l4=127.0.0.31:8081 nginx-l4=127.0.0.32:8081 meridian-l4=127.0.0.33:8081 meridian-dns-tcp=127.0.0.10:5300; do
+    pids=$(ss -Hltnp | awk -v k="${t#*=}" '$4==k' | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u | paste -sd,)
+    [[ -n $pids ]] || { echo "${t%%=*}: not listening"; continue; }
+    printf '%-17s %s\n' "${t%%=*}" "$(timeout 120 "$OUT/idleconns" -addr "${t#*=}" -pids "$pids" -n "$MEMCONNS")" | tee -a "$OUT/mem.txt"
+    sleep 1
+  done
+  cleanup
+fi
+
 if [[ -f $OUT/http.txt ]]; then
   H=$OUT/http.txt
   row "L7 keep-alive 1 KiB, CPU µs/request" low "$(val "$H" meridian-l7 cpu_us/r)" \
@@ -149,8 +181,13 @@ fi
 {
   echo
   echo "Medians of $ROUNDS interleaved rounds, $(date -u '+%Y-%m-%d'), load average at the end:$(cut -d' ' -f1-3 /proc/loadavg | sed 's/^/ /')"
-  echo
-  echo "| work | Meridian | reference | ratio to the first | ratio to the best | goal |"
-  echo "|---|---|---|---|---|---|"
-  printf '%s\n' "${ROWS[@]}"
+  if ((${#ROWS[@]})); then
+    echo
+    echo "| work | Meridian | reference | ratio to the first | ratio to the best | goal |"
+    echo "|---|---|---|---|---|---|"
+    printf '%s\n' "${ROWS[@]}"
+  fi
+  if [[ -f $OUT/mem.txt ]]; then
+    echo; echo "Memory per 10K idle TCP connections ($MEMCONNS opened):"; echo; sed 's/^/    /' "$OUT/mem.txt"
+  fi
 } | tee "$OUT/table.md"
