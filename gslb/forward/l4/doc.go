@@ -4,9 +4,9 @@
 // A listener reads the configuration in force through Env.Current once
 // per connection (UDP: per new flow), so that its settings and pools
 // agree, and picks a backend from an upstream.Pool, the one availability
-// gate deciding (package upstream). The TCP proxy copies with io.Copy
-// between two *net.TCPConn, so Linux moves the bytes with splice(2),
-// passes each side's end on as a half-close, and speaks the PROXY
+// gate deciding (package upstream). The TCP proxy copies small messages
+// with raw read and write calls through a pooled buffer and bulk
+// transfers with splice(2) (copyConn); it passes each side's end on as a half-close, and speaks the PROXY
 // protocol both ways; tls listeners read the ClientHello's server name
 // (package sni) and route by it. The UDP proxy keeps a flow per client,
 // a socket connected to one backend, and answers from the listening

@@ -338,9 +338,9 @@ func proxyHeader(version byte, src, dst netip.AddrPort) []byte {
 	return b
 }
 
-// tcpSession is one proxied connection. Both sides stay *net.TCPConn and
-// io.Copy runs between them, so that on Linux the bytes move with splice(2)
-// and never enter user space.
+// tcpSession is one proxied connection. Both sides stay *net.TCPConn, so
+// that copyConn can make raw socket calls on them and hand bulk transfers
+// to splice(2).
 type tcpSession struct {
 	client, backend *net.TCPConn
 	idle            time.Duration
@@ -400,7 +400,7 @@ func (s *tcpSession) run(b *upstream.Backend, header, prelude []byte) {
 func (s *tcpSession) pipe(dst, src *net.TCPConn, count *atomic.Uint64, tick time.Duration) {
 	for {
 		src.SetReadDeadline(time.Now().Add(tick))
-		n, err := io.Copy(dst, src)
+		n, err := copyConn(dst, src)
 		if n > 0 {
 			count.Add(uint64(n))
 			s.last.Store(time.Now().UnixNano())
