@@ -6,11 +6,11 @@
 // agree, and picks a backend from an upstream.Pool, the one availability
 // gate deciding (package upstream). The TCP proxy copies small messages
 // with raw read and write calls through a pooled buffer and bulk
-// transfers with splice(2) (copyConn); it passes each side's end on as a half-close, and speaks the PROXY
-// protocol both ways; tls listeners read the ClientHello's server name
-// (package sni) and route by it. The UDP proxy keeps a flow per client,
-// a socket connected to one backend, and answers from the listening
-// address.
+// transfers with splice(2) (copyConn), passes each side's end on as a
+// half-close, and speaks the PROXY protocol both ways; tls listeners
+// read the ClientHello's server name (package sni) and route by it. The
+// UDP proxy keeps a flow per client, a socket connected to one backend,
+// and answers from the listening address.
 //
 // The forwarder binds listeners with Bind and runs them with Serve; the
 // L7 listeners share Config, the reject reasons and the listener metrics
