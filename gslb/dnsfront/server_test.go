@@ -503,3 +503,59 @@ func TestErrorRepliesCarryOPT(t *testing.T) {
 		}
 	}
 }
+
+// TestUDPBurstAnswered sends more queries at once than a batch holds, so
+// the reader goes on past full batches and stops at a short one, then one
+// more query: the short batch's wait for readiness must not miss it.
+func TestUDPBurstAnswered(t *testing.T) {
+	srv, _ := startServer(t, Listen{})
+	c, err := net.Dial("udp", srv.UDPAddrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func(id uint16) {
+		q := new(dns.Msg)
+		q.SetQuestion("www.example.test.", dns.TypeA)
+		q.Id = id
+		pkt, _ := q.Pack()
+		if _, err := c.Write(pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 3*udpBatch + 5
+	for id := range uint16(n) {
+		send(id + 1)
+	}
+	seen := readReplies(t, c, n)
+	send(n + 1)
+	for id := range readReplies(t, c, 1) {
+		seen[id] = true
+	}
+	for id := range uint16(n + 1) {
+		if !seen[id+1] {
+			t.Errorf("query %d not answered", id+1)
+		}
+	}
+}
+
+// readReplies reads n replies from c, each within a generous bound, and
+// returns their ids.
+func readReplies(t *testing.T, c net.Conn, n int) map[uint16]bool {
+	t.Helper()
+	seen := map[uint16]bool{}
+	buf := make([]byte, dns.MaxMsgSize)
+	for range n {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		k, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d replies: %v", len(seen), err)
+		}
+		var m dns.Msg
+		if err := m.Unpack(buf[:k]); err != nil || m.Rcode != dns.RcodeSuccess {
+			t.Fatalf("reply %v: %v", err, &m)
+		}
+		seen[m.Id] = true
+	}
+	return seen
+}
