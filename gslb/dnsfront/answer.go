@@ -133,7 +133,7 @@ func (h *Handler) resolveIN(st *State, s *scratch, q *query, client netip.Addr) 
 		s.info.rrl = classify(&res, q.lower, z)
 	}
 	if sg := st.signerOf(z); sg != nil && q.do {
-		h.sign(sg, s, z, recs, q, &res)
+		h.sign(st, sg, s, z, recs != nil, q, &res)
 	}
 	return res, dns.RcodeSuccess
 }

@@ -59,6 +59,7 @@ type State struct {
 	wire        wireTable                 // static answers in wire form, built by Store
 	dynCounters map[string]*zoneCounters  // by dynamic name, built by Store
 	dynSigned   map[string]*dnssec.Signer // the signers of dynamic names of signed zones, built by Store
+	dynTypes    map[string][]uint16       // the types those names answer, for their NSEC, built by Store
 
 	// counters of this configuration's regions (kept by name across
 	// reloads; the zones' are in wire)

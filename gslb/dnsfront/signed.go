@@ -45,28 +45,37 @@ func (st *State) resolveSigners() {
 			}
 		})
 	}
+	st.dynTypes = map[string][]uint16{}
 	for name := range st.dynCounters {
 		if z := st.Zones.Find(name); z != nil && st.signerOf(z) != nil {
 			st.dynSigned[name] = st.signerOf(z)
+			st.dynTypes[name] = answeredTypes(st.dynamic(name))
 		}
 	}
 }
 
+// answeredTypes are the types a dynamic name answers, as its NSEC lists
+// them: each record's, and HTTPS when one of them carries it (or a
+// validator would take HTTPS as denied, RFC 8198).
+func answeredTypes(recs []*gslb.Record) []uint16 {
+	types := make([]uint16, 0, len(recs)+1)
+	for _, r := range recs {
+		types = append(types, r.Type)
+	}
+	if httpsCarrier(recs) != nil {
+		types = append(types, dns.TypeHTTPS)
+	}
+	return types
+}
+
 // sign turns res into its signed form for a DO query of a signed zone.
-// recs are the name's dynamic records (nil for static names): their types
-// are what a NODATA's NSEC lists. A failure to sign is SERVFAIL.
-func (h *Handler) sign(sg *dnssec.Signer, s *scratch, z *zones.Zone, recs []*gslb.Record, q *query, res *zones.Result) {
+// dynamic says whether the name has dynamic records: the types they
+// answer (made once by resolveSigners) are what a NODATA's NSEC lists. A
+// failure to sign is SERVFAIL.
+func (h *Handler) sign(st *State, sg *dnssec.Signer, s *scratch, z *zones.Zone, dynamic bool, q *query, res *zones.Result) {
 	dq := dnssec.Query{Name: q.lower, Type: q.qtype, CO: q.co}
-	if recs != nil {
-		dq.Types = make([]uint16, 0, len(recs)+1)
-		for _, r := range recs {
-			dq.Types = append(dq.Types, r.Type)
-		}
-		if httpsCarrier(recs) != nil {
-			// The name answers HTTPS too: the NSEC of its NODATA says so,
-			// or a validator would take HTTPS as denied (RFC 8198).
-			dq.Types = append(dq.Types, dns.TypeHTTPS)
-		}
+	if dynamic {
+		dq.Types = st.dynTypes[q.lower]
 	}
 	if q.co {
 		s.opt.SetCo(true) // RFC 9824 section 4: we honour it
