@@ -105,6 +105,9 @@ type Env struct {
 	// Current returns the configuration in force, read once per
 	// connection (UDP: per new flow) so that its listener and pools agree.
 	Current func() Snapshot
+
+	loops         loops // the TCP copy's event loops, started at the first session, stopped with Ctx
+	goroutineCopy bool  // copy with a goroutine per direction, as where there is no loop (tests)
 }
 
 // Snapshot is the configuration in force as the listeners read it.
@@ -219,13 +222,26 @@ func (l *TCPListener) Serve() {
 	}
 }
 
-// handle reads what must be read before a backend is chosen (a PROXY
-// header, a ClientHello), then proxies, by the configuration that was in
-// force when the connection came: its listener and pools agree.
+// handle proxies c; once an event loop has taken the session over, the
+// loop ends it.
 func (l *TCPListener) handle(c *net.TCPConn, snap Snapshot, cfg *Config) {
-	defer l.sessions.Done()
-	defer l.active.Add(-1)
-	defer c.Close()
+	if !l.open(c, snap, cfg) {
+		l.end(c)
+	}
+}
+
+// end closes c and counts its session out.
+func (l *TCPListener) end(c *net.TCPConn) {
+	c.Close()
+	l.active.Add(-1)
+	l.sessions.Done()
+}
+
+// open reads what must be read before a backend is chosen (a PROXY
+// header, a ClientHello), then proxies, by the configuration that was in
+// force when the connection came: its listener and pools agree. True
+// when an event loop has taken the session over.
+func (l *TCPListener) open(c *net.TCPConn, snap Snapshot, cfg *Config) (handedOff bool) {
 	src := c.RemoteAddr().(*net.TCPAddr).AddrPort()
 	dst := c.LocalAddr().(*net.TCPAddr).AddrPort()
 	// prelude holds bytes read from the client that the backend must
@@ -240,7 +256,7 @@ func (l *TCPListener) handle(c *net.TCPConn, snap Snapshot, cfg *Config) {
 		h, err := proxyproto.Read(br)
 		if err != nil {
 			l.reject(RejectProxyHeader, src, err)
-			return
+			return false
 		}
 		if h.Command.IsProxy() {
 			if s, d, ok := h.TCPAddrs(); ok {
@@ -258,7 +274,7 @@ func (l *TCPListener) handle(c *net.TCPConn, snap Snapshot, cfg *Config) {
 		name, hello, err := sni.Read(io.MultiReader(pr, c), 0)
 		if err != nil {
 			l.reject(RejectClientHello, src, err)
-			return
+			return false
 		}
 		serverName = name
 		prelude = append(hello, prelude[len(prelude)-pr.Len():]...)
@@ -269,14 +285,15 @@ func (l *TCPListener) handle(c *net.TCPConn, snap Snapshot, cfg *Config) {
 	p := snap.Pool(cfg.Route(serverName))
 	if p == nil {
 		l.reject(RejectNoRoute, src, fmt.Errorf("no pool for server name %q", serverName))
-		return
+		return false
 	}
-	l.proxy(c, p, cfg, src, dst, serverName, prelude)
+	return l.proxy(c, p, cfg, src, dst, serverName, prelude)
 }
 
 // proxy connects to a backend of p, trying another when one fails, and
-// copies both ways until both sides are done.
-func (l *TCPListener) proxy(c *net.TCPConn, p *upstream.Pool, cfg *Config, src, dst netip.AddrPort, serverName string, prelude []byte) {
+// copies both ways until both sides are done, or hands the copy to an
+// event loop (true).
+func (l *TCPListener) proxy(c *net.TCPConn, p *upstream.Pool, cfg *Config, src, dst netip.AddrPort, serverName string, prelude []byte) bool {
 	req := &upstream.Request{Key: p.Key(src, serverName), Now: time.Now().UnixNano()}
 	for range p.ConnectAttempts {
 		b, done := p.PickAdmitted(req)
@@ -299,11 +316,11 @@ func (l *TCPListener) proxy(c *net.TCPConn, p *upstream.Pool, cfg *Config, src, 
 			done(nil)
 		}
 		s := &tcpSession{client: c, backend: bc, idle: cfg.Idle}
-		s.run(b, proxyHeader(p.ProxyVersion, src, dst), prelude)
-		return
+		return s.run(l, b, proxyHeader(p.ProxyVersion, src, dst), prelude)
 	}
 	p.State.Refused.Add(1)
 	l.reject(RejectNoBackend, src, fmt.Errorf("pool %q: no backend available", p.Name))
+	return false
 }
 
 func (l *TCPListener) reject(r RejectReason, client netip.AddrPort, err error) {
@@ -340,7 +357,7 @@ func proxyHeader(version byte, src, dst netip.AddrPort) []byte {
 
 // tcpSession is one proxied connection. Both sides stay *net.TCPConn, so
 // that copyConn can make raw socket calls on them and hand bulk transfers
-// to splice(2).
+// to splice(2), until an event loop takes them over (handOff).
 type tcpSession struct {
 	client, backend *net.TCPConn
 	idle            time.Duration
@@ -349,33 +366,71 @@ type tcpSession struct {
 	mu       sync.Mutex
 	watchdog *time.Timer
 	once     sync.Once
+
+	abortMu sync.Mutex
+	aborted bool
+	lc      *loopConn // the event loop's session, once handed off
 }
 
-// Abort closes both sides, which ends both copies.
+// Abort closes both sides, which ends both copies, or asks the event loop
+// that copies them to.
 func (s *tcpSession) Abort() {
+	s.abortMu.Lock()
+	s.aborted = true
+	lc := s.lc
+	s.abortMu.Unlock()
+	if lc != nil {
+		lc.abort()
+		return
+	}
 	s.once.Do(func() {
 		s.client.Close()
 		s.backend.Close()
 	})
 }
 
-func (s *tcpSession) run(b *upstream.Backend, header, prelude []byte) {
-	defer b.Release()
-	defer s.Abort()
+// run writes the PROXY header and the prelude to the backend, then copies
+// both ways: through an event loop if one takes the session (true, and
+// the loop ends it), else with a goroutine per direction.
+func (s *tcpSession) run(l *TCPListener, b *upstream.Backend, header, prelude []byte) (handedOff bool) {
 	if !b.State.Track(s) {
-		return
+		b.Release()
+		s.Abort()
+		return false
 	}
-	defer b.State.Untrack(s)
 	if first := append(header, prelude...); len(first) > 0 {
 		s.backend.SetWriteDeadline(time.Now().Add(max(s.idle, time.Second)))
 		n, err := s.backend.Write(first)
 		b.State.Sent.Add(uint64(max(n-len(header), 0))) // the client's bytes only
-
-		if err != nil {
-			return
-		}
 		s.backend.SetWriteDeadline(time.Time{})
+		if err != nil {
+			s.finish(b)
+			return false
+		}
 	}
+	end := func() { // the loop has closed both sides
+		b.State.Untrack(s)
+		b.Release()
+		l.active.Add(-1)
+		l.sessions.Done()
+	}
+	if s.handOff(l.env, &b.State.Sent, &b.State.Received, end) {
+		return true
+	}
+	s.copy(b)
+	s.finish(b)
+	return false
+}
+
+// finish closes both sides and gives the backend back.
+func (s *tcpSession) finish(b *upstream.Backend) {
+	s.Abort()
+	b.State.Untrack(s)
+	b.Release()
+}
+
+// copy copies both ways, a goroutine per direction, until both are done.
+func (s *tcpSession) copy(b *upstream.Backend) {
 	s.last.Store(time.Now().UnixNano())
 	s.mu.Lock()
 	s.watchdog = time.AfterFunc(s.idle, s.checkIdle)
