@@ -329,13 +329,13 @@ type loopConn struct {
 	registered [2]bool
 	hup        [2]bool
 	slot       int32
-	closed     bool                // by the loop
-	count      [2]*atomic.Uint64   // the backend's Sent and Received
-	end        func()              // the session's own end: untrack, release, count down
+	closed     bool              // by the loop
+	count      [2]*atomic.Uint64 // the backend's Sent and Received
+	end        func()            // the session's own end: untrack, release, count down
 	idle       time.Duration
-	moved      atomic.Bool // bytes moved since the watchdog last looked
+	moved      atomic.Bool  // bytes moved since the watchdog last looked
 	quiet      atomic.Int32 // the watchdog's looks in a row that found none
-	done       atomic.Bool // closed, for the watchdog
+	done       atomic.Bool  // closed, for the watchdog
 	watchdog   *time.Timer
 	aborted    atomic.Bool
 }
