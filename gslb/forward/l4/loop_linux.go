@@ -21,6 +21,11 @@ import (
 // loopEvents bounds the events one epoll_wait returns.
 const loopEvents = 128
 
+// readEvents is what a socket is registered for while its direction
+// reads: input, and the peer's FIN, flagged apart so that the loop knows
+// the socket will still be readable after a read that took the data.
+const readEvents = unix.EPOLLIN | unix.EPOLLRDHUP
+
 // loops is the event loops of one Env: one per GOMAXPROCS at the first
 // hand-off, each copying both directions of its sessions with no
 // goroutine per connection, and all stopped when the Env's context ends.
@@ -91,7 +96,8 @@ type loop struct {
 	conns   []*loopConn // by slot
 	free    []int32
 	events  [loopEvents]unix.EpollEvent
-	n       int
+	again   bool    // an event of the batch may still be ready: look again before parking
+	err     error   // why epoll_wait failed
 	scratch *[]byte // what each read fills; kept by a direction whose write fell short
 	work    []loopReq
 	waitFn  func(uintptr) bool
@@ -160,40 +166,71 @@ func (lp *loop) wake() {
 	unix.Write(lp.evfd, (*[8]byte)(unsafe.Pointer(&one))[:])
 }
 
-// wait collects ready events without blocking; false parks the goroutine
-// in the netpoller until the epoll descriptor is readable.
+// wait handles the ready events, collected without blocking, until
+// none is left that could go unannounced; false parks the goroutine in
+// the netpoller until the epoll descriptor is readable again, true
+// returns to run (the loop stops, or epoll_wait failed).
+//
+// It parks without a last epoll_wait that would find nothing: every
+// event it handled was used up (a read shorter than the buffer emptied
+// the socket, a write that fell short waits for output), and any new
+// readiness wakes the epoll descriptor's waiters, the netpoller among
+// them, even for a socket still on the ready list. Only a batch that
+// filled the events array or a read that filled the buffer (more may
+// wait) make it look again.
 func (lp *loop) wait(fd uintptr) bool {
-	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, fd, uintptr(unsafe.Pointer(&lp.events[0])), loopEvents, 0, 0, 0)
-	if e != 0 || n == 0 {
-		return false // EINTR, or nothing yet
+	for {
+		n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, fd, uintptr(unsafe.Pointer(&lp.events[0])), loopEvents, 0, 0, 0)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e != 0:
+			lp.err = e
+			return true
+		case n == 0:
+			return false
+		}
+		lp.again = n == loopEvents
+		if lp.dispatch(int(n)) {
+			return true
+		}
+		if !lp.again {
+			return false
+		}
 	}
-	lp.n = int(n)
-	return true
+}
+
+// dispatch handles n events; true when the loop is to stop.
+func (lp *loop) dispatch(n int) (stop bool) {
+	posted := false
+	for _, ev := range lp.events[:n] {
+		if ev.Fd < 0 {
+			posted = true
+			continue
+		}
+		if c := lp.conns[ev.Fd]; c != nil {
+			c.event(lp, int(ev.Pad), ev.Events)
+		}
+	}
+	return posted && lp.takeRequests()
 }
 
 func (lp *loop) run() {
 	defer lp.close()
-	for {
-		if err := lp.rc.Read(lp.waitFn); err != nil {
-			lp.log.Error("l4 event loop stopped", "err", err)
-			lp.mu.Lock()
-			lp.stopped = true
-			lp.mu.Unlock()
-			lp.takeRequests()
-			return
-		}
-		posted := false
-		for _, ev := range lp.events[:lp.n] {
-			if ev.Fd < 0 {
-				posted = true
-				continue
+	err := lp.rc.Read(lp.waitFn)
+	if err == nil && lp.err != nil {
+		err = lp.err
+	}
+	if err != nil {
+		lp.log.Error("l4 event loop stopped", "err", err)
+		lp.mu.Lock()
+		lp.stopped = true
+		lp.mu.Unlock()
+		lp.takeRequests()
+		for _, c := range lp.conns {
+			if c != nil {
+				c.close(lp)
 			}
-			if c := lp.conns[ev.Fd]; c != nil {
-				c.event(lp, int(ev.Pad), ev.Events)
-			}
-		}
-		if posted && lp.takeRequests() {
-			return
 		}
 	}
 }
@@ -240,13 +277,13 @@ func (lp *loop) add(c *loopConn) {
 		lp.conns = append(lp.conns, c)
 	}
 	for side := range 2 {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: c.slot, Pad: int32(side)}
+		ev := unix.EpollEvent{Events: readEvents, Fd: c.slot, Pad: int32(side)}
 		if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, c.fd[side], &ev); err != nil {
 			lp.log.Warn("l4 event loop: registering a socket failed", "err", err)
 			c.close(lp)
 			return
 		}
-		c.mask[side] = unix.EPOLLIN
+		c.mask[side] = readEvents
 		c.registered[side] = true
 	}
 	c.startWatchdog()
@@ -359,7 +396,12 @@ func (c *loopConn) event(lp *loop, i int, ev uint32) {
 	if ev&unix.EPOLLOUT != 0 && c.dir[1-i].bp != nil && !c.flush(lp, 1-i) {
 		return
 	}
-	if ev&(unix.EPOLLIN|unix.EPOLLHUP) != 0 && c.dir[i].reading() && !c.pull(lp, i) {
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+		// The peer's FIN came before the read: after a short read the
+		// socket stays readable (its end), with no new wake-up.
+		lp.again = true
+	}
+	if ev&(readEvents|unix.EPOLLHUP) != 0 && c.dir[i].reading() && !c.pull(lp, i) {
 		return
 	}
 	if c.dir[0].shut && c.dir[1].shut {
@@ -397,6 +439,9 @@ func (c *loopConn) pull(lp *loop, i int) bool {
 	if !ok {
 		c.close(lp)
 		return false
+	}
+	if int(n) == len(b) {
+		lp.again = true // more may be waiting
 	}
 	if w < int(n) {
 		d.bp, d.off, d.n = lp.scratch, w, int(n)
@@ -467,7 +512,7 @@ func write(fd int, b []byte) (int, bool) {
 func (c *loopConn) watch(lp *loop, i int) {
 	var want uint32
 	if c.dir[i].reading() {
-		want |= unix.EPOLLIN
+		want |= readEvents
 	}
 	if c.dir[1-i].bp != nil {
 		want |= unix.EPOLLOUT
@@ -490,6 +535,12 @@ func (c *loopConn) watch(lp *loop, i int) {
 	if err := unix.EpollCtl(lp.epfd, op, c.fd[i], &ev); err != nil {
 		c.close(lp)
 		return
+	}
+	if want&^c.mask[i] != 0 {
+		// A socket already ready, and still on epoll's ready list
+		// from an earlier report, raises no wake-up when its mask
+		// grows: look again before parking.
+		lp.again = true
 	}
 	c.mask[i], c.registered[i] = want, op != unix.EPOLL_CTL_DEL
 }
