@@ -582,7 +582,9 @@ func (c *loopConn) abort() {
 // every half of idle and closes at the second look in a row that found
 // nothing, so after between 1 and 1.5 times idle.
 func (c *loopConn) startWatchdog() {
-	c.watchdog = time.AfterFunc(c.idle/2, c.checkIdle)
+	// Armed once assigned, so that checkIdle always finds it.
+	c.watchdog = time.AfterFunc(time.Hour, c.checkIdle)
+	c.watchdog.Reset(c.idle / 2)
 }
 
 func (c *loopConn) checkIdle() {
