@@ -471,3 +471,52 @@ func TestFastPathStaleConnections(t *testing.T) {
 		t.Errorf("the backend has %d errors and is %s, want none and up", v.HTTPErrors, v.State)
 	}
 }
+
+// On the fast path a keep-alive client that asks more often than
+// idle_timeout stays connected, and one quiet for idle_timeout is closed,
+// though the socket's deadline is moved only now and then (timedConn).
+func TestFastPathIdleTimeout(t *testing.T) {
+	backend := framingBackend(t)
+	h := startForwarder(t, uncheckedPool("web", "", backend)+
+		listenerTOML("web", "http", "web", `idle_timeout = "600ms"`))
+	ask := func(c net.Conn, br *bufio.Reader) error {
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: app.test\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	dialHTTP := func() (net.Conn, *bufio.Reader) {
+		c, err := net.DialTimeout("tcp", h.addr("web"), ioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, bufio.NewReader(c)
+	}
+	busy, busyR := dialHTTP()
+	quiet, quietR := dialHTTP()
+	if err := ask(quiet, quietR); err != nil {
+		t.Fatal(err)
+	}
+	// 40 ms apart, within the deadline's slack (75 ms), for 2.5 idle
+	// timeouts.
+	for i := range 38 {
+		if err := ask(busy, busyR); err != nil {
+			t.Fatalf("request %d of the busy connection: %v", i+1, err)
+		}
+		time.Sleep(40 * time.Millisecond)
+	}
+	quiet.SetReadDeadline(time.Now().Add(waitFor))
+	if _, err := quietR.ReadByte(); err == nil || isTimeout(err) {
+		t.Fatalf("the quiet connection: %v, want it closed", err)
+	}
+	if err := ask(busy, busyR); err != nil {
+		t.Fatalf("the busy connection after 2.5 idle timeouts of asking: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
 	"github.com/meridian-gslb/meridian/gslb/forward/h1"
@@ -23,7 +24,8 @@ import (
 // h1Conn is a client connection on the fast path.
 type h1Conn struct {
 	l     *httpListener
-	conn  net.Conn // the client's: TCP, or TLS after the handshake
+	conn  net.Conn  // the client's: TCP, or TLS after the handshake
+	tc    timedConn // conn, with its deadlines kept coarse; reads and writes go through it
 	tls   *tls.ConnectionState
 	sni   string
 	peer  netip.AddrPort
@@ -31,7 +33,9 @@ type h1Conn struct {
 	req   h1.Request
 	view  h1View
 	resp  h1.Response
-	rs    *reqState // the request in hand
+	rs    *reqState // the request in hand: &state
+	state reqState  // every request's state in turn
+	end   time.Time // when the last answer was written, where the idle timeout runs from
 	out   []byte    // the answer, on its way to the client
 	reqTo []byte    // the head sent to backends
 
@@ -74,7 +78,9 @@ func (l *httpListener) serveConn(raw net.Conn) {
 		return
 	}
 	c.peer = netipPeer(raw)
-	c.rd = h1.NewReader(c.conn, h1.HeadMax)
+	c.tc.Conn = c.conn
+	c.rd = h1.NewReader(&c.tc, h1.HeadMax)
+	c.state.h1 = c
 	c.out = make([]byte, 0, h1OutSize)
 	if !l.track(c, true) {
 		c.conn.Close()
@@ -83,6 +89,7 @@ func (l *httpListener) serveConn(raw net.Conn) {
 	err := c.serve()
 	l.track(c, false)
 	if errors.Is(err, h1.ErrFallback) {
+		c.tc.forget() // net/http's deadlines are its own
 		l.handOver(&replayConn{Conn: c.conn, rd: &c.rd, tls: c.tls})
 		return
 	}
@@ -118,13 +125,14 @@ func (l *httpListener) track(c *h1Conn, add bool) bool {
 func (c *h1Conn) serve() error {
 	l := c.l
 	wait := l.headerTimeout // the first request's head is due at once
+	c.end = time.Now()
 	for {
 		if len(c.rd.Buffered()) == 0 {
 			c.idle.Store(true)
 			if l.closing.Load() {
 				return nil
 			}
-			_ = c.conn.SetReadDeadline(time.Now().Add(wait))
+			c.tc.setRead(c.end.Add(wait), wait)
 			err := c.rd.Fill()
 			c.idle.Store(false)
 			if err != nil {
@@ -132,13 +140,13 @@ func (c *h1Conn) serve() error {
 			}
 		}
 		wait = l.idleTimeout
-		head, err := c.rd.Head(l.headMax, func() { _ = c.conn.SetReadDeadline(time.Now().Add(l.headerTimeout)) })
+		head, err := c.rd.Head(l.headMax, func() { c.tc.setRead(time.Now().Add(l.headerTimeout), l.headerTimeout) })
 		if err != nil {
 			return err
 		}
 		snap := l.p.env.Current()
 		hc := snap.HTTPListener(l.lname)
-		if hc == nil || !hc.fast || !c.req.Parse(string(head)) {
+		if hc == nil || !hc.fast || !c.req.Parse(bufString(head)) {
 			if h1.AmbiguousLength(string(head)) {
 				c.refuse(http.StatusBadRequest, "both Content-Length and Transfer-Encoding")
 				return nil
@@ -156,6 +164,12 @@ func (c *h1Conn) serve() error {
 		body, err := c.readBody(len(head), hc)
 		if err != nil {
 			return err
+		}
+		if moved := c.rd.Buffered(); len(body) > 0 && &moved[0] != &head[0] {
+			// Reading the body moved the head in the buffer: the
+			// request's strings are read again where it is now.
+			c.req.Parse(bufString(moved[:len(head)]))
+			c.view = h1View{q: &c.req}
 		}
 		c.rd.Consume(len(head) + len(body))
 		// body stays where it is in the buffer until the next read,
@@ -186,7 +200,7 @@ func (c *h1Conn) readBody(headLen int, hc *Config) ([]byte, error) {
 		}
 		c.rd.Compact()
 		for len(c.rd.Buffered()) < headLen+n {
-			_ = c.conn.SetReadDeadline(pace.deadline(time.Now()))
+			c.tc.exactRead(pace.deadline(time.Now()))
 			before := len(c.rd.Buffered())
 			if err := c.rd.Fill(); err != nil {
 				if timedOut(err) {
@@ -223,8 +237,9 @@ func (c *h1Conn) proxy(snap Snapshot, hc *Config, rt *route, body []byte) bool {
 	l.requests.Add(1)
 	defer l.requests.Add(-1)
 	q := &c.req
-	rs := l.newReqState(snap, hc, time.Now(), c.peer, q.ForwardingValues)
-	rs.route, rs.view, rs.h1 = rt, &c.view, c
+	rs := &c.state
+	l.startReq(rs, snap, hc, time.Now(), c.peer, q.ForwardingValues)
+	rs.route, rs.view = rt, &c.view
 	c.rs = rs
 	rs.takePool(rt, c.sni) // rt.fast: its pools are in the snapshot
 	p := rs.pool
@@ -241,7 +256,11 @@ func (c *h1Conn) proxy(snap Snapshot, hc *Config, rt *route, body []byte) bool {
 
 	l.fastRequests.Add(1)
 	keep, size := c.forward(rs, idem)
-	l.finish(rs, rs.status, size, func() requestLine {
+	if rs.end.IsZero() { // no answer of a backend's was written
+		rs.end = time.Now()
+	}
+	c.end = rs.end
+	l.finish(rs, rs.status, size, rs.end, func() requestLine {
 		return requestLine{q.Method, q.Host, q.Target, "HTTP/1.1", q.UserAgent}
 	})
 	// An aborted request's connection has its deadlines in the past.
@@ -299,8 +318,9 @@ func (c *h1Conn) forwarding(rs *reqState) [4]string {
 	}
 	// Without forwarding headers to carry on, trust makes no difference.
 	if c.fwd[0] == "" || c.fwdHost != q.Host {
-		c.fwd = forwardedHeaders(rs, q.Host, proto, q.ForwardingValues)
-		c.fwdHost = q.Host
+		host := strings.Clone(q.Host) // q's strings end with the request
+		c.fwd = forwardedHeaders(rs, host, proto, q.ForwardingValues)
+		c.fwdHost = host
 	}
 	return c.fwd
 }
@@ -349,9 +369,9 @@ func (c *h1Conn) forward(rs *reqState, idem bool) (keep bool, size int64) {
 func (c *h1Conn) try(rs *reqState, b *upstream.Backend, idem bool) (be *h1Backend, outcome tryOutcome, err error) {
 	t := rs.pool.http.fast
 	c.resp.Status = 0
-	if rs.metrics {
-		start := time.Now()
-		defer func() { b.State.TryLatency.Observe(time.Since(start)) }()
+	start := rs.start // the request's clock read serves its first try
+	if rs.tries > 1 {
+		start = time.Now()
 	}
 	// A request that may not be sent twice goes only on a connection
 	// used a moment ago, which a backend's idle timeout has not closed.
@@ -359,14 +379,18 @@ func (c *h1Conn) try(rs *reqState, b *upstream.Backend, idem bool) (be *h1Backen
 	if !idem {
 		maxIdle = h1FreshIdle
 	}
-	be, reused, err := t.get(b, maxIdle)
+	be, reused, err := t.get(b, maxIdle, start)
 	if err != nil {
+		rs.observeTry(b, start, time.Now())
 		return nil, tried(b, rs, 0, err), err
 	}
 	c.be.Store(be)
-	if err = c.exchange(rs, be, t.spec.timeout); err == nil {
+	if err = c.exchange(rs, be, deadlineAt(start, t.spec.timeout), t.spec.timeout); err == nil {
+		rs.headAt = time.Now()
+		rs.observeTry(b, start, rs.headAt)
 		return be, tried(b, rs, c.resp.Status, nil), nil
 	}
+	rs.observeTry(b, start, time.Now())
 	be.conn.Close()
 	c.be.Store(nil)
 	switch {
@@ -380,6 +404,14 @@ func (c *h1Conn) try(rs *reqState, b *upstream.Backend, idem bool) (be *h1Backen
 	return nil, tried(b, rs, 0, err), err
 }
 
+// observeTry records the time to a try's answer, or failure, when the
+// listener has metrics.
+func (rs *reqState) observeTry(b *upstream.Backend, start, end time.Time) {
+	if rs.metrics {
+		b.State.TryLatency.Observe(end.Sub(start))
+	}
+}
+
 // errAborted is a request a drain's timeout or shutdown cut short.
 var errAborted = errors.New("aborted by a drain or shutdown")
 
@@ -387,16 +419,16 @@ var errAborted = errors.New("aborted by a drain or shutdown")
 var errNoAnswer = errors.New("the backend closed the connection before answering")
 
 // exchange writes the request on be and reads the answer's head into
-// c.resp, skipping interim (1xx) answers.
-func (c *h1Conn) exchange(rs *reqState, be *h1Backend, timeout time.Duration) error {
+// c.resp, skipping interim (1xx) answers, by the deadline (timeout from
+// now).
+func (c *h1Conn) exchange(rs *reqState, be *h1Backend, deadline time.Time, timeout time.Duration) error {
 	if rs.body != nil {
 		rs.body.read.Store(true) // it may reach the backend now
 	}
 	if _, err := be.conn.Write(c.reqTo); err != nil {
 		return errors.Join(errNoAnswer, err)
 	}
-	_ = be.conn.SetReadDeadline(time.Now().Add(timeout))
-	be.timed = true
+	be.conn.setRead(deadline, timeout)
 	if rs.aborted.Load() { // before the deadline was set again
 		return errAborted
 	}
@@ -430,7 +462,7 @@ func (c *h1Conn) discard(be *h1Backend) {
 	rest := len(be.rd.Buffered()) - r.HeadLen
 	if r.Length >= 0 && !r.Close && int64(rest) == r.Length {
 		be.rd.Consume(r.HeadLen + rest)
-		c.keepBackend(be)
+		c.keepBackend(be, time.Now())
 		return
 	}
 	be.conn.Close()
@@ -443,9 +475,15 @@ func (c *h1Conn) answer(rs *reqState, be *h1Backend, err error) (keep bool, size
 	c.be.Store(be) // a drain's abort cuts the body's copy too
 	defer c.be.Store(nil)
 	if wt := c.l.writeTimeout; wt > 0 {
-		_ = c.conn.SetWriteDeadline(time.Now().Add(wt))
+		now := rs.headAt // the head just read, unless tries came after it
+		if be == nil || rs.tries > 1 {
+			now = time.Now()
+		}
+		// A TLS connection whose write timed out is broken: its
+		// deadline cannot fire early to be tried again.
+		c.tc.setWrite(now.Add(wt), wt, c.tls == nil)
 		if rs.aborted.Load() { // before the deadline was set again
-			_ = c.conn.SetDeadline(time.Unix(1, 0))
+			c.tc.abort()
 		}
 	}
 	if be == nil {
@@ -486,19 +524,20 @@ func (c *h1Conn) answer(rs *reqState, be *h1Backend, err error) (keep bool, size
 		}
 		return false, size
 	}
+	rs.end = time.Now()
 	if r.Close || len(be.rd.Buffered()) > 0 {
 		be.conn.Close() // or it answered more than was asked
 	} else {
-		c.keepBackend(be)
+		c.keepBackend(be, rs.end)
 	}
 	return !closeAfter, size
 }
 
-// keepBackend gives a backend connection back to its pool, after which
-// an abort must not reach it.
-func (c *h1Conn) keepBackend(be *h1Backend) {
+// keepBackend gives a backend connection back to its pool at now, after
+// which an abort must not reach it.
+func (c *h1Conn) keepBackend(be *h1Backend, now time.Time) {
 	c.be.Store(nil)
-	c.rs.pool.http.fast.put(be)
+	c.rs.pool.http.fast.put(be, now)
 }
 
 // errClientWrite is a write to the client that failed: it went away.
@@ -535,12 +574,11 @@ func (c *h1Conn) relay(be *h1Backend, n int64) (int64, error) {
 			if err := c.flush(); err != nil {
 				return done, err
 			}
-			if be.timed {
+			if !be.conn.rd.want.IsZero() {
 				// The try's timeout is for the head; a body takes
 				// as long as it takes.
-				_ = be.conn.SetReadDeadline(time.Time{})
-				be.timed = false
-				if c.rs.aborted.Load() { // before the deadline was cleared
+				be.conn.setRead(time.Time{}, 0)
+				if c.rs.aborted.Load() {
 					return done, errAborted
 				}
 			}
@@ -617,7 +655,7 @@ func (c *h1Conn) write(p []byte) error {
 			return err
 		}
 		if len(p) >= cap(c.out)/2 {
-			if _, err := c.conn.Write(p); err != nil {
+			if _, err := c.tc.Write(p); err != nil {
 				return errors.Join(errClientWrite, err)
 			}
 			return nil
@@ -631,7 +669,7 @@ func (c *h1Conn) flush() error {
 	if len(c.out) == 0 {
 		return nil
 	}
-	_, err := c.conn.Write(c.out)
+	_, err := c.tc.Write(c.out)
 	c.out = c.out[:0]
 	if err != nil {
 		return errors.Join(errClientWrite, err)
@@ -661,7 +699,7 @@ func (c *h1Conn) answerError(rs *reqState, hc *Config, err error) (bool, int64) 
 // trusted to start where it seems to.
 func (c *h1Conn) refuse(code int, why string) {
 	c.l.p.env.Log.Debug("request refused", "listener", c.l.lname, "peer", c.conn.RemoteAddr().String(), "status", code, "reason", why)
-	_ = c.conn.SetWriteDeadline(time.Now().Add(c.l.headerTimeout))
+	c.tc.setWrite(time.Now().Add(c.l.headerTimeout), c.l.headerTimeout, false)
 	_, _ = c.writePlain(code, nil, true, true) // the connection closes either way
 }
 
@@ -705,9 +743,16 @@ func overridden(hc *Config, name []byte) bool {
 
 // Abort cuts the request short: a drain's timeout or shutdown.
 func (c *h1Conn) Abort() {
-	past := time.Unix(1, 0)
-	_ = c.conn.SetDeadline(past)
+	c.tc.abort()
 	if be := c.be.Load(); be != nil {
-		_ = be.conn.SetDeadline(past)
+		be.conn.abort()
 	}
+}
+
+// bufString is b as a string without a copy: the fast path parses a
+// request's head where it was read, and its strings live as long as the
+// request, until the buffer is read into again. Anything kept longer is
+// cloned (the forwarding headers kept per connection).
+func bufString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }

@@ -27,10 +27,9 @@ type h1Transport struct {
 // h1Backend is a connection to a backend.
 type h1Backend struct {
 	addr   string // as configured: the key of the idle list
-	conn   net.Conn
+	conn   *timedConn
 	rd     h1.Reader
 	idleAt time.Time
-	timed  bool // a read deadline is set
 
 	// open's non-blocking read of the socket, built once per connection
 	// so that it allocates nothing per request.
@@ -59,15 +58,15 @@ func newH1Transport(spec transportSpec) *h1Transport {
 // request that may not be sent twice.
 const h1FreshIdle = time.Second
 
-// get returns a kept connection to b that is still open, or a new one;
-// reused says which. With maxIdle > 0 only a connection idle for less
-// than that is taken (the most recently used is tried).
-func (t *h1Transport) get(b *upstream.Backend, maxIdle time.Duration) (be *h1Backend, reused bool, err error) {
+// get returns a kept connection to b that is still open at now, or a new
+// one; reused says which. With maxIdle > 0 only a connection idle for
+// less than that is taken (the most recently used is tried).
+func (t *h1Transport) get(b *upstream.Backend, maxIdle time.Duration, now time.Time) (be *h1Backend, reused bool, err error) {
 	for {
-		if be = t.idleConn(b.Addr, maxIdle); be == nil {
+		if be = t.idleConn(b.Addr, maxIdle, now); be == nil {
 			break
 		}
-		if be.open() {
+		if be.open(now) {
 			return be, true, nil
 		}
 		be.conn.Close()
@@ -77,8 +76,8 @@ func (t *h1Transport) get(b *upstream.Backend, maxIdle time.Duration) (be *h1Bac
 		return nil, false, &dialError{err}
 	}
 	b.State.Connections.Add(1)
-	cc := &countedConn{Conn: c, st: b.State}
-	be = &h1Backend{addr: b.Addr, conn: cc, rd: h1.NewReader(cc, h1BackendBuf)}
+	tc := &timedConn{Conn: &countedConn{Conn: c, st: b.State}}
+	be = &h1Backend{addr: b.Addr, conn: tc, rd: h1.NewReader(tc, h1BackendBuf)}
 	if sc, ok := c.(syscall.Conn); ok {
 		be.raw, _ = sc.SyscallConn()
 		be.peek = be.peekFD
@@ -89,12 +88,12 @@ func (t *h1Transport) get(b *upstream.Backend, maxIdle time.Duration) (be *h1Bac
 // idleConn takes the most recently used kept connection to addr, closing
 // those idle past spec.idle; nil when there is none (or, with maxIdle,
 // none fresh enough).
-func (t *h1Transport) idleConn(addr string, maxIdle time.Duration) *h1Backend {
+func (t *h1Transport) idleConn(addr string, maxIdle time.Duration, now time.Time) *h1Backend {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for list := t.idle[addr]; len(list) > 0; list = t.idle[addr] {
 		be := list[len(list)-1]
-		idle := time.Since(be.idleAt)
+		idle := now.Sub(be.idleAt) // below 0 when put back after now: as fresh as can be
 		if maxIdle > 0 && idle >= maxIdle && idle < t.spec.idle {
 			return nil // kept for a request that may be sent twice
 		}
@@ -114,13 +113,15 @@ func (t *h1Transport) idleConn(addr string, maxIdle time.Duration) *h1Backend {
 // same from the read it keeps running on every idle connection. Without
 // it, a request would go out on a connection its backend closed long
 // ago, and fail for nothing.
-func (be *h1Backend) open() bool {
+func (be *h1Backend) open(now time.Time) bool {
+	if be.conn.cut.Load() {
+		return false // an abort reached it as it was put back
+	}
 	if be.raw == nil {
 		return true
 	}
-	if be.timed { // a past deadline would fail the read before it asks
-		_ = be.conn.SetReadDeadline(time.Time{})
-		be.timed = false
+	if d := be.conn.rd.set; !d.IsZero() && !d.After(now) {
+		be.conn.exactRead(time.Time{}) // a past deadline would fail the read before it asks
 	}
 	be.alive = false
 	if err := be.raw.Read(be.peek); err != nil {
@@ -139,9 +140,9 @@ func (be *h1Backend) peekFD(fd uintptr) bool {
 
 // put keeps a connection whose answer was read to its end, unless max_idle
 // are kept already or the transport is retired.
-func (t *h1Transport) put(be *h1Backend) {
+func (t *h1Transport) put(be *h1Backend, now time.Time) {
 	addr := be.addr
-	be.idleAt = time.Now()
+	be.idleAt = now
 	be.rd.Reset()
 	t.mu.Lock()
 	list := t.idle[addr]

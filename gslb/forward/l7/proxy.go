@@ -25,19 +25,29 @@ type stateKey struct{}
 // and what became of it, from the listener's handler through the route,
 // the pool and each try to the access log.
 type reqState struct {
+	aborted atomic.Bool                      // a drain's timeout or shutdown cut it short
+	h1      *h1Conn                          // the fast path's connection, which abort cuts; nil on net/http
+	try     atomic.Pointer[upstream.Backend] // the backend of the try under way, for the dialer
+	reqVars
+}
+
+// reqVars are the parts of a request's state that an abort does not read:
+// the fast path starts each request of a connection by resetting them in
+// the connection's one reqState, which allocates nothing.
+type reqVars struct {
 	p       *Proxy
 	snap    Snapshot
 	hc      *Config
 	ctx     context.Context
 	cancel  context.CancelFunc
 	start   time.Time
+	headAt  time.Time      // the fast path: when the answer's head was read
+	end     time.Time      // the fast path: when the answer was written
 	peer    netip.AddrPort // the connection's peer (or the PROXY header's client)
 	client  netip.Addr     // the client, through trusted proxies
 	route   *route
 	view    requestView // the request, as routing and sticky cookies read it
 	metrics bool
-	aborted atomic.Bool // a drain's timeout or shutdown cut it short
-	h1      *h1Conn     // the fast path's connection, which abort cuts; nil on net/http
 
 	trustedPeer bool
 	pool        *Pool
@@ -49,9 +59,9 @@ type reqState struct {
 	key         uint64            // what the pool's hashing balancer, or sticky hashing, hashes
 	pin         *upstream.Backend // the backend a sticky cookie named
 	stickyHash  bool              // key comes from sticky source_ip or header
+	pick        upstream.Request  // what the balancer knows of it, kept here so that it is not allocated
 
-	try     atomic.Pointer[upstream.Backend] // the backend of the try under way, for the dialer
-	backend *upstream.Backend                // the backend whose answer the client got
+	backend *upstream.Backend // the backend whose answer the client got
 	tries   int
 	status  int // for 101 and for the client's going away, which no WriteHeader shows
 	err     string
@@ -336,7 +346,7 @@ func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == 0 { // an upgrade, or a client that went away
 			status = rs.status
 		}
-		l.finish(rs, status, rw.bytes, func() requestLine {
+		l.finish(rs, status, rw.bytes, time.Now(), func() requestLine {
 			return requestLine{r.Method, r.Host, r.URL.RequestURI(), r.Proto, r.UserAgent()}
 		})
 	}()
@@ -348,24 +358,34 @@ func (l *httpListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the peer is a trusted proxy, and the client behind it as the forwarding
 // headers (read by in) vouch for it.
 func (l *httpListener) newReqState(snap Snapshot, hc *Config, start time.Time, peer netip.AddrPort, in func(string) []string) *reqState {
-	rs := &reqState{p: l.p, snap: snap, hc: hc, start: start, peer: peer, metrics: hc.metrics}
+	rs := new(reqState)
+	l.startReq(rs, snap, hc, start, peer, in)
+	return rs
+}
+
+// startReq is newReqState in rs, which the fast path keeps per
+// connection: an abort of its last request that comes late may still
+// read it.
+func (l *httpListener) startReq(rs *reqState, snap Snapshot, hc *Config, start time.Time, peer netip.AddrPort, in func(string) []string) {
+	rs.aborted.Store(false)
+	rs.try.Store(nil)
+	rs.reqVars = reqVars{p: l.p, snap: snap, hc: hc, start: start, peer: peer, metrics: hc.metrics}
 	rs.trustedPeer = len(hc.trusted) > 0 && hc.trusted.trusts(peer.Addr())
 	rs.client = peer.Addr().Unmap()
 	if rs.trustedPeer {
 		rs.client = clientAddr(peer.Addr(), in, hc.trusted)
 	}
-	return rs
 }
 
 // finish lets go of the backend, then counts and logs the request, whose
-// answer had status and a body of size bytes; line describes it, if the
-// access log asks. It runs even when the answer's copy panicked
-// (http.ErrAbortHandler).
-func (l *httpListener) finish(rs *reqState, status int, size int64, line func() requestLine) {
+// answer had status and a body of size bytes and ended at end; line
+// describes it, if the access log asks. It runs even when the answer's
+// copy panicked (http.ErrAbortHandler).
+func (l *httpListener) finish(rs *reqState, status int, size int64, end time.Time, line func() requestLine) {
 	if b := rs.backend; b != nil {
 		rs.drop(b)
 	}
-	elapsed := time.Since(rs.start)
+	elapsed := end.Sub(rs.start)
 	if rs.metrics {
 		st := rs.route.st
 		st.requests[upstream.StatusClass(status)].Add(1)

@@ -203,7 +203,8 @@ func runTries[A comparable](rs *reqState, try func(*upstream.Backend) (A, int, t
 	p := rs.pool
 	now := rs.start.UnixNano()
 	p.http.st.budget.request(now)
-	req := &upstream.Request{Key: rs.key, Now: now}
+	rs.pick = upstream.Request{Key: rs.key, Now: now}
+	req := &rs.pick
 	var (
 		zero, pending A
 		pendingErr    error
