@@ -3,6 +3,7 @@ package forward
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -518,5 +519,36 @@ func TestFastPathIdleTimeout(t *testing.T) {
 	}
 	if err := ask(busy, busyR); err != nil {
 		t.Fatalf("the busy connection after 2.5 idle timeouts of asking: %v", err)
+	}
+}
+
+// A shutdown ends a fast-path keep-alive connection waiting between
+// requests at once, whatever is left of its idle timeout: the client sees
+// it closed and the shutdown ends in time.
+func TestFastPathShutdownClosesIdle(t *testing.T) {
+	backend := framingBackend(t)
+	h := startForwarder(t, uncheckedPool("web", "", backend)+
+		listenerTOML("web", "http", "web", `idle_timeout = "5m"`))
+	c, err := net.DialTimeout("tcp", h.addr("web"), ioTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	io.WriteString(c, "GET /x HTTP/1.1\r\nHost: app.test\r\n\r\n")
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := h.f.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v, want it done before its deadline", err)
+	}
+	c.SetReadDeadline(time.Now().Add(waitFor))
+	if _, err := br.ReadByte(); err == nil || isTimeout(err) {
+		t.Fatalf("the idle connection: %v, want it closed", err)
 	}
 }

@@ -102,6 +102,13 @@ func (c *timedConn) abort() {
 	_ = c.Conn.SetDeadline(time.Unix(1, 0))
 }
 
+// wake ends a read in progress, and the reads after it, for a listener
+// that closes: its past deadline is final, as an abort's is.
+func (c *timedConn) wake() {
+	c.cut.Store(true)
+	_ = c.Conn.SetReadDeadline(time.Unix(1, 0))
+}
+
 func (c *timedConn) Read(p []byte) (int, error) {
 	for {
 		n, err := c.Conn.Read(p)

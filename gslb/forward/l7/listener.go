@@ -228,7 +228,7 @@ func (l *httpListener) wakeIdle() {
 	defer l.mu.Unlock()
 	for c := range l.conns {
 		if c.idle.Load() {
-			_ = c.conn.SetReadDeadline(time.Unix(1, 0))
+			c.tc.wake()
 		}
 	}
 }
