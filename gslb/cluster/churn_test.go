@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/meridian-gslb/meridian/gslb"
 	"github.com/meridian-gslb/meridian/gslb/health"
 	"github.com/meridian-gslb/meridian/gslb/quorum"
@@ -161,4 +162,43 @@ func TestJoiningVantageJudgedFirst(t *testing.T) {
 		vs := dns.Table().Vantages(time.Now())
 		return len(vs) == 3 && vs[2].Status == quorum.StatusSuspect
 	})
+}
+
+// TestLossClassified: a member's loss is a leave when its last metadata
+// marked it leaving or it said goodbye lately, whatever order memberlist
+// handled them in, and a failure otherwise.
+func TestLossClassified(t *testing.T) {
+	meta := func(leaving bool) []byte {
+		b, err := json.Marshal(wireMeta{Meta: Meta{Role: RoleProbe, Vantage: "b"}, Leaving: leaving})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	now := time.Now()
+	for _, c := range []struct {
+		name    string
+		leaving bool
+		bye     time.Duration // how long ago b said goodbye; 0: never
+		want    string
+	}{
+		{"metadata marked leaving", true, 0, "left"},
+		{"goodbye just before", false, time.Second, "left"},
+		{"goodbye too long ago", false, 2 * byeFor, "failed"},
+		{"neither", false, 0, "failed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := newNode(Config{Name: "a"}, nil)
+			if c.bye > 0 {
+				n.leaving["b"] = now.Add(-c.bye)
+			}
+			m := &memberlist.Node{Name: "b", Meta: meta(c.leaving)}
+			if got := n.lose(m, memberOf(m), now); got != c.want {
+				t.Errorf("lose: %s, want %s", got, c.want)
+			}
+			if got := n.Lost(); len(got) != 1 || got[0].State != c.want || got[0].Vantage != "b" {
+				t.Errorf("Lost: %+v", got)
+			}
+		})
+	}
 }

@@ -102,11 +102,14 @@ type Node struct {
 	log   *slog.Logger
 	ml    *memberlist.Memberlist
 	trans *transport
-	meta  []byte
+	// meta is the metadata gossiped (a wireMeta): replaced once, when
+	// the node begins to leave, while memberlist may be reading it.
+	meta atomic.Pointer[[]byte]
 	// keyring is memberlist's, shared: changes to it apply at once.
 	keyring *memberlist.Keyring
 
 	table *quorum.Table // vantages' results (every role keeps them, to pass them on)
+	live  memberSet     // the live members, copied as the event handlers see them
 
 	mu         sync.Mutex
 	plans      map[string]Plan
@@ -154,7 +157,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("cluster address %s: %w", a, ErrInsecure)
 		}
 	}
-	meta, err := json.Marshal(cfg.Meta)
+	meta, err := json.Marshal(wireMeta{Meta: cfg.Meta})
 	if err != nil {
 		return nil, err
 	}
@@ -176,9 +179,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 
 // newNode is a Node before it has a memberlist: its state and metrics.
 func newNode(cfg Config, meta []byte) *Node {
-	return &Node{
-		cfg: cfg, log: cfg.Log, meta: meta,
+	n := &Node{
+		cfg: cfg, log: cfg.Log,
 		table:  quorum.New(cfg.Quorum),
+		live:   memberSet{nodes: map[string]*memberlist.Node{}},
 		plans:  map[string]Plan{},
 		failed: map[string]lost{}, leaving: map[string]time.Time{},
 		loads: map[string]heldLoad{}, loadWarned: map[string]bool{},
@@ -192,6 +196,8 @@ func newNode(cfg Config, meta []byte) *Node {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5 ms to 4 s
 		}, []string{"vantage", "region"}),
 	}
+	n.meta.Store(&meta)
+	return n
 }
 
 // startMemberlist binds the gossip transport and creates n's memberlist,
@@ -351,21 +357,45 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// Leave tells the others this node is going and stops it. A goodbye
-// goes first, since memberlist's own leave reads as a failure to the
-// others' event handlers.
+// Leave tells the others this node is going and stops it, within
+// timeout. memberlist's own leave reads as a failure to the others' event
+// handlers (the state it sets is not the one they are given), so the
+// node says so twice first: its metadata, which memberlist hands to every
+// event handler, marks it leaving, and a goodbye goes to each member
+// (which nodes of older versions read). The metadata is the one that
+// holds when the others are busy: memberlist handles the alive message
+// that carries it before any dead message, while it handles queued
+// messages such as the goodbye newest first, after the dead message that
+// follows them.
 func (n *Node) Leave(timeout time.Duration) error {
 	bye := encodeBye(n.cfg.Name)
-	for _, m := range n.ml.Members() {
+	for _, m := range n.live.list() {
 		if m.Name != n.cfg.Name {
 			_ = n.ml.SendBestEffort(m, bye) // a lost goodbye reads as a failure
 		}
 	}
-	err := n.ml.Leave(timeout)
+	// Both waits share the timeout: each lasts until memberlist has
+	// gossiped its message enough times.
+	deadline := time.Now().Add(timeout)
+	if err := n.markLeaving(timeout / 2); err != nil {
+		n.log.Debug("leaving: the metadata update did not go out", "err", err)
+	}
+	err := n.ml.Leave(max(time.Until(deadline), time.Millisecond))
 	if serr := n.Shutdown(); err == nil {
 		err = serr
 	}
 	return err
+}
+
+// markLeaving gossips this node's metadata marked leaving, waiting up to
+// timeout for it to go out.
+func (n *Node) markLeaving(timeout time.Duration) error {
+	meta, err := json.Marshal(wireMeta{Meta: n.cfg.Meta, Leaving: true})
+	if err != nil {
+		return err
+	}
+	n.meta.Store(&meta)
+	return n.ml.UpdateNode(timeout)
 }
 
 // Shutdown stops the node without telling the others, as a crash would.
@@ -384,10 +414,9 @@ func (n *Node) Shutdown() error {
 // Members returns the live members, this node included, by name.
 func (n *Node) Members() []Member {
 	var out []Member
-	for _, m := range n.ml.Members() {
+	for _, m := range n.live.list() {
 		out = append(out, memberOf(m))
 	}
-	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -404,6 +433,21 @@ func (n *Node) Lost() []Member {
 	return out
 }
 
+// wireMeta is the metadata a node gossips: its Meta and, once it has
+// begun to leave, that it is leaving, which tells the others that its
+// loss is a leave. Nodes that do not know the field ignore it.
+type wireMeta struct {
+	Meta
+	Leaving bool `json:"leaving,omitempty"`
+}
+
+// saidLeaving reports whether m's last metadata marked it leaving.
+func saidLeaving(m *memberlist.Node) bool {
+	var w wireMeta
+	return json.Unmarshal(m.Meta, &w) == nil && w.Leaving
+}
+
+// memberOf is m as a Member, alive.
 func memberOf(m *memberlist.Node) Member {
 	mm := Member{Name: m.Name, Addr: m.Address(), State: "alive"}
 	_ = json.Unmarshal(m.Meta, &mm.Meta) // a member with unreadable metadata has no role
@@ -414,7 +458,7 @@ func memberOf(m *memberlist.Node) Member {
 // memberlist lists, which leaves out the dead and those that left.
 func (n *Node) alive(role Role) []*memberlist.Node {
 	var out []*memberlist.Node
-	for _, m := range n.ml.Members() {
+	for _, m := range n.live.list() {
 		if m.Name == n.cfg.Name {
 			continue
 		}
@@ -718,7 +762,7 @@ func reportOf(tr quorum.TargetResult, now time.Time) Report {
 // never blocks.
 type delegate Node
 
-func (d *delegate) NodeMeta(limit int) []byte { return d.meta }
+func (d *delegate) NodeMeta(limit int) []byte { return *d.meta.Load() }
 
 func (d *delegate) NotifyMsg(b []byte) { (*Node)(d).receive(b, time.Now()) }
 
@@ -737,6 +781,8 @@ type events Node
 
 func (e *events) NotifyJoin(m *memberlist.Node) {
 	n := (*Node)(e)
+	n.live.put(m)
+	m = n.live.get(m.Name) // a copy, which the handlers below may keep
 	signal(n.membersCh)
 	if m.Name == n.cfg.Name {
 		return
@@ -768,6 +814,7 @@ func (e *events) NotifyJoin(m *memberlist.Node) {
 
 func (e *events) NotifyLeave(m *memberlist.Node) {
 	n := (*Node)(e)
+	n.live.drop(m.Name)
 	signal(n.membersCh)
 	// This node's own leave is not a loss.
 	if m.Name == n.cfg.Name {
@@ -802,7 +849,7 @@ func (n *Node) lose(m *memberlist.Node, mm Member, now time.Time) string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	how := "failed"
-	if t, ok := n.leaving[m.Name]; ok && now.Sub(t) < byeFor {
+	if t, ok := n.leaving[m.Name]; saidLeaving(m) || ok && now.Sub(t) < byeFor {
 		how = "left"
 	}
 	delete(n.leaving, m.Name)
@@ -826,7 +873,11 @@ func (n *Node) dropPlan(name string) {
 	}
 }
 
-func (e *events) NotifyUpdate(m *memberlist.Node) { signal((*Node)(e).membersCh) }
+func (e *events) NotifyUpdate(m *memberlist.Node) {
+	n := (*Node)(e)
+	n.live.put(m)
+	signal(n.membersCh)
+}
 
 // logWriter turns memberlist's "[LEVEL] memberlist: ..." lines into slog
 // records at the matching level.
