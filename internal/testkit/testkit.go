@@ -2,8 +2,11 @@ package testkit
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,14 +66,21 @@ func EventuallyWithin(t testing.TB, wait time.Duration, what string, cond func()
 // FreePort returns a port that was free on ip for both UDP and TCP a moment
 // ago, for servers that listen on both (DNS). Another process may still
 // take it before the server binds; callers that start processes retry.
+//
+// The port lies below the kernel's ephemeral range, which it hands out to
+// sockets bound to port 0. There, a client that sets SO_REUSEPORT, as dig
+// and kdig do, can be given the port of a server that also sets it
+// (Meridian's UDP sockets do), and its connected socket then receives its
+// own queries; one dig query in about 25,000 did so in the ephemeral range.
 func FreePort(t testing.TB, ip string) int {
 	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+	lo, hi := belowEphemeral()
+	for range 50 {
+		port := lo + rand.IntN(hi-lo)
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
 		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
 		pc.Close()
 		if err != nil {
@@ -81,4 +91,18 @@ func FreePort(t testing.TB, ip string) int {
 	}
 	t.Fatalf("no port free for both UDP and TCP on %s", ip)
 	return 0
+}
+
+// belowEphemeral returns the ports [lo, hi) under the kernel's ephemeral
+// range (32768 when it cannot be read), leaving the privileged ones out.
+func belowEphemeral() (lo, hi int) {
+	hi = 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
+				hi = n
+			}
+		}
+	}
+	return max(1024, hi-16384), hi
 }
