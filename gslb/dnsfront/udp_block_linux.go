@@ -79,68 +79,49 @@ func (u *udpServer) serveBlocking() error {
 			}
 			continue
 		}
-		b.sendBlocking(rc, b.answer(u.h, n), u)
+		b.sendWith(rc, b.sendWaitFn, b.answer(u.h, n), u)
 	}
 	return nil
 }
 
 // recvBlocking waits in the kernel for the first packet and takes what else
-// is queued, up to udpBatch (MSG_WAITFORONE). It goes through
-// syscall.Syscall: the scheduler may run other goroutines on the P while
-// the thread sleeps.
+// is queued, up to udpBatch (MSG_WAITFORONE).
 func (b *batch) recvBlocking(rc syscall.RawConn) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := rc.Read(func(fd uintptr) bool {
-		for i := range b.in {
-			b.in[i].hdr.Namelen = unix.SizeofSockaddrInet6
-			b.inIov[i].SetLen(len(b.bufs[i]))
-		}
-		// A goroutine that never yields is "running" for as long as it
-		// loops; after 10 ms of that, sysmon takes the P away at every
-		// receive that blocks, and polls every 20 µs while it does.
-		// Yielding here (on the same thread, unless other goroutines
-		// wait) starts a new scheduling tick.
-		runtime.Gosched()
-		for {
-			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), udpBatch, unix.MSG_WAITFORONE, 0, 0)
-			if e != unix.EINTR {
-				n, errno = int(r), e
-				return true
-			}
-		}
-	})
-	if err == nil && errno != 0 {
-		err = errno
+	err := rc.Read(b.recvWaitFn)
+	if err == nil && b.errno != 0 {
+		err = b.errno
 	}
-	return n, err
+	return b.n, err
 }
 
-// sendBlocking writes the replies. The send buffer is rarely full, so each
-// call first tries without blocking and without telling the scheduler;
-// only a full buffer waits, as a blocking call.
-func (b *batch) sendBlocking(rc syscall.RawConn, replies int, u *udpServer) {
-	for sent := 0; sent < replies; {
-		var k int
-		var errno syscall.Errno
-		err := rc.Write(func(fd uintptr) bool {
-			msgs, vlen := uintptr(unsafe.Pointer(&b.out[sent])), uintptr(replies-sent)
-			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, msgs, vlen, unix.MSG_DONTWAIT, 0, 0)
-			for e == unix.EAGAIN || e == unix.EINTR {
-				r, _, e = unix.Syscall6(unix.SYS_SENDMMSG, fd, msgs, vlen, 0, 0, 0)
-			}
-			k, errno = int(r), e
+// recvWait is recvBlocking's call. It goes through syscall.Syscall: the
+// scheduler may run other goroutines on the P while the thread sleeps.
+func (b *batch) recvWait(fd uintptr) bool {
+	b.resetIn()
+	// A goroutine that never yields is "running" for as long as it
+	// loops; after 10 ms of that, sysmon takes the P away at every
+	// receive that blocks, and polls every 20 µs while it does.
+	// Yielding here (on the same thread, unless other goroutines wait)
+	// starts a new scheduling tick.
+	runtime.Gosched()
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), udpBatch, unix.MSG_WAITFORONE, 0, 0)
+		if e != unix.EINTR {
+			b.n, b.errno = int(r), e
 			return true
-		})
-		if err != nil {
-			return // closed under us: shutdown
 		}
-		if errno != 0 {
-			// The first message of the rest failed (a client that
-			// cannot be reached): skip it, send the others.
-			u.h.log.Debug("udp write", "err", errno)
-			k = 1
-		}
-		sent += k
 	}
+}
+
+// sendWait is the blocking loop's send call. The send buffer is rarely
+// full, so it first tries without blocking and without telling the
+// scheduler; only a full buffer waits, as a blocking call.
+func (b *batch) sendWait(fd uintptr) bool {
+	msgs, vlen := uintptr(unsafe.Pointer(&b.out[b.sent])), uintptr(b.replies-b.sent)
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, msgs, vlen, unix.MSG_DONTWAIT, 0, 0)
+	for e == unix.EAGAIN || e == unix.EINTR {
+		r, _, e = unix.Syscall6(unix.SYS_SENDMMSG, fd, msgs, vlen, 0, 0, 0)
+	}
+	b.n, b.errno = int(r), e
+	return true
 }

@@ -63,6 +63,13 @@ type batch struct {
 	bufs   [udpBatch][]byte
 	scr    [udpBatch]*scratch
 	req    dns.Msg
+
+	// The calls made inside RawConn.Read and Write, as func values made
+	// once, and what they return: a closure built per call, over locals,
+	// would cost three allocations a call.
+	recvFn, recvWaitFn, sendFn, sendWaitFn func(fd uintptr) bool
+	n, sent, replies                       int
+	errno                                  syscall.Errno
 }
 
 func newBatch() *batch {
@@ -77,29 +84,38 @@ func newBatch() *batch {
 		b.out[i].hdr.Iov = &b.outIov[i]
 		b.out[i].hdr.SetIovlen(1)
 	}
+	b.recvFn, b.recvWaitFn = b.recvNow, b.recvWait
+	b.sendFn, b.sendWaitFn = b.sendNow, b.sendWait
 	return b
 }
 
 // recv reads up to udpBatch packets, waiting for the first.
 func (b *batch) recv(rc syscall.RawConn) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := rc.Read(func(fd uintptr) bool {
-		for i := range b.in {
-			b.in[i].hdr.Namelen = unix.SizeofSockaddrInet6
-			b.inIov[i].SetLen(len(b.bufs[i]))
-		}
-		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN || e == unix.EINTR {
-			return false
-		}
-		n, errno = int(r), e
-		return true
-	})
-	if err == nil && errno != 0 {
-		err = errno
+	err := rc.Read(b.recvFn)
+	if err == nil && b.errno != 0 {
+		err = b.errno
 	}
-	return n, err
+	return b.n, err
+}
+
+// recvNow is recv's call: false (wait for readiness) when nothing is
+// queued.
+func (b *batch) recvNow(fd uintptr) bool {
+	b.resetIn()
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	b.n, b.errno = int(r), e
+	return true
+}
+
+// resetIn makes every message of b.in take a whole buffer and address.
+func (b *batch) resetIn() {
+	for i := range b.in {
+		b.in[i].hdr.Namelen = unix.SizeofSockaddrInet6
+		b.inIov[i].SetLen(len(b.bufs[i]))
+	}
 }
 
 // answer answers the n packets read and lines the replies up in b.out,
@@ -128,28 +144,35 @@ func (b *batch) answer(h *Handler, n int) int {
 // send writes the replies; it reports false once the socket is closed
 // for shutdown.
 func (b *batch) send(rc syscall.RawConn, replies int, u *udpServer) bool {
-	for sent := 0; sent < replies; {
-		var k int
-		var errno syscall.Errno
-		err := rc.Write(func(fd uintptr) bool {
-			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[sent])), uintptr(replies-sent), unix.MSG_DONTWAIT, 0, 0)
-			if e == unix.EAGAIN || e == unix.EINTR {
-				return false
-			}
-			k, errno = int(r), e
-			return true
-		})
-		if err != nil {
+	return b.sendWith(rc, b.sendFn, replies, u)
+}
+
+// sendWith writes the replies with call (sendNow or sendWait), skipping
+// any one that fails; false once the socket is closed for shutdown.
+func (b *batch) sendWith(rc syscall.RawConn, call func(uintptr) bool, replies int, u *udpServer) bool {
+	for b.sent, b.replies = 0, replies; b.sent < replies; {
+		if err := rc.Write(call); err != nil {
 			return !u.closing.Load() && !errors.Is(err, net.ErrClosed)
 		}
-		if errno != 0 {
+		k := b.n
+		if b.errno != 0 {
 			// The first message of the rest failed (a client that
 			// cannot be reached): skip it, send the others.
-			u.h.log.Debug("udp write", "err", errno)
+			u.h.log.Debug("udp write", "err", b.errno)
 			k = 1
 		}
-		sent += k
+		b.sent += k
 	}
+	return true
+}
+
+// sendNow is send's call: false (wait for room) when the buffer is full.
+func (b *batch) sendNow(fd uintptr) bool {
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[b.sent])), uintptr(b.replies-b.sent), unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	b.n, b.errno = int(r), e
 	return true
 }
 
