@@ -5,7 +5,6 @@ package dnsfront
 import (
 	"net"
 	"net/netip"
-	"os"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
@@ -69,12 +68,3 @@ func (u *udpServer) serveBatch() error {
 		}
 	}
 }
-
-// block leaves the socket in the netpoller: the blocking loop is Linux's.
-func (u *udpServer) block() error { return nil }
-
-// serveBlocking is never reached off Linux (block leaves sock nil).
-func (u *udpServer) serveBlocking() error { return u.serveBatch() }
-
-// wakeBlocked has nothing to wake off Linux.
-func wakeBlocked(*os.File) error { return nil }
