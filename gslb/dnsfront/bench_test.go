@@ -105,33 +105,37 @@ func BenchmarkUDPPacketDynamic(b *testing.B) {
 	}
 }
 
-// BenchmarkUDPRoundTrip is one query and its answer through the UDP loop
+// BenchmarkUDPRoundTrip is one query and its answer through the UDP loops
 // on loopback, client included: allocations per op are the loop's own
 // (a connected UDP socket's Write and Read allocate nothing).
 func BenchmarkUDPRoundTrip(b *testing.B) {
-	h := quickstartHandler(b)
-	srv := NewServer(Listen{Addrs: []string{"127.0.0.1:0"}, TCP: tcpLimits(TCPLimits{})}, h, discard())
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
-	c, err := net.Dial("udp", srv.UDPAddrs()[0].String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	q := new(dns.Msg)
-	q.SetQuestion("www.example.test.", dns.TypeA)
-	pkt, _ := q.Pack()
-	buf := make([]byte, dns.MaxMsgSize)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.Write(pkt); err != nil {
-			b.Fatal(err)
-		}
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Read(buf); err != nil {
-			b.Fatal(err)
-		}
+	for _, poller := range []bool{false, true} {
+		b.Run(map[bool]string{false: "blocking", true: "poller"}[poller], func(b *testing.B) {
+			h := quickstartHandler(b)
+			srv := NewServer(Listen{Addrs: []string{"127.0.0.1:0"}, UDPPoller: poller, TCP: tcpLimits(TCPLimits{})}, h, discard())
+			if err := srv.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer srv.Shutdown(context.Background())
+			c, err := net.Dial("udp", srv.UDPAddrs()[0].String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			q := new(dns.Msg)
+			q.SetQuestion("www.example.test.", dns.TypeA)
+			pkt, _ := q.Pack()
+			buf := make([]byte, dns.MaxMsgSize)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Write(pkt); err != nil {
+					b.Fatal(err)
+				}
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.Read(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

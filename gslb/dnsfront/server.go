@@ -19,6 +19,9 @@ type Listen struct {
 	Addrs      []string // host:port, each served over UDP and TCP
 	UDPSockets int      // SO_REUSEPORT sockets per UDP address (at least 1)
 	TCP        TCPLimits
+	// UDPPoller serves UDP through Go's netpoller instead of a thread
+	// blocked in recvmmsg per socket (Linux; elsewhere the poller always).
+	UDPPoller bool
 }
 
 // Server owns the listening sockets and the miekg/dns servers reading them.
@@ -168,7 +171,13 @@ func (s *Server) bindPair(host, port string) error {
 	for _, pc := range pcs {
 		conn := pc.(*net.UDPConn)
 		u, err := newUDPServer(conn, s.handler, isWildcard(conn))
+		if err == nil && !u.session && !s.cfg.UDPPoller {
+			err = u.block()
+		}
 		if err != nil {
+			for _, u := range udps {
+				u.close()
+			}
 			closePCs()
 			ln.Close()
 			return fmt.Errorf("listen udp %s: %w", bound, err)
@@ -184,7 +193,7 @@ func (s *Server) bindPair(host, port string) error {
 
 func (s *Server) closeAll() {
 	for _, u := range s.udps {
-		u.conn.Close()
+		u.close()
 	}
 	for _, t := range s.tcps {
 		t.ln.Close()

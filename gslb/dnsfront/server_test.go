@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -508,8 +509,16 @@ func TestErrorRepliesCarryOPT(t *testing.T) {
 // the reader goes on past full batches and stops at a short one, then one
 // more query: the short batch's wait for readiness must not miss it.
 func TestUDPBurstAnswered(t *testing.T) {
-	srv, _ := startServer(t, Listen{})
-	c, err := net.Dial("udp", srv.UDPAddrs()[0].String())
+	for _, poller := range []bool{false, true} {
+		t.Run(fmt.Sprintf("poller=%v", poller), func(t *testing.T) {
+			srv, _ := startServer(t, Listen{UDPPoller: poller})
+			burstAnswered(t, srv.UDPAddrs()[0].String())
+		})
+	}
+}
+
+func burstAnswered(t *testing.T, addr string) {
+	c, err := net.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

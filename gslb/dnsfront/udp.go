@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -22,7 +23,11 @@ import (
 // server that handoff costs more than the answer, so UDP, the hot transport,
 // gets this loop, and TCP stays on dns.Server.
 type udpServer struct {
-	conn *net.UDPConn
+	conn *net.UDPConn // closed once sock takes the socket over
+	// sock is the socket of the blocking loop (Linux, see blocking.go):
+	// the same socket as conn, out of the netpoller; nil for the others.
+	sock *os.File
+	addr string
 	h    *Handler
 	// session is set for sockets bound to a wildcard address: the reply must
 	// leave from the address the query was sent to, which only the packet's
@@ -35,7 +40,7 @@ type udpServer struct {
 // newUDPServer serves conn; session says whether replies need the packet's
 // destination address (see udpServer.session).
 func newUDPServer(conn *net.UDPConn, h *Handler, session bool) (*udpServer, error) {
-	u := &udpServer{conn: conn, h: h, session: session, done: make(chan struct{})}
+	u := &udpServer{conn: conn, addr: conn.LocalAddr().String(), h: h, session: session, done: make(chan struct{})}
 	if session {
 		err6 := ipv6.NewPacketConn(conn).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true)
 		err4 := ipv4.NewPacketConn(conn).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
@@ -54,8 +59,11 @@ const udpBatch = 16
 // serve runs until shutdown closes the socket.
 func (u *udpServer) serve() error {
 	defer close(u.done)
-	if u.session {
+	switch {
+	case u.session:
 		return u.serveSession()
+	case u.sock != nil:
+		return u.serveBlocking()
 	}
 	return u.serveBatch()
 }
@@ -95,7 +103,7 @@ func (u *udpServer) stopped(err error) bool {
 	}
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
-		u.h.log.Warn("udp read", "addr", u.conn.LocalAddr().String(), "err", err)
+		u.h.log.Warn("udp read", "addr", u.addr, "err", err)
 	}
 	return false
 }
@@ -104,10 +112,26 @@ func (u *udpServer) stopped(err error) bool {
 // sent, because the loop only checks for shutdown between packets.
 func (u *udpServer) shutdown(deadline time.Time) error {
 	u.closing.Store(true)
-	u.conn.SetReadDeadline(time.Now())
+	if u.sock != nil {
+		if err := wakeBlocked(u.sock); err != nil {
+			return fmt.Errorf("udp %s: %w", u.addr, err)
+		}
+	} else {
+		u.conn.SetReadDeadline(time.Now())
+	}
 	select {
 	case <-u.done:
 	case <-time.After(time.Until(deadline)):
+	}
+	return u.close()
+}
+
+// close closes the socket; a blocking loop still inside a receive keeps
+// the descriptor until it returns (os.File counts its users), so the
+// number cannot be reused under it.
+func (u *udpServer) close() error {
+	if u.sock != nil {
+		return u.sock.Close()
 	}
 	return u.conn.Close()
 }

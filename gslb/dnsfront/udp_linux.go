@@ -67,9 +67,9 @@ type batch struct {
 	// The calls made inside RawConn.Read and Write, as func values made
 	// once, and what they return: a closure built per call, over locals,
 	// would cost three allocations a call.
-	recvFn, sendFn   func(fd uintptr) bool
-	n, sent, replies int
-	errno            syscall.Errno
+	recvFn, recvWaitFn, sendFn, sendWaitFn func(fd uintptr) bool
+	n, sent, replies                       int
+	errno                                  syscall.Errno
 }
 
 func newBatch() *batch {
@@ -84,7 +84,8 @@ func newBatch() *batch {
 		b.out[i].hdr.Iov = &b.outIov[i]
 		b.out[i].hdr.SetIovlen(1)
 	}
-	b.recvFn, b.sendFn = b.recvNow, b.sendNow
+	b.recvFn, b.recvWaitFn = b.recvNow, b.recvWait
+	b.sendFn, b.sendWaitFn = b.sendNow, b.sendWait
 	return b
 }
 
@@ -143,8 +144,14 @@ func (b *batch) answer(h *Handler, n int) int {
 // send writes the replies; it reports false once the socket is closed
 // for shutdown.
 func (b *batch) send(rc syscall.RawConn, replies int, u *udpServer) bool {
+	return b.sendWith(rc, b.sendFn, replies, u)
+}
+
+// sendWith writes the replies with call (sendNow or sendWait), skipping
+// any one that fails; false once the socket is closed for shutdown.
+func (b *batch) sendWith(rc syscall.RawConn, call func(uintptr) bool, replies int, u *udpServer) bool {
 	for b.sent, b.replies = 0, replies; b.sent < replies; {
-		if err := rc.Write(b.sendFn); err != nil {
+		if err := rc.Write(call); err != nil {
 			return !u.closing.Load() && !errors.Is(err, net.ErrClosed)
 		}
 		k := b.n

@@ -5,6 +5,7 @@ package dnsfront
 import (
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
@@ -68,3 +69,12 @@ func (u *udpServer) serveBatch() error {
 		}
 	}
 }
+
+// block leaves the socket in the netpoller: the blocking loop is Linux's.
+func (u *udpServer) block() error { return nil }
+
+// serveBlocking is never reached off Linux (block leaves sock nil).
+func (u *udpServer) serveBlocking() error { return u.serveBatch() }
+
+// wakeBlocked has nothing to wake off Linux.
+func wakeBlocked(*os.File) error { return nil }
