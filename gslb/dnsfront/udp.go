@@ -24,7 +24,7 @@ import (
 // gets this loop, and TCP stays on dns.Server.
 type udpServer struct {
 	conn *net.UDPConn // closed once sock takes the socket over
-	// sock is the socket of the blocking loop (Linux, see blocking.go):
+	// sock is the socket of the blocking loop (Linux, see udp_block_linux.go):
 	// the same socket as conn, out of the netpoller; nil for the others.
 	sock *os.File
 	addr string
