@@ -38,6 +38,12 @@ const (
 	DefaultAdminListen       = "127.0.0.1:8053" // admin.listen
 )
 
+// The values of server.udp_loop; UDPLoopBlocking is the default.
+const (
+	UDPLoopBlocking = "blocking"
+	UDPLoopPoller   = "poller"
+)
+
 // Admin configures the admin HTTP API.
 type Admin struct {
 	Listen    string `toml:"listen"`     // host:port; "off" disables the API
@@ -120,8 +126,12 @@ func (c *Config) ResolvePath(p string) string {
 
 // Server configures the DNS listeners and protocol limits.
 type Server struct {
-	Listen            []string `toml:"listen"`              // host:port, each served over UDP and TCP
-	UDPSockets        int      `toml:"udp_sockets"`         // SO_REUSEPORT sockets per UDP address; 0 = one per CPU
+	Listen     []string `toml:"listen"`      // host:port, each served over UDP and TCP
+	UDPSockets int      `toml:"udp_sockets"` // SO_REUSEPORT sockets per UDP address; 0 = one per CPU
+	// UDPLoop is how each UDP socket is read: "blocking" (default), a
+	// goroutine waiting in recvmmsg on Linux, or "poller", Go's netpoller
+	// (always, off Linux).
+	UDPLoop           string   `toml:"udp_loop"`
 	EDNSUDPSize       int      `toml:"edns_udp_size"`       // largest UDP answer we send and advertise
 	TCPIdleTimeout    Duration `toml:"tcp_idle_timeout"`    // idle time before a TCP connection is closed
 	TCPMaxConnections int      `toml:"tcp_max_connections"` // concurrent TCP connections per address
@@ -244,6 +254,7 @@ func defaults() *Config {
 	return &Config{
 		Server: Server{
 			EDNSUDPSize:       DefaultEDNSUDPSize,
+			UDPLoop:           UDPLoopBlocking,
 			TCPIdleTimeout:    Duration{Duration: DefaultTCPIdleTimeout},
 			TCPMaxConnections: DefaultTCPMaxConnections,
 			TCPMaxQueries:     DefaultTCPMaxQueries,
@@ -361,6 +372,9 @@ func (s *Server) validate(v *validator) {
 	s.validateListen(v)
 	if s.UDPSockets < 0 || s.UDPSockets > 256 {
 		v.fail("server.udp_sockets", "must be 0 (one per CPU) to 256, got %d", s.UDPSockets)
+	}
+	if s.UDPLoop != UDPLoopBlocking && s.UDPLoop != UDPLoopPoller {
+		v.fail("server.udp_loop", "must be %q or %q, got %q", UDPLoopBlocking, UDPLoopPoller, s.UDPLoop)
 	}
 	if s.EDNSUDPSize < 512 || s.EDNSUDPSize > 65535 {
 		v.fail("server.edns_udp_size", "must be between 512 and 65535 bytes, got %d", s.EDNSUDPSize)

@@ -46,6 +46,7 @@ func TestParseFull(t *testing.T) {
 [server]
 listen = ["127.0.0.1:5353", "[::1]:5353", ":53"]
 udp_sockets = 4
+udp_loop = "poller"
 edns_udp_size = 1400
 tcp_idle_timeout = "30s"
 tcp_max_connections = 64
@@ -80,6 +81,7 @@ records = [
 		Server: Server{
 			Listen:            []string{"127.0.0.1:5353", "[::1]:5353", ":53"},
 			UDPSockets:        4,
+			UDPLoop:           UDPLoopPoller,
 			EDNSUDPSize:       1400,
 			TCPIdleTimeout:    Duration{Duration: 30 * time.Second},
 			TCPMaxConnections: 64,
@@ -104,8 +106,8 @@ records = [
 		Log:      Log{Level: "debug", Format: "json"},
 		Transfer: xfr.Settings{History: xfr.DefaultHistory},
 		Zones: []Zone{
-			{Name: "example.test", File: "zones/example.test.zone", DefaultTTL: ttl(60), Line: 18},
-			{Name: "example.org.", Records: []string{"@ IN A 192.0.2.1", "www IN A 192.0.2.2"}, Line: 23},
+			{Name: "example.test", File: "zones/example.test.zone", DefaultTTL: ttl(60), Line: 19},
+			{Name: "example.org.", Records: []string{"@ IN A 192.0.2.1", "www IN A 192.0.2.2"}, Line: 24},
 		},
 	}
 	cfg.lines = nil // the key index is internal; its lines are tested through errors
@@ -131,6 +133,7 @@ func TestParseDefaults(t *testing.T) {
 		Server: Server{
 			Listen:            []string{DefaultListen},
 			UDPSockets:        0,
+			UDPLoop:           UDPLoopBlocking,
 			EDNSUDPSize:       DefaultEDNSUDPSize,
 			TCPIdleTimeout:    Duration{Duration: DefaultTCPIdleTimeout},
 			TCPMaxConnections: DefaultTCPMaxConnections,
@@ -354,6 +357,11 @@ file = "b.zone"
 			name: "udp_sockets too many",
 			src:  "[server]\nudp_sockets = 257\n" + zoneTable,
 			want: [][]string{{"file.toml:2: server.udp_sockets:", "got 257"}},
+		},
+		{
+			name: "udp_loop unknown",
+			src:  "[server]\nudp_loop = \"epoll\"\n" + zoneTable,
+			want: [][]string{{"file.toml:2: server.udp_loop:", `must be "blocking" or "poller", got "epoll"`}},
 		},
 		{
 			name: "edns_udp_size below 512",

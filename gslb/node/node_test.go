@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -216,5 +217,28 @@ func TestAdminReloadRunsOnTheLoop(t *testing.T) {
 	}
 	if err := tn.Reload(); !errors.Is(err, runner.ErrStopped) {
 		t.Errorf("Reload after the loop = %v, want ErrStopped", err)
+	}
+}
+
+// TestListenConfig: the server's listener settings reach the DNS front
+// end: udp_loop chooses the UDP loop, and udp_sockets 0 means one socket
+// per CPU Meridian may use.
+func TestListenConfig(t *testing.T) {
+	for _, c := range []struct {
+		src     string
+		poller  bool
+		sockets int
+	}{
+		{"", false, runtime.GOMAXPROCS(0)},
+		{"udp_loop = \"poller\"\nudp_sockets = 3\n", true, 3},
+		{"udp_loop = \"blocking\"\n", false, runtime.GOMAXPROCS(0)},
+	} {
+		cfg, err := config.Parse("m.toml", []byte("[server]\n"+c.src+"[[zone]]\nname = \"example.test\"\nrecords = [\"@ IN A 192.0.2.1\"]\n"))
+		if err != nil {
+			t.Fatalf("%q: %v", c.src, err)
+		}
+		if l := listenConfig(cfg); l.UDPPoller != c.poller || l.UDPSockets != c.sockets {
+			t.Errorf("%q: UDPPoller %v, UDPSockets %d; want %v, %d", c.src, l.UDPPoller, l.UDPSockets, c.poller, c.sockets)
+		}
 	}
 }

@@ -170,6 +170,7 @@ func listenConfig(cfg *config.Config) dnsfront.Listen {
 	return dnsfront.Listen{
 		Addrs:      s.Listen,
 		UDPSockets: n,
+		UDPPoller:  s.UDPLoop == config.UDPLoopPoller,
 		TCP: dnsfront.TCPLimits{
 			Idle: s.TCPIdleTimeout.Duration, MessageTimeout: s.TCPMessageTimeout.Duration,
 			MaxConns: s.TCPMaxConnections, MaxPerClient: s.TCPMaxPerClient, MaxPerPrefix: s.TCPMaxPerPrefix,
@@ -185,7 +186,7 @@ func clusterChanged(a, b config.Cluster) bool {
 
 func listenConfigChanged(a, b *config.Config) bool {
 	x, y := a.Server, b.Server
-	return !slices.Equal(x.Listen, y.Listen) || x.UDPSockets != y.UDPSockets ||
+	return !slices.Equal(x.Listen, y.Listen) || x.UDPSockets != y.UDPSockets || x.UDPLoop != y.UDPLoop ||
 		x.TCPIdleTimeout != y.TCPIdleTimeout || x.TCPMaxConnections != y.TCPMaxConnections ||
 		x.TCPMaxQueries != y.TCPMaxQueries || x.TCPMaxPerClient != y.TCPMaxPerClient ||
 		x.TCPMaxPerPrefix != y.TCPMaxPerPrefix || x.TCPMessageTimeout != y.TCPMessageTimeout
