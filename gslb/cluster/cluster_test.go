@@ -98,39 +98,41 @@ func TestQuorumAcrossNodes(t *testing.T) {
 		return len(dns1.alive(RoleProbe)) == 3 && len(dns2.alive(RoleProbe)) == 3 && len(probes[2].alive(RoleDNS)) == 2
 	})
 
+	// Each vantage's latest results, sent again while a test waits, as
+	// agents report every interval: on a loaded machine the test's fast
+	// timers can declare a live vantage dead for a moment, and it votes
+	// again only with its next report.
+	latest := map[*Node]Results{}
+	send := func(p *Node, st gslb.State, seq uint64) {
+		latest[p] = Results{Vantage: p.cfg.Meta.Vantage, Complete: true, Reports: []Report{report("eu/192.0.2.1", st, seq)}}
+		p.SendResults(latest[p])
+	}
+	resend := func() {
+		for p, rs := range latest {
+			p.SendResults(rs)
+		}
+	}
+
 	// Two of three vantages see the target down: it is down on both DNS
 	// nodes.
-	for i, p := range probes {
-		st := gslb.Down
-		if i == 2 {
-			st = gslb.Up
-		}
-		p.SendResults(Results{Vantage: p.cfg.Meta.Vantage, Complete: true, Reports: []Report{report("eu/192.0.2.1", st, 1)}})
-	}
+	send(probes[0], gslb.Down, 1)
+	send(probes[1], gslb.Down, 1)
+	send(probes[2], gslb.Up, 1)
 	for _, d := range []*Node{dns1, dns2} {
-		testkit.Eventually(t, d.Name()+" to take the target down", func() bool { return verdict(d, "eu/192.0.2.1") == "down 1/2" })
+		awaitVerdict(t, d, "eu/192.0.2.1", "down 1/2", resend)
 	}
 
 	// One of the two comes back up: 1 of 3 down keeps it in.
-	probes[0].SendResults(Results{Vantage: "v0", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Up, 2)}})
+	send(probes[0], gslb.Up, 2)
 	for _, d := range []*Node{dns1, dns2} {
-		testkit.Eventually(t, d.Name()+" to bring the target back", func() bool { return verdict(d, "eu/192.0.2.1") == "up 2/1" })
+		awaitVerdict(t, d, "eu/192.0.2.1", "up 2/1", resend)
 	}
 
 	// A vantage that dies stops voting once the cluster declares it dead.
-	// The others go on reporting, as agents do every interval: on a
-	// loaded machine the test's fast timers can declare a live one dead
-	// for a moment too, and it votes again with its next report.
 	probes[2].Shutdown()
+	delete(latest, probes[2])
 	for _, d := range []*Node{dns1, dns2} {
-		polls := 0
-		testkit.Eventually(t, d.Name()+" to forget v2 (up 1/1)", func() bool {
-			if polls++; polls%20 == 0 { // every 200 ms
-				probes[0].SendResults(Results{Vantage: "v0", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Up, 2)}})
-				probes[1].SendResults(Results{Vantage: "v1", Complete: true, Reports: []Report{report("eu/192.0.2.1", gslb.Down, 1)}})
-			}
-			return verdict(d, "eu/192.0.2.1") == "up 1/1"
-		})
+		awaitVerdict(t, d, "eu/192.0.2.1", "up 1/1", resend)
 	}
 
 	// A DNS node that joins late holds every result when Join returns:
@@ -139,6 +141,25 @@ func TestQuorumAcrossNodes(t *testing.T) {
 	if got := verdict(dns3, "eu/192.0.2.1"); got != "up 1/1" {
 		t.Fatalf("dns3 right after joining: %s, want up 1/1", got)
 	}
+}
+
+// awaitVerdict waits for d's verdict on target to read want, calling
+// resend every 200 ms, and logs the last verdict read if it never does.
+func awaitVerdict(t *testing.T, d *Node, target health.TargetID, want string, resend func()) {
+	t.Helper()
+	last, polls := "", 0
+	defer func() {
+		if last != want {
+			t.Logf("%s's last verdict on %s: %s", d.Name(), target, last)
+		}
+	}()
+	testkit.Eventually(t, fmt.Sprintf("%s to read %s %s", d.Name(), target, want), func() bool {
+		if polls++; polls%20 == 0 {
+			resend()
+		}
+		last = verdict(d, target)
+		return last == want
+	})
 }
 
 func TestPlanReachesProbes(t *testing.T) {
