@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meridian-gslb/meridian/gslb/forward/epoll"
 	"github.com/meridian-gslb/meridian/gslb/forward/h1"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
@@ -17,6 +18,7 @@ import (
 type h1Transport struct {
 	spec   transportSpec
 	dialer net.Dialer
+	polls  *epoll.Pollers // where its connections wait
 
 	mu     sync.Mutex
 	idle   map[string][]*h1Backend // by address, most recently used last
@@ -33,10 +35,11 @@ type h1Backend struct {
 
 	// open's non-blocking read of the socket, built once per connection
 	// so that it allocates nothing per request.
-	raw   syscall.RawConn
-	peek  func(fd uintptr) bool
-	one   [1]byte
-	alive bool
+	raw    syscall.RawConn
+	peek   func(fd uintptr) bool
+	isOpen func() bool // the same, on a connection of an epoll loop
+	one    [1]byte
+	alive  bool
 }
 
 // h1BackendBuf is a backend connection's read buffer; response heads
@@ -46,9 +49,10 @@ const (
 	h1RespHeadMax = 1 << 20
 )
 
-func newH1Transport(spec transportSpec) *h1Transport {
+func newH1Transport(spec transportSpec, polls *epoll.Pollers) *h1Transport {
 	return &h1Transport{
 		spec:   spec,
+		polls:  polls,
 		dialer: net.Dialer{Timeout: spec.connect, KeepAlive: 30 * time.Second},
 		idle:   map[string][]*h1Backend{},
 	}
@@ -76,9 +80,12 @@ func (t *h1Transport) get(b *upstream.Backend, maxIdle time.Duration, now time.T
 		return nil, false, &dialError{err}
 	}
 	b.State.Connections.Add(1)
+	c = t.polls.Wrap(c)
 	tc := &timedConn{Conn: &countedConn{Conn: c, st: b.State}}
 	be = &h1Backend{addr: b.Addr, conn: tc, rd: h1.NewReader(tc, h1BackendBuf)}
-	if sc, ok := c.(syscall.Conn); ok {
+	if oc, ok := c.(interface{ Open() bool }); ok {
+		be.isOpen = oc.Open
+	} else if sc, ok := c.(syscall.Conn); ok {
 		be.raw, _ = sc.SyscallConn()
 		be.peek = be.peekFD
 	}
@@ -116,6 +123,9 @@ func (t *h1Transport) idleConn(addr string, maxIdle time.Duration, now time.Time
 func (be *h1Backend) open(now time.Time) bool {
 	if be.conn.cut.Load() {
 		return false // an abort reached it as it was put back
+	}
+	if be.isOpen != nil {
+		return be.isOpen()
 	}
 	if be.raw == nil {
 		return true

@@ -13,6 +13,7 @@ import (
 
 	"github.com/meridian-gslb/meridian/gslb/forward/canary"
 	"github.com/meridian-gslb/meridian/gslb/forward/config"
+	"github.com/meridian-gslb/meridian/gslb/forward/epoll"
 	"github.com/meridian-gslb/meridian/gslb/forward/l4"
 	"github.com/meridian-gslb/meridian/gslb/forward/upstream"
 )
@@ -55,6 +56,8 @@ type Proxy struct {
 	accessLog atomic.Pointer[accessLog]
 	limiters  atomic.Pointer[map[string]*limiter] // in force, by policy
 
+	polls *epoll.Pollers // where fast-path connections wait
+
 	routes    map[string]*routeState // by listener/route
 	pools     map[string]*poolState  // by pool
 	published bool
@@ -63,7 +66,7 @@ type Proxy struct {
 // New returns the L7 proxy of a forwarder; Publish puts a configuration
 // in force.
 func New(env Env) *Proxy {
-	p := &Proxy{env: env, routes: map[string]*routeState{}, pools: map[string]*poolState{}}
+	p := &Proxy{env: env, polls: epoll.New(env.Ctx, env.Log), routes: map[string]*routeState{}, pools: map[string]*poolState{}}
 	p.rp = p.newReverseProxy()
 	return p
 }

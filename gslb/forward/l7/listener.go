@@ -285,7 +285,7 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 			continue
 		}
 		l.accepted.Add(1)
-		return &limitedConn{Conn: c, l: l}, nil
+		return &limitedConn{Conn: l.p.polls.Wrap(c), l: l}, nil
 	}
 }
 

@@ -97,7 +97,7 @@ func (p *Proxy) newPool(pc *config.ForwardPool, up *upstream.Pool, spec poolSpec
 	if pl.http.transport == nil {
 		pl.http.transport = newTransport(spec.transport)
 		if spec.transport.scheme == "http" {
-			pl.http.fast = newH1Transport(spec.transport)
+			pl.http.fast = newH1Transport(spec.transport, p.polls)
 		}
 	}
 	pl.http.sticky = newSticky(pc.Sticky, pc.Name, up.Backends, spec.stickyKey)
