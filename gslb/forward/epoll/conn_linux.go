@@ -218,6 +218,17 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return done, nil
 }
 
+// Quiet reports whether the loop has seen nothing arrive on the
+// connection since its last read found the socket empty: no bytes, no
+// FIN, no error. It asks no system call, so it does not see what came
+// in after the loop's last look, a moment ago under load.
+func (c *Conn) Quiet() bool {
+	d := &c.r
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.ready && !c.hup.Load() && d.seq.Load() == d.seen && c.refs.Load()&closedBit == 0
+}
+
 // Open reports whether an idle connection is still open: nothing to read
 // (EAGAIN) is; end of file, an error or bytes are not. It reads at most
 // one byte, ignoring deadlines, and is not to run with a Read.

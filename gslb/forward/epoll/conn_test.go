@@ -257,3 +257,32 @@ func TestWrapLeavesOtherConns(t *testing.T) {
 		t.Errorf("Wrap(net.Pipe) = %T, want the pipe itself", got)
 	}
 }
+
+// TestQuiet: a connection whose last read found it empty is quiet until
+// the peer sends bytes or its FIN, which the loop sees without a read.
+func TestQuiet(t *testing.T) {
+	ps, _ := pollers(t)
+	c, peer := pair(t, ps)
+	if c.Quiet() {
+		t.Fatal("quiet before any read found the socket empty")
+	}
+	peer.Write([]byte("answer"))
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Read(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Quiet() {
+		t.Fatal("not quiet after a short read and nothing since")
+	}
+	peer.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for c.Quiet() {
+		if time.Now().After(deadline) {
+			t.Fatal("still quiet after the peer closed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if c.Open() {
+		t.Error("Open after the peer closed")
+	}
+}

@@ -38,6 +38,7 @@ type h1Backend struct {
 	raw    syscall.RawConn
 	peek   func(fd uintptr) bool
 	isOpen func() bool // the same, on a connection of an epoll loop
+	quiet  func() bool // its loop has seen nothing arrive since the last answer
 	one    [1]byte
 	alive  bool
 }
@@ -83,8 +84,11 @@ func (t *h1Transport) get(b *upstream.Backend, maxIdle time.Duration, now time.T
 	c = t.polls.Wrap(c)
 	tc := &timedConn{Conn: &countedConn{Conn: c, st: b.State}}
 	be = &h1Backend{addr: b.Addr, conn: tc, rd: h1.NewReader(tc, h1BackendBuf)}
-	if oc, ok := c.(interface{ Open() bool }); ok {
-		be.isOpen = oc.Open
+	if oc, ok := c.(interface {
+		Open() bool
+		Quiet() bool
+	}); ok {
+		be.isOpen, be.quiet = oc.Open, oc.Quiet
 	} else if sc, ok := c.(syscall.Conn); ok {
 		be.raw, _ = sc.SyscallConn()
 		be.peek = be.peekFD
@@ -125,6 +129,15 @@ func (be *h1Backend) open(now time.Time) bool {
 		return false // an abort reached it as it was put back
 	}
 	if be.isOpen != nil {
+		// On a connection used within h1FreshIdle, the loop's
+		// readiness stands in for the read: anything the backend sent
+		// since the last answer (a FIN, a reset, bytes) is an event,
+		// unless it came after the loop's last look, which a stale
+		// retry covers as it covers a FIN still on the wire. Older
+		// connections, the ones backends close for idleness, are asked.
+		if now.Sub(be.idleAt) < h1FreshIdle && be.quiet() {
+			return true
+		}
 		return be.isOpen()
 	}
 	if be.raw == nil {
