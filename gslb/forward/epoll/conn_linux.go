@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -167,7 +168,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			}
 		}
 		s := d.seq.Load()
-		n, err := unix.Read(c.fd, b)
+		n, err := rawRead(c.fd, b)
 		switch {
 		case err == unix.EINTR:
 		case err == unix.EAGAIN:
@@ -200,7 +201,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 			return done, err
 		}
 		s := d.seq.Load()
-		n, err := unix.Write(c.fd, b[done:])
+		n, err := rawWrite(c.fd, b[done:])
 		switch {
 		case n > 0:
 			done += n
@@ -238,7 +239,7 @@ func (c *Conn) Open() bool {
 	}
 	defer c.release()
 	var one [1]byte
-	n, err := unix.Read(c.fd, one[:])
+	n, err := rawRead(c.fd, one[:])
 	return n < 0 && err == unix.EAGAIN
 }
 
@@ -327,4 +328,27 @@ func (d *dir) fire() {
 		d.expired.Store(true)
 		d.signal()
 	}
+}
+
+// rawRead and rawWrite are read(2) and write(2) without the runtime's
+// system call bookkeeping: the socket is non-blocking, so the call never
+// waits, and a goroutine in a marked system call keeps sysmon waking to
+// take its processor back (a loopback write that wakes a backend on the
+// same CPU can be preempted long enough for it), which costs a thread
+// hand-off and context switches per request. The L4 loop calls them the
+// same way.
+func rawRead(fd int, b []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+func rawWrite(fd int, b []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
 }
