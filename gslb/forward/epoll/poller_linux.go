@@ -148,12 +148,10 @@ func (p *poller) run(log *slog.Logger) {
 // netpoller's wait on the descriptor.
 func (p *poller) wait(fd uintptr) bool {
 	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, fd, uintptr(unsafe.Pointer(&p.events[0])), maxEvents, 0, 0, 0)
+		n, err := Collect(fd, p.events[:])
 		switch {
-		case e == unix.EINTR:
-			continue
-		case e != 0:
-			p.err = e
+		case err != nil:
+			p.err = err
 			return true
 		case n == 0:
 			return false
@@ -181,7 +179,7 @@ func (p *poller) slot(i int32) *Conn {
 // non-blocking socket), registered, and tc closed, which takes the
 // socket out of the netpoller.
 func (p *poller) adopt(tc *net.TCPConn) (*Conn, error) {
-	fd, err := dupFD(tc)
+	fd, err := DupFD(tc)
 	if err != nil {
 		return nil, err
 	}
@@ -242,9 +240,26 @@ func (p *poller) each(f func(*Conn)) {
 	}
 }
 
-// dupFD duplicates c's descriptor, which shares its file description:
-// the socket, non-blocking.
-func dupFD(c *net.TCPConn) (int, error) {
+// Collect is epoll_wait with a zero timeout, tried again when a signal
+// interrupts it, for a loop that waits for its epoll descriptor in the
+// netpoller and collects inside RawConn.Read. A raw system call: it
+// never blocks.
+func Collect(epfd uintptr, events []unix.EpollEvent) (int, error) {
+	for {
+		n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, epfd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+		switch e {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
+			continue
+		}
+		return 0, e
+	}
+}
+
+// DupFD duplicates c's descriptor (close-on-exec), which shares its file
+// description: the socket, non-blocking.
+func DupFD(c *net.TCPConn) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return -1, err

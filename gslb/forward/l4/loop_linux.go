@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"runtime"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/meridian-gslb/meridian/gslb/forward/epoll"
 	"golang.org/x/sys/unix"
 )
 
@@ -180,18 +180,16 @@ func (lp *loop) wake() {
 // wait) make it look again.
 func (lp *loop) wait(fd uintptr) bool {
 	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, fd, uintptr(unsafe.Pointer(&lp.events[0])), loopEvents, 0, 0, 0)
+		n, err := epoll.Collect(fd, lp.events[:])
 		switch {
-		case e == unix.EINTR:
-			continue
-		case e != 0:
-			lp.err = e
+		case err != nil:
+			lp.err = err
 			return true
 		case n == 0:
 			return false
 		}
 		lp.again = n == loopEvents
-		if lp.dispatch(int(n)) {
+		if lp.dispatch(n) {
 			return true
 		}
 		if !lp.again {
@@ -307,11 +305,11 @@ func (s *tcpSession) handOff(env *Env, sent, received *atomic.Uint64, end func()
 	if lp == nil {
 		return false
 	}
-	cfd, err := dupFD(s.client)
+	cfd, err := epoll.DupFD(s.client)
 	if err != nil {
 		return false
 	}
-	bfd, err := dupFD(s.backend)
+	bfd, err := epoll.DupFD(s.backend)
 	if err != nil {
 		unix.Close(cfd)
 		return false
@@ -340,20 +338,6 @@ func (s *tcpSession) handOff(env *Env, sent, received *atomic.Uint64, end func()
 	lp.wake()
 	s.lc = c
 	return true
-}
-
-// dupFD returns a close-on-exec duplicate of c's descriptor.
-func dupFD(c *net.TCPConn) (int, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return -1, err
-	}
-	return fd, derr
 }
 
 // loopConn is a session a loop copies. Side 0 is the client, 1 the
