@@ -41,9 +41,11 @@ type dir struct {
 	waiting atomic.Bool
 	wake    chan struct{}
 
-	mu    sync.Mutex // serializes the direction's calls; guards ready and seen
-	ready bool       // the last read filled its buffer: more may wait
-	seen  uint32     // seq when the last read began: an event since is news
+	mu sync.Mutex // serializes the direction's calls; guards ready and seen
+
+	// Reads only.
+	ready bool   // the last read filled its buffer: more may wait
+	seen  uint32 // seq when the last read began: an event since is news
 
 	dmu      sync.Mutex // guards timer
 	deadline atomic.Int64
@@ -56,7 +58,7 @@ func newConn(p *poller, fd int, local, remote net.Addr) *Conn {
 	c.refs.Store(1)
 	c.r.wake = make(chan struct{}, 1)
 	c.w.wake = make(chan struct{}, 1)
-	c.r.ready, c.w.ready = true, true
+	c.r.ready = true // nothing read yet
 	return c
 }
 
@@ -97,14 +99,12 @@ func (c *Conn) wait(d *dir, s uint32, op string) error {
 			return nil
 		}
 		d.waiting.Store(true)
-		// Read again after announcing the wait: an event (or Close, or
-		// the deadline) either came before and is seen here, or sees
-		// the waiter and signals.
-		if d.seq.Load() != s || c.refs.Load()&closedBit != 0 || d.expired.Load() || c.p.dead.Load() {
-			d.waiting.Store(false)
-			continue
+		// Look again after announcing the wait: an event (or Close, the
+		// deadline, the loop's end) either came before and is seen
+		// here, or sees the waiter and signals.
+		if d.seq.Load() == s && c.stop(d, op) == nil {
+			<-d.wake
 		}
-		<-d.wake
 		d.waiting.Store(false)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meridian-gslb/meridian/internal/testkit"
 )
 
 // pair returns a connection moved onto a loop and its peer, a plain
@@ -192,13 +194,7 @@ func TestOpen(t *testing.T) {
 		t.Fatal("an idle connection reads as closed")
 	}
 	peer.Close()
-	deadline := time.Now().Add(2 * time.Second)
-	for c.Open() {
-		if time.Now().After(deadline) {
-			t.Fatal("a connection its peer closed still reads as open")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.EventuallyWithin(t, 2*time.Second, "a connection its peer closed reads as not open", func() bool { return !c.Open() })
 }
 
 // TestLoopEnd: when the loops stop (the forwarder's context ends), a
@@ -275,13 +271,7 @@ func TestQuiet(t *testing.T) {
 		t.Fatal("not quiet after a short read and nothing since")
 	}
 	peer.Close()
-	deadline := time.Now().Add(2 * time.Second)
-	for c.Quiet() {
-		if time.Now().After(deadline) {
-			t.Fatal("still quiet after the peer closed")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.EventuallyWithin(t, 2*time.Second, "not quiet once the peer closed", func() bool { return !c.Quiet() })
 	if c.Open() {
 		t.Error("Open after the peer closed")
 	}

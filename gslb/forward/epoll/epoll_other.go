@@ -9,7 +9,7 @@ import (
 )
 
 // Pollers is a no-op where there is no epoll: Wrap returns connections as
-// they are.
+// they are, as a nil *Pollers does on Linux.
 type Pollers struct{}
 
 // New returns the loops of a process part that ends with ctx.

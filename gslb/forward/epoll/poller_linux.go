@@ -42,10 +42,10 @@ func New(ctx context.Context, log *slog.Logger) *Pollers {
 
 // Wrap moves c onto a loop and returns the *Conn that replaces it; c
 // itself when it is not a *net.TCPConn, or no loop runs (then it keeps
-// Go's netpoller).
+// Go's netpoller). A nil *Pollers runs none.
 func (ps *Pollers) Wrap(c net.Conn) net.Conn {
 	tc, ok := c.(*net.TCPConn)
-	if !ok {
+	if !ok || ps == nil {
 		return c
 	}
 	p := ps.pick()
@@ -130,14 +130,13 @@ func newPoller() (*poller, error) {
 // run dispatches events until the epoll descriptor is closed; then every
 // connection's waits fail.
 func (p *poller) run(log *slog.Logger) {
-	err := p.rc.Read(p.waitFn)
-	if err == nil {
-		err = p.err
-	}
+	// Read ends with an error when the descriptor is closed, and
+	// without one when wait gave up on epoll_wait's.
+	failed := p.rc.Read(p.waitFn) == nil
 	p.dead.Store(true)
 	p.each(func(c *Conn) { c.r.signal(); c.w.signal() })
-	if p.err != nil {
-		log.Error("epoll loop stopped", "err", err)
+	if failed {
+		log.Error("epoll loop stopped", "err", p.err)
 	}
 }
 

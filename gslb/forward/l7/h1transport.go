@@ -33,14 +33,60 @@ type h1Backend struct {
 	rd     h1.Reader
 	idleAt time.Time
 
-	// open's non-blocking read of the socket, built once per connection
-	// so that it allocates nothing per request.
-	raw    syscall.RawConn
-	peek   func(fd uintptr) bool
-	isOpen func() bool // the same, on a connection of an epoll loop
-	quiet  func() bool // its loop has seen nothing arrive since the last answer
-	one    [1]byte
-	alive  bool
+	live liveness // what open asks; nil when the connection cannot be asked
+}
+
+// liveness is what open asks of a kept connection. Open reads without
+// waiting: nothing to read is an open, idle connection; end of file, an
+// error or bytes are not. Quiet says, without a system call, that nothing
+// has arrived since the last answer was read to its end. An
+// *epoll.Conn is one.
+type liveness interface {
+	Open() bool
+	Quiet() bool
+}
+
+// livenessOf returns c's liveness: its own, on an epoll loop; a
+// non-blocking read through Go's netpoller otherwise (other systems, or
+// a loop that could not start); nil when c has no descriptor.
+func livenessOf(c net.Conn) liveness {
+	if l, ok := c.(liveness); ok {
+		return l
+	}
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			p := &peekLiveness{raw: raw}
+			p.peek = p.peekFD
+			return p
+		}
+	}
+	return nil
+}
+
+// peekLiveness is a connection's liveness on Go's netpoller: Open's
+// non-blocking read, built once per connection so that it allocates
+// nothing per request. It cannot tell quiet.
+type peekLiveness struct {
+	raw   syscall.RawConn
+	peek  func(fd uintptr) bool
+	one   [1]byte
+	alive bool
+}
+
+func (p *peekLiveness) Quiet() bool { return false }
+
+func (p *peekLiveness) Open() bool {
+	p.alive = false
+	if err := p.raw.Read(p.peek); err != nil {
+		return false
+	}
+	return p.alive
+}
+
+func (p *peekLiveness) peekFD(fd uintptr) bool {
+	n, err := syscall.Read(int(fd), p.one[:])
+	p.alive = n < 0 && err == syscall.EAGAIN
+	return true
 }
 
 // h1BackendBuf is a backend connection's read buffer; response heads
@@ -83,16 +129,7 @@ func (t *h1Transport) get(b *upstream.Backend, maxIdle time.Duration, now time.T
 	b.State.Connections.Add(1)
 	c = t.polls.Wrap(c)
 	tc := &timedConn{Conn: &countedConn{Conn: c, st: b.State}}
-	be = &h1Backend{addr: b.Addr, conn: tc, rd: h1.NewReader(tc, h1BackendBuf)}
-	if oc, ok := c.(interface {
-		Open() bool
-		Quiet() bool
-	}); ok {
-		be.isOpen, be.quiet = oc.Open, oc.Quiet
-	} else if sc, ok := c.(syscall.Conn); ok {
-		be.raw, _ = sc.SyscallConn()
-		be.peek = be.peekFD
-	}
+	be = &h1Backend{addr: b.Addr, conn: tc, rd: h1.NewReader(tc, h1BackendBuf), live: livenessOf(c)}
 	return be, false, nil
 }
 
@@ -128,37 +165,22 @@ func (be *h1Backend) open(now time.Time) bool {
 	if be.conn.cut.Load() {
 		return false // an abort reached it as it was put back
 	}
-	if be.isOpen != nil {
-		// On a connection used within h1FreshIdle, the loop's
-		// readiness stands in for the read: anything the backend sent
-		// since the last answer (a FIN, a reset, bytes) is an event,
-		// unless it came after the loop's last look, which a stale
-		// retry covers as it covers a FIN still on the wire. Older
-		// connections, the ones backends close for idleness, are asked.
-		if now.Sub(be.idleAt) < h1FreshIdle && be.quiet() {
-			return true
-		}
-		return be.isOpen()
+	if be.live == nil {
+		return true
 	}
-	if be.raw == nil {
+	// On a connection used within h1FreshIdle, its epoll loop's
+	// readiness stands in for the read: anything the backend sent since
+	// the last answer (a FIN, a reset, bytes) is an event, unless it came
+	// after the loop's last look, which a stale retry covers as it covers
+	// a FIN still on the wire. Older connections, the ones backends close
+	// for idleness, are asked.
+	if now.Sub(be.idleAt) < h1FreshIdle && be.live.Quiet() {
 		return true
 	}
 	if d := be.conn.rd.set; !d.IsZero() && !d.After(now) {
-		be.conn.exactRead(time.Time{}) // a past deadline would fail the read before it asks
+		be.conn.exactRead(time.Time{}) // a past deadline would fail the netpoller's read before it asks
 	}
-	be.alive = false
-	if err := be.raw.Read(be.peek); err != nil {
-		return false
-	}
-	return be.alive
-}
-
-// peekFD is open's read: nothing to read (EAGAIN) is an open, idle
-// connection; end of file, an error or bytes are not.
-func (be *h1Backend) peekFD(fd uintptr) bool {
-	n, err := syscall.Read(int(fd), be.one[:])
-	be.alive = n < 0 && err == syscall.EAGAIN
-	return true
+	return be.live.Open()
 }
 
 // put keeps a connection whose answer was read to its end, unless max_idle
